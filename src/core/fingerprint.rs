@@ -1,0 +1,316 @@
+//! The order's identity: RFC 8785 (JSON Canonicalization Scheme) of its content, then SHA-256.
+//!
+//! Two views of "the same order" must hash the same whatever key order or number spelling the
+//! caller used, and any change the buyer could see (amount, items, coupon) must change the hash:
+//! the guard reuses a prepay only for the fingerprint it was created for. JCS gives exactly that
+//! and is what a JS backend gets from the npm `canonicalize` package, so a merchant server can
+//! check the fingerprint in any language.
+//!
+//! The three JCS rules that naive serialisers get wrong, and how this module keeps them:
+//! object members are sorted by their names' **UTF-16 code units** (not bytes, not `char`s);
+//! numbers are printed the way ECMAScript's `Number.prototype.toString` does (the `ryu-js`
+//! crate; `-0` is `0`, `1e21` stays `1e+21`, integers beyond 2^53 are rounded like JS); strings
+//! escape only `"`, `\` and the C0 controls, as `JSON.stringify` does (U+2028 stays literal).
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::fmt::{self, Write as _};
+use thiserror::Error;
+
+/// How deeply objects and arrays may nest. An order is a few levels deep; the limit keeps a
+/// hostile value from exhausting the (small, wasm) stack.
+pub const MAX_DEPTH: usize = 64;
+
+/// Why an order's content cannot be fingerprinted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FingerprintError {
+    /// The text is not JSON, or has a number JSON cannot represent (beyond ±1.8e308).
+    #[error("order content is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// Objects or arrays nest deeper than [`MAX_DEPTH`].
+    #[error("order content nests deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+/// A SHA-256 fingerprint: exactly 64 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// Accepts a fingerprint computed elsewhere (a stored record, a server reply).
+    pub fn parse(text: &str) -> Option<Fingerprint> {
+        let ok = text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| Fingerprint(text.to_owned()))
+    }
+
+    /// The 64 hex digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The RFC 8785 canonical form of `value`.
+pub fn canonicalize(value: &Value) -> Result<String, FingerprintError> {
+    let mut out = String::new();
+    write_value(&mut out, value, 0)?;
+    Ok(out)
+}
+
+/// Parses `json` (e.g. the output of `JSON.stringify`) and canonicalizes it.
+pub fn canonicalize_json(json: &str) -> Result<String, FingerprintError> {
+    let value: Value =
+        serde_json::from_str(json).map_err(|e| FingerprintError::InvalidJson(e.to_string()))?;
+    canonicalize(&value)
+}
+
+/// SHA-256 of the canonical form, as lowercase hex.
+pub fn fingerprint(value: &Value) -> Result<Fingerprint, FingerprintError> {
+    Ok(sha256_hex(canonicalize(value)?.as_bytes()))
+}
+
+/// [`fingerprint`] of JSON text.
+pub fn fingerprint_json(json: &str) -> Result<Fingerprint, FingerprintError> {
+    Ok(sha256_hex(canonicalize_json(json)?.as_bytes()))
+}
+
+fn sha256_hex(bytes: &[u8]) -> Fingerprint {
+    Fingerprint(hex(&Sha256::digest(bytes)))
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+fn write_value(out: &mut String, value: &Value, depth: usize) -> Result<(), FingerprintError> {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => write_number(out, n),
+        Value::String(s) => write_string(out, s),
+        Value::Array(items) => {
+            let depth = deeper(depth)?;
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item, depth)?;
+            }
+            out.push(']');
+        }
+        Value::Object(members) => {
+            let depth = deeper(depth)?;
+            let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
+            sorted.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+            out.push('{');
+            for (i, (name, member)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, name);
+                out.push(':');
+                write_value(out, member, depth)?;
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+fn deeper(depth: usize) -> Result<usize, FingerprintError> {
+    if depth >= MAX_DEPTH {
+        Err(FingerprintError::TooDeep)
+    } else {
+        Ok(depth + 1)
+    }
+}
+
+/// ECMAScript `Number.prototype.toString`, which is what JCS prescribes. Every JSON number is an
+/// IEEE double to JCS, so integers go through `f64` too (and round above 2^53, as in JS).
+fn write_number(out: &mut String, n: &serde_json::Number) {
+    // `as_f64` is `Some` for every number serde_json holds without `arbitrary_precision`, and
+    // serde_json holds only finite numbers; 0 is the unreachable fallback, never used.
+    let x = n.as_f64().unwrap_or(0.0);
+    let mut buffer = ryu_js::Buffer::new();
+    out.push_str(buffer.format_finite(x));
+}
+
+/// JCS string: `"` and `\` escaped, C0 controls as the short escapes or `\u00xx`, all else
+/// literal.
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if u32::from(c) < 0x20 => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn canon(json: &str) -> String {
+        canonicalize_json(json).expect("valid JSON")
+    }
+
+    #[test]
+    fn rfc8785_section_3_2_2_example() {
+        let input = r#"{
+            "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+            "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+            "literals": [null, true, false]
+        }"#;
+        assert_eq!(
+            canon(input),
+            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+        );
+    }
+
+    #[test]
+    fn rfc8785_section_3_2_3_sorting_by_utf16_code_units() {
+        let input = r#"{
+            "\u20ac": "Euro Sign",
+            "\r": "Carriage Return",
+            "\ufb33": "Hebrew Letter Dalet With Dagesh",
+            "1": "One",
+            "\ud83d\ude00": "Emoji: Grinning Face",
+            "\u0080": "Control",
+            "\u00f6": "Latin Small Letter O With Diaeresis"
+        }"#;
+        let expected_order = [
+            "\\r",
+            "1",
+            "\u{80}",
+            "\u{f6}",
+            "\u{20ac}",
+            "\u{1f600}",
+            "\u{fb33}",
+        ];
+        let out = canon(input);
+        let mut last = 0;
+        for key in expected_order {
+            let at = out
+                .find(&format!("\"{key}\":"))
+                .unwrap_or_else(|| panic!("{key:?} missing"));
+            assert!(at >= last, "{key:?} out of order in {out}");
+            last = at;
+        }
+    }
+
+    #[test]
+    fn astral_key_sorts_before_high_bmp_key() {
+        // By `char` (or UTF-8 bytes) U+1F600 > U+FB33; by UTF-16 code units 0xD83D < 0xFB33.
+        assert_eq!(
+            canonicalize(&json!({"\u{fb33}": 1, "\u{1f600}": 2})).expect("ok"),
+            "{\"\u{1f600}\":2,\"\u{fb33}\":1}"
+        );
+    }
+
+    #[test]
+    fn numbers_print_as_ecmascript_does() {
+        let cases = [
+            ("-0", "0"),
+            ("0.0", "0"),
+            ("1e21", "1e+21"),
+            ("1e20", "100000000000000000000"),
+            ("5e-324", "5e-324"),
+            ("1e-7", "1e-7"),
+            ("0.000001", "0.000001"),
+            ("9007199254740993", "9007199254740992"),
+            ("-1.5", "-1.5"),
+            ("1.7976931348623157e308", "1.7976931348623157e+308"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(canon(input), expected, "for {input}");
+        }
+    }
+
+    #[test]
+    fn strings_escape_only_what_jcs_escapes() {
+        assert_eq!(
+            canonicalize(&json!("a\u{2028}b\u{7f}\u{1f}\t\"\\/é")).expect("ok"),
+            "\"a\u{2028}b\u{7f}\\u001f\\t\\\"\\\\/é\""
+        );
+    }
+
+    #[test]
+    fn out_of_range_numbers_and_bad_text_are_errors() {
+        assert!(matches!(
+            canonicalize_json("1e400"),
+            Err(FingerprintError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            canonicalize_json("{\"a\":"),
+            Err(FingerprintError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            canonicalize_json("\"\\ud800\""),
+            Err(FingerprintError::InvalidJson(_))
+        ));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut value = json!(1);
+        for _ in 0..MAX_DEPTH {
+            value = json!([value]);
+        }
+        assert!(canonicalize(&value).is_ok());
+        assert_eq!(
+            canonicalize(&json!([value])),
+            Err(FingerprintError::TooDeep)
+        );
+    }
+
+    #[test]
+    fn fingerprint_is_sha256_of_the_canonical_form() {
+        // sha256("{}") and sha256("{\"a\":1,\"b\":2}"), checked with `sha256sum`.
+        assert_eq!(
+            fingerprint(&json!({})).expect("ok").as_str(),
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        let a = fingerprint_json(r#"{"b":2,"a":1.0}"#).expect("ok");
+        let b = fingerprint(&json!({"a": 1, "b": 2})).expect("ok");
+        assert_eq!(a, b);
+        assert_eq!(
+            a.as_str(),
+            "43258cff783fe7036d8a43033f830adfc60ec037382473548ac742b888292777"
+        );
+    }
+
+    #[test]
+    fn fingerprint_parse_accepts_only_lowercase_hex_of_64() {
+        assert!(Fingerprint::parse(&"a".repeat(64)).is_some());
+        assert!(Fingerprint::parse(&"A".repeat(64)).is_none());
+        assert!(Fingerprint::parse(&"a".repeat(63)).is_none());
+        assert!(Fingerprint::parse(&"g".repeat(64)).is_none());
+    }
+}
