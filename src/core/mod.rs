@@ -1,7 +1,13 @@
 //! The sans-IO guard core: pure decisions, no I/O.
 //!
-//! - [`fingerprint`]: RFC 8785 canonical JSON and its SHA-256, the order's identity.
 //! - [`time`]: milliseconds since the epoch, always passed in.
+//! - [`ids`]: order numbers, idempotency keys, attempt ids, validated at the edge.
+//! - [`fingerprint`]: RFC 8785 canonical JSON and its SHA-256, the order's identity.
+//! - [`entropy`]: keys and jitter from a seed the shell supplies.
+//! - [`record`]: the versioned per-order record the shell persists.
 
+pub mod entropy;
 pub mod fingerprint;
+pub mod ids;
+pub mod record;
 pub mod time;
