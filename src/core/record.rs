@@ -245,7 +245,8 @@ mod tests {
     #[test]
     fn bad_records_are_typed_errors() {
         let good = sample().encode();
-        let cases: Vec<(String, fn(&RecordError) -> bool)> = vec![
+        type Check = fn(&RecordError) -> bool;
+        let cases: Vec<(String, Check)> = vec![
             ("not json".into(), |e| matches!(e, RecordError::Corrupt(_))),
             ("[]".into(), |e| matches!(e, RecordError::Corrupt(_))),
             (good.replace("\"v\":1", "\"v\":2"), |e| {
