@@ -5,9 +5,11 @@
 //! - [`fingerprint`]: RFC 8785 canonical JSON and its SHA-256, the order's identity.
 //! - [`entropy`]: keys and jitter from a seed the shell supplies.
 //! - [`record`]: the versioned per-order record the shell persists.
+//! - [`schedule`]: when to ask the server for the payment status.
 
 pub mod entropy;
 pub mod fingerprint;
 pub mod ids;
 pub mod record;
+pub mod schedule;
 pub mod time;
