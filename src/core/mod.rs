@@ -6,7 +6,11 @@
 //! - [`entropy`]: keys and jitter from a seed the shell supplies.
 //! - [`record`]: the versioned per-order record the shell persists.
 //! - [`schedule`]: when to ask the server for the payment status.
+//! - [`contract`]: the server's replies, parsed as `docs/contract.md` states them.
+//! - [`config`]: the core's tuning, validated with errors that name the option.
 
+pub mod config;
+pub mod contract;
 pub mod entropy;
 pub mod fingerprint;
 pub mod ids;
