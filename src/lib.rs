@@ -6,3 +6,5 @@
 //! translate. See `ARCHITECTURE.md` for the map and `docs/contract.md` for the server side.
 
 pub mod core;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;

@@ -1,6 +1,13 @@
 //! `cargo xtask ci`: every check and test, in the order that fails fastest.
+//!
+//! Installs what is missing first (wasm target, npm packages from the lockfile, Debian's
+//! Chromium and its driver, the pinned wasm-bindgen test runner), so a fresh clone on a new
+//! machine of this kind passes with nothing else done.
 
-use crate::cmd::run;
+use crate::build::build;
+use crate::cmd::{root, run, run_command};
+use crate::setup::{chromium, test_runner, wasm_target, WASM_TARGET};
+use std::process::Command;
 use std::time::Instant;
 
 pub fn run_ci() -> Result<(), String> {
@@ -17,7 +24,70 @@ pub fn run_ci() -> Result<(), String> {
             "warnings",
         ],
     )?;
+    wasm_target()?;
+    // The root crate's tests need proptest, which cannot build for wasm32: its library is
+    // linted for wasm32 here, its wasm tests live in `tests/browser` (linted with all targets).
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--package",
+            "checkout-guard",
+            "--lib",
+            "--target",
+            WASM_TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--package",
+            "browser-tests",
+            "--all-targets",
+            "--target",
+            WASM_TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     run("cargo", &["test", "--workspace"])?;
+    build()?;
+    run("node", &["--test", "tests/node/"])?;
+    browser_tests()?;
     println!("\nxtask ci: all checks passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// The wasm-bindgen tests of `tests/browser` in headless Chromium.
+fn browser_tests() -> Result<(), String> {
+    chromium()?;
+    test_runner()?;
+    let mut test = Command::new("cargo");
+    test.args([
+        "test",
+        "--package",
+        "browser-tests",
+        // `--lib`: no doc-test run, whose "0 passed" would be the last word of CI's log.
+        "--lib",
+        "--target",
+        WASM_TARGET,
+    ])
+    .env(
+        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+        "wasm-bindgen-test-runner",
+    )
+    .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+    .env(
+        "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
+        root().join("tests/browser/webdriver.json"),
+    )
+    // Headless Chromium, never Node or another browser found on PATH.
+    .env_remove("GECKODRIVER")
+    .env_remove("SAFARIDRIVER");
+    run_command(&mut test)
 }

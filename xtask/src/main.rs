@@ -3,20 +3,29 @@
 //! Every command installs what it needs and is safe to run on a fresh clone: the README's two
 //! commands (`demo`, `ci`) must work on a new machine of this kind with nothing else done.
 
+mod build;
 mod ci;
 mod cmd;
+mod setup;
+mod size;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci      every check and test that CI runs (fmt, clippy -D warnings, tests)
+  build   the npm package: release wasm, wasm-bindgen glue (web, bundler, nodejs) in pkg/gen/,
+          wasm-opt -Oz
+  size    build, then print wasm raw/gzip/brotli and glue gzip/brotli per target
+  ci      every check and test that CI runs (fmt, clippy -D warnings native and wasm32, tests,
+          node tests of the package, wasm-bindgen tests in headless Chromium)
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("build") => build::build(),
+        Some("size") => build::build().and_then(|()| size::report()),
         Some("ci") => ci::run_ci(),
         Some("help") | Some("--help") | Some("-h") => {
             print!("{USAGE}");

@@ -1,0 +1,20 @@
+//! The browser shell: everything that touches JavaScript, compiled only for `wasm32`.
+//!
+//! The core (`crate::core`) decides; these modules perform its actions on the platform and
+//! translate results back. One module per platform concern, each small enough to read in one
+//! sitting (gloo's shape):
+//!
+//! - [`errors`]: the only place Rust errors become JS `Error`s with a stable `code`.
+//! - [`order`]: a JS value → JSON, refusing what JSON cannot say (NaN, `undefined`, cycles…).
+//! - [`exports`]: the `canonicalize` / `fingerprint` functions of the npm package.
+//! - [`random`]: the guard's seed from `crypto.getRandomValues`.
+//! - [`global`]: bindings to globals (`setTimeout`, `navigator`, …) that work without `window`.
+//!
+//! Globals are bound as globals, never through `window`: the same code then runs in Node, in a
+//! worker and in a mini-program that has no `window`.
+
+pub mod errors;
+pub mod exports;
+pub mod global;
+pub mod order;
+pub mod random;

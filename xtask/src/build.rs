@@ -1,0 +1,124 @@
+//! `cargo xtask build`: the npm package in `pkg/`.
+//!
+//! Release wasm → wasm-bindgen glue for each target into `pkg/gen/<target>/` (generated, never
+//! committed, never edited) → `wasm-opt -Oz` from the npm `binaryen` package. The hand-written
+//! files of `pkg/` (package.json, the thin JS layer, the TypeScript declarations) import from
+//! there.
+
+use crate::cmd::{root, run};
+use crate::setup::{node_bin, node_modules, target_dir, wasm_target, WASM_TARGET};
+use std::fs;
+use std::path::{Path, PathBuf};
+use wasm_bindgen_cli_support::Bindgen;
+
+/// The glue flavours the package ships.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// ES module with an `init()`; what browsers and Vite use (`new URL(…, import.meta.url)`).
+    Web,
+    /// ES module importing the `.wasm` directly, for bundlers with wasm ESM integration.
+    Bundler,
+    /// CommonJS that reads the `.wasm` from disk synchronously.
+    Nodejs,
+}
+
+impl Target {
+    pub const ALL: [Target; 3] = [Target::Web, Target::Bundler, Target::Nodejs];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Web => "web",
+            Target::Bundler => "bundler",
+            Target::Nodejs => "nodejs",
+        }
+    }
+
+    pub fn out_dir(self) -> PathBuf {
+        root().join("pkg/gen").join(self.name())
+    }
+}
+
+/// The generated module's file stem: `checkout_guard.js`, `checkout_guard_bg.wasm`.
+pub const STEM: &str = "checkout_guard";
+
+pub fn build() -> Result<(), String> {
+    wasm_target()?;
+    node_modules()?;
+    run(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "--lib",
+            "--package",
+            "checkout-guard",
+            "--target",
+            WASM_TARGET,
+        ],
+    )?;
+    let wasm = target_dir()?
+        .join(WASM_TARGET)
+        .join("release")
+        .join(format!("{STEM}.wasm"));
+    for target in Target::ALL {
+        bindgen(&wasm, target)?;
+        optimize(&target.out_dir().join(format!("{STEM}_bg.wasm")))?;
+    }
+    println!("\nxtask build: package ready in pkg/ (generated glue in pkg/gen/)");
+    Ok(())
+}
+
+fn bindgen(wasm: &Path, target: Target) -> Result<(), String> {
+    let out = target.out_dir();
+    println!(
+        "\n$ wasm-bindgen --target {} --out-dir {}",
+        target.name(),
+        out.display()
+    );
+    if out.exists() {
+        fs::remove_dir_all(&out).map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
+    }
+    let mut bindgen = Bindgen::new();
+    bindgen
+        .input_path(wasm)
+        .out_name(STEM)
+        .typescript(true)
+        // Without the default path, `init()` with no argument fails in browsers.
+        .omit_default_module_path(false)
+        // Names are removed here rather than by `strip = true` (see the release profile).
+        .remove_name_section(true)
+        .remove_producers_section(true);
+    let flavoured = match target {
+        Target::Web => bindgen.web(true),
+        Target::Bundler => bindgen.bundler(true),
+        Target::Nodejs => bindgen.nodejs(true),
+    };
+    flavoured
+        .map_err(|e| format!("wasm-bindgen ({}): {e:#}", target.name()))?
+        .generate(&out)
+        .map_err(|e| format!("wasm-bindgen ({}): {e:#}", target.name()))?;
+    if target == Target::Nodejs {
+        // The package is `"type": "module"`; this folder's glue is CommonJS.
+        fs::write(out.join("package.json"), "{ \"type\": \"commonjs\" }\n")
+            .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    }
+    Ok(())
+}
+
+/// `wasm-opt -Oz` in place, with the npm `binaryen` (never Debian's: version 108 breaks
+/// wasm-bindgen output).
+fn optimize(wasm: &Path) -> Result<(), String> {
+    let wasm_opt = node_bin("wasm-opt");
+    let wasm_opt = wasm_opt
+        .to_str()
+        .ok_or_else(|| format!("non-UTF-8 path {}", wasm_opt.display()))?;
+    run(
+        wasm_opt,
+        &[
+            wasm.as_os_str(),
+            "-Oz".as_ref(),
+            "-o".as_ref(),
+            wasm.as_os_str(),
+        ],
+    )
+}
