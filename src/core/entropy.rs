@@ -47,6 +47,11 @@ impl Entropy {
         super::fingerprint::hex(&block[..16])
     }
 
+    /// A fresh idempotency key.
+    pub fn next_key(&mut self) -> super::ids::IdempotencyKey {
+        super::ids::IdempotencyKey::minted(self.next_key_text())
+    }
+
     /// A uniform number in `[0, 1)`, for jitter.
     pub fn next_unit(&mut self) -> f64 {
         let block = self.next_block();

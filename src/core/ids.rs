@@ -99,6 +99,17 @@ id_type!(
     |b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'|' | b'*')
 );
 
+impl IdempotencyKey {
+    /// A key from [`crate::core::entropy::Entropy::next_key_text`]: 32 lowercase hex digits,
+    /// valid by construction.
+    pub(crate) fn minted(hex32: String) -> IdempotencyKey {
+        debug_assert!(check(&hex32, "idempotency key", 16..=64, |b| b
+            .is_ascii_hexdigit())
+        .is_ok());
+        IdempotencyKey(hex32)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

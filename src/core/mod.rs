@@ -8,12 +8,14 @@
 //! - [`schedule`]: when to ask the server for the payment status.
 //! - [`contract`]: the server's replies, parsed as `docs/contract.md` states them.
 //! - [`config`]: the core's tuning, validated with errors that name the option.
+//! - [`machine`]: the guard itself: `handle(input, now)`, then drain `poll_action()`.
 
 pub mod config;
 pub mod contract;
 pub mod entropy;
 pub mod fingerprint;
 pub mod ids;
+pub mod machine;
 pub mod record;
 pub mod schedule;
 pub mod time;

@@ -116,6 +116,11 @@ impl PollRun {
         self.sent
     }
 
+    /// When the last query was sent (or the run started).
+    pub fn last_sent(&self) -> Millis {
+        self.last_sent
+    }
+
     /// Records that a query was sent at `now`.
     pub fn on_sent(&mut self, now: Millis) {
         self.sent = self.sent.saturating_add(1);
@@ -126,6 +131,13 @@ impl PollRun {
     pub fn restart_fast(&mut self, now: Millis) {
         self.sent = 0;
         self.last_sent = now;
+    }
+
+    /// Moves the run's times `ms` earlier: the wall clock jumped back by that much, and the
+    /// remaining waits must stay as they were.
+    pub fn shift_back(&mut self, ms: u64) {
+        self.deadline = self.deadline.minus(ms);
+        self.last_sent = self.last_sent.minus(ms);
     }
 
     /// When to send the next query, or `None` when the run is over (deadline or query budget).

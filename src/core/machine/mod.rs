@@ -1,0 +1,1116 @@
+//! The guard: for each business order, decides whether a payment may start.
+//!
+//! Quinn-style and sans-IO: feed every event with [`Guard::handle`] together with the current
+//! time, then drain [`Guard::poll_action`] and perform the actions in order, then arm the one
+//! platform timer to [`Guard::poll_timeout`] and feed [`Input::TimerFired`] when it fires.
+//!
+//! The rules it keeps, in the order a payment meets them:
+//!
+//! 1. A second `pay` for an order in flight **joins** it (same result, no new action); with other
+//!    content it is refused ([`PayError::Busy`]). A paid order answers `paid` at once.
+//! 2. All work on an order happens under the **cross-tab lock**; only the holder writes the
+//!    record. A tab that finds the lock taken waits for the other tab's broadcast outcome,
+//!    trying the lock again now and then.
+//! 3. The stored record decides: `paid` is final; `creating` re-sends the **same** key; a valid
+//!    `ready` prepay for the same fingerprint is **reused** (no create); `launched`, a
+//!    locally-expired prepay, a record from the future, or an unusable record **asks the
+//!    server** first.
+//! 4. A **new key** is minted only when there is no record, the record's attempt is dead (the
+//!    server said `closed`/`failed`), the server says the order has no attempt, or the content
+//!    changed (the server closes the old attempt first: `docs/contract.md` rule 1.3). The key
+//!    is **persisted before** the create request that uses it is sent.
+//! 5. A create that fails, times out or breaks the contract is re-sent with the same key a
+//!    bounded number of times, then the outcome is **pending**. Nothing unclear ever mints a key.
+//! 6. After launching, the status is polled ([`crate::core::schedule`]) until paid, dead, or the
+//!    deadline (then **pending**). Coming back to the page restarts the fast checks.
+
+mod io;
+
+pub use io::{
+    Action, CallerId, Event, Input, LaunchResult, Loaded, LockResult, Outcome, OutcomeStatus,
+    PayError, Reason, RequestId,
+};
+
+use super::config::{Config, ConfigError};
+use super::contract::{Attempt, CreateReply, OrderStatus, StatusReply};
+use super::entropy::Entropy;
+use super::fingerprint::Fingerprint;
+use super::ids::OrderNo;
+use super::record::{Record, RecordState, RECORD_VERSION};
+use super::schedule::PollRun;
+use super::time::Millis;
+use std::collections::{BTreeMap, VecDeque};
+
+/// A clock step back smaller than this is ordinary jitter between inputs, not a jump.
+const CLOCK_JUMP_MS: u64 = 1000;
+
+/// Longest wait between two create retries (ms).
+const MAX_CREATE_BACKOFF_MS: u64 = 30_000;
+
+/// Why a call is running: a buyer's `pay`, or a `resume` that only looks (never launches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Pay,
+    Resume,
+}
+
+/// What a status query is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// Deciding whether to reuse, re-create or stop, before anything is launched.
+    Decide,
+    /// Waiting for the buyer's payment to be confirmed after launching.
+    AwaitPayment,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Phase {
+    Idle,
+    Locking,
+    WaitingTab,
+    Loading,
+    Creating { tries: u32 },
+    Launching,
+    Polling { purpose: Purpose, run: PollRun },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimerKind {
+    LockRetry,
+    CreateRetry,
+    NextQuery,
+}
+
+/// One order's state in this page.
+#[derive(Debug, Clone)]
+struct Slot {
+    phase: Phase,
+    mode: Mode,
+    callers: Vec<CallerId>,
+    /// The fingerprint `pay` was called with (`None` for a resume).
+    want: Option<Fingerprint>,
+    /// The record as last loaded or written by this tab.
+    record: Option<Record>,
+    /// The reply the current phase waits for.
+    awaiting: Option<RequestId>,
+    /// A launch still out (it may overlap polling once the buyer came back).
+    launch: Option<RequestId>,
+    timer: Option<(Millis, TimerKind)>,
+    holds_lock: bool,
+    waiting_since: Option<Millis>,
+    reused: bool,
+    /// The server (or another tab) said paid: nothing may start for this order again.
+    paid: bool,
+    last_status: Option<OutcomeStatus>,
+    problem: Option<Reason>,
+    retry_after: Option<u64>,
+}
+
+impl Slot {
+    fn new() -> Slot {
+        Slot {
+            phase: Phase::Idle,
+            mode: Mode::Pay,
+            callers: Vec::new(),
+            want: None,
+            record: None,
+            awaiting: None,
+            launch: None,
+            timer: None,
+            holds_lock: false,
+            waiting_since: None,
+            reused: false,
+            paid: false,
+            last_status: None,
+            problem: None,
+            retry_after: None,
+        }
+    }
+}
+
+/// The guard for all orders of one page. See the module documentation for the calling
+/// contract and the rules.
+#[derive(Debug)]
+pub struct Guard {
+    config: Config,
+    entropy: Entropy,
+    orders: BTreeMap<OrderNo, Slot>,
+    actions: VecDeque<Action>,
+    next_request: u64,
+    last_now: Option<Millis>,
+}
+
+impl Guard {
+    /// A guard with `config`, drawing keys and jitter from `seed` (32 bytes from the platform's
+    /// cryptographic random source).
+    pub fn new(config: Config, seed: [u8; 32]) -> Result<Guard, ConfigError> {
+        config.validate()?;
+        Ok(Guard {
+            config,
+            entropy: Entropy::new(seed),
+            orders: BTreeMap::new(),
+            actions: VecDeque::new(),
+            next_request: 0,
+            last_now: None,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The next action to perform, in order; drain until `None` after every input.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When to feed [`Input::TimerFired`]: the earliest deadline of any order.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.orders
+            .values()
+            .filter_map(|slot| slot.timer.map(|(at, _)| at))
+            .min()
+    }
+
+    /// Whether a call for this order is running (the shell's fast path for a double click:
+    /// no need to compute a fingerprint to know the click joins).
+    pub fn is_busy(&self, order_no: &OrderNo) -> bool {
+        self.orders
+            .get(order_no)
+            .is_some_and(|slot| slot.phase != Phase::Idle)
+    }
+
+    /// Whether this page knows the order is paid.
+    pub fn is_paid(&self, order_no: &OrderNo) -> bool {
+        self.orders.get(order_no).is_some_and(|slot| slot.paid)
+    }
+
+    /// Drops everything known about an order, its stored record included, so that it may be
+    /// paid again (e.g. the merchant reopened it). Refused while a call for it is running.
+    pub fn forget(&mut self, order_no: &OrderNo) -> Result<(), PayError> {
+        if self.is_busy(order_no) {
+            return Err(PayError::Busy);
+        }
+        self.orders.remove(order_no);
+        self.actions.push_back(Action::Remove {
+            order_no: order_no.clone(),
+        });
+        Ok(())
+    }
+
+    /// Feeds one event that happened at `now`.
+    pub fn handle(&mut self, input: Input, now: Millis) {
+        self.observe_clock(now);
+        match input {
+            Input::Pay {
+                order_no,
+                fingerprint,
+                caller,
+            } => self.on_pay(order_no, fingerprint, caller, now),
+            Input::Resume { order_no } => self.on_resume(order_no, now),
+            Input::TabLock {
+                order_no,
+                request,
+                result,
+            } => {
+                if self.expects(&order_no, request) {
+                    self.on_tab_lock(&order_no, result, now);
+                }
+            }
+            Input::RecordLoaded {
+                order_no,
+                request,
+                loaded,
+            } => {
+                if self.expects(&order_no, request) {
+                    self.on_loaded(&order_no, loaded, now);
+                }
+            }
+            Input::CreateReplied {
+                order_no,
+                request,
+                reply,
+            } => {
+                if self.expects(&order_no, request) {
+                    self.on_create_reply(&order_no, reply, now);
+                }
+            }
+            Input::StatusReplied {
+                order_no,
+                request,
+                reply,
+            } => {
+                if self.expects(&order_no, request) {
+                    self.on_status_reply(&order_no, reply, now);
+                }
+            }
+            Input::Launched {
+                order_no,
+                request,
+                result,
+            } => {
+                let expected = self
+                    .orders
+                    .get(&order_no)
+                    .is_some_and(|slot| slot.launch == Some(request));
+                if expected {
+                    self.on_launched(&order_no, result, now);
+                }
+            }
+            Input::TimerFired => self.on_timer(now),
+            Input::PageShown => self.on_page_shown(now),
+            Input::OtherTabFinished { order_no, status } => {
+                self.on_other_tab(&order_no, status, now)
+            }
+        }
+    }
+
+    // ----- inputs -----
+
+    fn on_pay(
+        &mut self,
+        order_no: OrderNo,
+        fingerprint: Fingerprint,
+        caller: CallerId,
+        now: Millis,
+    ) {
+        let slot = self
+            .orders
+            .entry(order_no.clone())
+            .or_insert_with(Slot::new);
+        if slot.paid && slot.phase == Phase::Idle {
+            let outcome = Outcome {
+                order_no: order_no.clone(),
+                status: OutcomeStatus::Paid,
+                attempt_id: slot.record.as_ref().and_then(|r| r.attempt_id.clone()),
+                reused: true,
+                reason: None,
+            };
+            self.actions.push_back(Action::Resolve {
+                callers: vec![caller],
+                result: Ok(outcome),
+            });
+            return;
+        }
+        if slot.phase != Phase::Idle {
+            if slot.mode == Mode::Resume {
+                // A resume becomes this payment: its result answers the buyer.
+                slot.mode = Mode::Pay;
+                slot.want = Some(fingerprint);
+                slot.callers.push(caller);
+                self.actions.push_back(Action::LockUi { order_no });
+            } else if slot.want.as_ref() == Some(&fingerprint) {
+                slot.callers.push(caller);
+            } else {
+                self.actions.push_back(Action::Resolve {
+                    callers: vec![caller],
+                    result: Err(PayError::Busy),
+                });
+            }
+            return;
+        }
+        slot.mode = Mode::Pay;
+        slot.want = Some(fingerprint);
+        slot.callers = vec![caller];
+        slot.reused = false;
+        slot.problem = None;
+        slot.waiting_since = None;
+        self.actions.push_back(Action::LockUi {
+            order_no: order_no.clone(),
+        });
+        self.emit(Event::Locked {
+            order_no: order_no.clone(),
+        });
+        self.acquire_lock(&order_no, now);
+    }
+
+    fn on_resume(&mut self, order_no: OrderNo, now: Millis) {
+        let slot = self
+            .orders
+            .entry(order_no.clone())
+            .or_insert_with(Slot::new);
+        if slot.phase != Phase::Idle {
+            return;
+        }
+        slot.mode = Mode::Resume;
+        slot.want = None;
+        slot.callers.clear();
+        slot.reused = false;
+        slot.problem = None;
+        slot.waiting_since = None;
+        self.acquire_lock(&order_no, now);
+    }
+
+    fn on_tab_lock(&mut self, order_no: &OrderNo, result: LockResult, now: Millis) {
+        let lock_wait = self.config.lock_wait_ms;
+        let lock_retry = self.config.lock_retry_ms;
+        let Some(slot) = self.orders.get_mut(order_no) else {
+            return;
+        };
+        slot.awaiting = None;
+        match result {
+            LockResult::Acquired => {
+                slot.holds_lock = true;
+                let request = self.request_id();
+                self.set_waiting(order_no, Phase::Loading, request);
+                self.actions.push_back(Action::LoadRecord {
+                    order_no: order_no.clone(),
+                    request,
+                });
+            }
+            LockResult::HeldElsewhere if slot.mode == Mode::Resume => {
+                // The other tab is on it and will broadcast the outcome.
+                slot.phase = Phase::Idle;
+            }
+            LockResult::HeldElsewhere => {
+                let since = *slot.waiting_since.get_or_insert(now);
+                let first = slot.phase != Phase::WaitingTab;
+                slot.phase = Phase::WaitingTab;
+                if now.since(since) >= lock_wait {
+                    self.finish(order_no, OutcomeStatus::Pending, Some(Reason::OtherTab));
+                    return;
+                }
+                slot.timer = Some((now.plus(lock_retry), TimerKind::LockRetry));
+                if first {
+                    self.emit(Event::WaitingForOtherTab {
+                        order_no: order_no.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn on_loaded(&mut self, order_no: &OrderNo, loaded: Loaded, now: Millis) {
+        let Some(slot) = self.orders.get_mut(order_no) else {
+            return;
+        };
+        slot.awaiting = None;
+        let unusable = match loaded {
+            Loaded::Found(record) => {
+                let state = record.state;
+                slot.record = Some(record);
+                self.emit(Event::RecordLoaded {
+                    order_no: order_no.clone(),
+                    state: Some(state),
+                });
+                false
+            }
+            Loaded::Missing => {
+                slot.record = None;
+                self.emit(Event::RecordLoaded {
+                    order_no: order_no.clone(),
+                    state: None,
+                });
+                false
+            }
+            Loaded::Unusable(error) => {
+                slot.record = None;
+                self.emit(Event::RecordRejected {
+                    order_no: order_no.clone(),
+                    error: error.to_string(),
+                });
+                true
+            }
+        };
+        self.decide_after_load(order_no, unusable, now);
+    }
+
+    /// Rule 3 of the module doc: what the stored record allows.
+    fn decide_after_load(&mut self, order_no: &OrderNo, unusable: bool, now: Millis) {
+        #[derive(PartialEq)]
+        enum Next {
+            Finish,
+            Idle,
+            Poll(Purpose),
+            Mint,
+            Resend,
+            Reuse,
+        }
+        let Some(slot) = self.orders.get(order_no) else {
+            return;
+        };
+        let record = slot.record.as_ref();
+        let next = if slot.mode == Mode::Resume {
+            match record.map(|r| r.state) {
+                Some(RecordState::Launched) => Next::Poll(Purpose::AwaitPayment),
+                Some(RecordState::Paid) => Next::Finish,
+                _ => Next::Idle,
+            }
+        } else if unusable {
+            Next::Poll(Purpose::Decide)
+        } else if let Some(record) = record {
+            let same_content = slot.want.as_ref() == Some(&record.fingerprint);
+            let trusted = record.updated_at <= now.plus(self.config.clock_skew_ms);
+            let usable = self.usable(record.expires_at, now);
+            match record.state {
+                RecordState::Paid => Next::Finish,
+                RecordState::Dead => Next::Mint,
+                _ if !same_content => Next::Mint,
+                RecordState::Creating => Next::Resend,
+                RecordState::Ready if trusted && usable => Next::Reuse,
+                RecordState::Ready | RecordState::Launched => Next::Poll(Purpose::Decide),
+            }
+        } else {
+            Next::Mint
+        };
+        match next {
+            Next::Finish => self.finish(order_no, OutcomeStatus::Paid, None),
+            Next::Idle => self.go_idle(order_no),
+            Next::Poll(purpose) => self.start_polling(order_no, purpose, now),
+            Next::Mint => self.mint_and_create(order_no, now),
+            Next::Resend => self.send_create(order_no, 0, now),
+            Next::Reuse => self.launch(order_no, true, now),
+        }
+    }
+
+    fn on_create_reply(&mut self, order_no: &OrderNo, reply: CreateReply, now: Millis) {
+        let Some(slot) = self.orders.get_mut(order_no) else {
+            return;
+        };
+        slot.awaiting = None;
+        match reply {
+            CreateReply::Attempt(attempt) => {
+                slot.reused = attempt.reused;
+                self.adopt(order_no, attempt, now);
+                let expires_at = self.record_of(order_no).and_then(|r| r.expires_at);
+                if self.usable(expires_at, now) {
+                    self.launch(order_no, false, now);
+                } else {
+                    // Too close to expiry to launch: the server will close it, then a new
+                    // attempt may start.
+                    self.start_polling(order_no, Purpose::Decide, now);
+                }
+            }
+            CreateReply::AlreadyPaid => self.finish(order_no, OutcomeStatus::Paid, None),
+            CreateReply::KeyReused => self.start_polling(order_no, Purpose::Decide, now),
+            CreateReply::Rejected { status, code } => {
+                self.refuse(order_no, PayError::Rejected { status, code })
+            }
+            CreateReply::InProgress { retry_after_ms }
+            | CreateReply::Unavailable { retry_after_ms } => {
+                self.retry_create(order_no, retry_after_ms, Reason::ServerBusy, now)
+            }
+            CreateReply::Invalid(_) => {
+                self.retry_create(order_no, None, Reason::ServerContract, now)
+            }
+            CreateReply::NoReply => self.retry_create(order_no, None, Reason::Network, now),
+        }
+    }
+
+    fn on_launched(&mut self, order_no: &OrderNo, result: LaunchResult, now: Millis) {
+        let Some(slot) = self.orders.get_mut(order_no) else {
+            return;
+        };
+        slot.launch = None;
+        let launching = slot.phase == Phase::Launching;
+        match result {
+            LaunchResult::Ok if launching => {
+                self.start_polling(order_no, Purpose::AwaitPayment, now)
+            }
+            // Already polling: the buyer came back before the launcher returned.
+            LaunchResult::Ok => {}
+            LaunchResult::Cancelled => {
+                self.update_record(order_no, now, |r| r.state = RecordState::Ready);
+                self.finish(order_no, OutcomeStatus::Cancelled, None);
+            }
+            LaunchResult::Failed => {
+                // The record stays `launched`: the next pay asks the server first.
+                self.finish(order_no, OutcomeStatus::Failed, Some(Reason::Wallet));
+            }
+        }
+    }
+
+    fn on_status_reply(&mut self, order_no: &OrderNo, reply: StatusReply, now: Millis) {
+        let Some(slot) = self.orders.get_mut(order_no) else {
+            return;
+        };
+        slot.awaiting = None;
+        slot.retry_after = None;
+        let Phase::Polling { purpose, .. } = slot.phase else {
+            return;
+        };
+        let status = match reply {
+            StatusReply::Status(status) => status,
+            StatusReply::Unavailable { retry_after_ms } => {
+                slot.retry_after = retry_after_ms;
+                return self.status_problem(order_no, Reason::ServerBusy, now);
+            }
+            StatusReply::Invalid(_) => {
+                return self.status_problem(order_no, Reason::ServerContract, now)
+            }
+            StatusReply::NoReply => return self.status_problem(order_no, Reason::Network, now),
+        };
+        slot.problem = None;
+        self.emit(Event::StatusSeen {
+            order_no: order_no.clone(),
+            status: status.name(),
+        });
+        match (purpose, status) {
+            (_, OrderStatus::Paid(attempt_id)) => {
+                if let Some(id) = attempt_id {
+                    self.update_record(order_no, now, |r| r.attempt_id = Some(id));
+                }
+                self.finish(order_no, OutcomeStatus::Paid, None)
+            }
+            (Purpose::Decide, OrderStatus::None) => {
+                let slot = self.orders.get(order_no);
+                let same_key_ok = slot.and_then(|s| s.record.as_ref()).is_some_and(|r| {
+                    r.state != RecordState::Dead
+                        && slot.and_then(|s| s.want.as_ref()) == Some(&r.fingerprint)
+                });
+                if same_key_ok {
+                    // Re-sending the key we have is never wrong: the server answers it
+                    // idempotently.
+                    self.send_create(order_no, 0, now)
+                } else {
+                    self.mint_and_create(order_no, now)
+                }
+            }
+            (Purpose::Decide, OrderStatus::Unpaid(attempt)) => {
+                let wanted = self.orders.get(order_no).and_then(|s| s.want.clone());
+                if wanted.as_ref() != Some(&attempt.fingerprint) {
+                    // Other content: the server closes this attempt before creating one.
+                    self.mint_and_create(order_no, now)
+                } else if self.usable(attempt.expires_at, now) {
+                    self.adopt(order_no, attempt, now);
+                    self.launch(order_no, true, now)
+                } else {
+                    // About to expire: wait for the server to close it.
+                    self.next_query(order_no, now)
+                }
+            }
+            (Purpose::Decide, OrderStatus::Closed(_) | OrderStatus::Failed(_)) => {
+                self.mint_and_create(order_no, now)
+            }
+            (_, OrderStatus::Paying(_)) | (Purpose::AwaitPayment, OrderStatus::Unpaid(_)) => {
+                self.next_query(order_no, now)
+            }
+            (Purpose::AwaitPayment, OrderStatus::None) => {
+                // We launched an attempt the server does not know: not the contract.
+                self.status_problem(order_no, Reason::ServerContract, now)
+            }
+            (Purpose::AwaitPayment, OrderStatus::Closed(id) | OrderStatus::Failed(id)) => {
+                self.update_record(order_no, now, |r| {
+                    r.state = RecordState::Dead;
+                    r.attempt_id = Some(id);
+                });
+                self.finish(order_no, OutcomeStatus::Failed, Some(Reason::AttemptDead))
+            }
+        }
+    }
+
+    fn on_timer(&mut self, now: Millis) {
+        let due: Vec<(OrderNo, TimerKind)> = self
+            .orders
+            .iter()
+            .filter_map(|(order_no, slot)| match slot.timer {
+                Some((at, kind)) if at <= now => Some((order_no.clone(), kind)),
+                _ => None,
+            })
+            .collect();
+        for (order_no, kind) in due {
+            if let Some(slot) = self.orders.get_mut(&order_no) {
+                slot.timer = None;
+            }
+            match kind {
+                TimerKind::LockRetry => self.acquire_lock(&order_no, now),
+                TimerKind::CreateRetry => {
+                    let tries = match self.orders.get(&order_no).map(|s| &s.phase) {
+                        Some(Phase::Creating { tries }) => *tries,
+                        _ => continue,
+                    };
+                    self.send_create(&order_no, tries, now)
+                }
+                TimerKind::NextQuery => self.send_status(&order_no, now),
+            }
+        }
+    }
+
+    fn on_page_shown(&mut self, now: Millis) {
+        enum Step {
+            QueryNow,
+            StartPolling,
+            Resume,
+        }
+        let orders: Vec<OrderNo> = self.orders.keys().cloned().collect();
+        for order_no in orders {
+            let Some(slot) = self.orders.get_mut(&order_no) else {
+                continue;
+            };
+            let step = match &mut slot.phase {
+                Phase::Polling { run, .. } => {
+                    run.restart_fast(now);
+                    slot.awaiting.is_none().then_some(Step::QueryNow)
+                }
+                Phase::Launching => Some(Step::StartPolling),
+                Phase::Idle => (slot.last_status == Some(OutcomeStatus::Pending) && !slot.paid)
+                    .then_some(Step::Resume),
+                _ => None,
+            };
+            match step {
+                Some(Step::QueryNow) => self.send_status(&order_no, now),
+                Some(Step::StartPolling) => {
+                    self.start_polling(&order_no, Purpose::AwaitPayment, now)
+                }
+                Some(Step::Resume) => self.on_resume(order_no, now),
+                None => {}
+            }
+        }
+    }
+
+    fn on_other_tab(&mut self, order_no: &OrderNo, status: OutcomeStatus, _now: Millis) {
+        let slot = self
+            .orders
+            .entry(order_no.clone())
+            .or_insert_with(Slot::new);
+        if status == OutcomeStatus::Paid {
+            slot.paid = true;
+        }
+        let waiting = matches!(slot.phase, Phase::WaitingTab | Phase::Locking) && !slot.holds_lock;
+        if waiting && slot.mode == Mode::Pay {
+            let reason = (status == OutcomeStatus::Pending).then_some(Reason::OtherTab);
+            self.finish(order_no, status, reason);
+        }
+    }
+
+    // ----- steps -----
+
+    fn acquire_lock(&mut self, order_no: &OrderNo, _now: Millis) {
+        let request = self.request_id();
+        self.set_waiting(order_no, Phase::Locking, request);
+        self.actions.push_back(Action::AcquireTabLock {
+            order_no: order_no.clone(),
+            request,
+        });
+    }
+
+    /// Mints a key, persists it in a `creating` record, then sends the create request.
+    fn mint_and_create(&mut self, order_no: &OrderNo, now: Millis) {
+        if self.is_paid(order_no) {
+            return self.finish(order_no, OutcomeStatus::Paid, None);
+        }
+        let Some(fingerprint) = self.orders.get(order_no).and_then(|s| s.want.clone()) else {
+            return self.go_idle(order_no);
+        };
+        let record = Record {
+            v: RECORD_VERSION,
+            order_no: order_no.clone(),
+            scope: self.config.scope.clone(),
+            fingerprint,
+            key: self.entropy.next_key(),
+            attempt_id: None,
+            prepay: None,
+            created_at: now,
+            expires_at: None,
+            updated_at: now,
+            state: RecordState::Creating,
+        };
+        self.persist(order_no, record);
+        self.send_create_inner(order_no, 0, true, now);
+    }
+
+    /// Sends (again) the create request with the record's key. `tries` is how many sends of
+    /// this key this call already made.
+    fn send_create(&mut self, order_no: &OrderNo, tries: u32, now: Millis) {
+        self.send_create_inner(order_no, tries, false, now)
+    }
+
+    fn send_create_inner(&mut self, order_no: &OrderNo, tries: u32, new_key: bool, _now: Millis) {
+        let Some(record) = self.record_of(order_no) else {
+            return self.go_idle(order_no);
+        };
+        let (key, fingerprint) = (record.key.clone(), record.fingerprint.clone());
+        let request = self.request_id();
+        self.set_waiting(order_no, Phase::Creating { tries: tries + 1 }, request);
+        self.actions.push_back(Action::SendCreate {
+            order_no: order_no.clone(),
+            request,
+            key: key.clone(),
+            fingerprint,
+        });
+        self.emit(Event::CreateSent {
+            order_no: order_no.clone(),
+            key,
+            new_key,
+            try_no: tries + 1,
+        });
+    }
+
+    fn retry_create(
+        &mut self,
+        order_no: &OrderNo,
+        retry_after: Option<u64>,
+        reason: Reason,
+        now: Millis,
+    ) {
+        let (limit, base) = (self.config.create_retries, self.config.create_retry_ms);
+        let Some(slot) = self.orders.get_mut(order_no) else {
+            return;
+        };
+        let Phase::Creating { tries } = slot.phase else {
+            return;
+        };
+        if tries > limit {
+            // The record stays `creating`: the next pay re-sends the same key.
+            return self.finish(order_no, OutcomeStatus::Pending, Some(reason));
+        }
+        let exponent = tries.saturating_sub(1).min(16);
+        let delay = base
+            .saturating_mul(1u64 << exponent)
+            .min(MAX_CREATE_BACKOFF_MS)
+            .max(retry_after.unwrap_or(0));
+        slot.timer = Some((now.plus(delay), TimerKind::CreateRetry));
+        self.emit(Event::Retrying {
+            order_no: order_no.clone(),
+            after_ms: delay,
+            reason,
+        });
+    }
+
+    /// Takes a live attempt from the server into the record (keeping the record's key, or
+    /// minting one that was never sent when there was no usable record).
+    fn adopt(&mut self, order_no: &OrderNo, attempt: Attempt, now: Millis) {
+        let ttl = self.config.prepay_ttl_ms;
+        let expires_at = Some(attempt.expires_at.unwrap_or(now.plus(ttl)));
+        let existing = self.record_of(order_no).cloned();
+        let record = match existing {
+            Some(mut record) => {
+                record.fingerprint = attempt.fingerprint;
+                record.attempt_id = Some(attempt.attempt_id);
+                record.prepay = Some(attempt.prepay);
+                record.expires_at = expires_at;
+                record.updated_at = now.max(record.created_at);
+                record.state = RecordState::Ready;
+                record
+            }
+            None => Record {
+                v: RECORD_VERSION,
+                order_no: order_no.clone(),
+                scope: self.config.scope.clone(),
+                fingerprint: attempt.fingerprint,
+                key: self.entropy.next_key(),
+                attempt_id: Some(attempt.attempt_id),
+                prepay: Some(attempt.prepay),
+                created_at: now,
+                expires_at,
+                updated_at: now,
+                state: RecordState::Ready,
+            },
+        };
+        self.persist(order_no, record);
+    }
+
+    /// Marks the record `launched` (persisted first: the page may die while the wallet is
+    /// open) and launches its prepay.
+    fn launch(&mut self, order_no: &OrderNo, reused: bool, now: Millis) {
+        if self.is_paid(order_no) {
+            return self.finish(order_no, OutcomeStatus::Paid, None);
+        }
+        self.update_record(order_no, now, |r| r.state = RecordState::Launched);
+        let Some(record) = self.record_of(order_no) else {
+            return self.go_idle(order_no);
+        };
+        let (Some(attempt_id), Some(prepay)) = (record.attempt_id.clone(), record.prepay.clone())
+        else {
+            return self.start_polling(order_no, Purpose::Decide, now);
+        };
+        let request = self.request_id();
+        if let Some(slot) = self.orders.get_mut(order_no) {
+            slot.reused |= reused;
+            slot.phase = Phase::Launching;
+            slot.awaiting = None;
+            slot.timer = None;
+            slot.launch = Some(request);
+        }
+        if reused {
+            self.emit(Event::PrepayReused {
+                order_no: order_no.clone(),
+                attempt_id: attempt_id.clone(),
+            });
+        }
+        self.emit(Event::LaunchStarted {
+            order_no: order_no.clone(),
+            attempt_id: attempt_id.clone(),
+        });
+        self.actions.push_back(Action::Launch {
+            order_no: order_no.clone(),
+            request,
+            attempt_id,
+            prepay,
+        });
+    }
+
+    fn start_polling(&mut self, order_no: &OrderNo, purpose: Purpose, now: Millis) {
+        let expiry = self.record_of(order_no).and_then(|r| r.expires_at);
+        let run = PollRun::start(&self.config.poll, now, expiry);
+        if let Some(slot) = self.orders.get_mut(order_no) {
+            slot.phase = Phase::Polling { purpose, run };
+            slot.awaiting = None;
+            slot.timer = None;
+            slot.retry_after = None;
+        }
+        self.next_query(order_no, now);
+    }
+
+    fn status_problem(&mut self, order_no: &OrderNo, reason: Reason, now: Millis) {
+        if let Some(slot) = self.orders.get_mut(order_no) {
+            slot.problem = Some(reason);
+        }
+        self.next_query(order_no, now)
+    }
+
+    /// Sends the next status query now or arms the timer for it; past the schedule's end the
+    /// outcome is pending.
+    fn next_query(&mut self, order_no: &OrderNo, now: Millis) {
+        let unit = self.entropy.next_unit();
+        let config = &self.config.poll;
+        let Some(slot) = self.orders.get_mut(order_no) else {
+            return;
+        };
+        let Phase::Polling { run, .. } = &slot.phase else {
+            return;
+        };
+        let Some(at) = run.next_at(config, unit, slot.retry_after) else {
+            let reason = slot.problem.unwrap_or(Reason::Deadline);
+            return self.finish(order_no, OutcomeStatus::Pending, Some(reason));
+        };
+        if at <= now {
+            return self.send_status(order_no, now);
+        }
+        slot.timer = Some((at, TimerKind::NextQuery));
+        if let Some(reason) = slot.problem {
+            self.emit(Event::Retrying {
+                order_no: order_no.clone(),
+                after_ms: at.since(now),
+                reason,
+            });
+        }
+    }
+
+    fn send_status(&mut self, order_no: &OrderNo, now: Millis) {
+        let wait_secs = self.config.poll.long_poll_secs;
+        let request = self.request_id();
+        let Some(slot) = self.orders.get_mut(order_no) else {
+            return;
+        };
+        let Phase::Polling { run, .. } = &mut slot.phase else {
+            return;
+        };
+        let delay_ms = if run.sent() == 0 {
+            0
+        } else {
+            now.since(run.last_sent())
+        };
+        run.on_sent(now);
+        let try_no = run.sent();
+        slot.awaiting = Some(request);
+        slot.timer = None;
+        self.actions.push_back(Action::SendStatus {
+            order_no: order_no.clone(),
+            request,
+            wait_secs,
+        });
+        self.emit(Event::StatusQuery {
+            order_no: order_no.clone(),
+            try_no,
+            delay_ms,
+        });
+    }
+
+    /// Settles the call: outcome event, button, callers, other tabs, lock.
+    fn finish(&mut self, order_no: &OrderNo, status: OutcomeStatus, reason: Option<Reason>) {
+        if status == OutcomeStatus::Paid {
+            self.mark_paid(order_no);
+        }
+        let Some(slot) = self.orders.get_mut(order_no) else {
+            return;
+        };
+        let outcome = Outcome {
+            order_no: order_no.clone(),
+            status,
+            attempt_id: slot.record.as_ref().and_then(|r| r.attempt_id.clone()),
+            reused: slot.reused,
+            reason,
+        };
+        let callers = std::mem::take(&mut slot.callers);
+        let held = std::mem::replace(&mut slot.holds_lock, false);
+        slot.phase = Phase::Idle;
+        slot.awaiting = None;
+        slot.launch = None;
+        slot.timer = None;
+        slot.last_status = Some(status);
+        self.emit(Event::Outcome(outcome.clone()));
+        self.actions.push_back(Action::UnlockUi {
+            order_no: order_no.clone(),
+            status: Some(status),
+        });
+        if !callers.is_empty() {
+            self.actions.push_back(Action::Resolve {
+                callers,
+                result: Ok(outcome),
+            });
+        }
+        if held {
+            self.actions.push_back(Action::Broadcast {
+                order_no: order_no.clone(),
+                status,
+            });
+            self.actions.push_back(Action::ReleaseTabLock {
+                order_no: order_no.clone(),
+            });
+        }
+    }
+
+    /// Settles the call with an error: nothing was decided about the payment.
+    fn refuse(&mut self, order_no: &OrderNo, error: PayError) {
+        let Some(slot) = self.orders.get_mut(order_no) else {
+            return;
+        };
+        let callers = std::mem::take(&mut slot.callers);
+        self.actions.push_back(Action::UnlockUi {
+            order_no: order_no.clone(),
+            status: None,
+        });
+        if !callers.is_empty() {
+            self.actions.push_back(Action::Resolve {
+                callers,
+                result: Err(error),
+            });
+        }
+        self.go_idle(order_no);
+    }
+
+    /// Ends a call that has nothing to report (a resume that found nothing to follow).
+    fn go_idle(&mut self, order_no: &OrderNo) {
+        let Some(slot) = self.orders.get_mut(order_no) else {
+            return;
+        };
+        slot.phase = Phase::Idle;
+        slot.awaiting = None;
+        slot.timer = None;
+        if std::mem::replace(&mut slot.holds_lock, false) {
+            self.actions.push_back(Action::ReleaseTabLock {
+                order_no: order_no.clone(),
+            });
+        }
+    }
+
+    fn mark_paid(&mut self, order_no: &OrderNo) {
+        let scope = self.config.scope.clone();
+        let key = self.entropy.next_key();
+        let Some(slot) = self.orders.get_mut(order_no) else {
+            return;
+        };
+        slot.paid = true;
+        if !slot.holds_lock {
+            return; // only the lock holder writes records
+        }
+        let record = match (slot.record.clone(), slot.want.clone()) {
+            (Some(record), _) => Some(record),
+            // No usable record: write one so a reload knows at once (the key was never sent).
+            (None, Some(fingerprint)) => Some(Record {
+                v: RECORD_VERSION,
+                order_no: order_no.clone(),
+                scope,
+                fingerprint,
+                key,
+                attempt_id: None,
+                prepay: None,
+                created_at: Millis(0),
+                expires_at: None,
+                updated_at: Millis(0),
+                state: RecordState::Paid,
+            }),
+            (None, None) => None,
+        };
+        if let Some(mut record) = record {
+            record.state = RecordState::Paid;
+            self.persist(order_no, record);
+        }
+    }
+
+    // ----- helpers -----
+
+    fn request_id(&mut self) -> RequestId {
+        self.next_request += 1;
+        RequestId(self.next_request)
+    }
+
+    fn set_waiting(&mut self, order_no: &OrderNo, phase: Phase, request: RequestId) {
+        if let Some(slot) = self.orders.get_mut(order_no) {
+            slot.phase = phase;
+            slot.awaiting = Some(request);
+            slot.timer = None;
+        }
+    }
+
+    fn expects(&self, order_no: &OrderNo, request: RequestId) -> bool {
+        self.orders
+            .get(order_no)
+            .is_some_and(|slot| slot.awaiting == Some(request))
+    }
+
+    fn record_of(&self, order_no: &OrderNo) -> Option<&Record> {
+        self.orders.get(order_no).and_then(|s| s.record.as_ref())
+    }
+
+    /// A prepay may be launched when it is valid for at least the safety margin.
+    fn usable(&self, expires_at: Option<Millis>, now: Millis) -> bool {
+        expires_at.is_some_and(|at| now.plus(self.config.expiry_margin_ms) < at)
+    }
+
+    fn persist(&mut self, order_no: &OrderNo, record: Record) {
+        if let Some(slot) = self.orders.get_mut(order_no) {
+            slot.record = Some(record.clone());
+        }
+        self.actions.push_back(Action::Persist(record));
+    }
+
+    fn update_record(&mut self, order_no: &OrderNo, now: Millis, change: impl FnOnce(&mut Record)) {
+        let Some(mut record) = self.record_of(order_no).cloned() else {
+            return;
+        };
+        change(&mut record);
+        record.updated_at = now.max(record.created_at);
+        let holds_lock = self.orders.get(order_no).is_some_and(|s| s.holds_lock);
+        if holds_lock {
+            self.persist(order_no, record);
+        } else if let Some(slot) = self.orders.get_mut(order_no) {
+            slot.record = Some(record);
+        }
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.actions.push_back(Action::Emit(event));
+    }
+
+    /// Keeps timers honest when the wall clock steps back: each keeps its remaining wait.
+    /// A step forward needs nothing: timers fire early, which only makes polling end sooner
+    /// (pending), never starts anything.
+    fn observe_clock(&mut self, now: Millis) {
+        let Some(last) = self.last_now else {
+            self.last_now = Some(now);
+            return;
+        };
+        if now.plus(CLOCK_JUMP_MS) < last {
+            let back = last.since(now);
+            for slot in self.orders.values_mut() {
+                if let Some((at, kind)) = slot.timer {
+                    slot.timer = Some((at.minus(back), kind));
+                }
+                if let Some(since) = slot.waiting_since {
+                    slot.waiting_since = Some(since.minus(back));
+                }
+                if let Phase::Polling { run, .. } = &mut slot.phase {
+                    run.shift_back(back);
+                }
+            }
+            self.emit(Event::ClockJumped { back_ms: back });
+        }
+        self.last_now = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,702 @@
+//! Scenario tests: one rule each, driven with a virtual clock and a hand-played server.
+
+use super::*;
+use crate::core::contract::{Attempt, ContractError, CreateReply, OrderStatus, StatusReply};
+use crate::core::ids::{AttemptId, IdempotencyKey};
+use crate::core::record::{Prepay, RecordError};
+use serde_json::json;
+
+const T0: Millis = Millis(1_800_000_000_000);
+
+fn order() -> OrderNo {
+    OrderNo::parse("A1").expect("valid")
+}
+
+fn fp(n: u8) -> Fingerprint {
+    Fingerprint::parse(&format!("{n:02x}").repeat(32)).expect("valid")
+}
+
+fn prepay() -> Prepay {
+    Prepay::new(
+        json!({"prepayId": "wx1"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    )
+    .expect("small")
+}
+
+fn attempt(id: &str, fingerprint: Fingerprint, expires_at: Option<Millis>) -> Attempt {
+    Attempt {
+        attempt_id: AttemptId::parse(id).expect("valid"),
+        fingerprint,
+        prepay: prepay(),
+        expires_at,
+        reused: false,
+    }
+}
+
+/// A page with one guard, its storage (one record) and a virtual clock.
+struct Page {
+    guard: Guard,
+    now: Millis,
+    stored: Option<Record>,
+    next_caller: u64,
+}
+
+impl Page {
+    fn new() -> Page {
+        Page::with(Config::default())
+    }
+
+    fn with(config: Config) -> Page {
+        Page {
+            guard: Guard::new(config, [42; 32]).expect("valid config"),
+            now: T0,
+            stored: None,
+            next_caller: 0,
+        }
+    }
+
+    /// Feeds an input and returns the actions, applying persists to storage as a shell would.
+    fn feed(&mut self, input: Input) -> Vec<Action> {
+        self.guard.handle(input, self.now);
+        let mut out = Vec::new();
+        while let Some(action) = self.guard.poll_action() {
+            match &action {
+                Action::Persist(record) => self.stored = Some(record.clone()),
+                Action::Remove { .. } => self.stored = None,
+                _ => {}
+            }
+            out.push(action);
+        }
+        out
+    }
+
+    fn pay(&mut self, fingerprint: Fingerprint) -> Vec<Action> {
+        self.next_caller += 1;
+        self.feed(Input::Pay {
+            order_no: order(),
+            fingerprint,
+            caller: CallerId(self.next_caller),
+        })
+    }
+
+    /// Pays and answers the lock and the storage read, returning the actions after the load.
+    fn pay_through_load(&mut self, fingerprint: Fingerprint) -> Vec<Action> {
+        let actions = self.pay(fingerprint);
+        let lock = request_of(&actions, "lock");
+        self.feed(Input::TabLock {
+            order_no: order(),
+            request: lock,
+            result: LockResult::Acquired,
+        });
+        let loaded = match self.stored.clone() {
+            Some(record) => Loaded::Found(record),
+            None => Loaded::Missing,
+        };
+        let load = self
+            .guard
+            .orders
+            .get(&order())
+            .and_then(|s| s.awaiting)
+            .expect("loading");
+        self.feed(Input::RecordLoaded {
+            order_no: order(),
+            request: load,
+            loaded,
+        })
+    }
+
+    fn create_reply(&mut self, actions: &[Action], reply: CreateReply) -> Vec<Action> {
+        self.feed(Input::CreateReplied {
+            order_no: order(),
+            request: request_of(actions, "create"),
+            reply,
+        })
+    }
+
+    fn status_reply(&mut self, actions: &[Action], reply: StatusReply) -> Vec<Action> {
+        self.feed(Input::StatusReplied {
+            order_no: order(),
+            request: request_of(actions, "status"),
+            reply,
+        })
+    }
+
+    fn launched(&mut self, actions: &[Action], result: LaunchResult) -> Vec<Action> {
+        self.feed(Input::Launched {
+            order_no: order(),
+            request: request_of(actions, "launch"),
+            result,
+        })
+    }
+
+    /// Advances the clock to the guard's next deadline and fires the timer.
+    fn fire_timer(&mut self) -> Vec<Action> {
+        let at = self.guard.poll_timeout().expect("a timer is armed");
+        self.now = self.now.max(at);
+        self.feed(Input::TimerFired)
+    }
+}
+
+fn request_of(actions: &[Action], kind: &str) -> RequestId {
+    actions
+        .iter()
+        .find_map(|a| match (kind, a) {
+            ("lock", Action::AcquireTabLock { request, .. })
+            | ("create", Action::SendCreate { request, .. })
+            | ("status", Action::SendStatus { request, .. })
+            | ("launch", Action::Launch { request, .. }) => Some(*request),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {kind} request in {actions:#?}"))
+}
+
+fn sent_key(actions: &[Action]) -> Option<IdempotencyKey> {
+    actions.iter().find_map(|a| match a {
+        Action::SendCreate { key, .. } => Some(key.clone()),
+        _ => None,
+    })
+}
+
+fn count(actions: &[Action], pred: fn(&Action) -> bool) -> usize {
+    actions.iter().filter(|a| pred(a)).count()
+}
+
+fn is_create(a: &Action) -> bool {
+    matches!(a, Action::SendCreate { .. })
+}
+
+fn is_launch(a: &Action) -> bool {
+    matches!(a, Action::Launch { .. })
+}
+
+fn resolved(actions: &[Action]) -> Option<(Vec<CallerId>, Result<Outcome, PayError>)> {
+    actions.iter().find_map(|a| match a {
+        Action::Resolve { callers, result } => Some((callers.clone(), result.clone())),
+        _ => None,
+    })
+}
+
+fn outcome_status(actions: &[Action]) -> Option<OutcomeStatus> {
+    match resolved(actions) {
+        Some((_, Ok(outcome))) => Some(outcome.status),
+        _ => None,
+    }
+}
+
+fn paid_reply() -> StatusReply {
+    StatusReply::Status(OrderStatus::Paid(AttemptId::parse("A1x1").ok()))
+}
+
+/// Runs a fresh pay up to the launch; returns the launch actions.
+fn pay_to_launch(page: &mut Page) -> Vec<Action> {
+    let actions = page.pay_through_load(fp(1));
+    let expires = Some(page.now.plus(3_600_000));
+    page.create_reply(
+        &actions,
+        CreateReply::Attempt(attempt("A1x1", fp(1), expires)),
+    )
+}
+
+#[test]
+fn happy_path_persists_the_key_before_sending_and_launches_once() {
+    let mut page = Page::new();
+    let first = page.pay(fp(1));
+    assert!(matches!(first[0], Action::LockUi { .. }), "{first:#?}");
+    let after_load = page.pay_through_load_continue();
+    let persist_at = after_load
+        .iter()
+        .position(|a| matches!(a, Action::Persist(_)));
+    let send_at = after_load.iter().position(is_create);
+    assert!(
+        persist_at < send_at && persist_at.is_some(),
+        "{after_load:#?}"
+    );
+    let stored = page.stored.clone().expect("stored");
+    assert_eq!(stored.state, RecordState::Creating);
+    assert_eq!(Some(stored.key.clone()), sent_key(&after_load));
+
+    let expires = Some(page.now.plus(3_600_000));
+    let launch = page.create_reply(
+        &after_load,
+        CreateReply::Attempt(attempt("A1x1", fp(1), expires)),
+    );
+    assert_eq!(count(&launch, is_launch), 1);
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Launched)
+    );
+
+    let polling = page.launched(&launch, LaunchResult::Ok);
+    assert!(polling
+        .iter()
+        .any(|a| matches!(a, Action::SendStatus { .. })));
+    let done = page.status_reply(&polling, paid_reply());
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    assert!(done.iter().any(|a| matches!(
+        a,
+        Action::Broadcast {
+            status: OutcomeStatus::Paid,
+            ..
+        }
+    )));
+    assert!(done
+        .iter()
+        .any(|a| matches!(a, Action::ReleaseTabLock { .. })));
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Paid)
+    );
+}
+
+impl Page {
+    /// For the happy-path test: continue a `pay` already fed, through lock and load.
+    fn pay_through_load_continue(&mut self) -> Vec<Action> {
+        let lock = self
+            .guard
+            .orders
+            .get(&order())
+            .and_then(|s| s.awaiting)
+            .expect("locking");
+        self.feed(Input::TabLock {
+            order_no: order(),
+            request: lock,
+            result: LockResult::Acquired,
+        });
+        let load = self
+            .guard
+            .orders
+            .get(&order())
+            .and_then(|s| s.awaiting)
+            .expect("loading");
+        self.feed(Input::RecordLoaded {
+            order_no: order(),
+            request: load,
+            loaded: Loaded::Missing,
+        })
+    }
+}
+
+#[test]
+fn a_second_pay_in_flight_joins_and_both_callers_get_one_result() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    let joined = page.pay(fp(1));
+    assert!(joined.is_empty(), "a join adds no action: {joined:#?}");
+    let launch = page.create_reply(
+        &actions,
+        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
+    );
+    let done = page.launched(&launch, LaunchResult::Cancelled);
+    let (callers, result) = resolved(&done).expect("resolved");
+    assert_eq!(callers, vec![CallerId(1), CallerId(2)]);
+    assert_eq!(result.map(|o| o.status), Ok(OutcomeStatus::Cancelled));
+}
+
+#[test]
+fn other_content_while_in_flight_is_refused() {
+    let mut page = Page::new();
+    page.pay_through_load(fp(1));
+    let refused = page.pay(fp(2));
+    assert_eq!(resolved(&refused).map(|r| r.1), Some(Err(PayError::Busy)));
+    assert!(page.guard.is_busy(&order()));
+}
+
+#[test]
+fn timeouts_resend_the_same_key_then_end_pending_and_the_next_pay_resends_it_again() {
+    let mut page = Page::new();
+    let mut actions = page.pay_through_load(fp(1));
+    let key = sent_key(&actions).expect("create sent");
+    let limit = page.guard.config().create_retries;
+    for _ in 0..limit {
+        let retry = page.create_reply(&actions, CreateReply::NoReply);
+        assert_eq!(count(&retry, is_create), 0, "waits before retrying");
+        actions = page.fire_timer();
+        assert_eq!(sent_key(&actions), Some(key.clone()), "same key on retry");
+    }
+    let end = page.create_reply(&actions, CreateReply::NoReply);
+    assert_eq!(outcome_status(&end), Some(OutcomeStatus::Pending));
+    assert!(end.iter().any(|a| matches!(
+        a,
+        Action::UnlockUi {
+            status: Some(OutcomeStatus::Pending),
+            ..
+        }
+    )));
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Creating)
+    );
+
+    page.now = page.now.plus(86_400_000);
+    let again = page.pay_through_load(fp(1));
+    assert_eq!(
+        sent_key(&again),
+        Some(key),
+        "a day later, still the same key"
+    );
+}
+
+#[test]
+fn a_valid_prepay_is_reused_without_a_create() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    page.launched(&launch, LaunchResult::Cancelled);
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Ready)
+    );
+    page.now = page.now.plus(60_000);
+    let again = page.pay_through_load(fp(1));
+    assert_eq!(count(&again, is_create), 0);
+    assert_eq!(count(&again, is_launch), 1);
+    assert!(again
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::PrepayReused { .. }))));
+}
+
+#[test]
+fn an_expired_prepay_asks_the_server_and_mints_only_after_closed() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let old_key = page.stored.as_ref().map(|r| r.key.clone());
+    page.launched(&launch, LaunchResult::Cancelled);
+    page.now = page.now.plus(3_600_000); // past the expiry
+    let actions = page.pay_through_load(fp(1));
+    assert_eq!(
+        count(&actions, is_create),
+        0,
+        "no create before the server speaks"
+    );
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::SendStatus { .. })));
+    let after = page.status_reply(
+        &actions,
+        StatusReply::Status(OrderStatus::Closed(
+            AttemptId::parse("A1x1").expect("valid"),
+        )),
+    );
+    let new_key = sent_key(&after).expect("a new create after closed");
+    assert_ne!(Some(new_key), old_key);
+}
+
+#[test]
+fn an_expired_prepay_the_server_says_is_live_is_reused() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    page.launched(&launch, LaunchResult::Cancelled);
+    page.now = page.now.plus(3_600_000);
+    let actions = page.pay_through_load(fp(1));
+    let live = attempt("A1x1", fp(1), Some(page.now.plus(600_000)));
+    let after = page.status_reply(&actions, StatusReply::Status(OrderStatus::Unpaid(live)));
+    assert_eq!(count(&after, is_create), 0);
+    assert_eq!(count(&after, is_launch), 1);
+}
+
+#[test]
+fn status_errors_never_mint_a_key_and_end_pending() {
+    let mut page = Page::new();
+    page.stored = None;
+    let actions = page.pay(fp(1));
+    page.feed(Input::TabLock {
+        order_no: order(),
+        request: request_of(&actions, "lock"),
+        result: LockResult::Acquired,
+    });
+    let load = page
+        .guard
+        .orders
+        .get(&order())
+        .and_then(|s| s.awaiting)
+        .expect("loading");
+    let mut actions = page.feed(Input::RecordLoaded {
+        order_no: order(),
+        request: load,
+        loaded: Loaded::Unusable(RecordError::FutureVersion(9)),
+    });
+    let mut all = actions.clone();
+    for i in 0..1000 {
+        let reply = if i % 2 == 0 {
+            StatusReply::NoReply
+        } else {
+            StatusReply::Invalid(ContractError("nonsense".into()))
+        };
+        let after = page.status_reply(&actions, reply);
+        all.extend(after.clone());
+        if resolved(&after).is_some() {
+            break;
+        }
+        actions = page.fire_timer();
+        all.extend(actions.clone());
+    }
+    assert_eq!(count(&all, is_create), 0);
+    assert_eq!(count(&all, is_launch), 0);
+    assert_eq!(outcome_status(&all), Some(OutcomeStatus::Pending));
+    assert!(
+        page.now.since(T0) <= 600_000 + 60_000,
+        "bounded by the deadline"
+    );
+}
+
+#[test]
+fn a_launched_record_asks_the_server_before_launching_again() {
+    let mut page = Page::new();
+    pay_to_launch(&mut page);
+    // The page reloads while the wallet was open.
+    let mut page2 = Page::new();
+    page2.stored = page.stored.clone();
+    page2.now = page.now.plus(5_000);
+    let actions = page2.pay_through_load(fp(1));
+    assert_eq!(count(&actions, is_launch), 0);
+    assert_eq!(count(&actions, is_create), 0);
+    let done = page2.status_reply(&actions, paid_reply());
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    assert_eq!(count(&done, is_launch), 0);
+}
+
+#[test]
+fn already_paid_is_final() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    let done = page.create_reply(&actions, CreateReply::AlreadyPaid);
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    let again = page.pay(fp(1));
+    assert_eq!(again.len(), 1, "answered at once: {again:#?}");
+    assert_eq!(outcome_status(&again), Some(OutcomeStatus::Paid));
+    // Even with other content, and after a reload.
+    let mut page2 = Page::new();
+    page2.stored = page.stored.clone();
+    let actions = page2.pay_through_load(fp(2));
+    assert_eq!(count(&actions, is_create) + count(&actions, is_launch), 0);
+    assert_eq!(outcome_status(&actions), Some(OutcomeStatus::Paid));
+}
+
+#[test]
+fn changed_content_mints_a_new_key() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let old_key = page.stored.as_ref().map(|r| r.key.clone());
+    page.launched(&launch, LaunchResult::Cancelled);
+    let actions = page.pay_through_load(fp(2));
+    let key = sent_key(&actions).expect("create for the new content");
+    assert_ne!(Some(key), old_key);
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.fingerprint.clone()),
+        Some(fp(2))
+    );
+}
+
+#[test]
+fn another_tab_holding_the_lock_makes_this_one_wait_for_its_outcome() {
+    let mut page = Page::new();
+    let actions = page.pay(fp(1));
+    let waiting = page.feed(Input::TabLock {
+        order_no: order(),
+        request: request_of(&actions, "lock"),
+        result: LockResult::HeldElsewhere,
+    });
+    assert!(waiting
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::WaitingForOtherTab { .. }))));
+    let retry = page.fire_timer();
+    assert!(retry
+        .iter()
+        .any(|a| matches!(a, Action::AcquireTabLock { .. })));
+    let done = page.feed(Input::OtherTabFinished {
+        order_no: order(),
+        status: OutcomeStatus::Paid,
+    });
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    assert!(!done
+        .iter()
+        .any(|a| matches!(a, Action::Persist(_) | Action::Broadcast { .. })));
+    assert!(page.guard.is_paid(&order()));
+}
+
+#[test]
+fn polling_ends_pending_at_the_deadline_and_the_button_says_check_status() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let mut actions = page.launched(&launch, LaunchResult::Ok);
+    let unpaid = || {
+        StatusReply::Status(OrderStatus::Paying(
+            AttemptId::parse("A1x1").expect("valid"),
+        ))
+    };
+    let mut queries = 1;
+    loop {
+        let after = page.status_reply(&actions, unpaid());
+        if let Some(status) = outcome_status(&after) {
+            assert_eq!(status, OutcomeStatus::Pending);
+            assert!(after.iter().any(|a| matches!(
+                a,
+                Action::UnlockUi {
+                    status: Some(OutcomeStatus::Pending),
+                    ..
+                }
+            )));
+            break;
+        }
+        actions = page.fire_timer();
+        queries += 1;
+    }
+    let config = PollConfig::default();
+    assert!(queries <= config.max_queries);
+    assert!(page.now.since(T0) <= config.max_duration_ms);
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Launched)
+    );
+}
+
+use crate::core::schedule::PollConfig;
+
+#[test]
+fn coming_back_to_the_page_checks_at_once() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let mut actions = page.launched(&launch, LaunchResult::Ok);
+    for _ in 0..6 {
+        page.status_reply(
+            &actions,
+            StatusReply::Status(OrderStatus::Paying(
+                AttemptId::parse("A1x1").expect("valid"),
+            )),
+        );
+        actions = page.fire_timer();
+    }
+    page.status_reply(&actions, StatusReply::NoReply);
+    assert!(page.guard.poll_timeout().is_some_and(|at| at > page.now));
+    let shown = page.feed(Input::PageShown);
+    assert!(
+        shown.iter().any(|a| matches!(a, Action::SendStatus { .. })),
+        "{shown:#?}"
+    );
+}
+
+#[test]
+fn coming_back_before_the_launcher_returns_starts_polling() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let shown = page.feed(Input::PageShown);
+    assert!(shown.iter().any(|a| matches!(a, Action::SendStatus { .. })));
+    let done = page.status_reply(&shown, paid_reply());
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    // The launcher's late answer changes nothing.
+    assert!(page.launched(&launch, LaunchResult::Ok).is_empty());
+}
+
+#[test]
+fn a_clock_jump_back_keeps_the_remaining_wait() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    page.create_reply(&actions, CreateReply::NoReply);
+    let at = page.guard.poll_timeout().expect("retry armed");
+    let wait = at.since(page.now);
+    page.now = page.now.minus(3_600_000);
+    let jumped = page.feed(Input::TimerFired);
+    assert!(jumped
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::ClockJumped { .. }))));
+    assert_eq!(
+        page.guard.poll_timeout().map(|t| t.since(page.now)),
+        Some(wait)
+    );
+}
+
+#[test]
+fn late_and_duplicated_replies_are_ignored() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    page.create_reply(&actions, CreateReply::NoReply);
+    let retry = page.fire_timer();
+    // The first request's reply arrives late: ignored, the retry is awaited.
+    let late = page.create_reply(
+        &actions,
+        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
+    );
+    assert!(late.is_empty());
+    let launch = page.create_reply(
+        &retry,
+        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
+    );
+    assert_eq!(count(&launch, is_launch), 1);
+    let dup = page.create_reply(
+        &retry,
+        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
+    );
+    assert!(dup.is_empty());
+}
+
+#[test]
+fn resume_follows_a_launched_order_without_launching() {
+    let mut page = Page::new();
+    pay_to_launch(&mut page);
+    let mut page2 = Page::new();
+    page2.stored = page.stored.clone();
+    let actions = page2.feed(Input::Resume { order_no: order() });
+    page2.feed(Input::TabLock {
+        order_no: order(),
+        request: request_of(&actions, "lock"),
+        result: LockResult::Acquired,
+    });
+    let load = page2
+        .guard
+        .orders
+        .get(&order())
+        .and_then(|s| s.awaiting)
+        .expect("loading");
+    let polling = page2.feed(Input::RecordLoaded {
+        order_no: order(),
+        request: load,
+        loaded: Loaded::Found(page.stored.clone().expect("stored")),
+    });
+    assert!(polling
+        .iter()
+        .any(|a| matches!(a, Action::SendStatus { .. })));
+    let done = page2.status_reply(&polling, paid_reply());
+    assert!(done
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::Outcome(o)) if o.status == OutcomeStatus::Paid)));
+    assert_eq!(count(&done, is_launch) + count(&done, is_create), 0);
+}
+
+#[test]
+fn forget_is_refused_while_busy_and_removes_the_record_after() {
+    let mut page = Page::new();
+    page.pay(fp(1));
+    assert_eq!(page.guard.forget(&order()), Err(PayError::Busy));
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    page.create_reply(&actions, CreateReply::AlreadyPaid);
+    assert!(page.guard.forget(&order()).is_ok());
+    let removed = page.feed(Input::TimerFired);
+    assert!(removed.iter().any(|a| matches!(a, Action::Remove { .. })));
+    assert!(!page.guard.is_paid(&order()));
+}
+
+#[test]
+fn a_rejected_create_is_an_error_and_keeps_the_key() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    let key = sent_key(&actions);
+    let done = page.create_reply(
+        &actions,
+        CreateReply::Rejected {
+            status: 404,
+            code: "unknown_order".into(),
+        },
+    );
+    assert!(matches!(
+        resolved(&done),
+        Some((_, Err(PayError::Rejected { status: 404, .. })))
+    ));
+    assert!(done
+        .iter()
+        .any(|a| matches!(a, Action::UnlockUi { status: None, .. })));
+    let again = page.pay_through_load(fp(1));
+    assert_eq!(sent_key(&again), key);
+}
