@@ -37,9 +37,16 @@ fn convert(
         return Ok(Value::Bool(b));
     }
     if let Some(x) = value.as_f64() {
+        // Named by hand: formatting an f64 with `{}` would pull ~15 KB of float printing
+        // into the wasm (the canonical form prints numbers with ryu-js instead).
+        let name = match x {
+            x if x.is_nan() => "NaN",
+            x if x > 0.0 => "Infinity",
+            _ => "-Infinity",
+        };
         return Number::from_f64(x)
             .map(Value::Number)
-            .ok_or_else(|| invalid(path, &format!("is {x}, which JSON cannot represent")));
+            .ok_or_else(|| invalid(path, &format!("is {name}, which JSON cannot represent")));
     }
     if let Some(s) = value.dyn_ref::<JsString>() {
         if !s.is_valid_utf16() {
