@@ -1,2 +1,32 @@
 //! The reference merchant backend for checkout-guard: the merchant API of `docs/contract.md`
-//! in front of a simulated WeChat-Pay-like provider, on SQLite. Built in issue 4.
+//! in front of a simulated WeChat-Pay-like provider, on SQLite, with fault injection and
+//! per-order charge counts. See `server/README.md` for flags and endpoints.
+//!
+//! Map:
+//! - [`serve`]: start/stop, the accept loop; [`config`]: what can be set.
+//! - [`http`]: routes and handlers; [`faults`]: the fault-injection specs.
+//! - [`payments`]: the contract's rules (create/reuse/close, status, active query).
+//! - [`provider`]: the simulated provider; [`notify`]: its signed notifies; [`signing`]: HMAC.
+//! - [`records`], [`stats`], [`store`]: the database; [`slots`]: per-order locks and wake-ups.
+//! - [`wallet`]: the simulated wallet's HTML; [`ids`], [`clock`], [`error`], [`app`].
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod faults;
+pub mod http;
+pub mod ids;
+pub mod notify;
+pub mod payments;
+pub mod provider;
+pub mod records;
+pub mod serve;
+pub mod signing;
+pub mod slots;
+pub mod stats;
+pub mod store;
+pub mod wallet;
+
+pub use config::{Config, Settings, Storage};
+pub use serve::{start, RunningServer, StartError};

@@ -1,0 +1,80 @@
+//! The state every handler shares.
+
+use crate::config::Settings;
+use crate::faults::FaultRules;
+use crate::notify::Deliverer;
+use crate::provider::SimProvider;
+use crate::slots::Slots;
+use crate::store::Store;
+use std::sync::{Arc, RwLock};
+
+/// The running server's shared state.
+#[derive(Debug)]
+pub struct App {
+    /// The database.
+    pub store: Arc<Store>,
+    /// The simulated provider.
+    pub provider: SimProvider,
+    /// Per-order locks and change signals.
+    pub slots: Slots,
+    /// Globally installed faults.
+    pub faults: FaultRules,
+    /// The provider's notify sender.
+    pub deliverer: Deliverer,
+    /// The merchant's notify endpoint, as the provider is told at create.
+    pub notify_url: String,
+    /// The provider's notify signing key (server-side only).
+    pub notify_secret: Vec<u8>,
+    /// Bearer token for admin endpoints.
+    pub admin_token: Option<String>,
+    /// Whether loopback peers may use admin endpoints without the token.
+    pub admin_from_loopback: bool,
+    settings: RwLock<Settings>,
+}
+
+/// Everything [`App::new`] needs.
+#[derive(Debug)]
+pub struct AppParts {
+    /// See [`App::store`].
+    pub store: Arc<Store>,
+    /// See [`App::deliverer`].
+    pub deliverer: Deliverer,
+    /// See [`App::notify_url`].
+    pub notify_url: String,
+    /// See [`App::notify_secret`].
+    pub notify_secret: Vec<u8>,
+    /// See [`App::admin_token`].
+    pub admin_token: Option<String>,
+    /// See [`App::admin_from_loopback`].
+    pub admin_from_loopback: bool,
+    /// Initial settings.
+    pub settings: Settings,
+}
+
+impl App {
+    /// Assembles the state.
+    pub fn new(parts: AppParts) -> Self {
+        App {
+            provider: SimProvider::new(parts.store.clone()),
+            store: parts.store,
+            slots: Slots::default(),
+            faults: FaultRules::default(),
+            deliverer: parts.deliverer,
+            notify_url: parts.notify_url,
+            notify_secret: parts.notify_secret,
+            admin_token: parts.admin_token,
+            admin_from_loopback: parts.admin_from_loopback,
+            settings: RwLock::new(parts.settings),
+        }
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Settings {
+        *self.settings.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the settings.
+    pub fn set_settings(&self, settings: Settings) {
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
+    }
+}

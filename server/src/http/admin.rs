@@ -1,0 +1,140 @@
+//! Admin endpoints: stats, the database's view of an order, global faults, settings.
+//! Reachable from loopback, or from anywhere with `Authorization: Bearer <admin token>`.
+
+use crate::app::App;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::faults::FaultRuleSpec;
+use crate::http::extract::{JsonBody, PathParam};
+use crate::records;
+use crate::stats;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Json;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Lets a request through when it comes from loopback (if allowed) or carries the token.
+pub async fn guard(
+    State(app): State<Arc<App>>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let loopback = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback());
+    let token_ok = app.admin_token.as_deref().is_some_and(|token| {
+        req.headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+    });
+    if (loopback && app.admin_from_loopback) || token_ok {
+        Ok(next.run(req).await)
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "admin endpoints need loopback or the admin token",
+        ))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `GET /admin/stats`: every order's counters.
+pub async fn all_stats(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
+    let all = app.store.with(|c| stats::all(c))?;
+    Ok(Json(json!({ "orders": all })))
+}
+
+/// `GET /admin/stats/{orderNo}`: one order's counters.
+pub async fn order_stats(
+    State(app): State<Arc<App>>,
+    PathParam(order_no): PathParam,
+) -> Result<Json<Value>, ApiError> {
+    let found = app.store.with(|c| {
+        Ok(match records::get_order(c, &order_no)? {
+            Some(_) => Some(stats::for_order(c, &order_no)?),
+            None => None,
+        })
+    })?;
+    let stats = found.ok_or_else(|| ApiError::unknown_order(&order_no))?;
+    Ok(Json(json!(stats)))
+}
+
+/// `GET /admin/orders/{orderNo}`: the order, its attempts, its stored keys, its provider
+/// transactions and its stats, straight from the database.
+pub async fn order_dump(
+    State(app): State<Arc<App>>,
+    PathParam(order_no): PathParam,
+) -> Result<Json<Value>, ApiError> {
+    let (order, attempts, keys, stats) = app.store.with(|c| {
+        Ok((
+            records::get_order(c, &order_no)?,
+            records::list_attempts(c, &order_no)?,
+            records::count_keys(c, &order_no)?,
+            stats::for_order(c, &order_no)?,
+        ))
+    })?;
+    let order = order.ok_or_else(|| ApiError::unknown_order(&order_no))?;
+    let transactions = app.provider.transactions_of(&order_no)?;
+    Ok(Json(json!({
+        "order": order,
+        "attempts": attempts,
+        "idempotencyKeys": keys,
+        "providerTransactions": transactions,
+        "stats": stats,
+    })))
+}
+
+/// `GET /admin/faults`: the installed global faults.
+pub async fn list_faults(State(app): State<Arc<App>>) -> Json<Value> {
+    Json(json!({ "rules": app.faults.list() }))
+}
+
+/// `POST /admin/faults`: installs a global fault rule.
+pub async fn add_fault(
+    State(app): State<Arc<App>>,
+    JsonBody(spec): JsonBody<FaultRuleSpec>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    app.faults
+        .add(spec)
+        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "invalid_fault", err.to_string()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "rules": app.faults.list() })),
+    ))
+}
+
+/// `DELETE /admin/faults`: removes every global fault.
+pub async fn clear_faults(State(app): State<Arc<App>>) -> StatusCode {
+    app.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+/// `GET /admin/settings`.
+pub async fn get_settings(State(app): State<Arc<App>>) -> Json<Settings> {
+    Json(app.settings())
+}
+
+/// `PUT /admin/settings`: replaces the runtime settings (every field required).
+pub async fn put_settings(
+    State(app): State<Arc<App>>,
+    JsonBody(settings): JsonBody<Settings>,
+) -> Result<Json<Settings>, ApiError> {
+    if settings.prepay_ttl_ms < 1000 || settings.max_wait_secs > 25 {
+        return Err(ApiError::invalid_body(
+            "prepayTtlMs must be at least 1000 and maxWaitSecs at most 25",
+        ));
+    }
+    app.set_settings(settings);
+    Ok(Json(settings))
+}

@@ -1,0 +1,156 @@
+//! The HTTP surface: routes, the fault-injection layer, static files.
+//!
+//! - [`merchant`]: the contract's API and business orders (`/api/...`).
+//! - [`sim`]: the simulated provider and its wallet (`/sim/...`).
+//! - [`admin`]: stats, faults, settings (`/admin/...`, loopback or token).
+//! - [`extract`]: extractors that fail with contract-shaped JSON errors.
+
+pub mod admin;
+pub mod extract;
+pub mod merchant;
+pub mod sim;
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::faults::{Faults, FAULT_HEADER};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::services::ServeDir;
+
+/// Put in every request's extensions by the accept loop: notifying it closes the request's
+/// connection without a reply (the `drop-reply` fault).
+#[derive(Debug, Clone)]
+pub struct ConnAbort(pub Arc<Notify>);
+
+async fn api_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}
+
+/// Applies the request's faults: `X-Fault` plus the matching global rules.
+async fn inject_faults(
+    State(app): State<Arc<App>>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let mut faults = match req.headers().get(FAULT_HEADER) {
+        None => Faults::default(),
+        Some(value) => {
+            let spec = value.to_str().map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_fault",
+                    "X-Fault is not ASCII",
+                )
+            })?;
+            Faults::parse(spec).map_err(|err| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_fault", err.to_string())
+            })?
+        }
+    };
+    faults.merge(
+        &app.faults
+            .for_request(req.method().as_str(), req.uri().path()),
+    );
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    if let Some(code) = faults.status {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let err = ApiError::new(status, "injected_fault", format!("injected status {code}"));
+        return Err(if matches!(code, 429 | 503) {
+            err.retry_after(1)
+        } else {
+            err
+        });
+    }
+    let drop_reply = faults.drop_reply;
+    let abort = req.extensions().get::<ConnAbort>().cloned();
+    req.extensions_mut().insert(faults);
+    let response = next.run(req).await;
+    if drop_reply {
+        if let Some(ConnAbort(abort)) = abort {
+            // The work is committed; now lose the reply: the accept loop drops the connection.
+            abort.notify_one();
+            std::future::pending::<()>().await;
+        }
+    }
+    Ok(response)
+}
+
+fn panic_reply(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+    .into_response()
+}
+
+/// The whole router.
+pub fn router(app: Arc<App>, www: &Path, pkg: &Path, max_body_bytes: usize) -> Router {
+    let api = Router::new()
+        .route("/api/orders", post(merchant::create_order))
+        .route(
+            "/api/orders/{order_no}",
+            get(merchant::get_order).put(merchant::update_order),
+        )
+        .route(
+            "/api/orders/{order_no}/payments",
+            post(merchant::create_payment),
+        )
+        .route(
+            "/api/orders/{order_no}/payment",
+            get(merchant::payment_status),
+        )
+        .route("/api/notify", post(merchant::notify))
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .route("/sim/transactions", post(sim::create))
+        .route("/sim/transactions/{out_trade_no}", get(sim::query))
+        .route("/sim/transactions/{out_trade_no}/close", post(sim::close))
+        .route("/sim/wallet/{prepay_id}", get(sim::wallet_page))
+        .route("/sim/wallet/{prepay_id}/{action}", post(sim::wallet_action))
+        .route("/sim/{*rest}", axum::routing::any(api_not_found))
+        .route_layer(middleware::from_fn_with_state(app.clone(), inject_faults));
+    let admin = Router::new()
+        .route("/admin/stats", get(admin::all_stats))
+        .route("/admin/stats/{order_no}", get(admin::order_stats))
+        .route("/admin/orders/{order_no}", get(admin::order_dump))
+        .route(
+            "/admin/faults",
+            get(admin::list_faults)
+                .post(admin::add_fault)
+                .delete(admin::clear_faults),
+        )
+        .route(
+            "/admin/settings",
+            get(admin::get_settings).put(admin::put_settings),
+        )
+        .route("/admin/{*rest}", axum::routing::any(api_not_found))
+        .route_layer(middleware::from_fn_with_state(app.clone(), admin::guard));
+    Router::new()
+        .merge(api)
+        .merge(admin)
+        .nest_service("/pkg", ServeDir::new(pkg))
+        .fallback_service(ServeDir::new(www))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_reply))
+        .with_state(app)
+}

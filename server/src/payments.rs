@@ -1,0 +1,428 @@
+//! The merchant's payment rules (docs/contract.md §1 and §2): create or reuse the one live
+//! attempt of an order, close before replacing, and answer the order's status, asking the
+//! provider when its notify may be late.
+//!
+//! Every step that talks to the provider for an order runs under that order's lock, so two
+//! requests can never both decide "no live attempt, mint one".
+
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::faults::Faults;
+use crate::provider::{NewTransaction, ProviderError, TradeState};
+use crate::records::{self, Attempt, AttemptState};
+use crate::stats::{self, Counter};
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The reply to a create-payment request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateReply {
+    /// `true`: `201`, a new attempt; `false`: `200`, stored or reused.
+    pub created: bool,
+    /// The attempt body.
+    pub body: Value,
+}
+
+/// The attempt body of the contract (§1).
+pub fn attempt_body(attempt: &Attempt, reused: bool) -> Value {
+    json!({
+        "orderNo": attempt.order_no,
+        "attemptId": attempt.attempt_id,
+        "fingerprint": attempt.fingerprint,
+        "prepay": attempt.prepay.clone().unwrap_or_else(|| json!({})),
+        "expiresAt": attempt.expires_at,
+        "reused": reused,
+    })
+}
+
+fn provider_unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "provider_unavailable",
+        "the payment provider did not answer; retry with the same key",
+    )
+    .retry_after(1)
+}
+
+fn is_live(attempt: &Attempt, now: i64, margin_ms: i64) -> bool {
+    matches!(attempt.state, AttemptState::Unpaid | AttemptState::Paying)
+        && attempt
+            .expires_at
+            .is_some_and(|at| at > now.saturating_add(margin_ms))
+}
+
+/// What closing an attempt at the provider revealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseOutcome {
+    /// Closed (or never existed there): it can never be charged.
+    Dead,
+    /// The provider refused: it was paid.
+    Paid,
+}
+
+fn close_at_provider(
+    app: &App,
+    attempt: &Attempt,
+    faults: &Faults,
+) -> Result<CloseOutcome, ApiError> {
+    let now = now_ms();
+    let outcome = match app
+        .provider
+        .close(&attempt.attempt_id, now, faults.provider)
+    {
+        Ok(()) | Err(ProviderError::NotFound) => {
+            app.store.with(|c| {
+                records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Closed, now)
+            })?;
+            CloseOutcome::Dead
+        }
+        Err(ProviderError::Paid) => {
+            app.store
+                .with(|c| records::mark_paid(c, &attempt.attempt_id, now))?;
+            CloseOutcome::Paid
+        }
+        Err(ProviderError::Store(err)) => return Err(err.into()),
+        Err(ProviderError::Unavailable | ProviderError::Duplicate) => {
+            return Err(provider_unavailable())
+        }
+    };
+    app.slots.signal(&attempt.order_no);
+    Ok(outcome)
+}
+
+/// Create-payment (§1): `order_no`, the parsed key and the sent fingerprint.
+pub async fn create_payment(
+    app: &App,
+    order_no: &str,
+    key: &str,
+    fingerprint: &str,
+    faults: &Faults,
+) -> Result<CreateReply, ApiError> {
+    let slot = app.slots.get(order_no);
+    if app
+        .store
+        .with(|c| records::get_order(c, order_no))?
+        .is_none()
+    {
+        return Err(ApiError::unknown_order(order_no));
+    }
+    // Rule 1.1/§1 409: a create or close for this order is running (possibly with this key).
+    let Ok(_guard) = slot.lock.try_lock() else {
+        return Err(ApiError::in_progress("a payment request for this order"));
+    };
+    let order = app
+        .store
+        .with(|c| records::get_order(c, order_no))?
+        .ok_or_else(|| ApiError::unknown_order(order_no))?;
+    // Rule 1.4: paid is final, whatever the key.
+    if order.paid_attempt.is_some() {
+        return Err(ApiError::already_paid(order_no));
+    }
+    // Rule 1.1: the stored reply for this key.
+    if let Some(stored) = app.store.with(|c| records::get_reply(c, order_no, key))? {
+        if stored.fingerprint == fingerprint {
+            return Ok(CreateReply {
+                created: false,
+                body: stored.reply,
+            });
+        }
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "key_reused",
+            "this idempotency key was used with another fingerprint",
+        ));
+    }
+    // Rule 1.6: the server's own copy of the order decides what the buyer pays for.
+    if fingerprint != order.fingerprint {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "fingerprint_mismatch",
+            "the fingerprint is not the one of the order's current content",
+        ));
+    }
+    let settings = app.settings();
+    let now = now_ms();
+    if let Some(latest) = app.store.with(|c| records::latest_attempt(c, order_no))? {
+        // Rule 1.2: the live attempt is reused whatever the key; no second prepay call.
+        if is_live(&latest, now, settings.reuse_margin_ms) && latest.fingerprint == fingerprint {
+            let body = attempt_body(&latest, true);
+            app.store.with(|c| {
+                records::put_reply(
+                    c,
+                    order_no,
+                    key,
+                    fingerprint,
+                    &body,
+                    &latest.attempt_id,
+                    now,
+                )
+            })?;
+            return Ok(CreateReply {
+                created: false,
+                body,
+            });
+        }
+        // Rule 1.3: close at the provider before anything replaces it.
+        if !latest.state.is_dead() && close_at_provider(app, &latest, faults)? == CloseOutcome::Paid
+        {
+            return Err(ApiError::already_paid(order_no));
+        }
+    }
+    // A new merchant payment number for the same business order. It is stored as `creating`
+    // before the provider hears of it, so a crash or a lost provider reply leaves a record
+    // that the next request closes first.
+    let attempt = app.store.with(|c| {
+        let tx = c.transaction()?;
+        let attempt = records::insert_creating_attempt(&tx, order_no, fingerprint, now)?;
+        stats::bump(&tx, order_no, Counter::AttemptsCreated)?;
+        tx.commit()?;
+        Ok(attempt)
+    })?;
+    if faults.provider_latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.provider_latency_ms)).await;
+    }
+    let grant = match app.provider.create(
+        &NewTransaction {
+            out_trade_no: &attempt.attempt_id,
+            order_no,
+            amount: order.amount,
+            notify_url: &app.notify_url,
+            ttl_ms: settings.prepay_ttl_ms,
+        },
+        now,
+        faults.provider,
+    ) {
+        Ok(grant) => grant,
+        Err(ProviderError::Store(err)) => return Err(err.into()),
+        Err(_) => return Err(provider_unavailable()),
+    };
+    let prepay = json!({
+        "prepayId": grant.prepay_id,
+        "codeUrl": grant.code_url,
+        "walletUrl": format!("/sim/wallet/{}", grant.prepay_id),
+    });
+    let created = Attempt {
+        state: AttemptState::Unpaid,
+        prepay: Some(prepay.clone()),
+        expires_at: Some(grant.expires_at),
+        ..attempt
+    };
+    let body = attempt_body(&created, false);
+    // Rule 1.5: the attempt and the idempotent reply commit together.
+    app.store.with(|c| {
+        let tx = c.transaction()?;
+        records::set_prepay(&tx, &created.attempt_id, &prepay, grant.expires_at, now)?;
+        records::put_reply(
+            &tx,
+            order_no,
+            key,
+            fingerprint,
+            &body,
+            &created.attempt_id,
+            now,
+        )?;
+        tx.commit()?;
+        Ok(())
+    })?;
+    app.slots.signal(order_no);
+    Ok(CreateReply {
+        created: true,
+        body,
+    })
+}
+
+/// The order's payment status as the contract spells it (§2).
+#[derive(Debug, Clone)]
+pub struct StatusView {
+    /// `none`, `unpaid`, `paying`, `paid`, `closed` or `failed`.
+    pub status: &'static str,
+    /// The attempt it is about.
+    pub attempt: Option<Attempt>,
+}
+
+impl StatusView {
+    fn waits(&self) -> bool {
+        matches!(self.status, "unpaid" | "paying")
+    }
+
+    fn same(&self, other: &StatusView) -> bool {
+        self.status == other.status
+            && self.attempt.as_ref().map(|a| &a.attempt_id)
+                == other.attempt.as_ref().map(|a| &a.attempt_id)
+    }
+
+    /// The reply body.
+    pub fn body(&self, order_no: &str) -> Value {
+        let mut body = json!({"orderNo": order_no, "status": self.status});
+        if let (Some(attempt), Some(map)) = (&self.attempt, body.as_object_mut()) {
+            map.insert("attemptId".into(), json!(attempt.attempt_id));
+            map.insert("fingerprint".into(), json!(attempt.fingerprint));
+            if let Some(prepay) = &attempt.prepay {
+                map.insert("prepay".into(), prepay.clone());
+            }
+            if let Some(at) = attempt.expires_at {
+                map.insert("expiresAt".into(), json!(at));
+            }
+        }
+        body
+    }
+}
+
+fn view(status: &'static str, attempt: Attempt) -> StatusView {
+    StatusView {
+        status,
+        attempt: Some(attempt),
+    }
+}
+
+fn reload(app: &App, attempt: &Attempt) -> Result<Attempt, ApiError> {
+    Ok(app
+        .store
+        .with(|c| records::get_attempt(c, &attempt.attempt_id))?
+        .unwrap_or_else(|| attempt.clone()))
+}
+
+/// Asks the provider about a possibly-late notify (掉单) and records what it says.
+/// A provider that does not answer leaves the local state as it is.
+fn refresh_from_provider(app: &App, attempt: &Attempt, faults: &Faults) -> Result<(), ApiError> {
+    let now = now_ms();
+    app.store
+        .with(|c| records::touch_query(c, &attempt.attempt_id, now))?;
+    let tx = match app.provider.query(&attempt.attempt_id, faults.provider) {
+        Ok(tx) => tx,
+        Err(ProviderError::Store(err)) => return Err(err.into()),
+        Err(err) => {
+            tracing::warn!(%err, attempt = %attempt.attempt_id, "active query failed");
+            return Ok(());
+        }
+    };
+    let changed = app.store.with(|c| match tx.trade_state {
+        TradeState::Success => records::mark_paid(c, &attempt.attempt_id, now),
+        TradeState::UserPaying => {
+            records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Paying, now)
+        }
+        TradeState::NotPay => {
+            records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Unpaid, now)
+        }
+        TradeState::PayError => {
+            records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Failed, now)
+        }
+        TradeState::Closed => {
+            records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Closed, now)
+        }
+    })?;
+    if changed {
+        app.slots.signal(&attempt.order_no);
+    }
+    Ok(())
+}
+
+/// One evaluation of the order's status, under the order's lock.
+async fn evaluate(app: &App, order_no: &str, faults: &Faults) -> Result<StatusView, ApiError> {
+    let settings = app.settings();
+    let slot = app.slots.get(order_no);
+    let Ok(_guard) = tokio::time::timeout(
+        Duration::from_millis(settings.busy_wait_ms),
+        slot.lock.lock(),
+    )
+    .await
+    else {
+        return Err(ApiError::busy(
+            "a payment request for this order is running",
+        ));
+    };
+    let order = app
+        .store
+        .with(|c| records::get_order(c, order_no))?
+        .ok_or_else(|| ApiError::unknown_order(order_no))?;
+    if let Some(paid) = &order.paid_attempt {
+        let attempt = app
+            .store
+            .with(|c| records::get_attempt(c, paid))?
+            .ok_or_else(|| ApiError::from(crate::error::StoreError::Corrupt(paid.clone())))?;
+        return Ok(view("paid", attempt));
+    }
+    let Some(latest) = app.store.with(|c| records::latest_attempt(c, order_no))? else {
+        return Ok(StatusView {
+            status: "none",
+            attempt: None,
+        });
+    };
+    let now = now_ms();
+    let expired = latest.expires_at.is_none_or(|at| at <= now);
+    let latest = match latest.state {
+        AttemptState::Paid => return Ok(view("paid", latest)),
+        AttemptState::Closed => return Ok(view("closed", latest)),
+        AttemptState::Failed => return Ok(view("failed", latest)),
+        // Rule 2.1: `closed` only after the provider closed it; a payment found then is `paid`.
+        AttemptState::Creating => {
+            return Ok(match close_at_provider(app, &latest, faults)? {
+                CloseOutcome::Dead => view("closed", reload(app, &latest)?),
+                CloseOutcome::Paid => view("paid", reload(app, &latest)?),
+            });
+        }
+        AttemptState::Unpaid | AttemptState::Paying if expired => {
+            return Ok(match close_at_provider(app, &latest, faults)? {
+                CloseOutcome::Dead => view("closed", reload(app, &latest)?),
+                CloseOutcome::Paid => view("paid", reload(app, &latest)?),
+            });
+        }
+        AttemptState::Unpaid | AttemptState::Paying => {
+            // Rule 2.2: ask the provider, at most once per interval per order.
+            if now.saturating_sub(latest.last_query_at) >= settings.query_interval_ms {
+                refresh_from_provider(app, &latest, faults)?;
+                reload(app, &latest)?
+            } else {
+                latest
+            }
+        }
+    };
+    Ok(match latest.state {
+        AttemptState::Paid => view("paid", latest),
+        AttemptState::Paying => view("paying", latest),
+        AttemptState::Failed => view("failed", latest),
+        AttemptState::Closed => view("closed", latest),
+        AttemptState::Unpaid | AttemptState::Creating => view("unpaid", latest),
+    })
+}
+
+/// The status reply and, for a long-poll, the wait that was applied (seconds).
+pub async fn payment_status(
+    app: &App,
+    order_no: &str,
+    wait_secs: Option<u64>,
+    faults: &Faults,
+) -> Result<(StatusView, Option<u64>), ApiError> {
+    let slot = app.slots.get(order_no);
+    let mut changes = slot.changed.subscribe();
+    let first = evaluate(app, order_no, faults).await?;
+    let Some(wait) = wait_secs.map(|w| w.min(app.settings().max_wait_secs)) else {
+        return Ok((first, None));
+    };
+    let mut current = first.clone();
+    if first.waits() && wait > 0 {
+        // Rule 2.3: hold the reply until the status changes or `wait` seconds pass,
+        // re-asking the provider every query interval in case its notify is lost.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let tick =
+                Duration::from_millis(app.settings().query_interval_ms.clamp(50, 5000) as u64)
+                    .min(deadline - now);
+            let _ = tokio::time::timeout(tick, changes.changed()).await;
+            current = evaluate(app, order_no, faults).await?;
+            if !current.same(&first) {
+                break;
+            }
+        }
+    }
+    if faults.slow_poll_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.slow_poll_ms)).await;
+    }
+    Ok((current, Some(wait)))
+}

@@ -1,0 +1,477 @@
+//! The simulated payment provider, WeChat-Pay-like, with the rules that make double charges
+//! possible or impossible in real life:
+//!
+//! - a merchant payment number (`out_trade_no`) is unique: a second create with it is refused
+//!   (WeChat's error "201 商户订单号重复"), and counted;
+//! - a prepay is valid for a limited time (2 hours by default); a confirm after that, or after a
+//!   close, is refused: **a closed attempt can never be charged**;
+//! - close is refused when the transaction is paid (`ORDERPAID`), so a merchant that closes
+//!   before replacing learns about a payment it had not heard of;
+//! - query tells the truth even when the notify was lost (the "掉单" case).
+//!
+//! It is in-process: the merchant calls these methods directly (faults are injected through
+//! [`ProviderFault`]), and `/sim/...` exposes the same methods over HTTP.
+
+use crate::error::StoreError;
+use crate::ids::random_token;
+use crate::stats::{self, Counter};
+use crate::store::Store;
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// A transaction's state at the provider, spelled as WeChat Pay spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TradeState {
+    /// Created, not paid.
+    #[serde(rename = "NOTPAY")]
+    NotPay,
+    /// The buyer is entering their password right now.
+    #[serde(rename = "USERPAYING")]
+    UserPaying,
+    /// Paid.
+    #[serde(rename = "SUCCESS")]
+    Success,
+    /// Closed by the merchant: can never be paid.
+    #[serde(rename = "CLOSED")]
+    Closed,
+    /// The payment failed.
+    #[serde(rename = "PAYERROR")]
+    PayError,
+}
+
+impl TradeState {
+    /// The WeChat spelling (also the stored one).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradeState::NotPay => "NOTPAY",
+            TradeState::UserPaying => "USERPAYING",
+            TradeState::Success => "SUCCESS",
+            TradeState::Closed => "CLOSED",
+            TradeState::PayError => "PAYERROR",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        Ok(match text {
+            "NOTPAY" => TradeState::NotPay,
+            "USERPAYING" => TradeState::UserPaying,
+            "SUCCESS" => TradeState::Success,
+            "CLOSED" => TradeState::Closed,
+            "PAYERROR" => TradeState::PayError,
+            other => return Err(StoreError::Corrupt(format!("trade state {other:?}"))),
+        })
+    }
+}
+
+/// A fault injected into one provider call made by the merchant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderFault {
+    /// The call fails before the provider does anything (a 500 from the provider).
+    Fail,
+    /// The provider does the work and commits, but the merchant never sees the reply.
+    Lost,
+}
+
+/// Why a provider call did not succeed.
+#[derive(Debug, Error)]
+pub enum ProviderError {
+    /// `out_trade_no` was used before (WeChat "201").
+    #[error("201 duplicate out_trade_no")]
+    Duplicate,
+    /// No such transaction (`ORDER_NOT_EXIST`).
+    #[error("ORDER_NOT_EXIST")]
+    NotFound,
+    /// Close refused: the transaction is paid (`ORDERPAID`).
+    #[error("ORDERPAID")]
+    Paid,
+    /// The provider did not answer (injected fault).
+    #[error("provider unavailable")]
+    Unavailable,
+    /// The provider's own storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for ProviderError {
+    fn from(err: rusqlite::Error) -> Self {
+        ProviderError::Store(StoreError::Sqlite(err))
+    }
+}
+
+/// A create-transaction request (WeChat's native/JSAPI order).
+#[derive(Debug, Clone)]
+pub struct NewTransaction<'a> {
+    /// The merchant payment number.
+    pub out_trade_no: &'a str,
+    /// The business order (WeChat's `attach`), for stats.
+    pub order_no: &'a str,
+    /// Amount in cents.
+    pub amount: i64,
+    /// Where to send the payment notify.
+    pub notify_url: &'a str,
+    /// How long the prepay stays valid.
+    pub ttl_ms: i64,
+}
+
+/// What a successful create returns.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrepayGrant {
+    /// The prepay id the buyer's wallet is opened with.
+    pub prepay_id: String,
+    /// The QR-code URL (native payment).
+    pub code_url: String,
+    /// When the provider stops accepting it (ms).
+    pub expires_at: i64,
+}
+
+/// A transaction as the provider's query returns it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transaction {
+    /// The merchant payment number.
+    pub out_trade_no: String,
+    /// The business order (`attach`).
+    pub order_no: String,
+    /// Amount in cents.
+    pub amount: i64,
+    /// Its prepay id.
+    pub prepay_id: String,
+    /// Its state.
+    pub trade_state: TradeState,
+    /// The provider's payment id, once paid.
+    pub transaction_id: Option<String>,
+    /// When the prepay stops being accepted (ms).
+    pub expires_at: i64,
+    /// Where the notify goes.
+    #[serde(skip)]
+    pub notify_url: String,
+}
+
+/// What a buyer does in the wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalletAction {
+    /// Opens the payment sheet (`USERPAYING`).
+    Start,
+    /// Pays.
+    Confirm,
+    /// Backs out (the transaction stays payable).
+    Cancel,
+    /// The payment fails (`PAYERROR`), e.g. insufficient balance.
+    Fail,
+}
+
+impl WalletAction {
+    /// Parses the path segment of `/sim/wallet/{prepayId}/{action}`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "start" => WalletAction::Start,
+            "confirm" => WalletAction::Confirm,
+            "cancel" => WalletAction::Cancel,
+            "fail" => WalletAction::Fail,
+            _ => return None,
+        })
+    }
+}
+
+/// Why the wallet refused an action.
+#[derive(Debug, Error)]
+pub enum WalletRefusal {
+    /// No such prepay.
+    #[error("unknown prepay")]
+    Unknown,
+    /// The merchant closed it: it can never be charged.
+    #[error("this payment was closed by the merchant")]
+    Closed,
+    /// Its validity ran out.
+    #[error("this payment has expired")]
+    Expired,
+    /// It is paid already.
+    #[error("this payment is already paid")]
+    Paid,
+    /// It failed already.
+    #[error("this payment failed")]
+    Failed,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for WalletRefusal {
+    fn from(err: rusqlite::Error) -> Self {
+        WalletRefusal::Store(StoreError::Sqlite(err))
+    }
+}
+
+/// The payment notify the provider owes the merchant after a successful payment.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyMessage {
+    /// Unique per payment (repeats of the same notify carry the same id).
+    pub id: String,
+    /// Always `TRANSACTION.SUCCESS`.
+    pub event_type: &'static str,
+    /// The merchant payment number.
+    pub out_trade_no: String,
+    /// The provider's payment id.
+    pub transaction_id: String,
+    /// Always `SUCCESS`.
+    pub trade_state: TradeState,
+    /// Amount in cents.
+    pub amount: i64,
+    /// The business order.
+    pub attach: String,
+    /// When it was paid (ms).
+    pub success_time: i64,
+    /// Where to send it.
+    #[serde(skip)]
+    pub notify_url: String,
+}
+
+/// The simulated provider over the shared database (`sim_transactions`).
+#[derive(Debug, Clone)]
+pub struct SimProvider {
+    store: Arc<Store>,
+}
+
+const TX_COLUMNS: &str =
+    "out_trade_no, order_no, amount, prepay_id, trade_state, transaction_id, expires_at, notify_url";
+
+fn tx_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Transaction, String)> {
+    Ok((
+        Transaction {
+            out_trade_no: row.get(0)?,
+            order_no: row.get(1)?,
+            amount: row.get(2)?,
+            prepay_id: row.get(3)?,
+            trade_state: TradeState::NotPay,
+            transaction_id: row.get(5)?,
+            expires_at: row.get(6)?,
+            notify_url: row.get(7)?,
+        },
+        row.get(4)?,
+    ))
+}
+
+fn finish(raw: (Transaction, String)) -> Result<Transaction, StoreError> {
+    let (mut tx, state) = raw;
+    tx.trade_state = TradeState::parse(&state)?;
+    Ok(tx)
+}
+
+fn load(
+    conn: &rusqlite::Connection,
+    column: &str,
+    value: &str,
+) -> Result<Option<Transaction>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {TX_COLUMNS} FROM sim_transactions WHERE {column} = ?1"),
+        params![value],
+        tx_from_row,
+    )
+    .optional()?
+    .map(finish)
+    .transpose()
+}
+
+fn set_state(
+    conn: &rusqlite::Connection,
+    out_trade_no: &str,
+    state: TradeState,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE sim_transactions SET trade_state = ?2, updated_at = ?3 WHERE out_trade_no = ?1",
+        params![out_trade_no, state.as_str(), now],
+    )?;
+    Ok(())
+}
+
+impl SimProvider {
+    /// A provider on `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        SimProvider { store }
+    }
+
+    /// Creates a transaction and returns its prepay. A reused `out_trade_no` is refused.
+    pub fn create(
+        &self,
+        req: &NewTransaction<'_>,
+        now: i64,
+        fault: Option<ProviderFault>,
+    ) -> Result<PrepayGrant, ProviderError> {
+        let grant = self.store.with(|conn| {
+            let tx = conn.transaction()?;
+            stats::bump(&tx, req.order_no, Counter::PrepayCalls)?;
+            if fault == Some(ProviderFault::Fail) {
+                tx.commit()?;
+                return Ok(Err(ProviderError::Unavailable));
+            }
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM sim_transactions WHERE out_trade_no = ?1",
+                    params![req.out_trade_no],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if exists.is_some() {
+                stats::bump(&tx, req.order_no, Counter::DuplicatesRefused)?;
+                tx.commit()?;
+                return Ok(Err(ProviderError::Duplicate));
+            }
+            let prepay_id = format!("wx{}", random_token(30));
+            let expires_at = now.saturating_add(req.ttl_ms);
+            tx.execute(
+                "INSERT INTO sim_transactions (out_trade_no, order_no, amount, prepay_id, trade_state, notify_url, expires_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, 'NOTPAY', ?5, ?6, ?7, ?7)",
+                params![req.out_trade_no, req.order_no, req.amount, prepay_id, req.notify_url, expires_at, now],
+            )?;
+            tx.commit()?;
+            Ok(Ok(PrepayGrant {
+                code_url: format!("weixin://wxpay/bizpayurl?pr={prepay_id}"),
+                prepay_id,
+                expires_at,
+            }))
+        })??;
+        if fault == Some(ProviderFault::Lost) {
+            return Err(ProviderError::Unavailable);
+        }
+        Ok(grant)
+    }
+
+    /// The transaction, as the provider knows it (active query).
+    pub fn query(
+        &self,
+        out_trade_no: &str,
+        fault: Option<ProviderFault>,
+    ) -> Result<Transaction, ProviderError> {
+        if fault == Some(ProviderFault::Fail) {
+            return Err(ProviderError::Unavailable);
+        }
+        let found = self.store.with(|conn| {
+            let found = load(conn, "out_trade_no", out_trade_no)?;
+            if let Some(tx) = &found {
+                stats::bump(conn, &tx.order_no, Counter::Queries)?;
+            }
+            Ok(found)
+        })?;
+        if fault == Some(ProviderFault::Lost) {
+            return Err(ProviderError::Unavailable);
+        }
+        found.ok_or(ProviderError::NotFound)
+    }
+
+    /// Closes the transaction so it can never be paid. Closing a closed (or failed)
+    /// transaction succeeds again; closing a paid one is refused with [`ProviderError::Paid`].
+    pub fn close(
+        &self,
+        out_trade_no: &str,
+        now: i64,
+        fault: Option<ProviderFault>,
+    ) -> Result<(), ProviderError> {
+        if fault == Some(ProviderFault::Fail) {
+            return Err(ProviderError::Unavailable);
+        }
+        let outcome = self.store.with(|conn| {
+            let tx = conn.transaction()?;
+            let Some(found) = load(&tx, "out_trade_no", out_trade_no)? else {
+                return Ok(Err(ProviderError::NotFound));
+            };
+            stats::bump(&tx, &found.order_no, Counter::Closes)?;
+            let outcome = match found.trade_state {
+                TradeState::Success => Err(ProviderError::Paid),
+                TradeState::NotPay | TradeState::UserPaying => {
+                    set_state(&tx, out_trade_no, TradeState::Closed, now)?;
+                    Ok(())
+                }
+                TradeState::Closed | TradeState::PayError => Ok(()),
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })?;
+        if fault == Some(ProviderFault::Lost) {
+            return Err(ProviderError::Unavailable);
+        }
+        outcome
+    }
+
+    /// The transaction a prepay belongs to (for the wallet page).
+    pub fn by_prepay(&self, prepay_id: &str) -> Result<Option<Transaction>, StoreError> {
+        self.store.with(|conn| load(conn, "prepay_id", prepay_id))
+    }
+
+    /// A buyer's action in the wallet. A successful confirm is a **charge** (counted) and
+    /// returns the notify the provider now owes the merchant.
+    pub fn wallet(
+        &self,
+        prepay_id: &str,
+        action: WalletAction,
+        now: i64,
+    ) -> Result<(Transaction, Option<NotifyMessage>), WalletRefusal> {
+        self.store.with(|conn| {
+            let tx = conn.transaction()?;
+            let Some(mut found) = load(&tx, "prepay_id", prepay_id)? else {
+                return Ok(Err(WalletRefusal::Unknown));
+            };
+            let refusal = match found.trade_state {
+                TradeState::Success => Some(WalletRefusal::Paid),
+                TradeState::Closed => Some(WalletRefusal::Closed),
+                TradeState::PayError => Some(WalletRefusal::Failed),
+                _ if now >= found.expires_at => Some(WalletRefusal::Expired),
+                _ => None,
+            };
+            if let Some(refusal) = refusal {
+                if action == WalletAction::Confirm {
+                    stats::bump(&tx, &found.order_no, Counter::PaymentsRefused)?;
+                    tx.commit()?;
+                }
+                return Ok(Err(refusal));
+            }
+            let mut notify = None;
+            let next = match action {
+                WalletAction::Start => TradeState::UserPaying,
+                WalletAction::Cancel => TradeState::NotPay,
+                WalletAction::Fail => TradeState::PayError,
+                WalletAction::Confirm => {
+                    let transaction_id = format!("42{}", random_token(26));
+                    tx.execute(
+                        "UPDATE sim_transactions SET transaction_id = ?2 WHERE out_trade_no = ?1",
+                        params![found.out_trade_no, transaction_id],
+                    )?;
+                    stats::bump(&tx, &found.order_no, Counter::Charges)?;
+                    notify = Some(NotifyMessage {
+                        id: format!("n{}", random_token(20)),
+                        event_type: "TRANSACTION.SUCCESS",
+                        out_trade_no: found.out_trade_no.clone(),
+                        transaction_id: transaction_id.clone(),
+                        trade_state: TradeState::Success,
+                        amount: found.amount,
+                        attach: found.order_no.clone(),
+                        success_time: now,
+                        notify_url: found.notify_url.clone(),
+                    });
+                    found.transaction_id = Some(transaction_id);
+                    TradeState::Success
+                }
+            };
+            set_state(&tx, &found.out_trade_no, next, now)?;
+            tx.commit()?;
+            found.trade_state = next;
+            Ok(Ok((found, notify)))
+        })?
+    }
+
+    /// Every transaction of a business order (admin view).
+    pub fn transactions_of(&self, order_no: &str) -> Result<Vec<Transaction>, StoreError> {
+        self.store.with(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {TX_COLUMNS} FROM sim_transactions WHERE order_no = ?1 ORDER BY created_at"
+            ))?;
+            let rows = stmt.query_map(params![order_no], tx_from_row)?;
+            rows.map(|raw| finish(raw?)).collect()
+        })
+    }
+}

@@ -1,0 +1,401 @@
+//! The merchant's own rows: business orders, payment attempts, stored idempotent replies.
+//!
+//! Plain functions over a connection so callers can group them in one transaction.
+
+use crate::error::StoreError;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Serialize;
+use serde_json::Value;
+
+/// A business order: its number never changes; its content may, until it is paid.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    /// The business order number.
+    pub order_no: String,
+    /// What the buyer agrees to pay for (free-form JSON object).
+    pub content: Value,
+    /// `checkout_guard::core::fingerprint` of `content`.
+    pub fingerprint: String,
+    /// Amount sent to the provider: `content.amount` when it is an integer, else 0.
+    pub amount: i64,
+    /// The attempt that paid the order, once paid.
+    pub paid_attempt: Option<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// Where an attempt is in its life, as far as the merchant knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptState {
+    /// Minted and being (or having been) sent to the provider, outcome unknown: not known dead,
+    /// so it is closed at the provider before anything replaces it.
+    Creating,
+    /// The provider gave a prepay; nobody has paid yet.
+    Unpaid,
+    /// The provider said the buyer is paying (`USERPAYING`).
+    Paying,
+    /// Paid: final for the whole order.
+    Paid,
+    /// Closed at the provider: can never be charged.
+    Closed,
+    /// The provider said the payment failed (`PAYERROR`).
+    Failed,
+}
+
+impl AttemptState {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptState::Creating => "creating",
+            AttemptState::Unpaid => "unpaid",
+            AttemptState::Paying => "paying",
+            AttemptState::Paid => "paid",
+            AttemptState::Closed => "closed",
+            AttemptState::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        Ok(match text {
+            "creating" => AttemptState::Creating,
+            "unpaid" => AttemptState::Unpaid,
+            "paying" => AttemptState::Paying,
+            "paid" => AttemptState::Paid,
+            "closed" => AttemptState::Closed,
+            "failed" => AttemptState::Failed,
+            other => return Err(StoreError::Corrupt(format!("attempt state {other:?}"))),
+        })
+    }
+
+    /// Closed or failed: can never be charged, needs no close before a replacement.
+    pub fn is_dead(self) -> bool {
+        matches!(self, AttemptState::Closed | AttemptState::Failed)
+    }
+}
+
+/// One merchant payment number (`out_trade_no`) of an order.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// The merchant payment number.
+    pub attempt_id: String,
+    /// Its business order.
+    pub order_no: String,
+    /// 1 for the order's first attempt, then 2, 3…
+    pub seq: i64,
+    /// The order fingerprint it was created for.
+    pub fingerprint: String,
+    /// Its state.
+    pub state: AttemptState,
+    /// The provider's prepay parameters, once known.
+    pub prepay: Option<Value>,
+    /// When the provider stops accepting the prepay (ms).
+    pub expires_at: Option<i64>,
+    /// Last active query of the provider for it (ms).
+    pub last_query_at: i64,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// A stored reply to a create-payment request (rule 1.1).
+#[derive(Debug, Clone)]
+pub struct StoredReply {
+    /// The fingerprint sent with the key.
+    pub fingerprint: String,
+    /// The reply body that was sent.
+    pub reply: Value,
+}
+
+fn order_from_row(row: &Row<'_>) -> rusqlite::Result<(Order, String)> {
+    let content: String = row.get(1)?;
+    Ok((
+        Order {
+            order_no: row.get(0)?,
+            content: Value::Null,
+            fingerprint: row.get(2)?,
+            amount: row.get(3)?,
+            paid_attempt: row.get(4)?,
+            created_at: row.get(5)?,
+            updated_at: row.get(6)?,
+        },
+        content,
+    ))
+}
+
+/// Inserts a new order; `Ok(false)` when the number is taken.
+pub fn insert_order(conn: &Connection, order: &Order) -> Result<bool, StoreError> {
+    let inserted = conn.execute(
+        "INSERT OR IGNORE INTO orders (order_no, content, fingerprint, amount, paid_attempt, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?5)",
+        params![
+            order.order_no,
+            serde_json::to_string(&order.content)?,
+            order.fingerprint,
+            order.amount,
+            order.created_at
+        ],
+    )?;
+    Ok(inserted == 1)
+}
+
+/// Replaces an unpaid order's content; `Ok(false)` when the order is paid (or unknown).
+pub fn update_order_content(
+    conn: &Connection,
+    order_no: &str,
+    content: &Value,
+    fingerprint: &str,
+    amount: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE orders SET content = ?2, fingerprint = ?3, amount = ?4, updated_at = ?5
+         WHERE order_no = ?1 AND paid_attempt IS NULL",
+        params![
+            order_no,
+            serde_json::to_string(content)?,
+            fingerprint,
+            amount,
+            now
+        ],
+    )?;
+    Ok(changed == 1)
+}
+
+/// The order, if it exists.
+pub fn get_order(conn: &Connection, order_no: &str) -> Result<Option<Order>, StoreError> {
+    let found = conn
+        .query_row(
+            "SELECT order_no, content, fingerprint, amount, paid_attempt, created_at, updated_at
+             FROM orders WHERE order_no = ?1",
+            params![order_no],
+            order_from_row,
+        )
+        .optional()?;
+    match found {
+        None => Ok(None),
+        Some((mut order, content)) => {
+            order.content = serde_json::from_str(&content)?;
+            Ok(Some(order))
+        }
+    }
+}
+
+const ATTEMPT_COLUMNS: &str =
+    "attempt_id, order_no, seq, fingerprint, state, prepay, expires_at, last_query_at, created_at";
+
+fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<(Attempt, String, Option<String>)> {
+    Ok((
+        Attempt {
+            attempt_id: row.get(0)?,
+            order_no: row.get(1)?,
+            seq: row.get(2)?,
+            fingerprint: row.get(3)?,
+            state: AttemptState::Creating,
+            prepay: None,
+            expires_at: row.get(6)?,
+            last_query_at: row.get(7)?,
+            created_at: row.get(8)?,
+        },
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn finish_attempt(raw: (Attempt, String, Option<String>)) -> Result<Attempt, StoreError> {
+    let (mut attempt, state, prepay) = raw;
+    attempt.state = AttemptState::parse(&state)?;
+    attempt.prepay = prepay.as_deref().map(serde_json::from_str).transpose()?;
+    Ok(attempt)
+}
+
+/// The order's newest attempt.
+pub fn latest_attempt(conn: &Connection, order_no: &str) -> Result<Option<Attempt>, StoreError> {
+    conn.query_row(
+        &format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE order_no = ?1 ORDER BY seq DESC LIMIT 1"
+        ),
+        params![order_no],
+        attempt_from_row,
+    )
+    .optional()?
+    .map(finish_attempt)
+    .transpose()
+}
+
+/// One attempt by its merchant payment number.
+pub fn get_attempt(conn: &Connection, attempt_id: &str) -> Result<Option<Attempt>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE attempt_id = ?1"),
+        params![attempt_id],
+        attempt_from_row,
+    )
+    .optional()?
+    .map(finish_attempt)
+    .transpose()
+}
+
+/// Every attempt of an order, oldest first.
+pub fn list_attempts(conn: &Connection, order_no: &str) -> Result<Vec<Attempt>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE order_no = ?1 ORDER BY seq"
+    ))?;
+    let rows = stmt.query_map(params![order_no], attempt_from_row)?;
+    rows.map(|raw| finish_attempt(raw?)).collect()
+}
+
+/// Inserts a freshly minted attempt in state `creating`, with the next sequence number.
+pub fn insert_creating_attempt(
+    conn: &Connection,
+    order_no: &str,
+    fingerprint: &str,
+    now: i64,
+) -> Result<Attempt, StoreError> {
+    let seq: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM attempts WHERE order_no = ?1",
+        params![order_no],
+        |row| row.get(0),
+    )?;
+    let attempt_id = crate::ids::new_attempt_id(order_no, seq);
+    conn.execute(
+        "INSERT INTO attempts (attempt_id, order_no, seq, fingerprint, state, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'creating', ?5, ?5)",
+        params![attempt_id, order_no, seq, fingerprint, now],
+    )?;
+    Ok(Attempt {
+        attempt_id,
+        order_no: order_no.to_owned(),
+        seq,
+        fingerprint: fingerprint.to_owned(),
+        state: AttemptState::Creating,
+        prepay: None,
+        expires_at: None,
+        last_query_at: 0,
+        created_at: now,
+    })
+}
+
+/// Records the provider's prepay: the attempt becomes `unpaid`.
+pub fn set_prepay(
+    conn: &Connection,
+    attempt_id: &str,
+    prepay: &Value,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE attempts SET state = 'unpaid', prepay = ?2, expires_at = ?3, updated_at = ?4
+         WHERE attempt_id = ?1 AND state = 'creating'",
+        params![attempt_id, serde_json::to_string(prepay)?, expires_at, now],
+    )?;
+    Ok(())
+}
+
+/// Moves a not-yet-final attempt to `state` (`paid` never moves back, `closed` and `failed`
+/// never move to anything but `paid`). Returns whether anything changed.
+pub fn set_attempt_state(
+    conn: &Connection,
+    attempt_id: &str,
+    state: AttemptState,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE attempts SET state = ?2, updated_at = ?3
+         WHERE attempt_id = ?1 AND state IN ('creating', 'unpaid', 'paying') AND state != ?2",
+        params![attempt_id, state.as_str(), now],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Marks an attempt and its order paid. Idempotent: returns whether this call changed
+/// anything (a repeated notify or query changes nothing).
+pub fn mark_paid(conn: &mut Connection, attempt_id: &str, now: i64) -> Result<bool, StoreError> {
+    let tx = conn.transaction()?;
+    let changed = tx.execute(
+        "UPDATE attempts SET state = 'paid', updated_at = ?2 WHERE attempt_id = ?1 AND state != 'paid'",
+        params![attempt_id, now],
+    )?;
+    tx.execute(
+        "UPDATE orders SET paid_attempt = ?1, updated_at = ?2
+         WHERE paid_attempt IS NULL AND order_no = (SELECT order_no FROM attempts WHERE attempt_id = ?1)",
+        params![attempt_id, now],
+    )?;
+    tx.commit()?;
+    Ok(changed == 1)
+}
+
+/// Notes that the provider was just queried for this attempt.
+pub fn touch_query(conn: &Connection, attempt_id: &str, now: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE attempts SET last_query_at = ?2 WHERE attempt_id = ?1",
+        params![attempt_id, now],
+    )?;
+    Ok(())
+}
+
+/// The stored reply for `(order_no, key)`, if any.
+pub fn get_reply(
+    conn: &Connection,
+    order_no: &str,
+    key: &str,
+) -> Result<Option<StoredReply>, StoreError> {
+    let found: Option<(String, String)> = conn
+        .query_row(
+            "SELECT fingerprint, reply FROM idempotency_keys WHERE order_no = ?1 AND idem_key = ?2",
+            params![order_no, key],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    found
+        .map(|(fingerprint, reply)| {
+            Ok(StoredReply {
+                fingerprint,
+                reply: serde_json::from_str(&reply)?,
+            })
+        })
+        .transpose()
+}
+
+/// Stores the reply for `(order_no, key)`.
+pub fn put_reply(
+    conn: &Connection,
+    order_no: &str,
+    key: &str,
+    fingerprint: &str,
+    reply: &Value,
+    attempt_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO idempotency_keys (order_no, idem_key, fingerprint, reply, attempt_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![order_no, key, fingerprint, serde_json::to_string(reply)?, attempt_id, now],
+    )?;
+    Ok(())
+}
+
+/// How many idempotency keys the order has stored replies for.
+pub fn count_keys(conn: &Connection, order_no: &str) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM idempotency_keys WHERE order_no = ?1",
+        params![order_no],
+        |row| row.get(0),
+    )?)
+}
+
+/// Records a notify id; `Ok(false)` when it was seen before.
+pub fn record_notify(
+    conn: &Connection,
+    notify_id: &str,
+    attempt_id: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let inserted = conn.execute(
+        "INSERT OR IGNORE INTO notifies (notify_id, attempt_id, received_at) VALUES (?1, ?2, ?3)",
+        params![notify_id, attempt_id, now],
+    )?;
+    Ok(inserted == 1)
+}
