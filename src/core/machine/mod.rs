@@ -11,14 +11,16 @@
 //! 2. All work on an order happens under the **cross-tab lock**; only the holder writes the
 //!    record. A tab that finds the lock taken waits for the other tab's broadcast outcome,
 //!    trying the lock again now and then.
-//! 3. The stored record decides: `paid` is final; `creating` re-sends the **same** key; a valid
-//!    `ready` prepay for the same fingerprint is **reused** (no create); `launched`, a
-//!    locally-expired prepay, a record from the future, or an unusable record **asks the
+//! 3. The stored record decides what needs no server: `paid` is final; `creating` for the same
+//!    content re-sends the **same** key; a valid `ready` prepay for the same content is
+//!    **reused** (no create). Anything else (nothing stored, `launched`, an expired prepay, a
+//!    dead attempt, other content, a record from the future, an unusable record) **asks the
 //!    server** first.
-//! 4. A **new key** is minted only when there is no record, the record's attempt is dead (the
-//!    server said `closed`/`failed`), the server says the order has no attempt, or the content
-//!    changed (the server closes the old attempt first: `docs/contract.md` rule 1.3). The key
-//!    is **persisted before** the create request that uses it is sent.
+//! 4. A **new key** is minted only right after the server said, in this call, that no attempt
+//!    for this content could still be paid: `none`, `closed`, `failed`, or a live attempt for
+//!    other content (which the server closes before creating: `docs/contract.md` rule 1.3).
+//!    The key is **persisted before** the create request that uses it is sent. Any report of
+//!    `paid`, even a late reply to an earlier request, makes the order final in this page.
 //! 5. A create that fails, times out or breaks the contract is re-sent with the same key a
 //!    bounded number of times, then the outcome is **pending**. Nothing unclear ever mints a key.
 //! 6. After launching, the status is polled ([`crate::core::schedule`]) until paid, dead, or the
@@ -234,6 +236,8 @@ impl Guard {
             } => {
                 if self.expects(&order_no, request) {
                     self.on_create_reply(&order_no, reply, now);
+                } else if reply == CreateReply::AlreadyPaid {
+                    self.on_late_paid(&order_no);
                 }
             }
             Input::StatusReplied {
@@ -243,6 +247,8 @@ impl Guard {
             } => {
                 if self.expects(&order_no, request) {
                     self.on_status_reply(&order_no, reply, now);
+                } else if matches!(reply, StatusReply::Status(OrderStatus::Paid(_))) {
+                    self.on_late_paid(&order_no);
                 }
             }
             Input::Launched {
@@ -423,7 +429,6 @@ impl Guard {
             Finish,
             Idle,
             Poll(Purpose),
-            Mint,
             Resend,
             Reuse,
         }
@@ -445,20 +450,20 @@ impl Guard {
             let usable = self.usable(record.expires_at, now);
             match record.state {
                 RecordState::Paid => Next::Finish,
-                RecordState::Dead => Next::Mint,
-                _ if !same_content => Next::Mint,
-                RecordState::Creating => Next::Resend,
-                RecordState::Ready if trusted && usable => Next::Reuse,
-                RecordState::Ready | RecordState::Launched => Next::Poll(Purpose::Decide),
+                RecordState::Creating if same_content => Next::Resend,
+                RecordState::Ready if same_content && trusted && usable => Next::Reuse,
+                // Launched, expired, dead, other content: only the server can say whether an
+                // attempt could still be paid.
+                _ => Next::Poll(Purpose::Decide),
             }
         } else {
-            Next::Mint
+            // Nothing stored (a new order, or cleared storage, or another device): ask first.
+            Next::Poll(Purpose::Decide)
         };
         match next {
             Next::Finish => self.finish(order_no, OutcomeStatus::Paid, None),
             Next::Idle => self.go_idle(order_no),
             Next::Poll(purpose) => self.start_polling(order_no, purpose, now),
-            Next::Mint => self.mint_and_create(order_no, now),
             Next::Resend => self.send_create(order_no, 0, now),
             Next::Reuse => self.launch(order_no, true, now),
         }
@@ -597,6 +602,18 @@ impl Guard {
                 });
                 self.finish(order_no, OutcomeStatus::Failed, Some(Reason::AttemptDead))
             }
+        }
+    }
+
+    /// A reply nobody waits for any more says paid: still the server's word, so the order is
+    /// final here, and a call in flight ends paid rather than launching or creating.
+    fn on_late_paid(&mut self, order_no: &OrderNo) {
+        let Some(slot) = self.orders.get_mut(order_no) else {
+            return;
+        };
+        slot.paid = true;
+        if slot.phase != Phase::Idle {
+            self.finish(order_no, OutcomeStatus::Paid, None);
         }
     }
 

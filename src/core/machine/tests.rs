@@ -95,17 +95,31 @@ impl Page {
             Some(record) => Loaded::Found(record),
             None => Loaded::Missing,
         };
-        let load = self
-            .guard
-            .orders
-            .get(&order())
-            .and_then(|s| s.awaiting)
-            .expect("loading");
-        self.feed(Input::RecordLoaded {
+        let fresh = loaded == Loaded::Missing;
+        let load = self.loading();
+        let actions = self.feed(Input::RecordLoaded {
             order_no: order(),
             request: load,
             loaded,
-        })
+        });
+        if fresh {
+            // A new order: the guard asks the server first; it has no attempt.
+            assert_eq!(
+                count(&actions, is_create),
+                0,
+                "nothing stored: ask before creating"
+            );
+            return self.status_reply(&actions, StatusReply::Status(OrderStatus::None));
+        }
+        actions
+    }
+
+    fn loading(&self) -> RequestId {
+        self.guard
+            .orders
+            .get(&order())
+            .and_then(|s| s.awaiting)
+            .expect("waiting for a reply")
     }
 
     fn create_reply(&mut self, actions: &[Action], reply: CreateReply) -> Vec<Action> {
@@ -254,28 +268,24 @@ fn happy_path_persists_the_key_before_sending_and_launches_once() {
 impl Page {
     /// For the happy-path test: continue a `pay` already fed, through lock and load.
     fn pay_through_load_continue(&mut self) -> Vec<Action> {
-        let lock = self
-            .guard
-            .orders
-            .get(&order())
-            .and_then(|s| s.awaiting)
-            .expect("locking");
+        let lock = self.loading();
         self.feed(Input::TabLock {
             order_no: order(),
             request: lock,
             result: LockResult::Acquired,
         });
-        let load = self
-            .guard
-            .orders
-            .get(&order())
-            .and_then(|s| s.awaiting)
-            .expect("loading");
-        self.feed(Input::RecordLoaded {
+        let load = self.loading();
+        let asked = self.feed(Input::RecordLoaded {
             order_no: order(),
             request: load,
             loaded: Loaded::Missing,
-        })
+        });
+        assert_eq!(
+            count(&asked, is_create),
+            0,
+            "nothing stored: ask before creating"
+        );
+        self.status_reply(&asked, StatusReply::Status(OrderStatus::None))
     }
 }
 
@@ -480,7 +490,14 @@ fn changed_content_mints_a_new_key() {
     let launch = pay_to_launch(&mut page);
     let old_key = page.stored.as_ref().map(|r| r.key.clone());
     page.launched(&launch, LaunchResult::Cancelled);
-    let actions = page.pay_through_load(fp(2));
+    let asked = page.pay_through_load(fp(2));
+    assert_eq!(
+        count(&asked, is_create),
+        0,
+        "other content: ask the server first"
+    );
+    let live = attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)));
+    let actions = page.status_reply(&asked, StatusReply::Status(OrderStatus::Unpaid(live)));
     let key = sent_key(&actions).expect("create for the new content");
     assert_ne!(Some(key), old_key);
     assert_eq!(
@@ -699,4 +716,42 @@ fn a_rejected_create_is_an_error_and_keeps_the_key() {
         .any(|a| matches!(a, Action::UnlockUi { status: None, .. })));
     let again = page.pay_through_load(fp(1));
     assert_eq!(sent_key(&again), key);
+}
+
+#[test]
+fn a_late_paid_reply_makes_the_order_final() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    page.create_reply(&actions, CreateReply::NoReply);
+    let retry = page.fire_timer();
+    // The first request's answer arrives after its time-out: already paid.
+    let done = page.create_reply(&actions, CreateReply::AlreadyPaid);
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    assert!(page.guard.is_paid(&order()));
+    // The retry's reply changes nothing.
+    let attempt = CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000))));
+    assert!(page.create_reply(&retry, attempt).is_empty());
+}
+
+#[test]
+fn a_dead_attempt_is_replaced_only_after_the_server_confirms() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let polling = page.launched(&launch, LaunchResult::Ok);
+    let closed = StatusReply::Status(OrderStatus::Closed(
+        AttemptId::parse("A1x1").expect("valid"),
+    ));
+    let done = page.status_reply(&polling, closed);
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Failed));
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Dead)
+    );
+    // The next pay asks again (another device may have started an attempt meanwhile).
+    let asked = page.pay_through_load(fp(1));
+    assert_eq!(count(&asked, is_create), 0);
+    let live = attempt("A1x2", fp(1), Some(page.now.plus(3_600_000)));
+    let reused = page.status_reply(&asked, StatusReply::Status(OrderStatus::Unpaid(live)));
+    assert_eq!(count(&reused, is_create), 0);
+    assert_eq!(count(&reused, is_launch), 1);
 }
