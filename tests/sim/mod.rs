@@ -191,7 +191,7 @@ pub struct InFlight {
     pub fingerprint: Option<Fingerprint>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Tab {
     pub guard: Guard,
     /// Bumped on reload: replies to an older page are lost.
@@ -206,8 +206,58 @@ pub struct Tab {
     pub last_outcome: Option<OutcomeStatus>,
 }
 
+/// What the wallet does with a launched payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wallet {
+    PayThenOk,
+    Ok,
+    Cancel,
+    Fail,
+}
+
+impl From<u16> for Wallet {
+    fn from(arg: u16) -> Wallet {
+        [Wallet::PayThenOk, Wallet::Ok, Wallet::Cancel, Wallet::Fail][usize::from(arg % 4)]
+    }
+}
+
+/// One thing that can happen in the world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Move {
+    /// The buyer clicks Pay in a tab.
+    Click(usize),
+    /// The cart changes (the amount of the same order).
+    ChangeContent,
+    /// The server receives the n-th request still on its way.
+    DeliverRequest(usize),
+    /// The server receives a copy of it (the original stays on its way).
+    DuplicateRequest(usize),
+    /// The page receives the n-th reply.
+    DeliverReply(usize),
+    /// The network loses the n-th request or reply; the page's time-out reports it.
+    Lose(usize),
+    /// The page gives up on the n-th request; it may still reach the server.
+    TimeOut(usize),
+    /// The n-th open launch returns.
+    FinishLaunch(usize, Wallet),
+    /// The buyer pays the n-th attempt (a QR code still on screen, another device).
+    WalletPay(usize),
+    /// A tab's timer fires (time moves to its deadline).
+    FireTimer(usize),
+    /// Time passes.
+    Advance(u64),
+    /// A tab reloads (and resumes, or not).
+    Reload(usize, bool),
+    /// The n-th cross-tab message arrives.
+    DeliverBroadcast(usize),
+    /// The buyer comes back to a tab.
+    PageShown(usize),
+    /// The buyer's clock jumps.
+    JumpClock(i64),
+}
+
 /// The world. `step(choice)` plays one event chosen by `choice`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct World {
     pub now: Millis,
     pub tabs: Vec<Tab>,
@@ -221,6 +271,8 @@ pub struct World {
     pub content: u8,
     pub log: Vec<String>,
     pub steps: u64,
+    /// How far the buyer's clock is off the server's (ms, may be negative): clock jumps.
+    pub skew: i64,
 }
 
 pub fn config() -> Config {
@@ -251,6 +303,7 @@ impl World {
             content: 0,
             log: Vec::new(),
             steps: 0,
+            skew: 0,
         };
         for _ in 0..tabs {
             let tab = world.new_tab(0);
@@ -275,35 +328,102 @@ impl World {
     }
 
     /// Number of distinct events [`World::step`] understands.
-    pub const EVENTS: u16 = 16;
+    pub const EVENTS: u16 = 17;
 
     /// Plays one event. `choice` picks the kind (mod [`World::EVENTS`]) and `arg` its target.
     pub fn step(&mut self, choice: u16, arg: u16) {
-        self.steps += 1;
         let tab = usize::from(arg) % self.tabs.len();
         let pick = usize::from(arg / 2);
-        match choice % Self::EVENTS {
-            0 | 1 => self.click(tab),
-            2 => {
+        let m = match choice % Self::EVENTS {
+            0 | 1 => Move::Click(tab),
+            2 => Move::ChangeContent,
+            3 | 4 => Move::DeliverRequest(pick),
+            5 => Move::DuplicateRequest(pick),
+            6 => Move::DeliverReply(pick),
+            7 => Move::Lose(pick),
+            8 => Move::TimeOut(pick),
+            9 => Move::FinishLaunch(pick, Wallet::from(arg)),
+            10 => Move::WalletPay(pick),
+            11 => Move::FireTimer(tab),
+            12 => Move::Advance(u64::from(arg) * 1000),
+            13 => Move::Reload(tab, arg % 2 == 0),
+            14 => Move::DeliverBroadcast(pick),
+            15 => Move::PageShown(tab),
+            16 => Move::JumpClock(if arg % 2 == 0 { 3_600_000 } else { -3_600_000 }),
+            _ => unreachable!("choice is reduced mod EVENTS"),
+        };
+        self.apply(m);
+    }
+
+    /// Plays one move and checks the promise.
+    pub fn apply(&mut self, m: Move) {
+        self.steps += 1;
+        match m {
+            Move::Click(tab) => self.click(tab),
+            Move::ChangeContent => {
                 // The buyer changes the cart: new content for the same order.
                 self.content = (self.content + 1) % 2;
                 self.log.push("content changed".into());
             }
-            3 | 4 => self.deliver_request(pick, false),
-            5 => self.deliver_request(pick, true),
-            6 => self.deliver_reply(pick),
-            7 => self.lose(pick),
-            8 => self.time_out(pick),
-            9 => self.finish_launch(pick, arg),
-            10 => self.wallet_pay(pick),
-            11 => self.fire_timer(tab),
-            12 => self.advance(u64::from(arg) * 1000),
-            13 => self.reload(tab, arg % 2 == 0),
-            14 => self.deliver_broadcast(pick),
-            15 => self.feed(tab, Input::PageShown),
-            _ => unreachable!("choice is reduced mod EVENTS"),
+            Move::DeliverRequest(pick) => self.deliver_request(pick, false),
+            Move::DuplicateRequest(pick) => self.deliver_request(pick, true),
+            Move::DeliverReply(pick) => self.deliver_reply(pick),
+            Move::Lose(pick) => self.lose(pick),
+            Move::TimeOut(pick) => self.time_out(pick),
+            Move::FinishLaunch(pick, wallet) => self.finish_launch(pick, wallet),
+            Move::WalletPay(pick) => self.wallet_pay(pick),
+            Move::FireTimer(tab) => self.fire_timer(tab),
+            Move::Advance(ms) => self.advance(ms),
+            Move::Reload(tab, resume) => self.reload(tab, resume),
+            Move::DeliverBroadcast(pick) => self.deliver_broadcast(pick),
+            Move::PageShown(tab) => self.feed(tab, Input::PageShown),
+            Move::JumpClock(ms) => self.jump_clock(ms),
         }
         self.check();
+    }
+
+    /// Every move that can change something now, for exhaustive exploration.
+    pub fn moves(&self) -> Vec<Move> {
+        let mut moves = Vec::new();
+        for tab in 0..self.tabs.len() {
+            moves.push(Move::Click(tab));
+            moves.push(Move::Reload(tab, true));
+            moves.push(Move::PageShown(tab));
+            if self.tabs[tab].guard.poll_timeout().is_some() {
+                moves.push(Move::FireTimer(tab));
+            }
+        }
+        moves.push(Move::ChangeContent);
+        let pending = self.network.iter().filter(|f| f.reply.is_none()).count();
+        let answered = self.network.len() - pending;
+        for i in 0..pending {
+            moves.push(Move::DeliverRequest(i));
+            moves.push(Move::DuplicateRequest(i));
+        }
+        for i in 0..answered {
+            moves.push(Move::DeliverReply(i));
+        }
+        for i in 0..self.network.len() {
+            moves.push(Move::Lose(i));
+            moves.push(Move::TimeOut(i));
+        }
+        let launches: usize = self.tabs.iter().map(|t| t.launches.len()).sum();
+        for i in 0..launches {
+            for wallet in [Wallet::PayThenOk, Wallet::Ok, Wallet::Cancel, Wallet::Fail] {
+                moves.push(Move::FinishLaunch(i, wallet));
+            }
+        }
+        for (i, a) in self.server.attempts.iter().enumerate() {
+            if a.state == AttemptState::Live {
+                moves.push(Move::WalletPay(i));
+            }
+        }
+        for i in 0..self.broadcasts.len() {
+            moves.push(Move::DeliverBroadcast(i));
+        }
+        moves.push(Move::Advance(PREPAY_LIFE_MS));
+        moves.push(Move::JumpClock(-3_600_000));
+        moves
     }
 
     fn click(&mut self, tab: usize) {
@@ -328,7 +448,8 @@ impl World {
     pub fn feed(&mut self, tab: usize, input: Input) {
         self.tabs[tab].inbox.push_back(input);
         while let Some(input) = self.tabs[tab].inbox.pop_front() {
-            self.tabs[tab].guard.handle(input, self.now);
+            let now = self.client_now();
+            self.tabs[tab].guard.handle(input, now);
             while let Some(action) = self.tabs[tab].guard.poll_action() {
                 self.perform(tab, action);
             }
@@ -586,7 +707,7 @@ impl World {
         self.feed(flight.tab, input);
     }
 
-    fn finish_launch(&mut self, pick: usize, arg: u16) {
+    fn finish_launch(&mut self, pick: usize, wallet: Wallet) {
         let open: Vec<(usize, usize)> = self
             .tabs
             .iter()
@@ -598,19 +719,19 @@ impl World {
         }
         let (tab, index) = open[pick % open.len()];
         let (request, attempt) = self.tabs[tab].launches.remove(index);
-        let result = match arg % 4 {
-            0 => {
+        let result = match wallet {
+            Wallet::PayThenOk => {
                 // The buyer pays in the wallet, then the launcher returns ok.
                 if let Some(i) = self.server.attempts.iter().position(|a| a.id == attempt) {
                     self.server.wallet_confirm(i, self.now);
                 }
                 LaunchResult::Ok
             }
-            1 => LaunchResult::Ok,
+            Wallet::Ok => LaunchResult::Ok,
             // A wallet cannot cancel what is already paid: it shows the payment as done.
-            2 if self.attempt_paid(&attempt) => LaunchResult::Ok,
-            2 => LaunchResult::Cancelled,
-            _ => LaunchResult::Failed,
+            Wallet::Cancel if self.attempt_paid(&attempt) => LaunchResult::Ok,
+            Wallet::Cancel => LaunchResult::Cancelled,
+            Wallet::Fail => LaunchResult::Failed,
         };
         self.log
             .push(format!("tab {tab} launcher returned {result:?}"));
@@ -644,9 +765,22 @@ impl World {
 
     fn fire_timer(&mut self, tab: usize) {
         if let Some(at) = self.tabs[tab].guard.poll_timeout() {
-            self.now = self.now.max(at);
+            // `at` is on the buyer's clock.
+            let real = Millis((at.0 as i64 - self.skew).max(0) as u64);
+            self.now = self.now.max(real);
             self.feed(tab, Input::TimerFired);
         }
+    }
+
+    /// The buyer's clock.
+    pub fn client_now(&self) -> Millis {
+        Millis((self.now.0 as i64 + self.skew).max(0) as u64)
+    }
+
+    /// The buyer's clock jumps by `ms` (the server's does not).
+    pub fn jump_clock(&mut self, ms: i64) {
+        self.skew += ms;
+        self.log.push(format!("buyer clock jumps {ms} ms"));
     }
 
     pub fn advance(&mut self, ms: u64) {

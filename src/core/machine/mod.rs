@@ -132,7 +132,7 @@ impl Slot {
 
 /// The guard for all orders of one page. See the module documentation for the calling
 /// contract and the rules.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Guard {
     config: Config,
     entropy: Entropy,
