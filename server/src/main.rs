@@ -80,9 +80,29 @@ async fn main() -> ExitCode {
         }
     };
     println!("checkout-guard-server listening on {}", server.url());
+    stop_signal().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (what `kill` and service managers send), so the
+/// server always stops through [`checkout_guard_server::RunningServer::shutdown`].
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(err) => eprintln!("checkout-guard-server: cannot watch SIGTERM: {err}"),
+        }
+    }
     if let Err(err) = tokio::signal::ctrl_c().await {
         eprintln!("checkout-guard-server: cannot wait for Ctrl-C: {err}");
     }
-    server.shutdown().await;
-    ExitCode::SUCCESS
 }
