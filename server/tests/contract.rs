@@ -291,7 +291,7 @@ async fn a_close_that_reveals_a_payment_answers_already_paid() {
 #[tokio::test]
 async fn an_expired_attempt_whose_close_reveals_a_payment_is_reported_paid() {
     let mut config = test_config();
-    config.settings.prepay_ttl_ms = 300;
+    config.settings.prepay_ttl_ms = 1000;
     config.settings.query_interval_ms = 60_000;
     let t = spawn_with(config).await;
     let (order, fp) = t.simple_order().await;
@@ -305,7 +305,9 @@ async fn an_expired_attempt_whose_close_reveals_a_payment_is_reported_paid() {
         "unpaid",
         "rate-limited query"
     );
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    let expires = first.body["expiresAt"].as_i64().expect("expiresAt");
+    let left = expires - checkout_guard_server::clock::now_ms() + 50;
+    tokio::time::sleep(Duration::from_millis(left.max(0) as u64)).await;
     let status = t.status(&order).await;
     assert_eq!(status.body["status"], "paid", "{}", status.body);
     assert_eq!(t.stats(&order).await["queries"], 1);
@@ -465,19 +467,28 @@ async fn same_key_in_flight_is_409_in_progress_then_the_stored_reply() {
     let t = spawn_with(config).await;
     let (order, fp) = t.simple_order().await;
     let key = new_key();
-    let (slow, same, other, status) = tokio::join!(
-        t.pay_with(&order, &key, &fp, Some("provider-latency=800")),
+    let other_key = new_key();
+    // Waits until the slow create holds the order (its attempt is in the database as
+    // `creating`), so the race below is decided by the lock, not by scheduling.
+    let holding = async {
+        for _ in 0..200 {
+            let dump = t.dump(&order).await;
+            if dump["attempts"][0]["state"] == "creating" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the slow create never started");
+    };
+    let (slow, (same, other, status)) = tokio::join!(
+        t.pay_with(&order, &key, &fp, Some("provider-latency=1500")),
         async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            t.pay(&order, &key, &fp).await
-        },
-        async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            t.pay(&order, &new_key(), &fp).await
-        },
-        async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            t.status(&order).await
+            holding.await;
+            tokio::join!(
+                t.pay(&order, &key, &fp),
+                t.pay(&order, &other_key, &fp),
+                t.status(&order)
+            )
         }
     );
     assert_eq!(slow.status, 201);

@@ -119,7 +119,7 @@ async fn delayed_notify_arrives_later_and_wakes_the_status() {
     t.wallet(
         &prepay_id(&created.body),
         "confirm",
-        Some("notify-delay=400"),
+        Some("notify-delay=1000"),
     )
     .await;
     assert_eq!(
@@ -345,7 +345,7 @@ async fn provider_endpoints_enforce_uniqueness_close_and_query() {
 #[tokio::test]
 async fn wallet_page_offers_confirm_only_while_payable() {
     let mut config = test_config();
-    config.settings.prepay_ttl_ms = 400;
+    config.settings.prepay_ttl_ms = 1000;
     let t = spawn_with(config).await;
     let (order, fp) = t.simple_order().await;
     let created = t.pay(&order, &new_key(), &fp).await;
@@ -365,7 +365,7 @@ async fn wallet_page_offers_confirm_only_while_payable() {
     assert!(html.contains("id=\"confirm\""), "{html}");
     assert!(html.contains("¥19.99"));
     assert!(html.contains(&format!("action=\"/sim/wallet/{prepay}/confirm\"")));
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     let html = t
         .client
         .get(t.at(&format!("/sim/wallet/{prepay}")))
