@@ -196,6 +196,14 @@ pub async fn create_payment(
     ) {
         Ok(grant) => grant,
         Err(ProviderError::Store(err)) => return Err(err.into()),
+        Err(ProviderError::Duplicate) => {
+            // The number belongs to someone else at the provider ("201"): ours never existed
+            // there, so it is dead without a close (closing would close *theirs*).
+            app.store.with(|c| {
+                records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Closed, now)
+            })?;
+            return Err(provider_unavailable());
+        }
         Err(_) => return Err(provider_unavailable()),
     };
     let prepay = json!({

@@ -317,7 +317,19 @@ async fn provider_endpoints_enforce_uniqueness_close_and_query() {
     let query = t.get_json("/sim/transactions/SIMTEST0001").await;
     assert_eq!(query["tradeState"], "NOTPAY");
     assert_eq!(query["prepayId"], prepay);
-    t.wallet(&prepay, "confirm", None).await;
+    // The browser path: a form post, answered with a page.
+    let form = t
+        .client
+        .post(t.at(&format!("/sim/wallet/{prepay}/confirm")))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(form.status(), 200);
+    assert!(form
+        .text()
+        .await
+        .expect("html")
+        .contains("Payment successful"));
     let query = t.get_json("/sim/transactions/SIMTEST0001").await;
     assert_eq!(query["tradeState"], "SUCCESS");
     assert!(query["transactionId"].is_string());

@@ -156,11 +156,19 @@ pub async fn wallet_action(
     };
     let result = app.provider.wallet(&prepay_id, action, now_ms());
     let (status, code, message) = match &result {
-        Ok((tx, _)) => (
-            StatusCode::OK,
-            "ok",
-            format!("state {}", tx.trade_state.as_str()),
-        ),
+        Ok((tx, _)) => {
+            let done = match action {
+                WalletAction::Start => "Paying: enter your password",
+                WalletAction::Confirm => "Payment successful",
+                WalletAction::Cancel => "You left the payment; it can still be paid",
+                WalletAction::Fail => "The payment failed",
+            };
+            (
+                StatusCode::OK,
+                "ok",
+                format!("{done} (state {}).", tx.trade_state.as_str()),
+            )
+        }
         Err(WalletRefusal::Store(_)) => {
             return Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
