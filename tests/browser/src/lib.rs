@@ -8,6 +8,10 @@
 #![cfg(target_arch = "wasm32")]
 
 #[cfg(test)]
+mod broadcast;
+#[cfg(test)]
+mod button;
+#[cfg(test)]
 mod errors;
 #[cfg(test)]
 mod exports;
@@ -17,6 +21,16 @@ mod global;
 mod order;
 #[cfg(test)]
 mod random;
+#[cfg(test)]
+mod storage;
+#[cfg(test)]
+mod tablock;
+#[cfg(test)]
+mod timer;
+#[cfg(test)]
+mod transport;
+#[cfg(test)]
+mod visibility;
 
 #[cfg(test)]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

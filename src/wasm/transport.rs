@@ -1,0 +1,225 @@
+//! HTTP for the guard's two requests: `fetch` with a time-out, returning status, `Retry-After`
+//! and body text.
+//!
+//! No payment semantics here: what a 409 or a body means is the core's business
+//! (`core::contract`). This module only guarantees that every request ends, either with a
+//! reply or with [`TransportError`], within its time-out, and that the headers are spelt as
+//! `docs/contract.md` says: `Idempotency-Key` as an sf-string (`"<key>"`), `Prefer: wait=N`.
+//!
+//! `fetch` is the global one unless the caller supplies their own (a mini-program adapter, a
+//! test): anything called as `fetch(url, init)` that resolves to an object with `status`,
+//! `headers.get()` and `text()` works.
+
+use super::errors::{describe, ErrorCode, GuardError};
+use super::global::{clear_timeout, method, property, set_timeout};
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use std::cell::Cell;
+use std::rc::Rc;
+use thiserror::Error;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// The request method: the contract has exactly two requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// The status query.
+    Get,
+    /// The create-payment request.
+    Post,
+}
+
+/// One request, as the core's `SendCreate` / `SendStatus` describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: String,
+    /// Sent as `Idempotency-Key: "<key>"`.
+    pub idempotency_key: Option<String>,
+    /// Sent with `Content-Type: application/json`.
+    pub json_body: Option<String>,
+    /// `Prefer: wait=N` when above 0; the time-out is extended by as much.
+    pub wait_secs: u32,
+    /// How long to wait for the whole reply, body included.
+    pub timeout_ms: u32,
+}
+
+/// What the server answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: String,
+}
+
+/// No reply: the core treats both alike (the request may or may not have reached the server).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TransportError {
+    #[error("no reply within {0} ms")]
+    Timeout(u64),
+    #[error("network error: {0}")]
+    Network(String),
+}
+
+/// A `fetch` function and how to call it.
+pub struct Transport {
+    fetch: Function,
+}
+
+impl Transport {
+    /// The global `fetch`, or a `platform` error where there is none.
+    pub fn global() -> Result<Transport, GuardError> {
+        property("fetch")
+            .and_then(|f| f.dyn_into::<Function>().ok())
+            .map(|fetch| Transport { fetch })
+            .ok_or_else(|| {
+                GuardError::new(
+                    ErrorCode::Platform,
+                    "there is no global fetch: pass the `fetch` option",
+                )
+            })
+    }
+
+    /// A caller-supplied `fetch(url, init)`.
+    pub fn custom(fetch: Function) -> Transport {
+        Transport { fetch }
+    }
+
+    /// Sends `request` and reads the whole reply, or fails within its time-out.
+    pub async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let timeout_ms = u64::from(request.timeout_ms) + u64::from(request.wait_secs) * 1000;
+        let deadline = Deadline::start(timeout_ms);
+        let init = init_object(request, deadline.signal());
+        let url = JsValue::from_str(&request.url);
+        let pending = self
+            .fetch
+            .call2(&js_sys::global(), &url, &init)
+            .map_err(|e| TransportError::Network(describe(&e)))?;
+        let response = deadline.race(pending).await?;
+        let status = Reflect::get(&response, &"status".into())
+            .ok()
+            .and_then(|s| s.as_f64())
+            .filter(|s| (0.0..=999.0).contains(s))
+            .ok_or_else(|| TransportError::Network("fetch resolved without a status".into()))?;
+        let retry_after = header(&response, "Retry-After");
+        let text = method(&response, "text")
+            .ok_or_else(|| TransportError::Network("the response has no text()".into()))?
+            .call0(&response)
+            .map_err(|e| TransportError::Network(describe(&e)))?;
+        let body = deadline.race(text).await?.as_string().unwrap_or_default();
+        Ok(HttpResponse {
+            status: status as u16,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// The `init` argument of `fetch`: a plain object, so custom fetches need no DOM types.
+fn init_object(request: &HttpRequest, signal: Option<JsValue>) -> JsValue {
+    let headers = Object::new();
+    let init = Object::new();
+    // Setting properties on fresh plain objects cannot fail.
+    let set = |target: &Object, key: &str, value: &JsValue| {
+        let _ = Reflect::set(target, &JsValue::from_str(key), value);
+    };
+    let method = match request.method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+    };
+    set(&init, "method", &method.into());
+    if let Some(key) = &request.idempotency_key {
+        set(&headers, "Idempotency-Key", &format!("\"{key}\"").into());
+    }
+    if request.wait_secs > 0 {
+        set(
+            &headers,
+            "Prefer",
+            &format!("wait={}", request.wait_secs).into(),
+        );
+    }
+    if let Some(body) = &request.json_body {
+        set(&headers, "Content-Type", &"application/json".into());
+        set(&init, "body", &body.as_str().into());
+    }
+    set(&headers, "Accept", &"application/json".into());
+    set(&init, "headers", &headers);
+    // A status answer must come from the server, never from an HTTP cache.
+    set(&init, "cache", &"no-store".into());
+    if let Some(signal) = signal {
+        set(&init, "signal", &signal);
+    }
+    init.into()
+}
+
+/// `response.headers.get(name)`, if there is such a header.
+fn header(response: &JsValue, name: &str) -> Option<String> {
+    let headers = Reflect::get(response, &"headers".into()).ok()?;
+    method(&headers, "get")?
+        .call1(&headers, &name.into())
+        .ok()?
+        .as_string()
+}
+
+/// A request's time-out: a promise that rejects when it passes (to race against each step)
+/// and an `AbortController` it aborts, so the browser drops the connection too.
+struct Deadline {
+    ms: u64,
+    expired: Promise,
+    fired: Rc<Cell<bool>>,
+    controller: Option<web_sys::AbortController>,
+    handle: JsValue,
+    _on_expiry: Closure<dyn FnMut()>,
+}
+
+impl Deadline {
+    fn start(ms: u64) -> Deadline {
+        let mut reject = None;
+        let expired = Promise::new(&mut |_, r| reject = Some(r));
+        let fired = Rc::new(Cell::new(false));
+        // Missing in old runtimes: the race still ends the wait, only the socket lingers.
+        let controller = web_sys::AbortController::new().ok();
+        let on_expiry = {
+            let (fired, controller) = (fired.clone(), controller.clone());
+            Closure::<dyn FnMut()>::new(move || {
+                fired.set(true);
+                if let Some(controller) = &controller {
+                    controller.abort();
+                }
+                if let Some(reject) = &reject {
+                    let _ = reject.call0(&JsValue::UNDEFINED);
+                }
+            })
+        };
+        let handle = set_timeout(on_expiry.as_ref().unchecked_ref(), ms as f64);
+        Deadline {
+            ms,
+            expired,
+            fired,
+            controller,
+            handle,
+            _on_expiry: on_expiry,
+        }
+    }
+
+    fn signal(&self) -> Option<JsValue> {
+        self.controller.as_ref().map(|c| c.signal().into())
+    }
+
+    /// Awaits `step` unless the deadline passes first.
+    async fn race(&self, step: JsValue) -> Result<JsValue, TransportError> {
+        let both = Array::of2(&step, &self.expired);
+        JsFuture::from(Promise::race(&both)).await.map_err(|e| {
+            if self.fired.get() {
+                TransportError::Timeout(self.ms)
+            } else {
+                TransportError::Network(describe(&e))
+            }
+        })
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        clear_timeout(&self.handle);
+    }
+}

@@ -1,0 +1,148 @@
+//! `transport`: the headers the contract asks for, status / Retry-After / body back, time-outs.
+
+use checkout_guard::wasm::transport::{HttpRequest, Method, Transport, TransportError};
+use js_sys::{Function, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+fn js(source: &str) -> JsValue {
+    js_sys::eval(&format!("({source})")).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn get(target: &JsValue, path: &str) -> JsValue {
+    path.split('.').fold(target.clone(), |v, key| {
+        Reflect::get(&v, &key.into()).unwrap_or(JsValue::UNDEFINED)
+    })
+}
+
+/// A fake `fetch` that records its last call in `globalThis.lastFetch` and answers `reply`.
+fn recording_fetch(reply: &str) -> Function {
+    js(&format!(
+        "(url, init) => {{ globalThis.lastFetch = {{ url, init }}; return Promise.resolve({reply}); }}"
+    ))
+    .unchecked_into()
+}
+
+fn create_request(timeout_ms: u32) -> HttpRequest {
+    HttpRequest {
+        method: Method::Post,
+        url: "/api/orders/A1/payments".into(),
+        idempotency_key: Some("0123456789abcdef0123456789abcdef".into()),
+        json_body: Some("{\"fingerprint\":\"ab\"}".into()),
+        wait_secs: 0,
+        timeout_ms,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn create_sends_the_contract_headers_and_reads_the_reply() {
+    let fetch = recording_fetch(
+        "new Response('{\"error\":\"in_progress\"}', { status: 409, headers: { 'Retry-After': '3' } })",
+    );
+    let reply = Transport::custom(fetch).send(&create_request(5_000)).await;
+    let reply = reply.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reply.status, 409);
+    assert_eq!(reply.retry_after.as_deref(), Some("3"));
+    assert_eq!(reply.body, "{\"error\":\"in_progress\"}");
+    let call = js("globalThis.lastFetch");
+    assert_eq!(
+        get(&call, "url").as_string().as_deref(),
+        Some("/api/orders/A1/payments")
+    );
+    assert_eq!(
+        get(&call, "init.method").as_string().as_deref(),
+        Some("POST")
+    );
+    assert_eq!(
+        get(&call, "init.headers.Idempotency-Key")
+            .as_string()
+            .as_deref(),
+        Some("\"0123456789abcdef0123456789abcdef\"")
+    );
+    assert_eq!(
+        get(&call, "init.headers.Content-Type")
+            .as_string()
+            .as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        get(&call, "init.body").as_string().as_deref(),
+        Some("{\"fingerprint\":\"ab\"}")
+    );
+    assert!(get(&call, "init.headers.Prefer").is_undefined());
+}
+
+#[wasm_bindgen_test]
+async fn status_long_poll_sends_prefer_wait() {
+    let fetch = recording_fetch("new Response('{}', { status: 200 })");
+    let request = HttpRequest {
+        method: Method::Get,
+        url: "/api/orders/A1/payment".into(),
+        idempotency_key: None,
+        json_body: None,
+        wait_secs: 5,
+        timeout_ms: 1_000,
+    };
+    let reply = Transport::custom(fetch).send(&request).await;
+    assert_eq!(reply.map(|r| (r.status, r.retry_after)), Ok((200, None)));
+    let call = js("globalThis.lastFetch");
+    assert_eq!(
+        get(&call, "init.method").as_string().as_deref(),
+        Some("GET")
+    );
+    assert_eq!(
+        get(&call, "init.headers.Prefer").as_string().as_deref(),
+        Some("wait=5")
+    );
+    assert!(get(&call, "init.headers.Idempotency-Key").is_undefined());
+    assert_eq!(
+        get(&call, "init.cache").as_string().as_deref(),
+        Some("no-store")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_silent_server_times_out_and_the_request_is_aborted() {
+    let hanging: Function = js("(url, init) => { globalThis.hungSignal = init.signal; \
+         return new Promise((_, reject) => init.signal.addEventListener('abort', \
+         () => reject(new DOMException('aborted', 'AbortError')))); }")
+    .unchecked_into();
+    let reply = Transport::custom(hanging).send(&create_request(50)).await;
+    assert_eq!(reply, Err(TransportError::Timeout(50)));
+    assert_eq!(
+        get(&js("globalThis"), "hungSignal.aborted").as_bool(),
+        Some(true)
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_fetch_that_rejects_is_a_network_error() {
+    let failing: Function =
+        js("() => Promise.reject(new TypeError('Failed to fetch'))").unchecked_into();
+    let reply = Transport::custom(failing)
+        .send(&create_request(5_000))
+        .await;
+    assert_eq!(
+        reply,
+        Err(TransportError::Network("Failed to fetch".into()))
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_global_fetch_reaches_a_real_server() {
+    // The test runner's own HTTP server: an unknown path is a 404 with some body.
+    let transport = Transport::global().unwrap_or_else(|_| panic!("fetch is global in browsers"));
+    let request = HttpRequest {
+        method: Method::Get,
+        url: "/checkout-guard-no-such-path".into(),
+        idempotency_key: None,
+        json_body: None,
+        wait_secs: 0,
+        timeout_ms: 5_000,
+    };
+    let reply = transport
+        .send(&request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reply.status, 404);
+}
