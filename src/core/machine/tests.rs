@@ -755,3 +755,44 @@ fn a_dead_attempt_is_replaced_only_after_the_server_confirms() {
     assert_eq!(count(&reused, is_create), 0);
     assert_eq!(count(&reused, is_launch), 1);
 }
+
+#[test]
+fn a_prepay_inside_the_safety_margin_is_not_launched() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    let margin = page.guard.config().expiry_margin_ms;
+    // The server's expiry wins over the 5-minute TTL, and it is too close to launch.
+    let soon = Some(page.now.plus(margin - 1));
+    let after = page.create_reply(&actions, CreateReply::Attempt(attempt("A1x1", fp(1), soon)));
+    assert_eq!(count(&after, is_launch), 0);
+    assert_eq!(count(&after, is_create), 0);
+    assert!(after.iter().any(|a| matches!(a, Action::SendStatus { .. })));
+    // With room to pay, the same reply launches.
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    let later = Some(page.now.plus(margin + 1));
+    let after = page.create_reply(
+        &actions,
+        CreateReply::Attempt(attempt("A1x1", fp(1), later)),
+    );
+    assert_eq!(count(&after, is_launch), 1);
+}
+
+#[test]
+fn without_a_server_expiry_the_local_ttl_applies() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    let launch = page.create_reply(&actions, CreateReply::Attempt(attempt("A1x1", fp(1), None)));
+    page.launched(&launch, LaunchResult::Cancelled);
+    let ttl = page.guard.config().prepay_ttl_ms;
+    assert_eq!(
+        page.stored.as_ref().and_then(|r| r.expires_at),
+        Some(page.now.plus(ttl))
+    );
+    page.now = page
+        .now
+        .plus(ttl - page.guard.config().expiry_margin_ms + 1);
+    let again = page.pay_through_load(fp(1));
+    assert_eq!(count(&again, is_launch), 0, "locally expired: ask first");
+    assert_eq!(count(&again, is_create), 0);
+}
