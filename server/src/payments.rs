@@ -92,6 +92,15 @@ fn close_at_provider(
     Ok(outcome)
 }
 
+/// `404 unknown_order` unless the order exists. Checked before an order's slot is created, so
+/// requests for made-up order numbers leave nothing behind in memory.
+pub fn ensure_order(app: &App, order_no: &str) -> Result<(), ApiError> {
+    match app.store.with(|c| records::get_order(c, order_no))? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::unknown_order(order_no)),
+    }
+}
+
 /// Create-payment (§1): `order_no`, the parsed key and the sent fingerprint.
 pub async fn create_payment(
     app: &App,
@@ -100,14 +109,8 @@ pub async fn create_payment(
     fingerprint: &str,
     faults: &Faults,
 ) -> Result<CreateReply, ApiError> {
+    ensure_order(app, order_no)?;
     let slot = app.slots.get(order_no);
-    if app
-        .store
-        .with(|c| records::get_order(c, order_no))?
-        .is_none()
-    {
-        return Err(ApiError::unknown_order(order_no));
-    }
     // Rule 1.1/§1 409: a create or close for this order is running (possibly with this key).
     let Ok(_guard) = slot.lock.try_lock() else {
         return Err(ApiError::in_progress("a payment request for this order"));
@@ -403,6 +406,7 @@ pub async fn payment_status(
     wait_secs: Option<u64>,
     faults: &Faults,
 ) -> Result<(StatusView, Option<u64>), ApiError> {
+    ensure_order(app, order_no)?;
     let slot = app.slots.get(order_no);
     let mut changes = slot.changed.subscribe();
     let first = evaluate(app, order_no, faults).await?;

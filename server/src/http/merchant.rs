@@ -119,6 +119,7 @@ pub async fn update_order(
     JsonBody(req): JsonBody<OrderContent>,
 ) -> Result<Json<Value>, ApiError> {
     let (print, amount) = checked_content(&req.content)?;
+    payments::ensure_order(&app, &order_no)?;
     let slot = app.slots.get(&order_no);
     let Ok(_guard) = slot.lock.try_lock() else {
         return Err(ApiError::in_progress("a payment request for this order"));
