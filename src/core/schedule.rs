@@ -32,7 +32,9 @@ pub struct PollConfig {
     pub expiry_grace_ms: u64,
     /// Most queries in one run.
     pub max_queries: u32,
-    /// `Prefer: wait=N` seconds for each query; 0 turns long-polling off.
+    /// `Prefer: wait=N` seconds for each query; 0 turns long-polling off. On by default: a
+    /// server without long-poll support ignores the preference (RFC 7240) and answers at once,
+    /// and one that has it lets the page learn of a payment within one round trip.
     pub long_poll_secs: u32,
 }
 
@@ -46,7 +48,7 @@ impl Default for PollConfig {
             max_duration_ms: 600_000,
             expiry_grace_ms: 60_000,
             max_queries: 60,
-            long_poll_secs: 0,
+            long_poll_secs: 20,
         }
     }
 }
