@@ -147,8 +147,17 @@ pub async fn create_payment(
     }
     let settings = app.settings();
     let now = now_ms();
-    if let Some(latest) = app.store.with(|c| records::latest_attempt(c, order_no))? {
+    if let Some(mut latest) = app.store.with(|c| records::latest_attempt(c, order_no))? {
         // Rule 1.2: the live attempt is reused whatever the key; no second prepay call.
+        if is_live(&latest, now, settings.reuse_margin_ms) && latest.fingerprint == fingerprint {
+            // Its notify may not have arrived yet: ask the provider first, so a just-paid
+            // attempt is answered `already_paid` rather than launched again (rule 1.4).
+            refresh_from_provider(app, &latest, faults)?;
+            latest = reload(app, &latest)?;
+            if latest.state == AttemptState::Paid {
+                return Err(ApiError::already_paid(order_no));
+            }
+        }
         if is_live(&latest, now, settings.reuse_margin_ms) && latest.fingerprint == fingerprint {
             let body = attempt_body(&latest, true);
             app.store.with(|c| {

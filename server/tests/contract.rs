@@ -535,3 +535,23 @@ async fn lost_response_after_commit_is_recovered_with_the_same_key() {
     );
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_reuse_asks_the_provider_first_so_a_just_paid_attempt_is_not_launched_again() {
+    let mut config = test_config();
+    config.settings.query_interval_ms = 60_000;
+    let t = spawn_with(config).await;
+    let (order, fp) = t.simple_order().await;
+    let created = t.pay(&order, &new_key(), &fp).await;
+    // Paid, and the merchant has not heard: the notify is lost.
+    t.wallet(&prepay_id(&created.body), "confirm", Some("notify=lost"))
+        .await;
+    t.pay(&order, &new_key(), &fp)
+        .await
+        .assert_error(409, "already_paid");
+    let stats = t.stats(&order).await;
+    assert_eq!(stats["notifiesReceived"], 0);
+    assert_eq!(stats["charges"], 1);
+    assert_eq!(stats["attemptsCreated"], 1);
+    t.server.shutdown().await;
+}
