@@ -168,7 +168,11 @@ fn strategies() -> Vec<Strategy> {
 
 /// Plays one payment: returns (requests, detection time) or `None` for detection when missed.
 fn play(strategy: &Strategy, paid_at: u64, signal: bool, rng: &mut Rng) -> (u32, Option<u64>) {
-    let start = if signal && strategy.uses_signal { paid_at } else { 0 };
+    let start = if signal && strategy.uses_signal {
+        paid_at
+    } else {
+        0
+    };
     let mut next_at = (strategy.make)();
     let wait = strategy.wait_secs * 1000;
     let mut requests = 0;
