@@ -75,6 +75,7 @@ async fn main() -> ExitCode {
             .map(String::into_bytes)
             .unwrap_or_default(),
     };
+    let stop = StopSignal::install();
     let server = match start(config).await {
         Ok(server) => server,
         Err(err) => {
@@ -83,29 +84,63 @@ async fn main() -> ExitCode {
         }
     };
     println!("checkout-guard-server listening on {}", server.url());
-    stop_signal().await;
+    stop.wait().await;
     server.shutdown().await;
     ExitCode::SUCCESS
 }
 
-/// Resolves on Ctrl-C or, on Unix, SIGTERM (what `kill` and service managers send), so the
-/// server always stops through [`checkout_guard_server::RunningServer::shutdown`].
-async fn stop_signal() {
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and service managers send), so the server
+/// always stops through [`checkout_guard_server::RunningServer::shutdown`]. Installed before
+/// the server announces its address: a signal right after that must not kill it uncleanly.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                return;
-            }
-            Err(err) => eprintln!("checkout-guard-server: cannot watch SIGTERM: {err}"),
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+#[cfg(unix)]
+fn watch(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind)
+        .map_err(|err| eprintln!("checkout-guard-server: cannot watch a signal: {err}"))
+        .ok()
+}
+
+#[cfg(unix)]
+async fn received(stream: Option<&mut tokio::signal::unix::Signal>) {
+    match stream {
+        Some(stream) => {
+            stream.recv().await;
         }
+        None => std::future::pending().await,
     }
-    if let Err(err) = tokio::signal::ctrl_c().await {
-        eprintln!("checkout-guard-server: cannot wait for Ctrl-C: {err}");
+}
+
+impl StopSignal {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::SignalKind;
+            StopSignal {
+                interrupt: watch(SignalKind::interrupt()),
+                terminate: watch(SignalKind::terminate()),
+            }
+        }
+        #[cfg(not(unix))]
+        StopSignal {}
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        if self.interrupt.is_some() || self.terminate.is_some() {
+            tokio::select! {
+                () = received(self.interrupt.as_mut()) => {}
+                () = received(self.terminate.as_mut()) => {}
+            }
+            return;
+        }
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            eprintln!("checkout-guard-server: cannot wait for Ctrl-C: {err}");
+        }
     }
 }
