@@ -28,7 +28,7 @@ fn mac(secret: &[u8], timestamp: &str, nonce: &str, body: &[u8]) -> Option<Hmac<
     Some(mac)
 }
 
-/// The hex signature of one notify (`None`: see [`mac`]).
+/// The hex signature of one notify (`None` only if `hmac` refused the key, which it never does).
 pub fn sign(secret: &[u8], timestamp: &str, nonce: &str, body: &[u8]) -> Option<String> {
     Some(hex::encode(
         mac(secret, timestamp, nonce, body)?.finalize().into_bytes(),
