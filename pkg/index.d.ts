@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'invalid_options'
   /** The order cannot be paid as given, e.g. its content holds NaN, Infinity, undefined, a function, a BigInt or a cycle. */
   | 'invalid_order'
+  /** A payment for this order with other content is in progress, or `forget` while it runs. */
+  | 'busy'
   /** The server's reply breaks the contract (docs/contract.md). */
   | 'server_contract'
   /** The server refused the request for good (400, 404, fingerprint mismatch). */
@@ -48,3 +50,140 @@ export function canonicalize(value: unknown): string;
  * @throws {CheckoutGuardError} `invalid_order`, as {@link canonicalize}.
  */
 export function fingerprint(value: unknown): string;
+
+/** How a payment ended, as far as this page can tell. */
+export type OutcomeStatus =
+  /** The server said paid. Final for the order. */
+  | 'paid'
+  /** The buyer cancelled in the wallet; paying again reuses the same attempt. */
+  | 'cancelled'
+  /** The attempt failed or was closed unpaid; paying again may start a new attempt. */
+  | 'failed'
+  /** Unknown for now: the attempt may still be paid. Show "check status", never "pay again". */
+  | 'pending';
+
+/** Why an outcome is pending or failed. */
+export type Reason =
+  | 'network'
+  | 'server_contract'
+  | 'server_busy'
+  | 'deadline'
+  | 'other_tab'
+  | 'wallet'
+  | 'attempt_dead';
+
+/** What `pay()` resolves with and `outcome` events carry. */
+export interface Outcome {
+  orderNo: string;
+  status: OutcomeStatus;
+  /** The merchant payment number at the provider, when known. */
+  attemptId: string | null;
+  /** The stored or live prepay was reused instead of creating one. */
+  reused: boolean;
+  reason: Reason | null;
+}
+
+/** An order to pay: its number (fixed for its whole life) and the content the buyer agreed to. */
+export interface Order {
+  orderNo: string;
+  /** Fingerprinted (RFC 8785 + SHA-256); the server must hash its own copy the same way. */
+  content: Json;
+}
+
+/** What `launch` settles with. Anything else, or a throw, counts as `'failed'`. */
+export type LaunchResult = 'ok' | 'cancelled' | 'failed';
+
+/** A `Storage`-like object: `localStorage`, `sessionStorage`, or your own adapter. */
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** Status polling (all times in ms). */
+export interface PollOptions {
+  /** Offsets of the fast first checks from the start, ascending. Default [0, 1000, 2000, 3000]. */
+  fastMs?: number[];
+  /** First backoff step after the fast checks. Default 2000. */
+  baseMs?: number;
+  /** Largest backoff step. Default 30000. */
+  capMs?: number;
+  /** Smallest delay between two backoff queries. Default 1000. */
+  floorMs?: number;
+  /** Longest the polling may go on. Default 600000. */
+  maxDurationMs?: number;
+  /** Time after the prepay's expiry during which a late notify may still arrive. Default 60000. */
+  expiryGraceMs?: number;
+  /** Most queries in one run. Default 60. */
+  maxQueries?: number;
+  /** `Prefer: wait=N` seconds for each query (≤ 25); 0 turns long-polling off. Default 0. */
+  longPollSecs?: number;
+}
+
+/** `new CheckoutGuard(options)`. Unknown keys and impossible values throw `invalid_options`. */
+export interface CheckoutGuardOptions {
+  /**
+   * Starts the payment UI (QR code, JSAPI, redirect…) with the provider's parameters and
+   * settles when the buyer is done there.
+   */
+  launch(prepay: Record<string, Json>, context: { orderNo: string; attemptId: string }): LaunchResult | Promise<LaunchResult>;
+  /** Part of every storage key and channel name. Default 'default'. */
+  namespace?: string;
+  /** Whose records these are, e.g. a hash of the buyer's id: one buyer never sees another's. Default 'default'. */
+  scope?: string;
+  /** URL templates with `{orderNo}`. Defaults: '/api/orders/{orderNo}/payments' and '/api/orders/{orderNo}/payment'. */
+  endpoints?: { create?: string; status?: string };
+  /** Where records live. Default 'local' (localStorage, memory with a `storage` event when it fails). */
+  storage?: 'local' | 'memory' | StorageLike;
+  /** Your own `fetch(url, init)` (a mini-program adapter, a test double). Default: the global `fetch`. */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /** Time-out of one request, long-poll wait excluded. Default 15000. */
+  requestTimeoutMs?: number;
+  /** How long a prepay is reused when the server gave no `expiresAt`. Default 300000. */
+  prepayTtlMs?: number;
+  /** A prepay this close to its expiry is not launched. Default 30000. */
+  expiryMarginMs?: number;
+  /** How often a create is re-sent with the same key before the outcome is pending. Default 4. */
+  createRetries?: number;
+  /** First delay before re-sending a create; doubles, capped at 30 s. Default 1000. */
+  createRetryMs?: number;
+  /** How often to try for the cross-tab lock while another tab holds it. Default 2000. */
+  lockRetryMs?: number;
+  /** How long to wait for another tab before the outcome is pending. Default 600000. */
+  lockWaitMs?: number;
+  /** A record written further in the future than this is not trusted on its own. Default 60000. */
+  clockSkewMs?: number;
+  poll?: PollOptions;
+}
+
+/** Events: every one has a `type`; `'state'` listeners get them all (but `'error'`). */
+export type GuardEvent =
+  | ({ type: 'outcome' } & Outcome)
+  | { type: 'storage'; message: string }
+  | { type: string; orderNo?: string; [field: string]: unknown };
+
+/**
+ * Guards every order of one page: a buyer can never start a second payment for an order,
+ * from this page, a reload or another tab.
+ */
+export class CheckoutGuard {
+  constructor(options: CheckoutGuardOptions);
+  /** Pays the order at most once; a second call for the same order joins the first. */
+  pay(order: Order): Promise<Outcome>;
+  /**
+   * Locks `element` synchronously on click (and Enter / Space on non-buttons) and pays
+   * `getOrder()`. Failures go to `'error'` listeners. Returns a function that detaches.
+   */
+  attach(element: Element, getOrder: () => Order): () => void;
+  /** Finds out what became of an order paid from an earlier page; the result is an `outcome` event. */
+  resume(orderNo: string): void;
+  /** Forgets an order and deletes its record (e.g. the merchant reopened it). Throws `busy` while it runs. */
+  forget(orderNo: string): void;
+  /** Listens to `'state'` (all events), `'outcome'`, `'storage'`, `'error'` or any event type. Returns an unsubscribe function. */
+  on(type: 'outcome', listener: (event: { type: 'outcome' } & Outcome) => void): () => void;
+  on(type: 'storage', listener: (event: { type: 'storage'; message: string }) => void): () => void;
+  on(type: 'error', listener: (error: CheckoutGuardError) => void): () => void;
+  on(type: string, listener: (event: GuardEvent) => void): () => void;
+  /** Releases the wasm memory, listeners, timer and channel. */
+  free(): void;
+}

@@ -9,4 +9,4 @@ import init from './gen/web/checkout_guard.js';
 
 await init();
 
-export { canonicalize, fingerprint } from './gen/web/checkout_guard.js';
+export { CheckoutGuard, canonicalize, fingerprint } from './gen/web/checkout_guard.js';

@@ -3,5 +3,6 @@
 // when this module loads, so everything is ready at once.
 const wasm = require('./gen/nodejs/checkout_guard.js');
 
+exports.CheckoutGuard = wasm.CheckoutGuard;
 exports.canonicalize = wasm.canonicalize;
 exports.fingerprint = wasm.fingerprint;

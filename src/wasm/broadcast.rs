@@ -27,6 +27,10 @@ impl Channel {
             }
         });
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        // Node's channel would keep the process alive for ever; a page's has no `unref`.
+        if let Some(unref) = super::global::method(&channel, "unref") {
+            let _ = unref.call0(&channel);
+        }
         Some(Channel {
             channel,
             _on_message: on_message,

@@ -14,6 +14,8 @@ pub enum ErrorCode {
     InvalidOptions,
     /// The order (or its content) cannot be paid as given: not JSON-representable, bad number.
     InvalidOrder,
+    /// A payment for this order with other content is in progress (or `forget` while busy).
+    Busy,
     /// The server's reply breaks `docs/contract.md`.
     ServerContract,
     /// The server refused the request for good (400, 404, fingerprint mismatch).
@@ -32,6 +34,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidOptions => "invalid_options",
             ErrorCode::InvalidOrder => "invalid_order",
+            ErrorCode::Busy => "busy",
             ErrorCode::ServerContract => "server_contract",
             ErrorCode::ServerRejected => "server_rejected",
             ErrorCode::Network => "network",

@@ -4,6 +4,8 @@
 //! translate results back. One module per platform concern, each small enough to read in one
 //! sitting (gloo's shape):
 //!
+//! - [`checkout`]: the `CheckoutGuard` class: drives the core and performs its actions.
+//! - [`options`]: its constructor options, validated (errors name the option).
 //! - [`errors`]: the only place Rust errors become JS `Error`s with a stable `code`.
 //! - [`order`]: a JS value → JSON, refusing what JSON cannot say (NaN, `undefined`, cycles…).
 //! - [`exports`]: the `canonicalize` / `fingerprint` functions of the npm package.
@@ -22,9 +24,11 @@
 
 pub mod broadcast;
 pub mod button;
+pub mod checkout;
 pub mod errors;
 pub mod exports;
 pub mod global;
+pub mod options;
 pub mod order;
 pub mod random;
 pub mod storage;

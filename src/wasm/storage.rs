@@ -58,7 +58,7 @@ impl Store {
         Backend::of(target).map(|b| Store::with_backend(Some(b))).ok_or_else(|| {
             GuardError::new(
                 ErrorCode::InvalidOptions,
-                "storage must be 'local', 'memory' or an object with getItem, setItem and removeItem",
+                "invalid option `storage`: 'local', 'memory' or an object with getItem, setItem and removeItem",
             )
         })
     }

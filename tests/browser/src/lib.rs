@@ -12,6 +12,8 @@ mod broadcast;
 #[cfg(test)]
 mod button;
 #[cfg(test)]
+mod checkout;
+#[cfg(test)]
 mod errors;
 #[cfg(test)]
 mod exports;

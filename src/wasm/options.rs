@@ -1,0 +1,193 @@
+//! The `CheckoutGuard` constructor's options, validated before anything else happens.
+//!
+//! Unknown keys, wrong types and impossible values are `invalid_options` errors whose message
+//! names the option (`invalid option \`poll.capMs\`: …`): a typo must fail on the developer's
+//! machine, not silently fall back to a default in a buyer's browser. The platform options are
+//! read here; every other key is the core's tuning and goes to [`Config::from_json`], which
+//! knows its own names.
+
+use super::errors::{ErrorCode, GuardError};
+use super::order::to_json;
+use crate::core::config::Config;
+use js_sys::{Array, Function, Object, Reflect};
+use serde_json::{Map, Value};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// The create endpoint when none is given (`docs/contract.md`).
+pub const DEFAULT_CREATE: &str = "/api/orders/{orderNo}/payments";
+/// The status endpoint when none is given.
+pub const DEFAULT_STATUS: &str = "/api/orders/{orderNo}/payment";
+/// How long one request may take, long-poll wait excluded, when not given (ms).
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 15_000;
+
+/// Where records are kept.
+pub enum StorageChoice {
+    Local,
+    Memory,
+    Custom(JsValue),
+}
+
+/// Everything the shell needs, validated.
+pub struct ShellOptions {
+    pub namespace: String,
+    pub create_url: String,
+    pub status_url: String,
+    pub launch: Function,
+    pub storage: StorageChoice,
+    pub request_timeout_ms: u32,
+    pub fetch: Option<Function>,
+    pub config: Config,
+}
+
+fn invalid(option: &str, reason: &str) -> GuardError {
+    GuardError::new(
+        ErrorCode::InvalidOptions,
+        format!("invalid option `{option}`: {reason}"),
+    )
+}
+
+fn is_plain_object(value: &JsValue) -> bool {
+    value.is_object() && !value.is_function() && !Array::is_array(value)
+}
+
+/// Reads and checks `options`.
+pub fn parse(options: &JsValue) -> Result<ShellOptions, GuardError> {
+    if !is_plain_object(options) {
+        return Err(invalid("options", "must be an object"));
+    }
+    let mut namespace = "default".to_owned();
+    let mut create_url = DEFAULT_CREATE.to_owned();
+    let mut status_url = DEFAULT_STATUS.to_owned();
+    let mut launch = None;
+    let mut storage = StorageChoice::Local;
+    let mut request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
+    let mut fetch = None;
+    let mut core = Map::new();
+    for key in Object::keys(options.unchecked_ref::<Object>()).iter() {
+        let name = key.as_string().unwrap_or_default();
+        let value = Reflect::get(options, &key).unwrap_or(JsValue::UNDEFINED);
+        match name.as_str() {
+            "namespace" => namespace = namespace_of(&value)?,
+            "endpoints" => (create_url, status_url) = endpoints_of(&value)?,
+            "launch" => launch = Some(function_of("launch", value)?),
+            "fetch" => fetch = Some(function_of("fetch", value)?),
+            "storage" => storage = storage_of(value)?,
+            "requestTimeoutMs" => request_timeout_ms = timeout_of(&value)?,
+            _ => {
+                let json = to_json(&value).map_err(|e| invalid(&name, &e.message))?;
+                core.insert(name, integral(json));
+            }
+        }
+    }
+    let launch = launch.ok_or_else(|| {
+        invalid(
+            "launch",
+            "required: async (prepay, { orderNo, attemptId }) => 'ok' | 'cancelled' | 'failed'",
+        )
+    })?;
+    let config = Config::from_json(&Value::Object(core).to_string())
+        .map_err(|e| GuardError::new(ErrorCode::InvalidOptions, e.to_string()))?;
+    Ok(ShellOptions {
+        namespace,
+        create_url,
+        status_url,
+        launch,
+        storage,
+        request_timeout_ms,
+        fetch,
+        config,
+    })
+}
+
+fn namespace_of(value: &JsValue) -> Result<String, GuardError> {
+    let text = value.as_string().unwrap_or_default();
+    let ok = (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    if ok {
+        Ok(text)
+    } else {
+        Err(invalid(
+            "namespace",
+            "1–64 characters of A–Z a–z 0–9 - _ . :",
+        ))
+    }
+}
+
+fn endpoints_of(value: &JsValue) -> Result<(String, String), GuardError> {
+    if !is_plain_object(value) {
+        return Err(invalid("endpoints", "must be { create, status }"));
+    }
+    let mut create = DEFAULT_CREATE.to_owned();
+    let mut status = DEFAULT_STATUS.to_owned();
+    for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
+        let name = key.as_string().unwrap_or_default();
+        let option = format!("endpoints.{name}");
+        let url = Reflect::get(value, &key)
+            .ok()
+            .and_then(|v| v.as_string())
+            .filter(|u| u.contains("{orderNo}"))
+            .ok_or_else(|| invalid(&option, "a URL template containing {orderNo}"))?;
+        match name.as_str() {
+            "create" => create = url,
+            "status" => status = url,
+            _ => return Err(invalid(&option, "unknown: endpoints has create and status")),
+        }
+    }
+    Ok((create, status))
+}
+
+fn function_of(option: &str, value: JsValue) -> Result<Function, GuardError> {
+    value
+        .dyn_into::<Function>()
+        .map_err(|_| invalid(option, "must be a function"))
+}
+
+fn storage_of(value: JsValue) -> Result<StorageChoice, GuardError> {
+    match value.as_string().as_deref() {
+        Some("local") => Ok(StorageChoice::Local),
+        Some("memory") => Ok(StorageChoice::Memory),
+        Some(_) => Err(invalid(
+            "storage",
+            "'local', 'memory' or { getItem, setItem, removeItem }",
+        )),
+        None if is_plain_object(&value) => Ok(StorageChoice::Custom(value)),
+        None => Err(invalid(
+            "storage",
+            "'local', 'memory' or { getItem, setItem, removeItem }",
+        )),
+    }
+}
+
+fn timeout_of(value: &JsValue) -> Result<u32, GuardError> {
+    value
+        .as_f64()
+        .filter(|ms| ms.fract() == 0.0 && (1000.0..=120_000.0).contains(ms))
+        .map(|ms| ms as u32)
+        .ok_or_else(|| invalid("requestTimeoutMs", "an integer between 1000 and 120000"))
+}
+
+/// JS has only doubles: `2000` arrives as `2000.0`, which the core's integer options refuse.
+/// Whole numbers within ±2^53 become integers; anything else stays as it is (and is refused
+/// with the option's name if an integer was due).
+fn integral(value: Value) -> Value {
+    const SAFE: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if x.fract() == 0.0 && x.abs() <= SAFE => {
+                if x >= 0.0 {
+                    Value::from(x as u64)
+                } else {
+                    Value::from(x as i64)
+                }
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(integral).collect()),
+        Value::Object(members) => {
+            Value::Object(members.into_iter().map(|(k, v)| (k, integral(v))).collect())
+        }
+        other => other,
+    }
+}
