@@ -1,0 +1,371 @@
+// The demo page: one shop order, a Pay button attached to checkout-guard, the buyer's wallet,
+// a live timeline of the guard's events, the stored record, fault toggles and the server's
+// charge count. No framework; the package is imported the way a shop imports it.
+
+import { CheckoutGuard, fingerprint } from '/pkg/index.js';
+import { ApiError, admin, orders } from './api.js';
+import { createFaults } from './faults.js';
+import { createWallet } from './wallet.js';
+
+const $ = (id) => document.getElementById(id);
+
+/** The guard's records and events use this namespace and buyer scope. */
+const NAMESPACE = 'demo';
+const SCOPE = 'demo-buyer';
+/** Where the page remembers its current order across reloads (the guard's own record is separate). */
+const CURRENT_ORDER = 'checkout-guard-demo/current-order';
+const UNIT_PRICE = 1999; // cents
+
+let order = null; // { orderNo, content, fingerprint, amount, paid }
+let status = 'loading'; // ready | busy | paid | cancelled | failed | pending | error
+let runStarted = 0;
+let guard = null;
+let detach = () => {};
+
+// ---------------------------------------------------------------- timeline
+
+const timeline = $('timeline');
+
+/** Adds a line to the timeline: `kind` styles it (guard, wallet, fault, error, page, outcome). */
+function note(text, kind = 'page') {
+  const now = performance.now();
+  const item = document.createElement('li');
+  item.className = `entry entry-${kind}`;
+  const time = document.createElement('span');
+  time.className = 'time';
+  const since = runStarted ? now - runStarted : 0;
+  time.textContent = runStarted ? `+${(since / 1000).toFixed(2)} s` : clock();
+  const what = document.createElement('span');
+  what.className = 'what';
+  what.textContent = text;
+  item.append(time, what);
+  timeline.append(item);
+  while (timeline.children.length > 200) timeline.firstElementChild.remove();
+  // Keep the newest line in view without moving the page or the focus.
+  if (timeline.scrollHeight > timeline.clientHeight) timeline.scrollTop = timeline.scrollHeight;
+}
+
+function clock() {
+  const d = new Date();
+  return d.toTimeString().slice(0, 8);
+}
+
+const short = (text, n = 10) => (typeof text === 'string' && text.length > n ? `${text.slice(0, n)}…` : text);
+
+const REASONS = {
+  network: 'no reply (network or time-out)',
+  server_contract: 'a reply the guard does not understand',
+  server_busy: 'the server is busy',
+  deadline: 'the polling deadline passed',
+  other_tab: 'another tab is handling it',
+  wallet: 'the wallet',
+  attempt_dead: 'the payment attempt is dead',
+};
+
+/** One guard event as a sentence. */
+function describe(event) {
+  switch (event.type) {
+    case 'locked':
+      return 'Pay button locked: further clicks join this payment';
+    case 'waitingForOtherTab':
+      return 'Another tab is paying this order: waiting for its outcome';
+    case 'recordLoaded':
+      return event.state ? `Stored record found: state "${event.state}"` : 'No stored record for this order';
+    case 'recordRejected':
+      return `Stored record unusable (${event.error}): asking the server instead`;
+    case 'createSent':
+      return event.newKey
+        ? `Create sent with a NEW idempotency key ${short(event.key)} (stored before sending)`
+        : `Create re-sent with the SAME key ${short(event.key)} (try ${event.tryNo})`;
+    case 'prepayReused':
+      return `Reusing the stored prepay of ${event.attemptId}: no new payment`;
+    case 'launchStarted':
+      return `Wallet launched for attempt ${event.attemptId}`;
+    case 'statusQuery':
+      return event.tryNo === 1 && !event.delayMs
+        ? `Status query #${event.tryNo}`
+        : `Status query #${event.tryNo} (${(event.delayMs / 1000).toFixed(1)} s after the previous)`;
+    case 'statusSeen':
+      return `Server says: ${event.status}`;
+    case 'retrying':
+      return `Retrying in ${(event.afterMs / 1000).toFixed(1)} s: ${REASONS[event.reason] ?? event.reason}`;
+    case 'clockJumped':
+      return `The clock moved back ${event.backMs} ms: timers kept their remaining time`;
+    case 'outcome': {
+      const extra = [event.attemptId && `attempt ${event.attemptId}`, event.reused && 'prepay reused',
+        event.reason && (REASONS[event.reason] ?? event.reason)].filter(Boolean).join(', ');
+      return `Outcome: ${event.status.toUpperCase()}${extra ? ` (${extra})` : ''}`;
+    }
+    default:
+      return `${event.type}${event.message ? `: ${event.message}` : ''}`;
+  }
+}
+
+// ---------------------------------------------------------------- outcome and button
+
+const MESSAGES = {
+  loading: ['Loading the guard…', ''],
+  ready: ['Ready to pay', 'Click Pay as often as you like: there will be one payment.'],
+  busy: ['Paying…', 'Finish in the wallet on the right (or below on a phone).'],
+  paid: ['Paid. Thank you!', 'This order is paid, once. Check the server\'s count: charges 1.'],
+  cancelled: ['Payment not finished', 'You left the wallet. Paying again opens the same payment: no second one is created.'],
+  failed: ['The payment failed', 'Nothing was charged. You can try again; the failed payment can never be charged.'],
+  pending: ['We are still checking', 'We could not confirm the result yet. You will not be charged twice: "Check status" asks again.'],
+  error: ['Something went wrong', ''],
+};
+
+function payLabel() {
+  const amount = order ? yuan(order.amount) : '';
+  switch (status) {
+    case 'busy': return 'Paying…';
+    case 'paid': return 'Paid';
+    case 'cancelled': return `Pay ${amount} again`;
+    case 'failed': return `Try again: pay ${amount}`;
+    case 'pending': return 'Check status';
+    default: return `Pay ${amount}`;
+  }
+}
+
+function show(next, detail) {
+  status = next;
+  const box = $('outcome');
+  const [title, text] = MESSAGES[next];
+  box.dataset.status = next;
+  box.querySelector('.outcome-title').textContent = title;
+  box.querySelector('.outcome-text').textContent = detail ?? text;
+  const pay = $('pay');
+  pay.textContent = payLabel();
+  const busy = next === 'busy';
+  $('new-order').disabled = busy || !order;
+  $('qty').disabled = busy || next === 'paid' || !order || order.paid;
+  if (next === 'paid') pay.disabled = true;
+}
+
+const yuan = (cents) => `¥${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
+
+// ---------------------------------------------------------------- the order
+
+function content(qty) {
+  return {
+    items: [{ sku: 'oolong-100g', name: 'Oolong tea, 100 g tin', qty, unitPrice: UNIT_PRICE }],
+    amount: qty * UNIT_PRICE,
+    currency: 'CNY',
+  };
+}
+
+function showOrder() {
+  $('order-no').textContent = order.orderNo;
+  $('amount').textContent = yuan(order.amount);
+  const print = fingerprint(order.content);
+  $('fingerprint').textContent = print;
+  $('fingerprint').title = print;
+  $('qty').value = String(order.content?.items?.[0]?.qty ?? 1);
+  refreshRecord();
+}
+
+async function newOrder() {
+  const created = await orders.create(content(1));
+  localStorage.setItem(CURRENT_ORDER, created.orderNo);
+  return created;
+}
+
+/** The order this page was showing before a reload, if the server still knows it. */
+async function previousOrder() {
+  const orderNo = localStorage.getItem(CURRENT_ORDER);
+  if (!orderNo) return null;
+  try {
+    return await orders.get(orderNo);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  }
+}
+
+/** A fresh Pay button for `order`: the guard tracks buttons per order, so an old order's late
+ * outcome can never change the new order's button. */
+function attachButton() {
+  detach();
+  const old = $('pay');
+  const button = old.cloneNode(false);
+  button.removeAttribute('data-checkout-state');
+  button.removeAttribute('aria-busy');
+  button.disabled = order.paid;
+  old.replaceWith(button);
+  detach = guard.attach(button, () => ({ orderNo: order.orderNo, content: order.content }));
+}
+
+async function startOrder(next, { resume }) {
+  order = next;
+  runStarted = 0;
+  showOrder();
+  attachButton();
+  await faults.apply();
+  refreshStats();
+  if (order.paid) {
+    show('paid');
+  } else if (resume && storedRecord()) {
+    // Reloaded in the middle of a payment: find out what became of it (no new payment).
+    show('busy', 'Checking what became of the payment started before the reload…');
+    guard.resume(order.orderNo);
+  } else {
+    show('ready');
+  }
+}
+
+// ---------------------------------------------------------------- stored record and stats
+
+function storedRecord() {
+  if (!order) return null;
+  for (let i = 0; i < localStorage.length; i += 1) {
+    const key = localStorage.key(i);
+    if (key?.startsWith('checkout-guard/') && key.endsWith(`/${NAMESPACE}/${SCOPE}/${order.orderNo}`)) {
+      return { key, value: localStorage.getItem(key) };
+    }
+  }
+  return null;
+}
+
+function refreshRecord() {
+  const stored = storedRecord();
+  const view = $('record');
+  if (!stored) {
+    view.textContent = 'nothing stored for this order';
+    return;
+  }
+  let text = stored.value;
+  try {
+    text = JSON.stringify(JSON.parse(stored.value), null, 2);
+  } catch {
+    // shown as stored
+  }
+  view.textContent = `${stored.key}\n${text}`;
+}
+
+let statsBusy = false;
+async function refreshStats() {
+  if (!order || statsBusy) return;
+  statsBusy = true;
+  try {
+    const stats = await admin.stats(order.orderNo);
+    $('stat-charges').textContent = String(stats.charges);
+    $('stat-attempts').textContent = String(stats.attemptsCreated);
+    $('stat-prepay').textContent = String(stats.prepayCalls);
+    $('stat-refused').textContent = String(stats.duplicatesRefused + stats.paymentsRefused);
+    $('stats').dataset.charges = String(stats.charges);
+    await faults.sync();
+  } catch {
+    // the next refresh tries again
+  } finally {
+    statsBusy = false;
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+
+const wallet = createWallet({
+  idle: $('wallet-idle'),
+  pane: $('wallet-open'),
+  frame: $('wallet-frame'),
+  codeUrl: $('code-url'),
+  attempt: $('wallet-attempt'),
+  close: $('wallet-close'),
+  decline: $('wallet-decline'),
+}, note);
+
+const faults = createFaults($('faults'), () => order?.orderNo ?? null, note);
+
+function onEvent(event) {
+  const mine = !event.orderNo || event.orderNo === order?.orderNo;
+  if (event.type === 'locked' && mine) {
+    runStarted = performance.now();
+    timeline.append(separator(`Payment of ${order.orderNo}, ${yuan(order.amount)}`));
+    note(`Fingerprint of the order content: ${short(fingerprint(order.content), 16)} `
+      + `(the server's copy: ${fingerprint(order.content) === order.fingerprint ? 'same' : 'DIFFERENT'})`, 'guard');
+    show('busy');
+  }
+  const text = describe(event);
+  note(mine ? text : `(order ${event.orderNo}) ${text}`, event.type === 'outcome' ? 'outcome' : 'guard');
+  if (event.type === 'outcome' && mine) {
+    if (event.status === 'paid') order.paid = true;
+    show(event.status);
+    const button = $('pay');
+    if (event.status !== 'paid') button.disabled = false;
+    if (document.activeElement === document.body || document.activeElement === $('wallet-frame')) {
+      button.focus();
+    }
+  }
+  refreshRecord();
+  refreshStats();
+}
+
+function separator(text) {
+  const item = document.createElement('li');
+  item.className = 'separator';
+  item.textContent = text;
+  return item;
+}
+
+function onError(error) {
+  note(`Error ${error.code}: ${error.message}`, 'error');
+  if (status === 'busy') show('error', `${error.message} (${error.code})`);
+}
+
+async function changeQuantity() {
+  const qty = Number($('qty').value);
+  try {
+    const updated = await orders.update(order.orderNo, content(qty));
+    order = updated;
+    showOrder();
+    $('pay').textContent = payLabel();
+    note(`Amount changed to ${yuan(order.amount)}: new fingerprint ${short(order.fingerprint, 16)}. `
+      + 'The old prepay will not be launched for it.', 'page');
+  } catch (error) {
+    note(`Could not change the amount: ${error.message}`, 'error');
+    $('qty').value = String(order.content?.items?.[0]?.qty ?? 1);
+  }
+}
+
+async function main() {
+  guard = new CheckoutGuard({
+    namespace: NAMESPACE,
+    scope: SCOPE,
+    launch: wallet.launch,
+    // The "short prepay expiry" toggle makes 30 s prepays; launch them until 5 s before.
+    expiryMarginMs: 5_000,
+  });
+  document.documentElement.dataset.ready = 'true';
+  guard.on('state', onEvent);
+  guard.on('error', onError);
+  $('qty').addEventListener('change', changeQuantity);
+  $('new-order').addEventListener('click', async () => {
+    wallet.reset();
+    try {
+      await startOrder(await newOrder(), { resume: false });
+      note(`New order ${order.orderNo}`, 'page');
+      $('pay').focus();
+    } catch (error) {
+      show('error', `Could not create an order: ${error.message}`);
+    }
+  });
+  $('clear-timeline').addEventListener('click', () => {
+    timeline.replaceChildren();
+  });
+  window.addEventListener('storage', refreshRecord);
+  setInterval(() => {
+    if (document.visibilityState === 'visible') {
+      refreshStats();
+      refreshRecord();
+    }
+  }, 1500);
+
+  try {
+    await faults.start();
+    const previous = await previousOrder();
+    await startOrder(previous ?? await newOrder(), { resume: Boolean(previous) });
+    note(previous ? `Back to order ${order.orderNo}` : `New order ${order.orderNo}`, 'page');
+  } catch (error) {
+    show('error', `The demo server did not answer (${error.message}). Is \`cargo xtask demo\` running?`);
+  }
+}
+
+main();
