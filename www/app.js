@@ -264,6 +264,7 @@ async function refreshStats() {
 
 const wallet = createWallet({
   idle: $('wallet-idle'),
+  idleText: $('wallet-idle-text'),
   pane: $('wallet-open'),
   frame: $('wallet-frame'),
   codeUrl: $('code-url'),
@@ -332,6 +333,10 @@ async function main() {
     launch: wallet.launch,
     // The "short prepay expiry" toggle makes 30 s prepays; launch them until 5 s before.
     expiryMarginMs: 5_000,
+    // A visitor should see "pending" within half a minute when the server is down; a shop
+    // keeps the default (10 minutes) and its buyers rarely wait that long.
+    // No long-polling: every status query and its delay shows in the timeline.
+    poll: { maxDurationMs: 30_000, longPollSecs: 0 },
   });
   document.documentElement.dataset.ready = 'true';
   guard.on('state', onEvent);

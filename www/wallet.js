@@ -17,15 +17,24 @@ import { wallet as walletApi } from './api.js';
  * @param {(text: string, kind?: string) => void} note writes to the timeline
  */
 export function createWallet(ui, note) {
+  const IDLE = ui.idleText.textContent;
   /** The launch in progress: `{ resolve, prepayId }`. */
   let open = null;
 
-  function settle(result, why) {
+  /** Ends the open launch with `result`; `keepFrame` leaves the wallet's result page in view. */
+  function settle(result, why, keepFrame = false) {
     if (!open) return;
     const { resolve } = open;
     open = null;
     ui.close.disabled = true;
     ui.decline.disabled = true;
+    if (!keepFrame) {
+      // The buyer left: no stale Confirm button stays on screen.
+      ui.frame.src = 'about:blank';
+      ui.pane.hidden = true;
+      ui.idle.hidden = false;
+      ui.idleText.textContent = `Wallet closed: ${why}.`;
+    }
     note(`Wallet closed: ${why} → launch settles "${result}"`, 'wallet');
     resolve(result);
   }
@@ -46,9 +55,9 @@ export function createWallet(ui, note) {
     if (action === 'confirm') {
       // A refusal because it is already paid is still a finished payment: the guard asks the
       // server either way.
-      settle(done || /paid/i.test(message) ? 'ok' : 'failed', message || 'confirmed');
+      settle(done || /paid/i.test(message) ? 'ok' : 'failed', message || 'confirmed', true);
     } else {
-      settle('cancelled', message || 'cancelled');
+      settle('cancelled', message || 'cancelled', true);
     }
   });
 
@@ -75,6 +84,7 @@ export function createWallet(ui, note) {
     }
     ui.idle.hidden = true;
     ui.pane.hidden = false;
+    ui.idleText.textContent = IDLE;
     ui.codeUrl.textContent = String(prepay.codeUrl ?? '');
     ui.codeUrl.title = String(prepay.codeUrl ?? '');
     ui.attempt.textContent = context.attemptId;
@@ -93,6 +103,7 @@ export function createWallet(ui, note) {
     settle('cancelled', 'a new order was started');
     ui.pane.hidden = true;
     ui.idle.hidden = false;
+    ui.idleText.textContent = IDLE;
     ui.frame.src = 'about:blank';
   }
 
