@@ -1,0 +1,134 @@
+// The adversarial suite's page: the package imported the way a shop imports it, one order
+// (`?order=…`), guard options from `?opts=<JSON>`, and a wallet the test drives: `launch`
+// records the prepay and settles when the test calls `window.cg.settleLaunch(result)` (or at
+// once with `?launch=ok`). A page opened on an order the guard has a record of (a reload, a
+// closed tab opened again), or with `?resume=1`, asks the guard what became of that payment.
+import { CheckoutGuard } from '/pkg/index.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const orderNo = params.get('order');
+const options = JSON.parse(params.get('opts') ?? '{}');
+const launchMode = params.get('launch') ?? 'wait';
+
+const TITLES = {
+  ready: 'Ready to pay',
+  busy: 'Paying…',
+  paid: 'Paid: this order is paid, once.',
+  cancelled: 'Payment not finished: paying again opens the same payment.',
+  failed: 'The payment failed: nothing was charged.',
+  pending: 'We are still checking: you will not be charged twice.',
+  error: 'Something went wrong',
+};
+
+const state = {
+  order: null,
+  events: [],
+  launches: [],
+  outcomes: [],
+  errors: [],
+  warnings: [],
+  pendingLaunches: [],
+  guard: null,
+  /** Settles every launch still out with `result` ('ok', 'cancelled' or 'failed'). */
+  settleLaunch(result) {
+    const waiting = state.pendingLaunches.splice(0);
+    for (const settle of waiting) settle(result);
+    return waiting.length;
+  },
+  /** Reads the order again from the server (after the test changed its content). */
+  async refresh() {
+    state.order = await loadOrder();
+    show();
+  },
+};
+window.cg = state;
+// Every press the buyer makes, even on the locked (disabled) button: the suite checks that its
+// clicks really arrived.
+state.presses = [];
+window.addEventListener('pointerdown', () => state.presses.push(performance.now()), true);
+
+function show(status, text = '') {
+  if (state.order) {
+    $('order-no').textContent = state.order.orderNo;
+    $('amount').textContent = String(state.order.amount);
+  }
+  if (!status) return;
+  const box = $('outcome');
+  box.dataset.status = status;
+  box.querySelector('.title').textContent = TITLES[status] ?? status;
+  box.querySelector('.text').textContent = text;
+}
+
+async function loadOrder() {
+  const response = await fetch(`/api/orders/${encodeURIComponent(orderNo)}`);
+  if (!response.ok) throw new Error(`GET order: ${response.status}`);
+  return response.json();
+}
+
+function launch(prepay, { attemptId }) {
+  state.launches.push({ prepayId: prepay.prepayId, attemptId, at: Date.now() });
+  const count = $('launches');
+  count.textContent = String(state.launches.length);
+  count.dataset.count = String(state.launches.length);
+  count.dataset.prepayId = prepay.prepayId;
+  count.dataset.attemptId = attemptId;
+  if (launchMode === 'ok') return 'ok';
+  return new Promise((settle) => state.pendingLaunches.push(settle));
+}
+
+function onEvent(event) {
+  state.events.push(event);
+  const item = document.createElement('li');
+  item.textContent = JSON.stringify(event);
+  $('events').append(item);
+  if (event.orderNo && event.orderNo !== orderNo) return;
+  if (event.type === 'locked' || event.type === 'waitingForOtherTab') show('busy', event.type);
+  if (event.type === 'outcome') {
+    state.outcomes.push(event);
+    show(event.status, event.reason ?? '');
+    $('pay').disabled = event.status === 'paid';
+  }
+}
+
+/** Whether the guard has a record of this order in localStorage (false when it cannot be read). */
+function storedRecord() {
+  try {
+    return localStorage.getItem(`checkout-guard/v1/e2e/buyer-1/${orderNo}`) !== null;
+  } catch {
+    return false;
+  }
+}
+
+async function main() {
+  state.order = await loadOrder();
+  show();
+  const guard = new CheckoutGuard({ namespace: 'e2e', scope: 'buyer-1', launch, ...options });
+  state.guard = guard;
+  guard.on('state', onEvent);
+  guard.on('storage', (event) => {
+    state.warnings.push(event.message);
+    const warning = $('warning');
+    warning.hidden = false;
+    warning.textContent = `Storage unavailable, kept in memory: ${event.message}`;
+  });
+  guard.on('error', (error) => {
+    state.errors.push(`${error.code}: ${error.message}`);
+    show('error', `${error.code}: ${error.message}`);
+  });
+  guard.attach($('pay'), () => ({ orderNo: state.order.orderNo, content: state.order.content }));
+  if (params.get('resume') === '1' || storedRecord()) {
+    // Back on a page whose payment started before (a reload, a closed tab): ask the guard
+    // what became of it; it never starts a payment on its own.
+    show('busy', 'checking the payment started before');
+    guard.resume(orderNo);
+  } else if (state.order.paid) {
+    show('paid');
+    $('pay').disabled = true;
+  } else {
+    show('ready');
+  }
+  document.documentElement.dataset.ready = 'true';
+}
+
+main().catch((error) => show('error', String(error?.message ?? error)));
