@@ -115,9 +115,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// `cargo +nightly fuzz`, from the repository root (where cargo-fuzz looks for `fuzz/`).
+///
+/// Always into `fuzz/target`: a `CARGO_TARGET_DIR` meant for the stable workspace would mix
+/// nightly, instrumented artifacts into it and rebuild everything each time it changes.
 fn nightly_fuzz() -> Command {
     let mut command = Command::new("cargo");
-    command.args(["+nightly", "fuzz"]).current_dir(cmd::root());
+    command
+        .args(["+nightly", "fuzz"])
+        .current_dir(cmd::root())
+        .env_remove("CARGO_TARGET_DIR");
     command
 }
 
@@ -165,6 +171,14 @@ fn run_target(target: &Target, seconds: u64) -> Result<Outcome, String> {
         .arg("-print_final_stats=1")
         .stdout(log)
         .stderr(log_err);
+    // Tokens the target's code branches on (routes, placeholders, member names), which random
+    // mutation alone takes long to spell.
+    let dict = root
+        .join("fuzz/dicts")
+        .join(format!("{}.dict", target.name));
+    if dict.is_file() {
+        command.arg(format!("-dict={}", dict.display()));
+    }
     println!(
         "\n$ cargo +nightly fuzz run {} -- -max_total_time={seconds}   (log: {})",
         target.name,
@@ -184,7 +198,10 @@ fn run_target(target: &Target, seconds: u64) -> Result<Outcome, String> {
             .and_then(|rest| rest.trim_start_matches(':').trim().parse().ok())
     };
     let runs = stat("stat::number_of_executed_units").unwrap_or(0);
-    let execs_per_sec = stat("stat::average_exec_per_sec").unwrap_or(0);
+    // libFuzzer divides by whole seconds, so a run that crashed within one reports 0.
+    let execs_per_sec = stat("stat::average_exec_per_sec")
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| (runs as f64 / elapsed.max(0.001)) as u64);
     let crash = if status.success() {
         None
     } else if runs == 0 && !text.contains("Test unit written to") {
