@@ -73,7 +73,8 @@ fn trace() -> bool {
 fn empty_dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("cg-fuzz-empty-{}", std::process::id()));
+        // One fixed name, not one per process: it stays empty, so runs can share it.
+        let dir = std::env::temp_dir().join("checkout-guard-fuzz-empty");
         std::fs::create_dir_all(&dir).expect("temp dir");
         dir
     })
