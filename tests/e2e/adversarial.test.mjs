@@ -544,3 +544,137 @@ scenario('15. paid in the wallet after the page was closed, then back', async ()
   await back.close();
   return { orderNo, outcome: 'paid' };
 });
+
+// Beyond the issue's list: more ways to get a second payment, each the same assertions.
+
+scenario('16. the create is slower than the guard\'s time-out', async () => {
+  const { orderNo } = await newOrder();
+  const page = await openPage(orderNo, { opts: { ...FAST, requestTimeoutMs: 1000 } });
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  // The provider call takes 2.5 s: the guard gives up on the request after 1 s and re-sends the
+  // same key. Aborting the request ends its handler at the backend before the provider call
+  // returned, so the attempt it had written stays `creating`, and the re-send closes it (at the
+  // provider too, when it got that far) before minting the next merchant payment number.
+  await api.addFault({ spec: 'provider-latency=2500', pathPrefix: `/api/orders/${orderNo}/payments`, method: 'POST', times: 1 });
+  await page.locator('#pay').click();
+  const { prepayId, attemptId } = await launched(page);
+  const sent = await events(page, 'createSent');
+  assert.ok(sent.length >= 2, `the same key was re-sent: ${JSON.stringify(sent)}`);
+  assert.equal(new Set(sent.map((e) => e.key)).size, 1, JSON.stringify(sent));
+  const attempts = await othersClosed(orderNo, attemptId);
+  await payInWallet(page, prepayId);
+  await expectOutcome(page, 'paid');
+  await page.close();
+  return { orderNo, outcome: 'paid', attempts };
+});
+
+/**
+ * Every attempt of `orderNo` but `live` is closed, at the backend and at the provider (so none
+ * can ever be charged); resolves with the number of attempts (at most 2).
+ */
+async function othersClosed(orderNo, live) {
+  const dump = await api.dump(orderNo);
+  const others = dump.attempts.filter((a) => a.attemptId !== live);
+  assert.ok(others.every((a) => a.state === 'closed'), JSON.stringify(dump.attempts));
+  const orphans = dump.providerTransactions.filter((t) => t.outTradeNo !== live);
+  assert.ok(orphans.every((t) => t.tradeState === 'CLOSED'), JSON.stringify(dump.providerTransactions));
+  assert.ok(dump.attempts.length <= 2, JSON.stringify(dump.attempts));
+  return dump.attempts.length;
+}
+
+scenario('17. the provider\'s reply to the create is lost', async () => {
+  const { orderNo } = await newOrder();
+  const page = await openPage(orderNo);
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  // The provider made a prepay the merchant never heard of: the next create closes it at the
+  // provider first and mints a new merchant payment number (it can never be charged).
+  await api.addFault({ spec: 'provider=lost', pathPrefix: `/api/orders/${orderNo}/payments`, method: 'POST', times: 1 });
+  await page.locator('#pay').click();
+  const { prepayId, attemptId } = await launched(page);
+  const attempts = await othersClosed(orderNo, attemptId);
+  await payInWallet(page, prepayId);
+  await expectOutcome(page, 'paid');
+  await page.close();
+  return { orderNo, outcome: 'paid', attempts };
+});
+
+scenario('18. the paying tab is closed, the waiting tab takes over', async () => {
+  const { orderNo } = await newOrder();
+  const a = await openPage(orderNo, { opts: FAST_NO_LONG_POLL });
+  await a.locator('#outcome[data-status="ready"]').waitFor();
+  await a.locator('#pay').click();
+  const { prepayId } = await launched(a);
+  const b = await openPage(orderNo, { opts: FAST_NO_LONG_POLL });
+  await b.locator('#pay').click();
+  await waitFor(async () => (await events(b, 'waitingForOtherTab')).length > 0, 'the second tab to wait');
+  // The paying tab goes away mid-payment (its lock with it); the buyer pays the wallet it opened.
+  await a.close();
+  const relaunched = await launched(b);
+  assert.equal(relaunched.prepayId, prepayId, 'the waiting tab launches the same prepay');
+  await payInWallet(b, prepayId);
+  await expectOutcome(b, 'paid');
+  assert.equal((await events(b, 'createSent')).length, 0);
+  await b.close();
+  return { orderNo, outcome: 'paid' };
+});
+
+scenario('19. storage wiped mid-payment, pay again', async () => {
+  const { orderNo } = await newOrder();
+  const page = await openPage(orderNo, { opts: FAST_NO_LONG_POLL });
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  await page.locator('#pay').click();
+  const first = await launched(page);
+  await page.evaluate(() => window.cg.settleLaunch('cancelled'));
+  await expectOutcome(page, 'cancelled');
+  // The buyer clears the site's data and opens the checkout again.
+  await page.evaluate(() => localStorage.clear());
+  await page.reload();
+  await pageReady(page);
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  await page.locator('#pay').click();
+  const second = await launched(page);
+  assert.equal(second.prepayId, first.prepayId, 'the live attempt is launched again');
+  await payInWallet(page, second.prepayId);
+  await expectOutcome(page, 'paid');
+  assert.equal((await api.stats(orderNo)).prepayCalls, 1);
+  await page.close();
+  return { orderNo, outcome: 'paid' };
+});
+
+scenario('20. cancelled here, paid on another device, pay again', async () => {
+  const { orderNo } = await newOrder();
+  const page = await openPage(orderNo);
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  await page.locator('#pay').click();
+  const { prepayId } = await launched(page);
+  await page.evaluate(() => window.cg.settleLaunch('cancelled'));
+  await expectOutcome(page, 'cancelled');
+  // The buyer scans the same QR code with a phone and pays there; the notify is lost.
+  assert.equal((await api.wallet(prepayId, 'confirm', { 'X-Fault': 'notify=lost' })).status, 200);
+  // Paying again here launches the stored prepay (no create); the wallet shows it paid and
+  // the buyer comes back: the status says paid.
+  await page.locator('#pay').click();
+  const again = await launched(page, 2);
+  assert.equal(again.prepayId, prepayId);
+  const refused = await api.wallet(prepayId, 'confirm');
+  assert.equal(refused.status, 409, JSON.stringify(refused.body));
+  await page.evaluate(() => window.cg.settleLaunch('ok'));
+  await expectOutcome(page, 'paid');
+  assert.equal((await events(page, 'createSent')).length, 1);
+  await page.close();
+  return { orderNo, outcome: 'paid' };
+});
+
+scenario('21. the notify arrives twice', async () => {
+  const { orderNo } = await newOrder();
+  const page = await openPage(orderNo);
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  await page.locator('#pay').click();
+  const { prepayId } = await launched(page);
+  assert.equal((await api.wallet(prepayId, 'confirm', { 'X-Fault': 'notify=dup' })).status, 200);
+  await page.evaluate(() => window.cg.settleLaunch('ok'));
+  await expectOutcome(page, 'paid');
+  await waitFor(async () => (await api.stats(orderNo)).notifiesDuplicate >= 1, 'the second notify');
+  await page.close();
+  return { orderNo, outcome: 'paid' };
+});
