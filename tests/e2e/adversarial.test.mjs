@@ -11,8 +11,12 @@
 // Scenarios run one after the other in one browser, each on its own order, with short
 // time-outs and the guard's fast-polling options, so the suite stays well under 5 minutes.
 //
+// Scenarios 1–15 are issue 7's list; 16–21 add more ways to the same end. Two known defects
+// are worked around, not hidden (see FAST_NO_LONG_POLL below, and issue 7's report).
+//
 // Run by `cargo xtask ci` with the server binary in CG_SERVER_BIN. By hand: `cargo xtask build
-// && cargo build -p checkout-guard-server && node --test tests/e2e/adversarial.test.mjs`.
+// && cargo build -p checkout-guard-server && node --test tests/e2e/adversarial.test.mjs`
+// (CG_PKG=<dir> serves another copy of pkg/, e.g. a snapshot while someone rebuilds it).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -163,7 +167,14 @@ async function events(page, type) {
 function scenario(name, body) {
   test(name, async (t) => {
     const started = Date.now();
-    const { orderNo, outcome, attempts = 1, note } = await body();
+    let result;
+    try {
+      result = await body();
+    } catch (error) {
+      table.push({ scenario: name, attempts: '?', charges: '?', outcome: 'FAILED', seconds: (Date.now() - started) / 1000 });
+      throw error;
+    }
+    const { orderNo, outcome, attempts = 1, note } = result;
     if (note) t.diagnostic(note);
     const stats = await api.stats(orderNo);
     assert.ok(stats.charges <= 1, `at most one charge: ${JSON.stringify(stats)}`);
@@ -385,7 +396,31 @@ scenario('9. the backend answers 500 for a while', async () => {
   return { orderNo, outcome: 'pending→paid' };
 });
 
-scenario('10. localStorage full', async () => {
+scenario('10a. localStorage disabled', async () => {
+  const { orderNo } = await newOrder();
+  const page = await openPage(orderNo, {
+    init: () => {
+      // What a browser with site data blocked does: reading `localStorage` throws.
+      Object.defineProperty(window, 'localStorage', {
+        get() {
+          throw new DOMException('Access is denied for this document.', 'SecurityError');
+        },
+      });
+    },
+  });
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  await page.locator('#pay').click();
+  const { prepayId } = await launched(page);
+  await page.locator('#warning').waitFor({ state: 'visible' });
+  assert.match(await page.locator('#warning').textContent(), /memory/);
+  await payInWallet(page, prepayId);
+  await expectOutcome(page, 'paid');
+  assert.equal((await events(page, 'createSent')).length, 1);
+  await page.close();
+  return { orderNo, outcome: 'paid' };
+});
+
+scenario('10b. localStorage full', async () => {
   const { orderNo } = await newOrder();
   const page = await openPage(orderNo, {
     init: () => {

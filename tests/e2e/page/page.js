@@ -77,8 +77,17 @@ function launch(prepay, { attemptId }) {
   return new Promise((settle) => state.pendingLaunches.push(settle));
 }
 
+/** A `storage` event (a `'state'` listener gets it too): the records are kept in memory. */
+function onStorage(event) {
+  state.warnings.push(event.message);
+  const warning = $('warning');
+  warning.hidden = false;
+  warning.textContent = `Storage unavailable, kept in memory: ${event.message}`;
+}
+
 function onEvent(event) {
   state.events.push(event);
+  if (event.type === 'storage') onStorage(event);
   const item = document.createElement('li');
   item.textContent = JSON.stringify(event);
   $('events').append(item);
@@ -106,12 +115,7 @@ async function main() {
   const guard = new CheckoutGuard({ namespace: 'e2e', scope: 'buyer-1', launch, ...options });
   state.guard = guard;
   guard.on('state', onEvent);
-  guard.on('storage', (event) => {
-    state.warnings.push(event.message);
-    const warning = $('warning');
-    warning.hidden = false;
-    warning.textContent = `Storage unavailable, kept in memory: ${event.message}`;
-  });
+
   guard.on('error', (error) => {
     state.errors.push(`${error.code}: ${error.message}`);
     show('error', `${error.code}: ${error.message}`);
