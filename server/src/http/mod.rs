@@ -94,6 +94,20 @@ async fn inject_faults(
     Ok(response)
 }
 
+/// A request target without a leading `/` (`GET nts HTTP/1.1`) has an empty path, which the
+/// static file service cannot answer (it fails building a redirect): refuse it as bad input.
+async fn reject_relative_paths(req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with('/') {
+        return next.run(req).await;
+    }
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_path",
+        "the request target must be an absolute path",
+    )
+    .into_response()
+}
+
 fn panic_reply(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,12 +135,18 @@ pub fn router(app: Arc<App>, www: &Path, pkg: &Path, max_body_bytes: usize) -> R
         )
         .route("/api/notify", post(merchant::notify))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
+        // `{*rest}` does not match an empty rest: the bare prefixes need their own routes, or
+        // they fall through to the static files and answer with an empty body.
+        .route("/api", axum::routing::any(api_not_found))
+        .route("/api/", axum::routing::any(api_not_found))
         .route("/sim/transactions", post(sim::create))
         .route("/sim/transactions/{out_trade_no}", get(sim::query))
         .route("/sim/transactions/{out_trade_no}/close", post(sim::close))
         .route("/sim/wallet/{prepay_id}", get(sim::wallet_page))
         .route("/sim/wallet/{prepay_id}/{action}", post(sim::wallet_action))
         .route("/sim/{*rest}", axum::routing::any(api_not_found))
+        .route("/sim", axum::routing::any(api_not_found))
+        .route("/sim/", axum::routing::any(api_not_found))
         .route_layer(middleware::from_fn_with_state(app.clone(), inject_faults));
     let admin = Router::new()
         .route("/admin/stats", get(admin::all_stats))
@@ -143,6 +163,8 @@ pub fn router(app: Arc<App>, www: &Path, pkg: &Path, max_body_bytes: usize) -> R
             get(admin::get_settings).put(admin::put_settings),
         )
         .route("/admin/{*rest}", axum::routing::any(api_not_found))
+        .route("/admin", axum::routing::any(api_not_found))
+        .route("/admin/", axum::routing::any(api_not_found))
         .route_layer(middleware::from_fn_with_state(app.clone(), admin::guard));
     Router::new()
         .merge(api)
@@ -151,6 +173,7 @@ pub fn router(app: Arc<App>, www: &Path, pkg: &Path, max_body_bytes: usize) -> R
         .fallback_service(ServeDir::new(www))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(reject_relative_paths))
         .layer(CatchPanicLayer::custom(panic_reply))
         .with_state(app)
 }
