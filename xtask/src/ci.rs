@@ -58,6 +58,7 @@ pub fn run_ci() -> Result<(), String> {
     run("cargo", &["test", "--workspace"])?;
     build()?;
     run("node", &["--test", "tests/node/"])?;
+    crate::demo::e2e_tests()?;
     browser_tests()?;
     println!("\nxtask ci: all checks passed in {:.0?}", started.elapsed());
     Ok(())

@@ -6,6 +6,8 @@
 mod build;
 mod ci;
 mod cmd;
+mod demo;
+mod fuzz;
 mod setup;
 mod size;
 
@@ -14,19 +16,26 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
+  demo    build the package and the reference backend, serve the demo page on
+          http://127.0.0.1:8080 (`--port N` for another port) until Ctrl-C
   build   the npm package: release wasm, wasm-bindgen glue (web, bundler, nodejs) in pkg/gen/,
           wasm-opt -Oz
   size    build, then print wasm raw/gzip/brotli and glue gzip/brotli per target
   ci      every check and test that CI runs (fmt, clippy -D warnings native and wasm32, tests,
-          node tests of the package, wasm-bindgen tests in headless Chromium)
+          node tests of the package, wasm-bindgen tests in headless Chromium, the demo page's
+          browser test)
+  fuzz    every cargo-fuzz target in fuzz/ on nightly, `--seconds N` each (default 30; names
+          pick targets); non-zero exit on a crash. Not part of `ci`
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("demo") => demo::demo(&args[1..]),
         Some("build") => build::build(),
         Some("size") => build::build().and_then(|()| size::report()),
         Some("ci") => ci::run_ci(),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") => {
             print!("{USAGE}");
             Ok(())
