@@ -374,7 +374,7 @@ scenario('8. notify lost', async () => {
   return { orderNo, outcome: 'paid' };
 });
 
-scenario('9. the backend answers 500 for a while', async () => {
+scenario('9a. the backend answers 500 for a while', async () => {
   const { orderNo } = await newOrder();
   const page = await openPage(orderNo, { opts: { ...FAST, poll: { ...FAST.poll, maxDurationMs: 4000 } } });
   await page.locator('#outcome[data-status="ready"]').waitFor();
@@ -392,6 +392,53 @@ scenario('9. the backend answers 500 for a while', async () => {
   await expectOutcome(page, 'paid');
   assert.equal((await events(page, 'createSent')).length, 1);
   assert.equal(await page.locator('#launches').getAttribute('data-count'), '1');
+  await page.close();
+  return { orderNo, outcome: 'pending→paid' };
+});
+
+scenario('9b. every create reply lost for a while', async () => {
+  const { orderNo } = await newOrder();
+  const page = await openPage(orderNo);
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  // The backend creates the attempt and commits its reply, but no reply ever reaches the page.
+  await api.addFault({ spec: 'drop-reply', pathPrefix: `/api/orders/${orderNo}/payments`, method: 'POST' });
+  await page.locator('#pay').click();
+  await expectOutcome(page, 'pending');
+  const sent = await events(page, 'createSent');
+  assert.equal(new Set(sent.map((e) => e.key)).size, 1, `only the same key was re-sent: ${JSON.stringify(sent)}`);
+  assert.equal(await page.locator('#launches').getAttribute('data-count'), '0');
+  await api.clearFaults();
+  // Back: the same key once more gets the stored reply, the attempt created the first time.
+  await page.locator('#pay').click();
+  const { prepayId } = await launched(page);
+  const keys = new Set((await events(page, 'createSent')).map((e) => e.key));
+  assert.equal(keys.size, 1, 'still the one key');
+  await payInWallet(page, prepayId);
+  await expectOutcome(page, 'paid');
+  assert.equal((await api.dump(orderNo)).idempotencyKeys, 1);
+  await page.close();
+  return { orderNo, outcome: 'pending→paid' };
+});
+
+scenario('9c. the backend is unreachable when the buyer clicks', async () => {
+  const { orderNo } = await newOrder();
+  const page = await openPage(orderNo, { opts: { ...FAST, poll: { ...FAST.poll, maxDurationMs: 3000 } } });
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  // Down from the click until the guard gives up (pending: it cannot ask whether an attempt
+  // exists, so it creates nothing), then up on the same file and port.
+  const { port } = server;
+  await server.stop();
+  try {
+    await page.locator('#pay').click();
+    await expectOutcome(page, 'pending');
+  } finally {
+    server = await startBackend(`127.0.0.1:${port}`);
+  }
+  await page.locator('#pay').click();
+  const { prepayId } = await launched(page);
+  assert.equal(new Set((await events(page, 'createSent')).map((e) => e.key)).size, 1, 'one key');
+  await payInWallet(page, prepayId);
+  await expectOutcome(page, 'paid');
   await page.close();
   return { orderNo, outcome: 'pending→paid' };
 });
