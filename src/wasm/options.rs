@@ -20,6 +20,17 @@ pub const DEFAULT_STATUS: &str = "/api/orders/{orderNo}/payment";
 /// How long one request may take, long-poll wait excluded, when not given (ms).
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 15_000;
 
+/// Which shell the options are for: they differ only in the platform options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// `CheckoutGuard`: `fetch` (default: the global one), `storage` `'local'` by default.
+    Browser,
+    /// `MiniProgramGuard`: `request` (a `fetch`-shaped adapter over `wx.request`) and `storage`
+    /// (the `wx.*StorageSync` adapter, or `'memory'`) are required: there are no globals to
+    /// default to.
+    MiniProgram,
+}
+
 /// Where records are kept.
 pub enum StorageChoice {
     Local,
@@ -35,6 +46,8 @@ pub struct ShellOptions {
     pub launch: Function,
     pub storage: StorageChoice,
     pub request_timeout_ms: u32,
+    /// The `fetch`-shaped transport function: the `fetch` option in browsers, `request` in
+    /// mini-programs.
     pub fetch: Option<Function>,
     pub config: Config,
 }
@@ -50,8 +63,8 @@ fn is_plain_object(value: &JsValue) -> bool {
     value.is_object() && !value.is_function() && !Array::is_array(value)
 }
 
-/// Reads and checks `options`.
-pub fn parse(options: &JsValue) -> Result<ShellOptions, GuardError> {
+/// Reads and checks `options` for the `flavour` shell.
+pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardError> {
     if !is_plain_object(options) {
         return Err(invalid("options", "must be an object"));
     }
@@ -59,7 +72,10 @@ pub fn parse(options: &JsValue) -> Result<ShellOptions, GuardError> {
     let mut create_url = DEFAULT_CREATE.to_owned();
     let mut status_url = DEFAULT_STATUS.to_owned();
     let mut launch = None;
-    let mut storage = StorageChoice::Local;
+    let mut storage = match flavour {
+        Flavour::Browser => Some(StorageChoice::Local),
+        Flavour::MiniProgram => None,
+    };
     let mut request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
     let mut fetch = None;
     let mut core = Map::new();
@@ -70,8 +86,11 @@ pub fn parse(options: &JsValue) -> Result<ShellOptions, GuardError> {
             "namespace" => namespace = namespace_of(&value)?,
             "endpoints" => (create_url, status_url) = endpoints_of(&value)?,
             "launch" => launch = Some(function_of("launch", value)?),
-            "fetch" => fetch = Some(function_of("fetch", value)?),
-            "storage" => storage = storage_of(value)?,
+            "fetch" if flavour == Flavour::Browser => fetch = Some(function_of("fetch", value)?),
+            "request" if flavour == Flavour::MiniProgram => {
+                fetch = Some(function_of("request", value)?)
+            }
+            "storage" => storage = Some(storage_of(value, flavour)?),
             "requestTimeoutMs" => request_timeout_ms = timeout_of(&value)?,
             _ => {
                 let json = to_json(&value).map_err(|e| invalid(&name, &e.message))?;
@@ -83,6 +102,18 @@ pub fn parse(options: &JsValue) -> Result<ShellOptions, GuardError> {
         invalid(
             "launch",
             "required: async (prepay, { orderNo, attemptId }) => 'ok' | 'cancelled' | 'failed'",
+        )
+    })?;
+    if flavour == Flavour::MiniProgram && fetch.is_none() {
+        return Err(invalid(
+            "request",
+            "required: (url, { method, headers, body, timeoutMs }) => Promise<{ status, headers: { get }, text() }>",
+        ));
+    }
+    let storage = storage.ok_or_else(|| {
+        invalid(
+            "storage",
+            "required: 'memory' or { getItem, setItem, removeItem }",
         )
     })?;
     let config = Config::from_json(&Value::Object(core).to_string())
@@ -144,9 +175,9 @@ fn function_of(option: &str, value: JsValue) -> Result<Function, GuardError> {
         .map_err(|_| invalid(option, "must be a function"))
 }
 
-fn storage_of(value: JsValue) -> Result<StorageChoice, GuardError> {
+fn storage_of(value: JsValue, flavour: Flavour) -> Result<StorageChoice, GuardError> {
     match value.as_string().as_deref() {
-        Some("local") => Ok(StorageChoice::Local),
+        Some("local") if flavour == Flavour::Browser => Ok(StorageChoice::Local),
         Some("memory") => Ok(StorageChoice::Memory),
         Some(_) => Err(invalid(
             "storage",

@@ -60,6 +60,24 @@ pub enum TransportError {
     Network(String),
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// The global `AbortController`, bound here rather than through web-sys so that the
+    /// mini-program build (which links no web-sys) shares this module. Missing there: the
+    /// constructor then throws and the deadline works without it.
+    #[derive(Clone)]
+    type AbortController;
+
+    #[wasm_bindgen(constructor, catch)]
+    fn new() -> Result<AbortController, JsValue>;
+
+    #[wasm_bindgen(method)]
+    fn abort(this: &AbortController);
+
+    #[wasm_bindgen(method, getter)]
+    fn signal(this: &AbortController) -> JsValue;
+}
+
 /// A `fetch` function and how to call it.
 pub struct Transport {
     fetch: Function,
@@ -88,7 +106,7 @@ impl Transport {
     pub async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
         let timeout_ms = u64::from(request.timeout_ms) + u64::from(request.wait_secs) * 1000;
         let deadline = Deadline::start(timeout_ms);
-        let init = init_object(request, deadline.signal());
+        let init = init_object(request, timeout_ms, deadline.signal());
         let url = JsValue::from_str(&request.url);
         let pending = self
             .fetch
@@ -115,7 +133,9 @@ impl Transport {
 }
 
 /// The `init` argument of `fetch`: a plain object, so custom fetches need no DOM types.
-fn init_object(request: &HttpRequest, signal: Option<JsValue>) -> JsValue {
+/// `timeoutMs` (ignored by `fetch`) lets an adapter without `AbortController` (the
+/// mini-program's `wx.request`) end the native request at the same deadline.
+fn init_object(request: &HttpRequest, timeout_ms: u64, signal: Option<JsValue>) -> JsValue {
     let headers = Object::new();
     let init = Object::new();
     // Setting properties on fresh plain objects cannot fail.
@@ -145,6 +165,7 @@ fn init_object(request: &HttpRequest, signal: Option<JsValue>) -> JsValue {
     set(&init, "headers", &headers);
     // A status answer must come from the server, never from an HTTP cache.
     set(&init, "cache", &"no-store".into());
+    set(&init, "timeoutMs", &(timeout_ms as f64).into());
     if let Some(signal) = signal {
         set(&init, "signal", &signal);
     }
@@ -166,7 +187,7 @@ struct Deadline {
     ms: u64,
     expired: Promise,
     fired: Rc<Cell<bool>>,
-    controller: Option<web_sys::AbortController>,
+    controller: Option<AbortController>,
     handle: JsValue,
     _on_expiry: Closure<dyn FnMut()>,
 }
@@ -177,7 +198,7 @@ impl Deadline {
         let expired = Promise::new(&mut |_, r| reject = Some(r));
         let fired = Rc::new(Cell::new(false));
         // Missing in old runtimes: the race still ends the wait, only the socket lingers.
-        let controller = web_sys::AbortController::new().ok();
+        let controller = AbortController::new().ok();
         let on_expiry = {
             let (fired, controller) = (fired.clone(), controller.clone());
             Closure::<dyn FnMut()>::new(move || {
@@ -202,7 +223,7 @@ impl Deadline {
     }
 
     fn signal(&self) -> Option<JsValue> {
-        self.controller.as_ref().map(|c| c.signal().into())
+        self.controller.as_ref().map(|c| c.signal())
     }
 
     /// Awaits `step` unless the deadline passes first.

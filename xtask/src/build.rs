@@ -11,6 +11,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use wasm_bindgen_cli_support::Bindgen;
 
+pub mod miniprogram;
+
 /// The glue flavours the package ships.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -65,7 +67,7 @@ pub fn build() -> Result<(), String> {
         optimize(&target.out_dir().join(format!("{STEM}_bg.wasm")))?;
     }
     println!("\nxtask build: package ready in pkg/ (generated glue in pkg/gen/)");
-    Ok(())
+    miniprogram::build()
 }
 
 fn bindgen(wasm: &Path, target: Target) -> Result<(), String> {
@@ -107,7 +109,7 @@ fn bindgen(wasm: &Path, target: Target) -> Result<(), String> {
 
 /// `wasm-opt -Oz` in place, with the npm `binaryen` (never Debian's: version 108 breaks
 /// wasm-bindgen output).
-fn optimize(wasm: &Path) -> Result<(), String> {
+pub fn optimize(wasm: &Path) -> Result<(), String> {
     let wasm_opt = node_bin("wasm-opt");
     let wasm_opt = wasm_opt
         .to_str()

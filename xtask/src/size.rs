@@ -11,6 +11,9 @@ use std::path::Path;
 /// wasm + web glue, brotli-compressed, in bytes: the number the README promises.
 pub const WEB_BUDGET_BROTLI: usize = 30 * 1024;
 
+/// WeChat's limit for one code package (main package or subpackage), in bytes.
+pub const MINIPROGRAM_PACKAGE_LIMIT: usize = 2 * 1024 * 1024;
+
 /// The sizes of one file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sizes {
@@ -59,6 +62,31 @@ pub fn report() -> Result<(), String> {
         "\nweb (wasm + glue, brotli): {web_total} bytes = {:.1} KiB, {verdict} the {} KiB budget",
         web_total as f64 / 1024.0,
         WEB_BUDGET_BROTLI / 1024
+    );
+    miniprogram()
+}
+
+/// The mini-program row: what the bundle adds to a code package (`.wasm.br` + the JS files as
+/// they are), against WeChat's 2 MB package limit.
+fn miniprogram() -> Result<(), String> {
+    let dir = crate::build::miniprogram::out_dir();
+    let wasm = sizes(&dir.join(format!("{STEM}_bg.wasm")))?;
+    let shipped = sizes(&dir.join(format!("{STEM}_bg.wasm.br")))?.raw;
+    let glue = glue_sizes(&dir)?;
+    println!(
+        "{:<8} {:>10} {:>10} {:>10}   {:>10} {:>10}   (glue: loader, adapters, polyfill; {} raw)",
+        "mini", wasm.raw, wasm.gzip, wasm.brotli, glue.gzip, glue.brotli, glue.raw
+    );
+    let total = shipped + glue.raw;
+    let verdict = if total <= MINIPROGRAM_PACKAGE_LIMIT {
+        "within"
+    } else {
+        "OVER"
+    };
+    println!(
+        "mini-program package (.wasm.br + JS as shipped): {total} bytes = {:.1} KiB, {:.1}% of the 2 MiB limit ({verdict})",
+        total as f64 / 1024.0,
+        total as f64 * 100.0 / MINIPROGRAM_PACKAGE_LIMIT as f64
     );
     Ok(())
 }

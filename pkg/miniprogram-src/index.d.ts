@@ -1,0 +1,85 @@
+// checkout-guard for WeChat mini-programs (`require('./checkout-guard/index.js')`).
+
+export interface Outcome {
+  status: 'paid' | 'cancelled' | 'failed' | 'pending';
+  orderNo: string;
+  attemptId: string | null;
+  reused: boolean;
+  reason: string | null;
+}
+
+export interface Order {
+  orderNo: string;
+  /** The order content the buyer agreed to (its fingerprint is sent to the server). */
+  content: object;
+}
+
+export interface RecordStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+export interface Reply {
+  status: number;
+  headers: { get(name: string): string | null };
+  text(): Promise<string>;
+}
+
+export interface CreateGuardOptions {
+  /** The merchant backend: `${baseUrl}/api/orders/{orderNo}/payments` and `/payment`. */
+  baseUrl?: string;
+  endpoints?: { create?: string; status?: string };
+  namespace?: string;
+  /** One buyer's records apart from another's (e.g. the user id). */
+  scope?: string;
+  requestTimeoutMs?: number;
+  /** `wx.requestPayment` parameters from a prepay; default: the signed fields of the prepay. */
+  paymentParams?: (prepay: Record<string, unknown>, context: { orderNo: string; attemptId: string }) => object;
+  /** Replaces the `wx.requestPayment` adapter. */
+  launch?: (prepay: Record<string, unknown>, context: { orderNo: string; attemptId: string }) => Promise<'ok' | 'cancelled' | 'failed'>;
+  /** Replaces the `wx.*StorageSync` adapter; `'memory'` keeps records in memory only. */
+  storage?: RecordStorage | 'memory';
+  /** Replaces the `wx.request` adapter. */
+  request?: (url: string, init: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number }) => Promise<Reply>;
+  /** Call `pageShown()` on every `wx.onAppShow` (default true). */
+  resumeOnShow?: boolean;
+  /** The core's tuning (poll, prepayTtlMs, …), as for the browser's CheckoutGuard. */
+  [tuning: string]: unknown;
+}
+
+export declare class MiniProgramGuard {
+  pay(order: Order): Promise<Outcome>;
+  resume(orderNo: string): void;
+  forget(orderNo: string): void;
+  on(type: string, listener: (event: { type: string; [key: string]: unknown }) => void): () => void;
+  pageShown(): void;
+  /** Stops listening to `wx.onAppShow` and frees the guard (guards from `createGuard`). */
+  close(): void;
+  free(): void;
+}
+
+export interface PageLike {
+  data: Record<string, unknown>;
+  setData(data: Record<string, unknown>): void;
+}
+
+export interface Loaded {
+  createGuard(options?: CreateGuardOptions): MiniProgramGuard;
+  bindPay(
+    page: PageLike,
+    options: {
+      guard: MiniProgramGuard | Promise<MiniProgramGuard>;
+      getOrder: () => Order;
+      flag?: string;
+      onOutcome?: (outcome: Outcome) => void;
+      onError?: (error: Error & { code?: string }) => void;
+    },
+  ): () => Promise<Outcome | null> | null;
+  fingerprint(value: unknown): string;
+  canonicalize(value: unknown): string;
+  MiniProgramGuard: typeof MiniProgramGuard;
+}
+
+export declare function load(options?: { wasmPath?: string; wx?: unknown; WXWebAssembly?: unknown }): Promise<Loaded>;
+export declare const DEFAULT_WASM_PATH: string;

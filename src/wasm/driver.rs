@@ -1,0 +1,474 @@
+//! The core's driver, shared by every shell: feeds inputs, performs actions, re-arms the timer.
+//!
+//! It follows the core's calling contract (`core::machine`): every event becomes an [`Input`]
+//! fed with the current time; then the actions are drained and performed **in order**, and the
+//! one timer is re-armed to `poll_timeout`. Answers that the platform gives synchronously (a
+//! record read) are queued and fed after the drain, never from inside it, so the core never
+//! sees an input while the shell is half-way through its actions. Asynchronous answers (a lock,
+//! a reply, the wallet) come back later through the same queue.
+//!
+//! Storage, transport and the wallet are the same everywhere (each behind the JS object or
+//! function the shell was given); what differs between the browser and the mini-program is
+//! behind [`Platform`]: the Pay button, the cross-tab lock and the broadcast to other tabs.
+
+use super::errors::{js_error, ErrorCode, GuardError};
+use super::options::ShellOptions;
+use super::order::to_json;
+use super::storage::Store;
+use super::timer::{now, Timer};
+use super::transport::{HttpRequest, HttpResponse, Method, Transport};
+use crate::core::contract::{parse_create, parse_status, CreateReply, HttpReply, StatusReply};
+use crate::core::fingerprint::{self, Fingerprint};
+use crate::core::ids::OrderNo;
+use crate::core::machine::{
+    Action, CallerId, Event, Guard, Input, LaunchResult, Loaded, LockResult, OutcomeStatus,
+    PayError, RequestId,
+};
+use crate::core::record::{storage_key, Record};
+use crate::core::time::Millis;
+use js_sys::{Function, Promise, Reflect};
+use serde::Serialize;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::{Rc, Weak};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+
+/// What a shell does differently: the actions that touch the page or other tabs.
+///
+/// The defaults are those of a platform with one instance and no button to manage (the
+/// mini-program, where the page binds its button through `setData`): the lock is granted at
+/// once, nothing is broadcast.
+pub trait Platform {
+    /// `LockUi`: the order's button, if the shell manages one, becomes busy.
+    fn lock_ui(&self, _order_no: &OrderNo) {}
+
+    /// `UnlockUi`: the order's button shows `status` and is usable again.
+    fn unlock_ui(&self, _order_no: &OrderNo, _status: Option<OutcomeStatus>) {}
+
+    /// `AcquireTabLock`: answer with [`Input::TabLock`] through [`Driver::feed`], now or later.
+    fn acquire(self: Rc<Self>, driver: Rc<Driver>, order_no: OrderNo, request: RequestId) {
+        driver.feed(Input::TabLock {
+            order_no,
+            request,
+            result: LockResult::Acquired,
+        });
+    }
+
+    /// `ReleaseTabLock`.
+    fn release(&self, _order_no: &OrderNo) {}
+
+    /// `Broadcast`: tell the other instances of this origin.
+    fn broadcast(&self, _order_no: &OrderNo, _status: OutcomeStatus) {}
+
+    /// Called after every drive (the lease renewals of the browser's storage lock).
+    fn driven(&self, _now: Millis) {}
+}
+
+/// One guard's state: the core, the platform pieces and the JS callers waiting on it.
+pub struct Driver {
+    me: Weak<Driver>,
+    guard: RefCell<Guard>,
+    options: ShellOptions,
+    scope: String,
+    store: Rc<Store>,
+    transport: Transport,
+    timer: Timer,
+    platform: Rc<dyn Platform>,
+    calls: RefCell<HashMap<u64, (Function, Function)>>,
+    next_caller: Cell<u64>,
+    listeners: RefCell<Vec<(u64, String, Function)>>,
+    next_listener: Cell<u64>,
+    inbox: RefCell<VecDeque<Input>>,
+    driving: Cell<bool>,
+}
+
+impl Driver {
+    /// A driver over `options` whose core is seeded with `seed`; `platform` is built with a
+    /// handle on the driver (for the callbacks it installs).
+    pub fn new(
+        options: ShellOptions,
+        seed: [u8; 32],
+        store: Rc<Store>,
+        transport: Transport,
+        platform: impl FnOnce(&Weak<Driver>) -> Rc<dyn Platform>,
+    ) -> Result<Rc<Driver>, GuardError> {
+        let guard = Guard::new(options.config.clone(), seed)
+            .map_err(|e| GuardError::new(ErrorCode::InvalidOptions, e.to_string()))?;
+        let scope = options.config.scope.clone();
+        Ok(Rc::new_cyclic(|weak: &Weak<Driver>| {
+            let on_timer = weak.clone();
+            Driver {
+                me: weak.clone(),
+                guard: RefCell::new(guard),
+                options,
+                scope,
+                store,
+                transport,
+                timer: Timer::new(move || feed(&on_timer, Input::TimerFired)),
+                platform: platform(weak),
+                calls: RefCell::new(HashMap::new()),
+                next_caller: Cell::new(0),
+                listeners: RefCell::new(Vec::new()),
+                next_listener: Cell::new(0),
+                inbox: RefCell::new(VecDeque::new()),
+                driving: Cell::new(false),
+            }
+        }))
+    }
+
+    /// The validated options.
+    pub fn options(&self) -> &ShellOptions {
+        &self.options
+    }
+
+    /// The core's scope option (part of storage keys and lock names).
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// `pay(order)`: a promise of the outcome.
+    pub fn pay(self: Rc<Self>, order: &JsValue) -> Result<Promise, GuardError> {
+        let (order_no, print) = read_order(order)?;
+        let caller = self.next_caller.get();
+        self.next_caller.set(caller + 1);
+        let mut parts = None;
+        let promise = Promise::new(&mut |resolve, reject| parts = Some((resolve, reject)));
+        if let Some(parts) = parts {
+            self.calls.borrow_mut().insert(caller, parts);
+        }
+        self.feed(Input::Pay {
+            order_no,
+            fingerprint: print,
+            caller: CallerId(caller),
+        });
+        Ok(promise)
+    }
+
+    /// `resume(orderNo)`: find out what became of an order paid from an earlier page.
+    pub fn resume(&self, order_no: &str) -> Result<(), GuardError> {
+        let order_no = order_no_of(order_no)?;
+        self.feed(Input::Resume { order_no });
+        Ok(())
+    }
+
+    /// `forget(orderNo)`: drop the order and its record; `busy` while a call for it runs.
+    pub fn forget(&self, order_no: &str) -> Result<(), GuardError> {
+        let order_no = order_no_of(order_no)?;
+        self.guard
+            .borrow_mut()
+            .forget(&order_no)
+            .map_err(|e| GuardError::new(ErrorCode::Busy, e.to_string()))?;
+        self.drive();
+        Ok(())
+    }
+
+    /// `on(type, listener)`: returns the function that unsubscribes.
+    pub fn on(&self, kind: String, listener: Function) -> Function {
+        let id = self.next_listener.get();
+        self.next_listener.set(id + 1);
+        self.listeners.borrow_mut().push((id, kind, listener));
+        // Warnings from opening the storage wait for the first listener.
+        self.report_storage_warnings();
+        let weak = self.me.clone();
+        Closure::once_into_js(move || {
+            if let Some(driver) = weak.upgrade() {
+                driver.listeners.borrow_mut().retain(|(i, _, _)| *i != id);
+            }
+        })
+        .unchecked_into()
+    }
+
+    /// Queues `input` and runs the driver unless it is already running (a listener that calls
+    /// `pay` from inside an event, a synchronous answer).
+    pub fn feed(&self, input: Input) {
+        self.inbox.borrow_mut().push_back(input);
+        self.drive();
+    }
+
+    fn drive(&self) {
+        if self.driving.replace(true) {
+            return;
+        }
+        loop {
+            let action = self.guard.borrow_mut().poll_action();
+            if let Some(action) = action {
+                self.perform(action);
+                continue;
+            }
+            let input = self.inbox.borrow_mut().pop_front();
+            match input {
+                Some(input) => self.guard.borrow_mut().handle(input, now()),
+                None => break,
+            }
+        }
+        self.driving.set(false);
+        let now = now();
+        self.platform.driven(now);
+        self.timer.arm(self.guard.borrow().poll_timeout(), now);
+        self.report_storage_warnings();
+    }
+
+    fn perform(&self, action: Action) {
+        match action {
+            Action::LockUi { order_no } => self.platform.lock_ui(&order_no),
+            Action::UnlockUi { order_no, status } => self.platform.unlock_ui(&order_no, status),
+            Action::AcquireTabLock { order_no, request } => {
+                if let Some(driver) = self.me.upgrade() {
+                    self.platform.clone().acquire(driver, order_no, request);
+                }
+            }
+            Action::ReleaseTabLock { order_no } => self.platform.release(&order_no),
+            Action::LoadRecord { order_no, request } => {
+                let key = storage_key(&self.options.namespace, &self.scope, &order_no);
+                let loaded = match self.store.get(&key) {
+                    None => Loaded::Missing,
+                    Some(text) => match Record::decode(&text, &self.scope, &order_no) {
+                        Ok(record) => Loaded::Found(record),
+                        Err(e) => Loaded::Unusable(e),
+                    },
+                };
+                self.inbox.borrow_mut().push_back(Input::RecordLoaded {
+                    order_no,
+                    request,
+                    loaded,
+                });
+            }
+            Action::Persist(record) => {
+                let key = storage_key(&self.options.namespace, &self.scope, &record.order_no);
+                self.store.set(&key, &record.encode());
+            }
+            Action::Remove { order_no } => {
+                let key = storage_key(&self.options.namespace, &self.scope, &order_no);
+                self.store.remove(&key);
+            }
+            Action::SendCreate {
+                order_no,
+                request,
+                key,
+                fingerprint,
+            } => self.send_create(order_no, request, key.as_str().to_owned(), fingerprint),
+            Action::SendStatus {
+                order_no,
+                request,
+                wait_secs,
+            } => self.send_status(order_no, request, wait_secs),
+            Action::Launch {
+                order_no,
+                request,
+                attempt_id,
+                prepay,
+            } => {
+                let context = LaunchContext {
+                    order_no: order_no.as_str(),
+                    attempt_id: attempt_id.as_str(),
+                };
+                let args = (to_js(prepay.as_map()), to_js(&context));
+                self.launch(order_no, request, args);
+            }
+            Action::Emit(event) => self.emit_event(&event),
+            Action::Resolve { callers, result } => {
+                let value = match &result {
+                    Ok(outcome) => Ok(to_js(outcome)),
+                    Err(e) => Err(pay_error(e)),
+                };
+                for caller in callers {
+                    let Some((resolve, reject)) = self.calls.borrow_mut().remove(&caller.0) else {
+                        continue;
+                    };
+                    let _ = match &value {
+                        Ok(v) => resolve.call1(&JsValue::UNDEFINED, v),
+                        Err(e) => reject.call1(&JsValue::UNDEFINED, e),
+                    };
+                }
+            }
+            Action::Broadcast { order_no, status } => self.platform.broadcast(&order_no, status),
+        }
+    }
+
+    fn url(&self, template: &str, order_no: &OrderNo) -> String {
+        let encoded = String::from(js_sys::encode_uri_component(order_no.as_str()));
+        template.replace("{orderNo}", &encoded)
+    }
+
+    fn send_create(&self, order_no: OrderNo, request: RequestId, key: String, print: Fingerprint) {
+        let Some(driver) = self.me.upgrade() else {
+            return;
+        };
+        let http = HttpRequest {
+            method: Method::Post,
+            url: self.url(&self.options.create_url, &order_no),
+            idempotency_key: Some(key),
+            json_body: Some(serde_json::json!({ "fingerprint": print.as_str() }).to_string()),
+            wait_secs: 0,
+            timeout_ms: self.options.request_timeout_ms,
+        };
+        spawn_local(async move {
+            let reply = match driver.transport.send(&http).await {
+                Ok(r) => parse_create(&http_reply(&r), &order_no, &print),
+                Err(_) => CreateReply::NoReply,
+            };
+            driver.feed(Input::CreateReplied {
+                order_no,
+                request,
+                reply,
+            });
+        });
+    }
+
+    fn send_status(&self, order_no: OrderNo, request: RequestId, wait_secs: u32) {
+        let Some(driver) = self.me.upgrade() else {
+            return;
+        };
+        let http = HttpRequest {
+            method: Method::Get,
+            url: self.url(&self.options.status_url, &order_no),
+            idempotency_key: None,
+            json_body: None,
+            wait_secs,
+            timeout_ms: self.options.request_timeout_ms,
+        };
+        spawn_local(async move {
+            let reply = match driver.transport.send(&http).await {
+                Ok(r) => parse_status(&http_reply(&r), &order_no),
+                Err(_) => StatusReply::NoReply,
+            };
+            driver.feed(Input::StatusReplied {
+                order_no,
+                request,
+                reply,
+            });
+        });
+    }
+
+    /// Calls the page's `launch(prepay, { orderNo, attemptId })` and reads what it settles
+    /// with: `'ok'`, `'cancelled'`, anything else (or a throw) is `failed`.
+    fn launch(&self, order_no: OrderNo, request: RequestId, args: (JsValue, JsValue)) {
+        let Some(driver) = self.me.upgrade() else {
+            return;
+        };
+        let returned = self
+            .options
+            .launch
+            .call2(&JsValue::UNDEFINED, &args.0, &args.1);
+        spawn_local(async move {
+            let settled = match returned {
+                Ok(value) => JsFuture::from(Promise::resolve(&value)).await,
+                Err(e) => Err(e),
+            };
+            let result = match settled.ok().and_then(|v| v.as_string()).as_deref() {
+                Some("ok") => LaunchResult::Ok,
+                Some("cancelled") => LaunchResult::Cancelled,
+                _ => LaunchResult::Failed,
+            };
+            driver.feed(Input::Launched {
+                order_no,
+                request,
+                result,
+            });
+        });
+    }
+
+    fn emit_event(&self, event: &Event) {
+        let value = to_js(event);
+        let kind = Reflect::get(&value, &"type".into())
+            .ok()
+            .and_then(|t| t.as_string())
+            .unwrap_or_default();
+        self.emit(&kind, &value);
+    }
+
+    /// Calls the listeners of `kind` and of `'state'` (every event but `'error'`). A listener
+    /// that throws does not stop the others or the guard.
+    pub fn emit(&self, kind: &str, value: &JsValue) {
+        let targets: Vec<Function> = self
+            .listeners
+            .borrow()
+            .iter()
+            .filter(|(_, k, _)| k == kind || (k == "state" && kind != "error"))
+            .map(|(_, _, f)| f.clone())
+            .collect();
+        for listener in targets {
+            let _ = listener.call1(&JsValue::UNDEFINED, value);
+        }
+    }
+
+    fn report_storage_warnings(&self) {
+        for warning in self.store.take_warnings() {
+            let event = serde_json::json!({ "type": "storage", "message": warning.message });
+            self.emit("storage", &to_js(&event));
+        }
+    }
+}
+
+/// Feeds `input` to the driver behind `weak`, if the guard still exists.
+pub fn feed(weak: &Weak<Driver>, input: Input) {
+    if let Some(driver) = weak.upgrade() {
+        driver.feed(input);
+    }
+}
+
+/// An order number from JS, or `invalid_order`.
+pub fn order_no_of(text: &str) -> Result<OrderNo, GuardError> {
+    OrderNo::parse(text)
+        .map_err(|e| GuardError::new(ErrorCode::InvalidOrder, format!("orderNo: {e}")))
+}
+
+fn http_reply(response: &HttpResponse) -> HttpReply<'_> {
+    HttpReply {
+        status: response.status,
+        retry_after: response.retry_after.as_deref(),
+        body: &response.body,
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LaunchContext<'a> {
+    order_no: &'a str,
+    attempt_id: &'a str,
+}
+
+/// A Rust value as a plain JS value (objects, not Maps; `None` as `null`).
+///
+/// Through JSON text rather than `serde-wasm-bindgen`: serde_json's serialiser is in the
+/// module anyway (records), and a second serialiser per event type cost ~20 KB of wasm.
+fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
+    // Every type passed here is plain data (strings, numbers, maps with string keys), which
+    // always serialises to JSON that `JSON.parse` reads; `undefined` is the unreachable
+    // fallback.
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
+        .unwrap_or(JsValue::UNDEFINED)
+}
+
+fn pay_error(error: &PayError) -> JsValue {
+    let code = match error {
+        PayError::Busy => ErrorCode::Busy,
+        PayError::Rejected { .. } => ErrorCode::ServerRejected,
+    };
+    js_error(code, &error.to_string())
+}
+
+/// `{ orderNo, content }` → the order number and the content's fingerprint.
+fn read_order(order: &JsValue) -> Result<(OrderNo, Fingerprint), GuardError> {
+    let field = |name: &str| Reflect::get(order, &name.into()).unwrap_or(JsValue::UNDEFINED);
+    if !order.is_object() {
+        return Err(GuardError::new(
+            ErrorCode::InvalidOrder,
+            "the order must be { orderNo, content }",
+        ));
+    }
+    let order_no = field("orderNo").as_string().unwrap_or_default();
+    let order_no = order_no_of(&order_no)?;
+    let content = field("content");
+    if !content.is_object() {
+        return Err(GuardError::new(
+            ErrorCode::InvalidOrder,
+            "order.content must be the order's content (an object or array)",
+        ));
+    }
+    let print = fingerprint::fingerprint(&to_json(&content)?)?;
+    Ok((order_no, print))
+}

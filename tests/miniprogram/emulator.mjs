@@ -1,0 +1,448 @@
+// An emulated WeChat mini-program runtime in a Node `vm` context, and the reference backend.
+//
+// WeChat itself cannot run here, so `wx` is an emulation, kept to what the platform documents:
+// the context has the JavaScript built-ins and none of the browser globals (no window,
+// document, fetch, localStorage, TextEncoder/TextDecoder, crypto, WebAssembly); `wx` has
+// storage with WeChat's limits (1 MB per key, 10 MB in all), `request` doing real HTTP,
+// `requestPayment` driving the reference backend's simulated wallet, app show/hide events and
+// a callback-only `getRandomValues`; `WXWebAssembly.instantiate` accepts only a path inside
+// the code package. Files are loaded the way a mini-program loads them: CommonJS modules
+// evaluated in the one context, `App()` / `Page()` / `getApp()` as globals. Timers stop while
+// the app is hidden (WeChat suspends a backgrounded app) and run again when it is shown.
+import vm from 'node:vm';
+import fs from 'node:fs';
+import path from 'node:path';
+import http from 'node:http';
+import zlib from 'node:zlib';
+import crypto from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repo = path.resolve(here, '../..');
+/** The example mini-program: its folder is the code package root. */
+export const examplePackage = path.join(repo, 'www/miniprogram');
+
+export const PER_KEY_BYTES = 1024 * 1024;
+export const TOTAL_BYTES = 10 * 1024 * 1024;
+
+/** Starts the built reference backend on a free loopback port, with an in-memory database. */
+export async function startServer() {
+  const bin = process.env.CG_SERVER_BIN || defaultServerBin();
+  if (!fs.existsSync(bin)) {
+    throw new Error(`${bin} is missing: run \`cargo build -p checkout-guard-server\` or set CG_SERVER_BIN`);
+  }
+  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--db', ':memory:', '--notify-delay-ms', '0'], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stderr.on('data', (chunk) => {
+    log = (log + chunk).slice(-4000);
+  });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 20000);
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      const match = /(http:\/\/\S+)/.exec(line);
+      if (match) resolve(match[1]);
+      else reject(new Error(`unexpected first line: ${line}`));
+    });
+    child.once('exit', (code) => reject(new Error(`server exited (${code}):\n${log}`)));
+  });
+  return {
+    url,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+    /** The admin stats of one order (`charges`, `attemptsCreated`, …). */
+    async stats(orderNo) {
+      const res = await fetch(`${url}/admin/stats/${encodeURIComponent(orderNo)}`);
+      if (res.status !== 200) throw new Error(`stats ${orderNo}: HTTP ${res.status}`);
+      return res.json();
+    },
+    async addFault(rule) {
+      const res = await fetch(`${url}/admin/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(rule),
+      });
+      if (res.status >= 300) throw new Error(`fault: HTTP ${res.status} ${await res.text()}`);
+    },
+    async clearFaults() {
+      await fetch(`${url}/admin/faults`, { method: 'DELETE' });
+    },
+    /** A wallet action on the simulated provider, as the buyer's WeChat Pay would do it. */
+    async wallet(prepayId, action) {
+      const res = await fetch(`${url}/sim/wallet/${encodeURIComponent(prepayId)}/${action}`, {
+        method: 'POST',
+        headers: { accept: 'application/json' },
+      });
+      return { status: res.status, body: await res.text() };
+    },
+  };
+}
+
+function defaultServerBin() {
+  const target = process.env.CARGO_TARGET_DIR || path.join(repo, 'target');
+  return path.join(target, 'debug', 'checkout-guard-server');
+}
+
+function utf8Bytes(text) {
+  return Buffer.byteLength(String(text), 'utf8');
+}
+
+/** One mini-program run: a fresh context, `wx`, and the code package at `root`. */
+export class MiniProgram {
+  constructor({ root = examplePackage, server, wallet = 'confirm', storage = new Map() } = {}) {
+    this.root = root;
+    this.server = server;
+    /** What the next `wx.requestPayment` does: 'confirm', 'cancel', 'fail' or 'hang'. */
+    this.wallet = wallet;
+    /** How long the buyer takes in the wallet before confirming or cancelling (ms). */
+    this.walletDelayMs = 5;
+    this.payments = [];
+    this.requests = [];
+    this.randomCalls = 0;
+    /** wx storage; pass the previous run's to emulate a relaunch on the same phone. */
+    this.storage = storage;
+    this.hidden = false;
+    this.frozen = [];
+    this.listeners = { show: new Set(), hide: new Set() };
+    this.modules = new Map();
+    this.pages = new Map();
+    this.errors = [];
+    const sandbox = {};
+    this.context = vm.createContext(sandbox, { name: 'mini-program' });
+    // A mini-program has WXWebAssembly, not WebAssembly.
+    vm.runInContext('delete globalThis.WebAssembly;', this.context);
+    this.realm = {
+      Error: vm.runInContext('Error', this.context),
+      Object: vm.runInContext('Object', this.context),
+    };
+    Object.assign(sandbox, {
+      wx: this.makeWx(),
+      WXWebAssembly: this.makeWXWebAssembly(),
+      App: (definition) => {
+        this.app = definition;
+      },
+      Page: (definition) => {
+        this.pageDefinition = definition;
+      },
+      getApp: () => this.app,
+      getCurrentPages: () => [...this.pages.values()],
+      setTimeout: (fn, ms, ...args) => this.setTimeout(fn, ms, ...args),
+      clearTimeout: (handle) => this.clearTimeout(handle),
+      console: {
+        log: () => {},
+        info: () => {},
+        warn: (...args) => this.errors.push(['warn', ...args]),
+        error: (...args) => this.errors.push(['error', ...args]),
+      },
+    });
+  }
+
+  /** Evaluates `source` in the mini-program's context. */
+  evaluate(source) {
+    return vm.runInContext(source, this.context);
+  }
+
+  // ---- timers: suspended while the app is hidden ------------------------------------------
+
+  setTimeout(fn, ms, ...args) {
+    const handle = { fn, args, timer: null, done: false };
+    const fire = () => {
+      if (handle.done) return;
+      if (this.hidden) {
+        this.frozen.push(fire);
+        return;
+      }
+      handle.done = true;
+      fn(...args);
+    };
+    handle.timer = setTimeout(fire, ms);
+    return handle;
+  }
+
+  clearTimeout(handle) {
+    if (handle && handle.timer) {
+      handle.done = true;
+      clearTimeout(handle.timer);
+    }
+  }
+
+  // ---- modules, App, Page ----------------------------------------------------------------
+
+  /** `require` as a mini-program resolves it: relative to the requiring file, in the package. */
+  require(from, request) {
+    let file = request.startsWith('/') ? path.join(this.root, request) : path.resolve(path.dirname(from), request);
+    if (!file.endsWith('.js')) file += '.js';
+    if (!file.startsWith(this.root + path.sep)) throw new this.realm.Error(`module ${request} is outside the code package`);
+    const cached = this.modules.get(file);
+    if (cached) return cached.exports;
+    const module = this.evaluate('({ exports: {} })');
+    this.modules.set(file, module);
+    const source = fs.readFileSync(file, 'utf8');
+    const wrapper = vm.runInContext(`(function (module, exports, require) {${source}\n})`, this.context, {
+      filename: file,
+    });
+    wrapper(module, module.exports, (next) => this.require(file, next));
+    return module.exports;
+  }
+
+  /** Loads app.js and runs `onLaunch` (after `configure(app)`, e.g. to set the backend URL). */
+  launch(configure = () => {}) {
+    this.require(path.join(this.root, 'app.js'), './app.js');
+    if (!this.app) throw new Error('app.js did not call App()');
+    configure(this.app);
+    if (this.app.onLaunch) this.app.onLaunch.call(this.app, { path: 'pages/checkout/checkout', query: {} });
+    if (this.app.onShow) this.app.onShow.call(this.app, {});
+    return this.app;
+  }
+
+  /** Opens a page: a page instance with `data`, `setData` and a view rendered a frame later. */
+  openPage(route, query = {}) {
+    this.pageDefinition = null;
+    this.require(path.join(this.root, 'app.js'), `./${route}.js`);
+    const definition = this.pageDefinition;
+    if (!definition) throw new Error(`${route}.js did not call Page()`);
+    const page = Object.create(null);
+    for (const [key, value] of Object.entries(definition)) {
+      page[key] = typeof value === 'function' ? value : value;
+    }
+    page.route = route;
+    page.data = JSON.parse(JSON.stringify(definition.data || {}));
+    page.rendered = { ...page.data };
+    page.setData = (patch) => {
+      Object.assign(page.data, patch);
+      // The view layer re-renders asynchronously: a button disabled by this setData still
+      // receives taps until then.
+      this.setTimeout(() => {
+        page.rendered = { ...page.data };
+      }, 16);
+    };
+    this.pages.set(route, page);
+    if (page.onLoad) page.onLoad(query);
+    if (page.onShow) page.onShow();
+    return page;
+  }
+
+  /** A tap on the element bound to `handler`: dropped by the view while it renders disabled
+   * (`disabled` mirrors the element's `disabled="{{…}}"` expression). */
+  tap(page, handler, disabled = (data) => data.paying) {
+    if (disabled(page.rendered)) return null;
+    return page[handler]({ type: 'tap', timeStamp: Date.now() });
+  }
+
+  // ---- app lifecycle ---------------------------------------------------------------------
+
+  hide() {
+    this.hidden = true;
+    for (const listener of this.listeners.hide) listener({});
+  }
+
+  show() {
+    this.hidden = false;
+    for (const listener of this.listeners.show) listener({ scene: 1001 });
+    const frozen = this.frozen.splice(0);
+    for (const fire of frozen) fire();
+  }
+
+  // ---- wx ----------------------------------------------------------------------------------
+
+  storageBytes() {
+    let total = 0;
+    for (const [key, value] of this.storage) total += utf8Bytes(key) + utf8Bytes(value);
+    return total;
+  }
+
+  /** Fills storage with filler entries until fewer than `leave` bytes are free. */
+  fillStorage(leave = 64) {
+    let i = 0;
+    while (TOTAL_BYTES - this.storageBytes() > leave) {
+      const free = TOTAL_BYTES - this.storageBytes();
+      const key = `filler-${i++}`;
+      const size = Math.min(PER_KEY_BYTES - 64, free - utf8Bytes(key) - leave + 1);
+      if (size <= 0) break;
+      this.storage.set(key, 'x'.repeat(size));
+    }
+  }
+
+  makeWx() {
+    const mp = this;
+    const fail = (message) => new mp.realm.Error(message);
+    const later = (fn) => setTimeout(fn, 1);
+    return {
+      getStorageSync(key) {
+        return mp.storage.has(String(key)) ? JSON.parse(mp.storage.get(String(key))) : '';
+      },
+      setStorageSync(key, data) {
+        const text = JSON.stringify(data);
+        const size = utf8Bytes(key) + utf8Bytes(text);
+        if (size > PER_KEY_BYTES) throw fail('setStorageSync:fail entry size limit reached (1MB per key)');
+        const previous = mp.storage.has(String(key)) ? utf8Bytes(key) + utf8Bytes(mp.storage.get(String(key))) : 0;
+        if (mp.storageBytes() - previous + size > TOTAL_BYTES) throw fail('setStorageSync:fail exceed storage max size 10MB');
+        mp.storage.set(String(key), text);
+      },
+      removeStorageSync(key) {
+        mp.storage.delete(String(key));
+      },
+      getStorageInfoSync() {
+        return { keys: [...mp.storage.keys()], currentSize: Math.ceil(mp.storageBytes() / 1024), limitSize: TOTAL_BYTES / 1024 };
+      },
+      request(options) {
+        return mp.request(options);
+      },
+      requestPayment(options) {
+        mp.requestPayment(options);
+      },
+      onAppShow(listener) {
+        mp.listeners.show.add(listener);
+      },
+      offAppShow(listener) {
+        mp.listeners.show.delete(listener);
+      },
+      onAppHide(listener) {
+        mp.listeners.hide.add(listener);
+      },
+      offAppHide(listener) {
+        mp.listeners.hide.delete(listener);
+      },
+      getRandomValues({ length, success, fail: failed, complete } = {}) {
+        mp.randomCalls += 1;
+        later(() => {
+          if (!Number.isInteger(length) || length <= 0 || length > 1048576) {
+            const err = { errMsg: 'getRandomValues:fail invalid length' };
+            if (failed) failed(err);
+            if (complete) complete(err);
+            return;
+          }
+          const res = { randomValues: new Uint8Array(crypto.randomBytes(length)).buffer, errMsg: 'getRandomValues:ok' };
+          if (success) success(res);
+          if (complete) complete(res);
+        });
+      },
+    };
+  }
+
+  /** `wx.request`: real HTTP; `success` for any HTTP reply, `fail` for none or a time-out. */
+  request({ url, method = 'GET', header = {}, data, timeout = 60000, dataType = 'json', success, fail, complete }) {
+    const record = { url, method, header: { ...header } };
+    this.requests.push(record);
+    const done = (callback, value) => {
+      if (record.done) return;
+      record.done = true;
+      if (callback) callback(value);
+      if (complete) complete(value);
+    };
+    let body;
+    if (data !== undefined && data !== null) body = typeof data === 'string' ? data : JSON.stringify(data);
+    const target = new URL(url);
+    if (target.hostname !== '127.0.0.1' && target.hostname !== 'localhost') {
+      setTimeout(() => done(fail, { errMsg: 'request:fail url not in domain list' }), 1);
+      return { abort() {} };
+    }
+    const req = http.request(target, { method, headers: { ...header, ...(body ? { 'Content-Length': Buffer.byteLength(body) } : {}) } }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed = text;
+        if (dataType === 'json') {
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            parsed = text;
+          }
+        }
+        record.status = res.statusCode;
+        done(success, { statusCode: res.statusCode, header: { ...res.headers }, data: parsed, errMsg: 'request:ok' });
+      });
+      res.on('error', (error) => done(fail, { errMsg: `request:fail ${error.message}` }));
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      done(fail, { errMsg: 'request:fail timeout' });
+    }, timeout);
+    req.on('close', () => clearTimeout(timer));
+    req.on('error', (error) => {
+      record.error = error.message;
+      done(fail, { errMsg: `request:fail ${error.message}` });
+    });
+    if (body) req.write(body);
+    req.end();
+    return {
+      abort() {
+        req.destroy();
+        done(fail, { errMsg: 'request:fail abort' });
+      },
+    };
+  }
+
+  /** `wx.requestPayment`: the buyer confirms, cancels or fails in the simulated wallet, or the
+   * wallet never calls back ('hang'). */
+  requestPayment(options) {
+    const match = /^prepay_id=(.+)$/.exec(String(options.package || ''));
+    const prepayId = match ? match[1] : null;
+    const action = this.wallet;
+    const entry = { prepayId, action, params: { ...options } };
+    this.payments.push(entry);
+    const settle = (callback, value) => {
+      entry.result = value.errMsg;
+      if (callback) callback(value);
+      if (options.complete) options.complete(value);
+    };
+    if (!prepayId) {
+      setTimeout(() => settle(options.fail, { errMsg: 'requestPayment:fail invalid package' }), 1);
+      return;
+    }
+    if (action === 'hang') return;
+    setTimeout(async () => {
+      const wallet = await this.server.wallet(prepayId, action === 'fail' ? 'fail' : action);
+      if (action === 'confirm' && wallet.status < 300) settle(options.success, { errMsg: 'requestPayment:ok' });
+      else if (action === 'cancel') settle(options.fail, { errMsg: 'requestPayment:fail cancel' });
+      else settle(options.fail, { errMsg: `requestPayment:fail ${wallet.body}` });
+    }, this.walletDelayMs);
+  }
+
+  makeWXWebAssembly() {
+    const mp = this;
+    return {
+      instantiate(packagePath, imports) {
+        if (typeof packagePath !== 'string') {
+          return Promise.reject(new mp.realm.Error('WXWebAssembly.instantiate: the first argument must be a path in the code package'));
+        }
+        if (/^[a-z][a-z0-9+.-]*:/i.test(packagePath)) {
+          return Promise.reject(new mp.realm.Error(`WXWebAssembly.instantiate: ${packagePath} is not a code package path`));
+        }
+        if (!/\.wasm(\.br)?$/.test(packagePath)) {
+          return Promise.reject(new mp.realm.Error(`WXWebAssembly.instantiate: ${packagePath} is not a .wasm or .wasm.br file`));
+        }
+        const file = path.resolve(mp.root, `.${path.posix.normalize(`/${packagePath}`)}`);
+        if (!file.startsWith(mp.root + path.sep) || !fs.existsSync(file)) {
+          return Promise.reject(new mp.realm.Error(`WXWebAssembly.instantiate: no file ${packagePath} in the code package`));
+        }
+        let bytes = fs.readFileSync(file);
+        if (file.endsWith('.br')) bytes = zlib.brotliDecompressSync(bytes);
+        mp.instantiated = packagePath;
+        return WebAssembly.instantiate(bytes, imports);
+      },
+    };
+  }
+}
+
+/** Resolves once `predicate()` is truthy, polling every 10 ms, or rejects after `ms`. */
+export async function until(predicate, ms = 15000, what = 'condition') {
+  const start = Date.now();
+  for (;;) {
+    const value = await predicate();
+    if (value) return value;
+    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

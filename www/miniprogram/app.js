@@ -1,0 +1,29 @@
+// The example app: loads the checkout-guard bundle once and makes one guard for the app.
+//
+// `apiBase` is the reference backend (`cargo xtask demo` serves it on http://127.0.0.1:8080;
+// in DevTools, turn off the legal-domain check, "不校验合法域名"). A real app uses its own HTTPS
+// domain, listed in the mini-program's request domains.
+const { load } = require('./checkout-guard/index.js');
+
+App({
+  globalData: {
+    apiBase: 'http://127.0.0.1:8080',
+    // Whose records these are: one buyer's orders apart from another's on a shared phone.
+    buyer: 'demo-buyer',
+  },
+
+  onLaunch() {
+    // The wasm is instantiated from the code package; entropy for the idempotency keys comes
+    // from wx.getRandomValues before the guard exists.
+    this.checkout = load({ wasmPath: '/checkout-guard/checkout_guard_bg.wasm.br' }).then((cg) => ({
+      cg,
+      guard: cg.createGuard({
+        baseUrl: this.globalData.apiBase,
+        namespace: 'example',
+        scope: this.globalData.buyer,
+      }),
+    }));
+    // A failure here (an old base library) shows on the page as "cannot pay".
+    this.checkout.catch((error) => console.error('checkout-guard failed to load', error));
+  },
+});

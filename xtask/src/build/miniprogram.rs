@@ -1,0 +1,247 @@
+//! The WeChat mini-program bundle: `pkg/miniprogram/` (generated, ignored by git).
+//!
+//! The crate is built again with `--no-default-features --features miniprogram`, so no browser
+//! module is linked and the glue names no browser API. wasm-bindgen's `bundler` output is used
+//! because its `_bg.js` holds only the import shims and the classes, with no loading code (the
+//! `web` target's loader calls `fetch`, which a mini-program does not have); it is turned into
+//! CommonJS here, mechanically, and fails the build on anything it does not recognise. Then the
+//! hand-written loader and adapters of `pkg/miniprogram-src/` are copied beside it, the wasm is
+//! brotli-compressed (`WXWebAssembly.instantiate` takes `.wasm.br` from base library 2.14), and
+//! every JS file is checked for the names a mini-program lacks.
+//!
+//! The bundle is also copied into the example mini-program (`www/miniprogram/checkout-guard/`,
+//! ignored by git), so WeChat DevTools can open `www/miniprogram/` right after a build.
+
+use crate::build::{optimize, STEM};
+use crate::cmd::{root, run};
+use crate::setup::{target_dir, WASM_TARGET};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use wasm_bindgen_cli_support::Bindgen;
+
+/// Names the bundle's JS must not contain: a mini-program has none of them (and `eval` /
+/// `new Function` are refused by its review).
+pub const FORBIDDEN: [&str; 6] = [
+    "window",
+    "document",
+    "fetch",
+    "localStorage",
+    "eval",
+    "new Function",
+];
+
+/// The hand-written files copied into the bundle.
+const SOURCES: [&str; 5] = [
+    "index.js",
+    "adapters.js",
+    "text.js",
+    "index.d.ts",
+    "package.json",
+];
+
+/// Where the bundle goes.
+pub fn out_dir() -> PathBuf {
+    root().join("pkg/miniprogram")
+}
+
+/// Builds `pkg/miniprogram/` and copies it into the example mini-program.
+pub fn build() -> Result<(), String> {
+    run(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "--lib",
+            "--package",
+            "checkout-guard",
+            "--target",
+            WASM_TARGET,
+            "--no-default-features",
+            "--features",
+            "miniprogram",
+        ],
+    )?;
+    let wasm = target_dir()?
+        .join(WASM_TARGET)
+        .join("release")
+        .join(format!("{STEM}.wasm"));
+    let staging = target_dir()?.join("miniprogram-bindgen");
+    let out = out_dir();
+    println!(
+        "\n$ wasm-bindgen --target bundler (miniprogram) --out-dir {}",
+        staging.display()
+    );
+    for dir in [&staging, &out] {
+        if dir.exists() {
+            fs::remove_dir_all(dir).map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
+        }
+    }
+    Bindgen::new()
+        .input_path(&wasm)
+        .out_name(STEM)
+        .typescript(false)
+        .remove_name_section(true)
+        .remove_producers_section(true)
+        .bundler(true)
+        .map_err(|e| format!("wasm-bindgen (miniprogram): {e:#}"))?
+        .generate(&staging)
+        .map_err(|e| format!("wasm-bindgen (miniprogram): {e:#}"))?;
+    fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let glue = read(&staging.join(format!("{STEM}_bg.js")))?;
+    write(
+        &out.join(format!("{STEM}_bg.js")),
+        commonjs(&glue)?.as_bytes(),
+    )?;
+    let wasm_out = out.join(format!("{STEM}_bg.wasm"));
+    fs::copy(staging.join(format!("{STEM}_bg.wasm")), &wasm_out)
+        .map_err(|e| format!("cannot copy the wasm: {e}"))?;
+    optimize(&wasm_out)?;
+    let bytes = fs::read(&wasm_out).map_err(|e| format!("{}: {e}", wasm_out.display()))?;
+    write(&out.join(format!("{STEM}_bg.wasm.br")), &brotli(&bytes)?)?;
+    let sources = root().join("pkg/miniprogram-src");
+    for name in SOURCES {
+        fs::copy(sources.join(name), out.join(name))
+            .map_err(|e| format!("cannot copy pkg/miniprogram-src/{name}: {e}"))?;
+    }
+    check_forbidden(&out)?;
+    let example = root().join("www/miniprogram/checkout-guard");
+    if example.exists() {
+        fs::remove_dir_all(&example)
+            .map_err(|e| format!("cannot clear {}: {e}", example.display()))?;
+    }
+    fs::create_dir_all(&example).map_err(|e| format!("{}: {e}", example.display()))?;
+    for entry in fs::read_dir(&out).map_err(|e| format!("{}: {e}", out.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if let Some(name) = path.file_name() {
+            fs::copy(&path, example.join(name)).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    println!("\nxtask build: mini-program bundle ready in pkg/miniprogram/ (and www/miniprogram/checkout-guard/)");
+    Ok(())
+}
+
+/// wasm-bindgen's bundler `_bg.js` (an ES module of `export function` / `export class`
+/// declarations) as a CommonJS module that takes `TextEncoder` / `TextDecoder` from `./text.js`.
+pub fn commonjs(glue: &str) -> Result<String, String> {
+    let mut names = Vec::new();
+    let mut body = String::with_capacity(glue.len());
+    for line in glue.lines() {
+        let declaration = ["export function ", "export class "]
+            .iter()
+            .find_map(|prefix| line.strip_prefix(prefix).map(|rest| (prefix, rest)));
+        if let Some((prefix, rest)) = declaration {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '$')
+                .collect();
+            if name.is_empty() {
+                return Err(format!("unexpected glue line: {line}"));
+            }
+            names.push(name);
+            body.push_str(&prefix["export ".len()..]);
+            body.push_str(rest);
+        } else if line.starts_with("export ") || line.starts_with("import ") {
+            return Err(format!(
+                "the mini-program build does not know this glue line (wasm-bindgen changed?): {line}"
+            ));
+        } else if line.contains("typeof window === 'undefined' ? undefined : window") {
+            // js-sys's `global()` tries `globalThis`, `self`, `window`, `global` in turn; a
+            // mini-program has no `window`, so this accessor's answer there is `undefined`.
+            body.push_str("    const ret = undefined; // rewritten by xtask: a mini-program has no such global");
+        } else {
+            body.push_str(line);
+        }
+        body.push('\n');
+    }
+    if !names.iter().any(|n| n == "__wbg_set_wasm") {
+        return Err("the glue has no __wbg_set_wasm (wasm-bindgen changed?)".into());
+    }
+    let mut out = String::new();
+    out.push_str(
+        "// Generated by `cargo xtask build` from wasm-bindgen's bundler output, as CommonJS:\n\
+         // never edit. TextEncoder / TextDecoder: the platform's where present, else ./text.js.\n\
+         'use strict';\n\
+         const { TextEncoder, TextDecoder } = require('./text.js');\n\n",
+    );
+    out.push_str(&body);
+    out.push_str("\nmodule.exports = {\n");
+    for name in &names {
+        out.push_str(&format!("    {name},\n"));
+    }
+    out.push_str("};\n");
+    Ok(out)
+}
+
+/// Fails when a bundle JS file names something a mini-program lacks.
+fn check_forbidden(dir: &Path) -> Result<(), String> {
+    for entry in fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().is_none_or(|ext| ext != "js") {
+            continue;
+        }
+        let text = read(&path)?;
+        for word in FORBIDDEN {
+            if let Some(at) = text.find(word) {
+                let line = text[..at].lines().count().max(1);
+                return Err(format!(
+                    "{}:{line} names `{word}`, which a mini-program does not have",
+                    path.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// brotli quality 11, window 22: what `WXWebAssembly` decompresses.
+fn brotli(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 11,
+        lgwin: 22,
+        ..Default::default()
+    };
+    brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exports_become_module_exports() {
+        let glue = "export class A {\n}\nfunction helper() {}\nexport function __wbg_set_wasm(v) {\n    wasm = v;\n}\n";
+        let out = commonjs(glue).unwrap_or_default();
+        assert!(out.contains("\nclass A {\n"));
+        assert!(out.contains("\nfunction __wbg_set_wasm(v) {\n"));
+        assert!(out.contains("module.exports = {\n    A,\n    __wbg_set_wasm,\n};"));
+        assert!(out.contains("require('./text.js')"));
+        assert!(!out.contains("export "));
+    }
+
+    #[test]
+    fn unknown_module_syntax_fails_the_build() {
+        assert!(commonjs("import x from 'y';\nexport function __wbg_set_wasm() {}\n").is_err());
+        assert!(commonjs("export { a };\nexport function __wbg_set_wasm() {}\n").is_err());
+        assert!(commonjs("export function f() {}\n").is_err());
+    }
+
+    #[test]
+    fn the_window_accessor_answers_undefined() {
+        let glue = "export function __wbg_static_accessor_WINDOW_1() {\n    const ret = typeof window === 'undefined' ? undefined : window;\n}\nexport function __wbg_set_wasm() {}\n";
+        let out = commonjs(glue).unwrap_or_default();
+        assert!(!out.contains("window;"));
+        assert!(out.contains("const ret = undefined;"));
+    }
+}
