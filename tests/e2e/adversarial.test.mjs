@@ -760,3 +760,26 @@ scenario('21. the notify arrives twice', async () => {
   await page.close();
   return { orderNo, outcome: 'paid' };
 });
+
+scenario('22. a second tab opens the order after it was paid in the first', async () => {
+  const { orderNo } = await newOrder();
+  const a = await openPage(orderNo);
+  await a.locator('#outcome[data-status="ready"]').waitFor();
+  await a.locator('#pay').click();
+  const { prepayId } = await launched(a);
+  await payInWallet(a, prepayId);
+  await expectOutcome(a, 'paid');
+  const b = await openPage(orderNo);
+  await expectOutcome(b, 'paid');
+  assert.ok(await b.locator('#pay').isDisabled());
+  assert.equal((await events(b, 'createSent')).length, 0);
+  // Even a pay() called by script in that tab answers paid without a request.
+  const outcome = await b.evaluate(async () => {
+    const { orderNo: no, content } = window.cg.order;
+    return (await window.cg.guard.pay({ orderNo: no, content })).status;
+  });
+  assert.equal(outcome, 'paid');
+  assert.equal((await events(b, 'createSent')).length, 0);
+  await Promise.all([a.close(), b.close()]);
+  return { orderNo, outcome: 'paid' };
+});
