@@ -46,7 +46,11 @@ pub fn out_dir() -> PathBuf {
 }
 
 /// Builds `pkg/miniprogram/` and copies it into the example mini-program.
+///
+/// The flavour is built in its own target directory (`<target>/miniprogram/`): in the shared
+/// one, each `cargo xtask build` would rebuild the crate twice, once per feature set.
 pub fn build() -> Result<(), String> {
+    let target = target_dir()?.join("miniprogram");
     run(
         "cargo",
         &[
@@ -60,13 +64,17 @@ pub fn build() -> Result<(), String> {
             "--no-default-features",
             "--features",
             "miniprogram",
+            "--target-dir",
+            target
+                .to_str()
+                .ok_or("the target directory's path is not UTF-8")?,
         ],
     )?;
-    let wasm = target_dir()?
+    let wasm = target
         .join(WASM_TARGET)
         .join("release")
         .join(format!("{STEM}.wasm"));
-    let staging = target_dir()?.join("miniprogram-bindgen");
+    let staging = target.join("bindgen");
     let out = out_dir();
     println!(
         "\n$ wasm-bindgen --target bundler (miniprogram) --out-dir {}",
