@@ -906,13 +906,19 @@ impl Guard {
     }
 
     fn send_status(&mut self, order_no: &OrderNo, now: Millis) {
-        let wait_secs = self.config.poll.long_poll_secs;
+        let long_poll = self.config.poll.long_poll_secs;
         let request = self.request_id();
         let Some(slot) = self.orders.get_mut(order_no) else {
             return;
         };
-        let Phase::Polling { run, .. } = &mut slot.phase else {
+        let Phase::Polling { run, purpose } = &mut slot.phase else {
             return;
+        };
+        // Long-poll only while waiting for a payment. A query that decides what to do next
+        // needs the answer now: held, an `unpaid` about an old attempt would stall the buyer.
+        let wait_secs = match purpose {
+            Purpose::AwaitPayment => long_poll,
+            Purpose::Decide => 0,
         };
         let delay_ms = if run.sent() == 0 {
             0

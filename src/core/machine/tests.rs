@@ -796,3 +796,38 @@ fn without_a_server_expiry_the_local_ttl_applies() {
     assert_eq!(count(&again, is_launch), 0, "locally expired: ask first");
     assert_eq!(count(&again, is_create), 0);
 }
+
+#[test]
+fn only_the_wait_for_a_payment_long_polls() {
+    let mut page = Page::new();
+    let long_poll = page.guard.config().poll.long_poll_secs;
+    assert!(long_poll > 0, "on by default");
+    let wait_of = |actions: &[Action]| {
+        actions.iter().find_map(|a| match a {
+            Action::SendStatus { wait_secs, .. } => Some(*wait_secs),
+            _ => None,
+        })
+    };
+    // Deciding (nothing stored yet): an immediate answer.
+    let asked = page.pay(fp(1));
+    page.feed(Input::TabLock {
+        order_no: order(),
+        request: request_of(&asked, "lock"),
+        result: LockResult::Acquired,
+    });
+    let load = page.loading();
+    let deciding = page.feed(Input::RecordLoaded {
+        order_no: order(),
+        request: load,
+        loaded: Loaded::Missing,
+    });
+    assert_eq!(wait_of(&deciding), Some(0));
+    let created = page.status_reply(&deciding, StatusReply::Status(OrderStatus::None));
+    let launch = page.create_reply(
+        &created,
+        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
+    );
+    // Waiting for the buyer's payment: long-poll.
+    let polling = page.launched(&launch, LaunchResult::Ok);
+    assert_eq!(wait_of(&polling), Some(long_poll));
+}
