@@ -6,7 +6,7 @@
 
 use crate::build::build;
 use crate::cmd::{root, run, run_command};
-use crate::setup::{chromium, test_runner, wasm_target, WASM_TARGET};
+use crate::setup::{build_server, chromium, test_runner, wasm_target, WASM_TARGET};
 use std::process::Command;
 use std::time::Instant;
 
@@ -58,10 +58,23 @@ pub fn run_ci() -> Result<(), String> {
     run("cargo", &["test", "--workspace"])?;
     build()?;
     run("node", &["--test", "tests/node/"])?;
+    packaging_tests()?;
     crate::demo::e2e_tests()?;
     browser_tests()?;
     println!("\nxtask ci: all checks passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// The packaging test (`tests/packaging/`): `npm pack` of `pkg/`, the tarball installed into a
+/// fresh Node project and a fresh Vite app, whose build the reference backend serves to headless
+/// Chromium. Needs the package built first; the test is given the server binary.
+fn packaging_tests() -> Result<(), String> {
+    chromium()?;
+    let server = build_server()?;
+    let mut test = Command::new("node");
+    test.args(["--test", "tests/packaging/"])
+        .env("CG_SERVER_BIN", &server);
+    run_command(&mut test)
 }
 
 /// The wasm-bindgen tests of `tests/browser` in headless Chromium.

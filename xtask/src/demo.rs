@@ -7,17 +7,13 @@
 //! the orders the page's stored records refer to.
 
 use crate::build::build;
-use crate::cmd::{root, run, run_command};
-use crate::setup::{chromium, target_dir};
+use crate::cmd::{root, run_command};
+use crate::setup::{build_server, chromium, SERVER};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// The port the demo listens on unless `--port` says otherwise.
 pub const DEFAULT_PORT: u16 = 8080;
-
-/// The server binary's name (the `checkout-guard-server` package).
-const SERVER: &str = "checkout-guard-server";
 
 /// `cargo xtask demo [--port N]`.
 pub fn demo(args: &[String]) -> Result<(), String> {
@@ -93,18 +89,6 @@ fn parse_port(args: &[String]) -> Result<u16, String> {
             .ok_or_else(|| format!("`--port {value}` is not a port (1–65535)"))?;
     }
     Ok(port)
-}
-
-/// `cargo build -p checkout-guard-server` (debug: it shares its dependencies with `cargo test
-/// --workspace`), returning the binary's path.
-fn build_server() -> Result<PathBuf, String> {
-    run("cargo", &["build", "--package", SERVER, "--bin", SERVER])?;
-    let binary = target_dir()?.join("debug").join(SERVER);
-    if binary.exists() {
-        Ok(binary)
-    } else {
-        Err(format!("{} was not built", binary.display()))
-    }
 }
 
 /// The demo page in headless Chromium (`tests/e2e/`, Node's test runner + `playwright-core`):

@@ -74,6 +74,21 @@ pub fn test_runner() -> Result<(), String> {
     )
 }
 
+/// The reference backend's binary name (the `checkout-guard-server` package).
+pub const SERVER: &str = "checkout-guard-server";
+
+/// `cargo build -p checkout-guard-server` (debug: it shares its dependencies with `cargo test
+/// --workspace`), returning the binary's path: the browser tests serve their pages with it.
+pub fn build_server() -> Result<PathBuf, String> {
+    run("cargo", &["build", "--package", SERVER, "--bin", SERVER])?;
+    let binary = target_dir()?.join("debug").join(SERVER);
+    if binary.exists() {
+        Ok(binary)
+    } else {
+        Err(format!("{} was not built", binary.display()))
+    }
+}
+
 /// The cargo target directory, honouring `CARGO_TARGET_DIR` and config (`cargo metadata`).
 pub fn target_dir() -> Result<PathBuf, String> {
     let json = output("cargo", &["metadata", "--format-version", "1", "--no-deps"])?;
