@@ -11,8 +11,7 @@
 // Scenarios run one after the other in one browser, each on its own order, with short
 // time-outs and the guard's fast-polling options, so the suite stays well under 5 minutes.
 //
-// Scenarios 1–15 are issue 7's list; 16–21 add more ways to the same end. Two known defects
-// are worked around, not hidden (see FAST_NO_LONG_POLL below, and issue 7's report).
+// Scenarios 1–15 are issue 7's list; 16–22 add more ways to the same end.
 //
 // Run by `cargo xtask ci` with the server binary in CG_SERVER_BIN. By hand: `cargo xtask build
 // && cargo build -p checkout-guard-server && node --test tests/e2e/adversarial.test.mjs`
@@ -33,15 +32,6 @@ const FAST = {
   lockRetryMs: 250,
   poll: { fastMs: [0, 250, 500, 750], baseMs: 400, capMs: 1000, floorMs: 250, maxDurationMs: 8000, maxQueries: 60 },
 };
-/**
- * FAST without long-polling, for the scenarios where paying again must first ask the server
- * about a live attempt (a record from the future, other content). With the default
- * `longPollSecs` (20) that deciding query is sent with `Prefer: wait=20` too, and the reference
- * backend holds it while the attempt is unpaid: the page stays "Paying…" for 20 s before it
- * launches anything. A known defect of the guard (reported with issue 7), not of the promise:
- * drop this override once deciding queries are sent without `Prefer: wait`.
- */
-const FAST_NO_LONG_POLL = { ...FAST, poll: { ...FAST.poll, longPollSecs: 0 } };
 
 let server;
 let api;
@@ -540,7 +530,7 @@ scenario('12a. the clock jumps +1 hour mid-payment', async () => {
 
 scenario('12b. the clock jumps -1 hour mid-payment, then pay again', async () => {
   const { orderNo } = await newOrder();
-  const page = await openPage(orderNo, { init: skewableClock, opts: FAST_NO_LONG_POLL });
+  const page = await openPage(orderNo, { init: skewableClock });
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
   const first = await launched(page);
@@ -562,7 +552,7 @@ scenario('12b. the clock jumps -1 hour mid-payment, then pay again', async () =>
 
 scenario('13. the amount changes for the same business order', async () => {
   const { orderNo } = await newOrder(1999);
-  const page = await openPage(orderNo, { opts: FAST_NO_LONG_POLL });
+  const page = await openPage(orderNo);
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
   const old = await launched(page);
@@ -572,8 +562,11 @@ scenario('13. the amount changes for the same business order', async () => {
   // The buyer adds a second tin: same order number, new content.
   await api.updateOrder(orderNo, { amount: 3998, currency: 'CNY', items: [{ sku: 'tea', qty: 2 }] });
   await page.evaluate(() => window.cg.refresh());
+  const clicked = Date.now();
   await page.locator('#pay').click();
   const fresh = await launched(page, 2);
+  // The deciding status query is answered at once, never held as a long poll.
+  assert.ok(Date.now() - clicked < 5000, `the new attempt took ${Date.now() - clicked} ms to launch`);
   assert.notEqual(fresh.prepayId, old.prepayId, 'the old prepay is not reused for the new amount');
   assert.notEqual(fresh.attemptId, old.attemptId);
   assert.equal((await events(page, 'prepayReused')).length, 0);
@@ -682,11 +675,11 @@ scenario('17. the provider\'s reply to the create is lost', async () => {
 
 scenario('18. the paying tab is closed, the waiting tab takes over', async () => {
   const { orderNo } = await newOrder();
-  const a = await openPage(orderNo, { opts: FAST_NO_LONG_POLL });
+  const a = await openPage(orderNo);
   await a.locator('#outcome[data-status="ready"]').waitFor();
   await a.locator('#pay').click();
   const { prepayId } = await launched(a);
-  const b = await openPage(orderNo, { opts: FAST_NO_LONG_POLL });
+  const b = await openPage(orderNo);
   await b.locator('#pay').click();
   await waitFor(async () => (await events(b, 'waitingForOtherTab')).length > 0, 'the second tab to wait');
   // The paying tab goes away mid-payment (its lock with it); the buyer pays the wallet it opened.
@@ -702,7 +695,7 @@ scenario('18. the paying tab is closed, the waiting tab takes over', async () =>
 
 scenario('19. storage wiped mid-payment, pay again', async () => {
   const { orderNo } = await newOrder();
-  const page = await openPage(orderNo, { opts: FAST_NO_LONG_POLL });
+  const page = await openPage(orderNo);
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
   const first = await launched(page);
