@@ -776,3 +776,37 @@ scenario('22. a second tab opens the order after it was paid in the first', asyn
   await Promise.all([a.close(), b.close()]);
   return { orderNo, outcome: 'paid' };
 });
+
+scenario('23. two tabs: cancelled, then both pay again at once', async () => {
+  const { orderNo } = await newOrder();
+  const [a, b] = await Promise.all([openPage(orderNo), openPage(orderNo)]);
+  await Promise.all([a, b].map((p) => p.locator('#outcome[data-status="ready"]').waitFor()));
+  await a.locator('#pay').click();
+  const { prepayId } = await launched(a);
+  await b.locator('#pay').click();
+  await a.evaluate(() => window.cg.settleLaunch('cancelled'));
+  // The waiting tab hears the outcome (or takes the lock and reuses the prepay itself).
+  await expectOutcome(a, 'cancelled');
+  const launchesBefore = async () => (await Promise.all([a, b].map((p) => p.evaluate(() => window.cg.launches.length))));
+  await waitFor(async () => {
+    const status = await b.locator('#outcome').getAttribute('data-status');
+    return status === 'cancelled' || (await launchesBefore())[1] > 0;
+  }, 'the second tab to settle');
+  await b.evaluate(() => window.cg.settleLaunch('cancelled'));
+  await b.locator('#outcome[data-status="cancelled"]').waitFor();
+  const [la, lb] = await launchesBefore();
+  await Promise.all([a.locator('#pay').click(), b.locator('#pay').click()]);
+  await waitFor(async () => {
+    const [na, nb] = await launchesBefore();
+    return na + nb > la + lb;
+  }, 'a launch after paying again');
+  const all = [...await a.evaluate(() => window.cg.launches), ...await b.evaluate(() => window.cg.launches)];
+  assert.ok(all.every((l) => l.prepayId === prepayId), `only the one prepay is ever launched: ${JSON.stringify(all)}`);
+  assert.equal((await api.wallet(prepayId, 'confirm')).status, 200);
+  await Promise.all([a, b].map((p) => p.evaluate(() => window.cg.settleLaunch('ok'))));
+  await Promise.all([expectOutcome(a, 'paid'), expectOutcome(b, 'paid')]);
+  const sent = [...await events(a, 'createSent'), ...await events(b, 'createSent')];
+  assert.equal(sent.length, 1, JSON.stringify(sent));
+  await Promise.all([a.close(), b.close()]);
+  return { orderNo, outcome: 'paid' };
+});
