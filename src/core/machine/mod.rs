@@ -25,6 +25,8 @@
 //!    bounded number of times, then the outcome is **pending**. Nothing unclear ever mints a key.
 //! 6. After launching, the status is polled ([`crate::core::schedule`]) until paid, dead, or the
 //!    deadline (then **pending**). Coming back to the page restarts the fast checks.
+//! 7. The wallet's "cancelled" or "failed" is checked with one status query before it is
+//!    reported (the buyer may have paid anyway); a `resume` always ends with an outcome.
 
 mod io;
 
@@ -63,6 +65,39 @@ enum Purpose {
     Decide,
     /// Waiting for the buyer's payment to be confirmed after launching.
     AwaitPayment,
+    /// One look before reporting something the server has not confirmed.
+    Check(Why),
+}
+
+/// What a [`Purpose::Check`] is about to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// The wallet said the buyer cancelled; the buyer may still have paid (another device, a
+    /// wallet that reports its own close as a cancel).
+    WalletCancelled,
+    /// The wallet said it failed; the same doubt.
+    WalletFailed,
+    /// A resumed order that was not launched: what became of it.
+    Resume,
+}
+
+impl Why {
+    /// The outcome when the server shows the attempt live and unpaid (or none at all).
+    fn unpaid(self) -> (OutcomeStatus, Option<Reason>) {
+        match self {
+            Why::WalletCancelled | Why::Resume => (OutcomeStatus::Cancelled, None),
+            Why::WalletFailed => (OutcomeStatus::Failed, Some(Reason::Wallet)),
+        }
+    }
+
+    /// The outcome when the server cannot be asked: the wallet's word, or pending.
+    fn unknown(self, problem: Reason) -> (OutcomeStatus, Option<Reason>) {
+        match self {
+            Why::WalletCancelled => (OutcomeStatus::Cancelled, Some(problem)),
+            Why::WalletFailed => (OutcomeStatus::Failed, Some(Reason::Wallet)),
+            Why::Resume => (OutcomeStatus::Pending, Some(problem)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -365,10 +400,6 @@ impl Guard {
                     request,
                 });
             }
-            LockResult::HeldElsewhere if slot.mode == Mode::Resume => {
-                // The other tab is on it and will broadcast the outcome.
-                slot.phase = Phase::Idle;
-            }
             LockResult::HeldElsewhere => {
                 let since = *slot.waiting_since.get_or_insert(now);
                 let first = slot.phase != Phase::WaitingTab;
@@ -427,7 +458,6 @@ impl Guard {
         #[derive(PartialEq)]
         enum Next {
             Finish,
-            Idle,
             Poll(Purpose),
             Resend,
             Reuse,
@@ -440,7 +470,8 @@ impl Guard {
             match record.map(|r| r.state) {
                 Some(RecordState::Launched) => Next::Poll(Purpose::AwaitPayment),
                 Some(RecordState::Paid) => Next::Finish,
-                _ => Next::Idle,
+                // Never launched here: one look at the server, never a create.
+                _ => Next::Poll(Purpose::Check(Why::Resume)),
             }
         } else if unusable {
             Next::Poll(Purpose::Decide)
@@ -462,7 +493,6 @@ impl Guard {
         };
         match next {
             Next::Finish => self.finish(order_no, OutcomeStatus::Paid, None),
-            Next::Idle => self.go_idle(order_no),
             Next::Poll(purpose) => self.start_polling(order_no, purpose, now),
             Next::Resend => self.send_create(order_no, 0, now),
             Next::Reuse => self.launch(order_no, true, now),
@@ -515,13 +545,13 @@ impl Guard {
             }
             // Already polling: the buyer came back before the launcher returned.
             LaunchResult::Ok => {}
+            // The wallet's word is not the server's: one look before saying "not paid". The
+            // record stays `launched` until the server shows the attempt unpaid.
             LaunchResult::Cancelled => {
-                self.update_record(order_no, now, |r| r.state = RecordState::Ready);
-                self.finish(order_no, OutcomeStatus::Cancelled, None);
+                self.start_polling(order_no, Purpose::Check(Why::WalletCancelled), now)
             }
             LaunchResult::Failed => {
-                // The record stays `launched`: the next pay asks the server first.
-                self.finish(order_no, OutcomeStatus::Failed, Some(Reason::Wallet));
+                self.start_polling(order_no, Purpose::Check(Why::WalletFailed), now)
             }
         }
     }
@@ -535,6 +565,9 @@ impl Guard {
         let Phase::Polling { purpose, .. } = slot.phase else {
             return;
         };
+        if let Purpose::Check(why) = purpose {
+            return self.on_check_reply(order_no, why, reply, now);
+        }
         let status = match reply {
             StatusReply::Status(status) => status,
             StatusReply::Unavailable { retry_after_ms } => {
@@ -596,6 +629,68 @@ impl Guard {
                 self.status_problem(order_no, Reason::ServerContract, now)
             }
             (Purpose::AwaitPayment, OrderStatus::Closed(id) | OrderStatus::Failed(id)) => {
+                self.update_record(order_no, now, |r| {
+                    r.state = RecordState::Dead;
+                    r.attempt_id = Some(id);
+                });
+                self.finish(order_no, OutcomeStatus::Failed, Some(Reason::AttemptDead))
+            }
+            // Answered by `on_check_reply` before this match.
+            (Purpose::Check(_), _) => {}
+        }
+    }
+
+    /// The one look of a [`Purpose::Check`]: the server's word if it gives one, else the
+    /// fallback of `why`. Never a create, never a launch.
+    fn on_check_reply(&mut self, order_no: &OrderNo, why: Why, reply: StatusReply, now: Millis) {
+        let status = match reply {
+            StatusReply::Status(status) => status,
+            StatusReply::Unavailable { .. } => {
+                let (status, reason) = why.unknown(Reason::ServerBusy);
+                return self.finish(order_no, status, reason);
+            }
+            StatusReply::Invalid(_) => {
+                let (status, reason) = why.unknown(Reason::ServerContract);
+                return self.finish(order_no, status, reason);
+            }
+            StatusReply::NoReply => {
+                let (status, reason) = why.unknown(Reason::Network);
+                return self.finish(order_no, status, reason);
+            }
+        };
+        self.emit(Event::StatusSeen {
+            order_no: order_no.clone(),
+            status: status.name(),
+        });
+        match status {
+            OrderStatus::Paid(attempt_id) => {
+                if let Some(id) = attempt_id {
+                    self.update_record(order_no, now, |r| r.attempt_id = Some(id));
+                }
+                self.finish(order_no, OutcomeStatus::Paid, None)
+            }
+            // The buyer is paying right now (another device, or the wallet is still busy).
+            OrderStatus::Paying(_) => self.start_polling(order_no, Purpose::AwaitPayment, now),
+            OrderStatus::Unpaid(attempt) => {
+                let ours = self
+                    .record_of(order_no)
+                    .is_some_and(|r| r.attempt_id.as_ref() == Some(&attempt.attempt_id));
+                if ours {
+                    // Confirmed unpaid and live: paying again may reuse the prepay.
+                    self.update_record(order_no, now, |r| {
+                        if r.state == RecordState::Launched {
+                            r.state = RecordState::Ready;
+                        }
+                    });
+                }
+                let (status, reason) = why.unpaid();
+                self.finish(order_no, status, reason)
+            }
+            OrderStatus::None => {
+                let (status, reason) = why.unpaid();
+                self.finish(order_no, status, reason)
+            }
+            OrderStatus::Closed(id) | OrderStatus::Failed(id) => {
                 self.update_record(order_no, now, |r| {
                     r.state = RecordState::Dead;
                     r.attempt_id = Some(id);
@@ -685,7 +780,7 @@ impl Guard {
             slot.paid = true;
         }
         let waiting = matches!(slot.phase, Phase::WaitingTab | Phase::Locking) && !slot.holds_lock;
-        if waiting && slot.mode == Mode::Pay {
+        if waiting {
             let reason = (status == OutcomeStatus::Pending).then_some(Reason::OtherTab);
             self.finish(order_no, status, reason);
         }
@@ -918,7 +1013,7 @@ impl Guard {
         // needs the answer now: held, an `unpaid` about an old attempt would stall the buyer.
         let wait_secs = match purpose {
             Purpose::AwaitPayment => long_poll,
-            Purpose::Decide => 0,
+            Purpose::Decide | Purpose::Check(_) => 0,
         };
         let delay_ms = if run.sent() == 0 {
             0

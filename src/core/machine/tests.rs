@@ -146,6 +146,23 @@ impl Page {
         })
     }
 
+    /// The wallet reports a cancel; the server confirms the attempt is live and unpaid.
+    fn cancel(&mut self, launch: &[Action]) -> Vec<Action> {
+        let check = self.launched(launch, LaunchResult::Cancelled);
+        assert_eq!(count(&check, is_create) + count(&check, is_launch), 0);
+        let record = self.stored.clone().expect("a launched record");
+        let live = Attempt {
+            attempt_id: record.attempt_id.clone().expect("attempt"),
+            fingerprint: record.fingerprint.clone(),
+            prepay: record.prepay.clone().expect("prepay"),
+            expires_at: record.expires_at,
+            reused: true,
+        };
+        let mut done = check.clone();
+        done.extend(self.status_reply(&check, StatusReply::Status(OrderStatus::Unpaid(live))));
+        done
+    }
+
     /// Advances the clock to the guard's next deadline and fires the timer.
     fn fire_timer(&mut self) -> Vec<Action> {
         let at = self.guard.poll_timeout().expect("a timer is armed");
@@ -299,7 +316,7 @@ fn a_second_pay_in_flight_joins_and_both_callers_get_one_result() {
         &actions,
         CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
     );
-    let done = page.launched(&launch, LaunchResult::Cancelled);
+    let done = page.cancel(&launch);
     let (callers, result) = resolved(&done).expect("resolved");
     assert_eq!(callers, vec![CallerId(1), CallerId(2)]);
     assert_eq!(result.map(|o| o.status), Ok(OutcomeStatus::Cancelled));
@@ -353,7 +370,7 @@ fn timeouts_resend_the_same_key_then_end_pending_and_the_next_pay_resends_it_aga
 fn a_valid_prepay_is_reused_without_a_create() {
     let mut page = Page::new();
     let launch = pay_to_launch(&mut page);
-    page.launched(&launch, LaunchResult::Cancelled);
+    page.cancel(&launch);
     assert_eq!(
         page.stored.as_ref().map(|r| r.state),
         Some(RecordState::Ready)
@@ -372,7 +389,7 @@ fn an_expired_prepay_asks_the_server_and_mints_only_after_closed() {
     let mut page = Page::new();
     let launch = pay_to_launch(&mut page);
     let old_key = page.stored.as_ref().map(|r| r.key.clone());
-    page.launched(&launch, LaunchResult::Cancelled);
+    page.cancel(&launch);
     page.now = page.now.plus(3_600_000); // past the expiry
     let actions = page.pay_through_load(fp(1));
     assert_eq!(
@@ -397,7 +414,7 @@ fn an_expired_prepay_asks_the_server_and_mints_only_after_closed() {
 fn an_expired_prepay_the_server_says_is_live_is_reused() {
     let mut page = Page::new();
     let launch = pay_to_launch(&mut page);
-    page.launched(&launch, LaunchResult::Cancelled);
+    page.cancel(&launch);
     page.now = page.now.plus(3_600_000);
     let actions = page.pay_through_load(fp(1));
     let live = attempt("A1x1", fp(1), Some(page.now.plus(600_000)));
@@ -489,7 +506,7 @@ fn changed_content_mints_a_new_key() {
     let mut page = Page::new();
     let launch = pay_to_launch(&mut page);
     let old_key = page.stored.as_ref().map(|r| r.key.clone());
-    page.launched(&launch, LaunchResult::Cancelled);
+    page.cancel(&launch);
     let asked = page.pay_through_load(fp(2));
     assert_eq!(
         count(&asked, is_create),
@@ -783,7 +800,7 @@ fn without_a_server_expiry_the_local_ttl_applies() {
     let mut page = Page::new();
     let actions = page.pay_through_load(fp(1));
     let launch = page.create_reply(&actions, CreateReply::Attempt(attempt("A1x1", fp(1), None)));
-    page.launched(&launch, LaunchResult::Cancelled);
+    page.cancel(&launch);
     let ttl = page.guard.config().prepay_ttl_ms;
     assert_eq!(
         page.stored.as_ref().and_then(|r| r.expires_at),
@@ -830,4 +847,60 @@ fn only_the_wait_for_a_payment_long_polls() {
     // Waiting for the buyer's payment: long-poll.
     let polling = page.launched(&launch, LaunchResult::Ok);
     assert_eq!(wait_of(&polling), Some(long_poll));
+}
+
+#[test]
+fn a_wallet_cancel_is_checked_with_the_server() {
+    // The buyer paid (another device, or a wallet that reports its own close as a cancel).
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let check = page.launched(&launch, LaunchResult::Cancelled);
+    assert_eq!(outcome_status(&check), None, "not before the server speaks");
+    let done = page.status_reply(&check, paid_reply());
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Paid)
+    );
+    // Unreachable server: the wallet's word, but the record stays `launched`, so the next pay
+    // asks before launching again.
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let check = page.launched(&launch, LaunchResult::Failed);
+    let done = page.status_reply(&check, StatusReply::NoReply);
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Failed));
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Launched)
+    );
+    let again = page.pay_through_load(fp(1));
+    assert_eq!(count(&again, is_launch) + count(&again, is_create), 0);
+}
+
+#[test]
+fn a_resume_always_ends_with_an_outcome() {
+    // A reload while the create was in flight: the record is `creating`.
+    let mut page = Page::new();
+    page.pay_through_load(fp(1));
+    let mut page2 = Page::new();
+    page2.stored = page.stored.clone();
+    let actions = page2.feed(Input::Resume { order_no: order() });
+    page2.feed(Input::TabLock {
+        order_no: order(),
+        request: request_of(&actions, "lock"),
+        result: LockResult::Acquired,
+    });
+    let load = page2.loading();
+    let asked = page2.feed(Input::RecordLoaded {
+        order_no: order(),
+        request: load,
+        loaded: Loaded::Found(page.stored.clone().expect("stored")),
+    });
+    assert_eq!(count(&asked, is_create) + count(&asked, is_launch), 0);
+    let done = page2.status_reply(&asked, StatusReply::Status(OrderStatus::None));
+    assert!(done
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::Outcome(_)))));
+    assert!(done.iter().any(|a| matches!(a, Action::UnlockUi { .. })));
+    assert!(!page2.guard.is_busy(&order()));
 }
