@@ -1,3 +1,9 @@
 // checkout-guard for bundlers with WebAssembly ES-module integration (webpack 5
 // `experiments.asyncWebAssembly`, vite-plugin-wasm): the wasm is imported as a module.
-export { CheckoutGuard, canonicalize, fingerprint } from './gen/bundler/checkout_guard.js';
+import * as glue from './gen/bundler/checkout_guard.js';
+import { wrap } from './shell.js';
+
+const api = wrap(glue);
+api.install();
+
+export const { CheckoutGuard, canonicalize, fingerprint } = api;

@@ -116,7 +116,7 @@ export interface PollOptions {
   expiryGraceMs?: number;
   /** Most queries in one run. Default 60. */
   maxQueries?: number;
-  /** `Prefer: wait=N` seconds for each query (≤ 25); 0 turns long-polling off. Default 0. */
+  /** `Prefer: wait=N` seconds for each query (≤ 25); 0 turns long-polling off. Default 20. */
   longPollSecs?: number;
 }
 
@@ -168,7 +168,18 @@ export type GuardEvent =
  */
 export class CheckoutGuard {
   constructor(options: CheckoutGuardOptions);
-  /** Pays the order at most once; a second call for the same order joins the first. */
+  /**
+   * Pays the order at most once; a second call for the same order joins the first.
+   *
+   * While a call is in flight, calling again with **the very same order object** (the double
+   * click) returns the very same promise at once, in plain JS, without reading the content
+   * again: about the cost of a `Map` look-up. So do not mutate an order object while its
+   * payment runs; pass a new object for new content. Any other object goes to the guard, which
+   * fingerprints its content and joins the payment in flight when the content is the same (a
+   * new promise settling with the same outcome), or rejects with `busy` when it differs. Once
+   * the call settles, or the order's `outcome` event is emitted (an `outcome` listener that
+   * pays again starts a new payment), the next call goes to the guard again.
+   */
   pay(order: Order): Promise<Outcome>;
   /**
    * Locks `element` synchronously on click (and Enter / Space on non-buttons) and pays

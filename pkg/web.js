@@ -4,4 +4,21 @@
 //   await init({ module_or_path: '/assets/checkout_guard_bg.wasm' });   // URL, Response,
 //                                                                        // bytes or Module
 // `initSync({ module })` takes bytes or a compiled `WebAssembly.Module` synchronously.
-export { default, initSync, CheckoutGuard, canonicalize, fingerprint } from './gen/web/checkout_guard.js';
+import glueInit, * as glue from './gen/web/checkout_guard.js';
+import { wrap } from './shell.js';
+
+const api = wrap(glue);
+
+export default async function init(options) {
+  const exports = await glueInit(options);
+  api.install();
+  return exports;
+}
+
+export function initSync(options) {
+  const exports = glue.initSync(options);
+  api.install();
+  return exports;
+}
+
+export const { CheckoutGuard, canonicalize, fingerprint } = api;

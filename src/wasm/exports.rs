@@ -4,8 +4,10 @@
 //! backend in any language can recompute a fingerprint the browser sent.
 
 use super::errors::GuardError;
-use super::order::to_json;
+use super::order::{set_json_text, to_json};
 use crate::core::fingerprint;
+use js_sys::Function;
+use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
 
 /// RFC 8785 (JCS) canonical JSON of `value`. Throws `invalid_order` for what JSON cannot say.
@@ -19,4 +21,19 @@ pub fn canonicalize(value: JsValue) -> Result<String, GuardError> {
 pub fn fingerprint(value: JsValue) -> Result<String, GuardError> {
     let print = fingerprint::fingerprint(&to_json(&value)?)?;
     Ok(print.as_str().to_owned())
+}
+
+/// Installs the package's canonical-text function (`canonicalText` of `pkg/shell.js`, see
+/// `order.rs`); called once by that hand-written layer when the wasm is ready. Not public API.
+#[wasm_bindgen(js_name = "__setJsonText")]
+pub fn install_json_text(json_text: Function) {
+    set_json_text(json_text);
+}
+
+/// Lowercase hex SHA-256 of `canonical`, text that `pkg/shell.js` already put in RFC 8785
+/// form: the [`fingerprint`] of a value whose canonical form the JS engine built. Not public
+/// API.
+#[wasm_bindgen(js_name = "__sha256Hex")]
+pub fn sha256_hex(canonical: &str) -> String {
+    fingerprint::hex(&Sha256::digest(canonical.as_bytes()))
 }

@@ -1,0 +1,175 @@
+// The hand-written layer shared by every entry point (index.js, web.js, bundler.js, node.cjs):
+// two fast paths in plain JS around the generated glue, each exact (it answers only when the
+// wasm would answer the same, and otherwise lets the wasm decide).
+//
+// 1. `canonicalText(value)`: RFC 8785 canonical JSON built by the JS engine, which is the
+//    reference for every JCS rule (numbers are `String(x)`, strings `JSON.stringify(s)`, member
+//    names sorted by UTF-16 code units, `sort()`'s default). It reads the value exactly as the
+//    guard's walk does (src/wasm/order.rs: `toJSON(key)` first, own enumerable keys, array
+//    items by index) and declines, returning `undefined`, on everything the walk refuses or
+//    might read differently: NaN, ±Infinity, undefined, functions, symbols, BigInt, lone
+//    surrogates (in values or names), objects that are neither plain objects nor plain arrays
+//    (boxed primitives, class instances, Maps…), nesting at the walk's depth limit (cycles), or
+//    a throw. The wasm then walks the value, decides, and names the path in its error. Walking
+//    a JS object from wasm costs boundary crossings per value; this costs one per call.
+// 2. `pay(order)` while that very order object is in flight returns the promise already in
+//    flight, without crossing into wasm or reading the content again: the double click costs
+//    a Map look-up. Anything else (another object, even with equal content) goes to the wasm,
+//    which fingerprints it and joins the payment or refuses with `busy`.
+
+const OBJECT = Object.prototype;
+const ARRAY = Array.prototype;
+/** `MAX_DEPTH` of src/core/fingerprint.rs: the walk refuses a container this deep. */
+const MAX_DEPTH = 64;
+const SURROGATE = /[\uD800-\uDFFF]/;
+const wellFormed =
+  typeof String.prototype.isWellFormed === 'function'
+    ? (s) => s.isWellFormed()
+    : (s) => !SURROGATE.test(s);
+
+/** Characters JSON escapes (lone surrogates are declined before). */
+const ESCAPED = /["\\\u0000-\u001f]/;
+const quote = (s) => (ESCAPED.test(s) ? JSON.stringify(s) : `"${s}"`);
+
+/** Thrown (and caught in `canonicalText`) to let the wasm walk decide. */
+const DECLINE = {};
+
+function text(value, key, depth) {
+  if (typeof value === 'object' && value !== null) {
+    const toJSON = value.toJSON;
+    if (typeof toJSON === 'function') value = toJSON.call(value, key);
+  }
+  switch (typeof value) {
+    case 'string':
+      if (!wellFormed(value)) throw DECLINE;
+      return quote(value);
+    case 'number':
+      // NaN and ±Infinity: x - x is NaN.
+      if (value - value !== 0) throw DECLINE;
+      return String(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object': {
+      if (value === null) return 'null';
+      if (depth >= MAX_DEPTH) throw DECLINE;
+      const proto = Object.getPrototypeOf(value);
+      if (proto === ARRAY && Array.isArray(value)) {
+        const length = value.length;
+        let out = '[';
+        for (let i = 0; i < length; i++) {
+          out += (i === 0 ? '' : ',') + text(value[i], i, depth + 1);
+        }
+        return out + ']';
+      }
+      if (proto !== OBJECT && proto !== null) throw DECLINE;
+      const names = Object.keys(value).sort();
+      let out = '{';
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i];
+        if (!wellFormed(name)) throw DECLINE;
+        out += (i === 0 ? '' : ',') + quote(name) + ':' + text(value[name], name, depth + 1);
+      }
+      return out + '}';
+    }
+    default:
+      throw DECLINE;
+  }
+}
+
+/** RFC 8785 canonical JSON of `value` exactly as the guard computes it, or `undefined`. */
+export function canonicalText(value) {
+  try {
+    return text(value, '', 0);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `Base` (the generated `CheckoutGuard`) with the single-flight fast path of `pay`.
+ *
+ * A flight is the promise of a `pay(order)` that went to the wasm, kept until it settles or the
+ * order's `outcome` event is emitted (the core emits it before it resolves the callers), so a
+ * listener that pays again from inside that event reaches the wasm as before.
+ */
+export function singleFlight(Base) {
+  return class CheckoutGuard extends Base {
+    #flights = new Map();
+    #watching = false;
+
+    pay(order) {
+      if (typeof order === 'object' && order !== null) {
+        const flight = this.#flights.get(order.orderNo);
+        if (flight !== undefined && flight.order === order && flight.content === order.content) {
+          return flight.promise;
+        }
+      }
+      const settled = super.pay(order);
+      const orderNo = typeof order === 'object' && order !== null ? order.orderNo : undefined;
+      if (typeof orderNo !== 'string') return settled;
+      const end = () => {
+        if (this.#flights.get(orderNo) === flight) this.#flights.delete(orderNo);
+      };
+      const promise = settled.then(
+        (outcome) => {
+          end();
+          return outcome;
+        },
+        (error) => {
+          end();
+          throw error;
+        },
+      );
+      const flight = { order, content: order.content, promise };
+      this.#flights.set(orderNo, flight);
+      return promise;
+    }
+
+    on(type, listener) {
+      let wrapped = listener;
+      if ((type === 'outcome' || type === 'state') && typeof listener === 'function') {
+        wrapped = (event) => {
+          if (event.type === 'outcome') this.#flights.delete(event.orderNo);
+          return listener(event);
+        };
+      }
+      const off = super.on(type, wrapped);
+      if (!this.#watching) {
+        // After the caller's first listener, so storage warnings still go to that listener.
+        this.#watching = true;
+        super.on('outcome', (event) => this.#flights.delete(event.orderNo));
+      }
+      return off;
+    }
+
+    forget(orderNo) {
+      super.forget(orderNo);
+      this.#flights.delete(orderNo);
+    }
+
+    free() {
+      this.#flights.clear();
+      super.free();
+    }
+  };
+}
+
+/** The public API over one generated glue module; `install()` once its wasm is ready. */
+export function wrap(glue) {
+  let ready = false;
+  return {
+    CheckoutGuard: singleFlight(glue.CheckoutGuard),
+    canonicalize(value) {
+      const canonical = ready ? canonicalText(value) : undefined;
+      return canonical === undefined ? glue.canonicalize(value) : canonical;
+    },
+    fingerprint(value) {
+      const canonical = ready ? canonicalText(value) : undefined;
+      return canonical === undefined ? glue.fingerprint(value) : glue.__sha256Hex(canonical);
+    },
+    install() {
+      glue.__setJsonText(canonicalText);
+      ready = true;
+    },
+  };
+}
