@@ -2,6 +2,9 @@
 //! of the property test and the exhaustive exploration), and the raw cost of one guard input.
 //! Run with `cargo bench --bench core`. The point is to show the core is never the bottleneck:
 //! a page feeds it a handful of inputs per click.
+//!
+//! `cargo xtask bench` runs this with `BENCH_JSON=<file>` (the numbers are also written there
+//! as JSON) and, for `--quick`, `BENCH_QUICK=1` (a twentieth of the work).
 
 #[path = "../tests/sim/mod.rs"]
 mod sim;
@@ -25,7 +28,8 @@ fn main() {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     };
-    let sequences = 20_000u32;
+    let quick = std::env::var_os("BENCH_QUICK").is_some();
+    let sequences = if quick { 1_000u32 } else { 20_000 };
     let started = Instant::now();
     let mut steps = 0u64;
     for _ in 0..sequences {
@@ -40,10 +44,11 @@ fn main() {
         steps += world.steps;
     }
     let secs = started.elapsed().as_secs_f64();
+    let steps_per_sec = steps as f64 / secs;
     println!(
         "core: simulated world: {sequences} sequences, {steps} steps in {secs:.2} s = {:.0} sequences/s, {:.0} steps/s",
         f64::from(sequences) / secs,
-        steps as f64 / secs
+        steps_per_sec
     );
 
     // The double click: a pay for an order already in flight joins it.
@@ -60,7 +65,7 @@ fn main() {
         now,
     );
     while guard.poll_action().is_some() {}
-    let joins = 1_000_000u64;
+    let joins = if quick { 50_000 } else { 1_000_000u64 };
     let started = Instant::now();
     for caller in 1..=joins {
         guard.handle(
@@ -75,4 +80,17 @@ fn main() {
     }
     let ns = started.elapsed().as_nanos() as f64 / joins as f64;
     println!("core: a click joining a payment in flight: {ns:.0} ns per input (native)");
+    if let Some(path) = std::env::var_os("BENCH_JSON") {
+        let json = serde_json::json!({
+            "sequences": sequences,
+            "steps": steps,
+            "secs": secs,
+            "stepsPerSec": steps_per_sec,
+            "joinNs": ns,
+        });
+        if let Err(e) = std::fs::write(&path, json.to_string()) {
+            eprintln!("core: cannot write {}: {e}", path.to_string_lossy());
+            std::process::exit(1);
+        }
+    }
 }

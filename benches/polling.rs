@@ -15,6 +15,9 @@
 //! Reported per strategy: mean requests per payment, detection delay (reply time minus D)
 //! p50/p95/p99, the product requests × p95 (lower is better), and payments missed by the
 //! strategy's deadline (10 minutes for all).
+//!
+//! `cargo xtask bench` runs this with `BENCH_JSON=<file>` (the rows are also written there as
+//! JSON) and, for `--quick`, `BENCH_QUICK=1` (1,000 payments per row instead of 20,000).
 
 use checkout_guard::core::schedule::{PollConfig, PollRun};
 use checkout_guard::core::time::Millis;
@@ -22,6 +25,7 @@ use checkout_guard::core::time::Millis;
 const RTT: u64 = 150;
 const DEADLINE: u64 = 600_000;
 const SAMPLES: usize = 20_000;
+const QUICK_SAMPLES: usize = 1_000;
 
 /// splitmix64: a small seeded generator so runs are repeatable.
 struct Rng(u64);
@@ -213,8 +217,14 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken.
+    let samples = if std::env::var_os("BENCH_QUICK").is_some() {
+        QUICK_SAMPLES
+    } else {
+        SAMPLES
+    };
+    let mut rows = Vec::new();
     println!(
-        "status polling cost: {SAMPLES} payments per row, RTT {RTT} ms, deadline {} s\n",
+        "status polling cost: {samples} payments per row, RTT {RTT} ms, deadline {} s\n",
         DEADLINE / 1000
     );
     for delay in [Delay::Uniform, Delay::Lognormal] {
@@ -227,9 +237,9 @@ fn main() {
             );
             for strategy in strategies() {
                 let mut rng = Rng(0x5eed ^ delay as u64 ^ u64::from(signal));
-                let mut delays = Vec::with_capacity(SAMPLES);
+                let mut delays = Vec::with_capacity(samples);
                 let (mut requests, mut missed) = (0u64, 0u32);
-                for _ in 0..SAMPLES {
+                for _ in 0..samples {
                     let paid_at = delay.sample(&mut rng);
                     let (n, detected) = play(&strategy, paid_at, signal, &mut rng);
                     requests += u64::from(n);
@@ -239,20 +249,43 @@ fn main() {
                     }
                 }
                 delays.sort_unstable();
-                let mean_requests = requests as f64 / SAMPLES as f64;
-                let p95 = percentile(&delays, 95.0);
+                let mean_requests = requests as f64 / samples as f64;
+                let (p50, p95, p99) = (
+                    percentile(&delays, 50.0),
+                    percentile(&delays, 95.0),
+                    percentile(&delays, 99.0),
+                );
                 println!(
                     "  {:<38} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>11.1} {:>7}",
                     strategy.name,
                     mean_requests,
-                    percentile(&delays, 50.0),
+                    p50,
                     p95,
-                    percentile(&delays, 99.0),
+                    p99,
                     mean_requests * p95,
                     missed
                 );
+                rows.push(serde_json::json!({
+                    "delay": delay.name(),
+                    "flow": flow,
+                    "strategy": strategy.name,
+                    "payments": samples,
+                    "requests": mean_requests,
+                    "p50s": p50,
+                    "p95s": p95,
+                    "p99s": p99,
+                    "requestsTimesP95": mean_requests * p95,
+                    "missed": missed,
+                }));
             }
             println!();
+        }
+    }
+    if let Some(path) = std::env::var_os("BENCH_JSON") {
+        let json = serde_json::json!({ "rttMs": RTT, "deadlineS": DEADLINE / 1000, "rows": rows });
+        if let Err(e) = std::fs::write(&path, json.to_string()) {
+            eprintln!("polling: cannot write {}: {e}", path.to_string_lossy());
+            std::process::exit(1);
         }
     }
 }

@@ -3,6 +3,7 @@
 //! Every command installs what it needs and is safe to run on a fresh clone: the README's two
 //! commands (`demo`, `ci`) must work on a new machine of this kind with nothing else done.
 
+mod bench;
 mod build;
 mod ci;
 mod cmd;
@@ -21,6 +22,9 @@ commands:
   build   the npm package: release wasm, wasm-bindgen glue (web, bundler, nodejs) in pkg/gen/,
           wasm-opt -Oz
   size    build, then print wasm raw/gzip/brotli and glue gzip/brotli per target
+  bench   build, then measure size, start-up, click path, fingerprint, polling and core
+          throughput beside the alternatives; prints a table, writes <target>/bench.json
+          (`--quick`: small samples, a smoke test). Not part of `ci`
   ci      every check and test that CI runs (fmt, clippy -D warnings native and wasm32, tests,
           node tests of the package, wasm-bindgen tests in headless Chromium, the demo page's
           browser test)
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::demo(&args[1..]),
         Some("build") => build::build(),
         Some("size") => build::build().and_then(|()| size::report()),
+        Some("bench") => bench::bench(&args[1..]),
         Some("ci") => ci::run_ci(),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") => {

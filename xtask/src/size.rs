@@ -92,7 +92,7 @@ fn miniprogram() -> Result<(), String> {
 }
 
 /// Every generated `.js` file of a target (the bundler target splits its glue in two).
-fn glue_sizes(dir: &Path) -> Result<Sizes, String> {
+pub fn glue_sizes(dir: &Path) -> Result<Sizes, String> {
     let entries = fs::read_dir(dir)
         .map_err(|e| format!("{}: {e} (run `cargo xtask build`)", dir.display()))?;
     let mut total = Sizes::default();
@@ -105,7 +105,7 @@ fn glue_sizes(dir: &Path) -> Result<Sizes, String> {
     Ok(total)
 }
 
-fn sizes(path: &Path) -> Result<Sizes, String> {
+pub fn sizes(path: &Path) -> Result<Sizes, String> {
     let bytes =
         fs::read(path).map_err(|e| format!("{}: {e} (run `cargo xtask build`)", path.display()))?;
     Ok(Sizes {
