@@ -58,6 +58,7 @@ pub fn run_ci() -> Result<(), String> {
     run("cargo", &["test", "--workspace"])?;
     build()?;
     run("node", &["--test", "tests/node/"])?;
+    crate::build::miniprogram::tests()?;
     packaging_tests()?;
     crate::demo::e2e_tests()?;
     browser_tests()?;

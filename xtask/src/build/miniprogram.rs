@@ -13,11 +13,12 @@
 //! ignored by git), so WeChat DevTools can open `www/miniprogram/` right after a build.
 
 use crate::build::{optimize, STEM};
-use crate::cmd::{root, run};
-use crate::setup::{target_dir, WASM_TARGET};
+use crate::cmd::{root, run, run_command};
+use crate::setup::{build_server, target_dir, WASM_TARGET};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use wasm_bindgen_cli_support::Bindgen;
 
 /// Names the bundle's JS must not contain: a mini-program has none of them (and `eval` /
@@ -127,6 +128,17 @@ pub fn build() -> Result<(), String> {
     }
     println!("\nxtask build: mini-program bundle ready in pkg/miniprogram/ (and www/miniprogram/checkout-guard/)");
     Ok(())
+}
+
+/// The mini-program tests (`tests/miniprogram/`, Node's test runner): the example page in an
+/// emulated mini-program runtime against the real reference backend, which the tests start
+/// themselves on a free loopback port. Needs the bundle built first.
+pub fn tests() -> Result<(), String> {
+    let server = build_server()?;
+    let mut test = Command::new("node");
+    test.args(["--test", "tests/miniprogram/"])
+        .env("CG_SERVER_BIN", &server);
+    run_command(&mut test)
 }
 
 /// wasm-bindgen's bundler `_bg.js` (an ES module of `export function` / `export class`
