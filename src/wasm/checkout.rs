@@ -207,12 +207,13 @@ fn attach(
     element: web_sys::Element,
     get_order: Function,
 ) -> Function {
-    let (weak, weak_browser) = (Rc::downgrade(driver), Rc::downgrade(browser));
+    // Strong references: an attached button keeps its guard alive until it is detached. With
+    // weak ones, `const guard = new CheckoutGuard(…); guard.attach(button, …)` in a module
+    // stopped working silently once the collector freed the guard (found by the packaging
+    // test with a forced GC).
+    let (driver, browser) = (Rc::clone(driver), Rc::clone(browser));
     let target = element.clone();
     let on_click = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
-        let (Some(driver), Some(browser)) = (weak.upgrade(), weak_browser.upgrade()) else {
-            return;
-        };
         if let Some(key) = Reflect::get(&event, &"key".into())
             .ok()
             .and_then(|k| k.as_string())

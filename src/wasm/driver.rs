@@ -81,6 +81,10 @@ pub struct Driver {
     next_listener: Cell<u64>,
     inbox: RefCell<VecDeque<Input>>,
     driving: Cell<bool>,
+    /// The driver itself while a call runs: a page may drop its last reference to the guard
+    /// mid-payment (`new CheckoutGuard(o).pay(order)`), and the payment must still finish and
+    /// settle its promise. Cleared when the core is idle, so an idle guard can be collected.
+    keep_alive: RefCell<Option<Rc<Driver>>>,
 }
 
 impl Driver {
@@ -113,6 +117,7 @@ impl Driver {
                 next_listener: Cell::new(0),
                 inbox: RefCell::new(VecDeque::new()),
                 driving: Cell::new(false),
+                keep_alive: RefCell::new(None),
             }
         }))
     }
@@ -206,6 +211,8 @@ impl Driver {
         let now = now();
         self.platform.driven(now);
         self.timer.arm(self.guard.borrow().poll_timeout(), now);
+        let busy = !self.guard.borrow().is_idle() || !self.calls.borrow().is_empty();
+        *self.keep_alive.borrow_mut() = if busy { self.me.upgrade() } else { None };
         self.report_storage_warnings();
     }
 
@@ -393,7 +400,18 @@ impl Driver {
         }
     }
 
+    /// Emits the storage warnings, but only once someone listens for them (`'storage'` or
+    /// `'state'`): until then they stay queued, so a page that subscribes to `'outcome'`
+    /// first does not lose them.
     fn report_storage_warnings(&self) {
+        let heard = self
+            .listeners
+            .borrow()
+            .iter()
+            .any(|(_, kind, _)| kind == "storage" || kind == "state");
+        if !heard {
+            return;
+        }
         for warning in self.store.take_warnings() {
             let event = serde_json::json!({ "type": "storage", "message": warning.message });
             self.emit("storage", &to_js(&event));

@@ -218,6 +218,15 @@ impl Guard {
             .is_some_and(|slot| slot.phase != Phase::Idle)
     }
 
+    /// Whether no call is running for any order and no timer is armed: nothing would ever
+    /// feed this guard again on its own. Shells keep a busy guard alive (a page may drop its
+    /// last reference mid-payment) and let an idle one go.
+    pub fn is_idle(&self) -> bool {
+        self.orders
+            .values()
+            .all(|slot| slot.phase == Phase::Idle && slot.timer.is_none())
+    }
+
     /// Whether this page knows the order is paid.
     pub fn is_paid(&self, order_no: &OrderNo) -> bool {
         self.orders.get(order_no).is_some_and(|slot| slot.paid)
