@@ -4,7 +4,7 @@
 //
 // 1. `canonicalText(value)`: RFC 8785 canonical JSON built by the JS engine, which is the
 //    reference for every JCS rule (numbers are `String(x)`, strings `JSON.stringify(s)`, member
-//    names sorted by UTF-16 code units, `sort()`'s default). It reads the value exactly as the
+//    names sorted by UTF-16 code units, as `<` and `sort()` compare). It reads the value as the
 //    guard's walk does (src/wasm/order.rs: `toJSON(key)` first, own enumerable keys, array
 //    items by index) and declines, returning `undefined`, on everything the walk refuses or
 //    might read differently: NaN, ±Infinity, undefined, functions, symbols, BigInt, lone
@@ -21,18 +21,32 @@ const OBJECT = Object.prototype;
 const ARRAY = Array.prototype;
 /** `MAX_DEPTH` of src/core/fingerprint.rs: the walk refuses a container this deep. */
 const MAX_DEPTH = 64;
-const SURROGATE = /[\uD800-\uDFFF]/;
-const wellFormed =
-  typeof String.prototype.isWellFormed === 'function'
-    ? (s) => s.isWellFormed()
-    : (s) => !SURROGATE.test(s);
-
-/** Characters JSON escapes (lone surrogates are declined before). */
-const ESCAPED = /["\\\u0000-\u001f]/;
-const quote = (s) => (ESCAPED.test(s) ? JSON.stringify(s) : `"${s}"`);
+/** Anything `JSON.stringify` escapes, and surrogates (declined when lone). */
+const SPECIAL = /["\\\u0000-\u001f\uD800-\uDFFF]/;
 
 /** Thrown (and caught in `canonicalText`) to let the wasm walk decide. */
 const DECLINE = {};
+
+function quote(s) {
+  if (!SPECIAL.test(s)) return '"' + s + '"';
+  if (typeof s.isWellFormed === 'function' ? !s.isWellFormed() : /[\uD800-\uDFFF]/.test(s)) throw DECLINE;
+  return JSON.stringify(s);
+}
+
+/** Member names in UTF-16 code unit order (`<` on strings); insertion sort for the usual few. */
+function sortNames(names) {
+  if (names.length > 12) return names.sort();
+  for (let i = 1; i < names.length; i++) {
+    const name = names[i];
+    let j = i - 1;
+    while (j >= 0 && names[j] > name) {
+      names[j + 1] = names[j];
+      j -= 1;
+    }
+    names[j + 1] = name;
+  }
+  return names;
+}
 
 function text(value, key, depth) {
   if (typeof value === 'object' && value !== null) {
@@ -41,12 +55,11 @@ function text(value, key, depth) {
   }
   switch (typeof value) {
     case 'string':
-      if (!wellFormed(value)) throw DECLINE;
       return quote(value);
     case 'number':
       // NaN and ±Infinity: x - x is NaN.
       if (value - value !== 0) throw DECLINE;
-      return String(value);
+      return '' + value;
     case 'boolean':
       return value ? 'true' : 'false';
     case 'object': {
@@ -57,17 +70,18 @@ function text(value, key, depth) {
         const length = value.length;
         let out = '[';
         for (let i = 0; i < length; i++) {
-          out += (i === 0 ? '' : ',') + text(value[i], i, depth + 1);
+          if (i > 0) out += ',';
+          out += text(value[i], i, depth + 1);
         }
         return out + ']';
       }
       if (proto !== OBJECT && proto !== null) throw DECLINE;
-      const names = Object.keys(value).sort();
+      const names = sortNames(Object.keys(value));
       let out = '{';
       for (let i = 0; i < names.length; i++) {
         const name = names[i];
-        if (!wellFormed(name)) throw DECLINE;
-        out += (i === 0 ? '' : ',') + quote(name) + ':' + text(value[name], name, depth + 1);
+        if (i > 0) out += ',';
+        out += quote(name) + ':' + text(value[name], name, depth + 1);
       }
       return out + '}';
     }

@@ -52,6 +52,7 @@ const values = [
   { instance: new (class Point { constructor() { this.x = 1; } })() },
   sparse,
   { toJSON: 5, a: 1 },
+  Object.fromEntries(Array.from({ length: 14 }, (_, i) => [`${String.fromCharCode(0x7a - i)}${i}`, i])),
   'a string',
   42,
   null,
