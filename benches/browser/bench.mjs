@@ -9,6 +9,8 @@ import canonicalize from '/cjs/canonicalize';
 import jsSha256 from '/cjs/js-sha256/build/sha256.cjs';
 import { sha256 as nobleSha256 } from '/node_modules/@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '/node_modules/@noble/hashes/utils.js';
+import * as glue from '/pkg/gen/web/checkout_guard.js';
+import { canonicalText } from '/pkg/shell.js';
 import { makeContent } from './orders.mjs';
 
 const never = new Promise(() => {});
@@ -176,6 +178,17 @@ export async function fingerprints({ sizes = [1024, 65536], quick = false } = {}
       }, opts);
     }
     row.canonicalizeWebCrypto = await measureAsync(() => webCrypto(content), opts);
+    // The wasm alone, walking the JS object from Rust: what fingerprint() costs without the
+    // JS fast path of pkg/shell.js (and what it cost before it).
+    glue.__setJsonText(() => undefined);
+    try {
+      results.guardWalk = glue.fingerprint(content);
+      row.guardWalk = measure((n) => {
+        for (let i = 0; i < n; i++) sink = glue.fingerprint(content);
+      }, opts);
+    } finally {
+      glue.__setJsonText(canonicalText);
+    }
     row.sameHex = Object.values(results).every((h) => h === expected);
     row.hex = expected;
     row.results = results;

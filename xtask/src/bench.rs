@@ -355,6 +355,7 @@ fn table(r: &Value) -> String {
     );
     let fp_rows = [
         ("checkout-guard fingerprint()", "guard"),
+        ("  the same, wasm walk only (no JS path)", "guardWalk"),
         ("canonicalize + WebCrypto digest", "canonicalizeWebCrypto"),
         ("canonicalize + @noble/hashes sha256", "canonicalizeNoble"),
         ("canonicalize + js-sha256", "canonicalizeJsSha256"),
@@ -380,7 +381,7 @@ fn table(r: &Value) -> String {
     }
     let _ = writeln!(
         t,
-        "  same hex from all four: {} (1 KB), {} (64 KB)",
+        "  same hex from all: {} (1 KB), {} (64 KB)",
         small["sameHex"], large["sameHex"]
     );
 
