@@ -20,14 +20,17 @@ commands:
   demo    build the package and the reference backend, serve the demo page on
           http://127.0.0.1:8080 (`--port N` for another port) until Ctrl-C
   build   the npm package: release wasm, wasm-bindgen glue (web, bundler, nodejs) in pkg/gen/,
-          wasm-opt -Oz
-  size    build, then print wasm raw/gzip/brotli and glue gzip/brotli per target
+          wasm-opt -Oz; and the WeChat mini-program bundle in pkg/miniprogram/ (copied into
+          www/miniprogram/checkout-guard/)
+  size    build, then print wasm raw/gzip/brotli and glue gzip/brotli per target, and the
+          mini-program's .wasm.br + JS against the 2 MiB package limit
   bench   build, then measure size, start-up, click path, fingerprint, polling and core
           throughput beside the alternatives; prints a table, writes <target>/bench.json
           (`--quick`: small samples, a smoke test). Not part of `ci`
   ci      every check and test that CI runs (fmt, clippy -D warnings native and wasm32, tests,
-          node tests of the package, wasm-bindgen tests in headless Chromium, the demo page's
-          browser test)
+          node tests of the package, the mini-program in an emulated runtime, the packaging
+          test, the demo page's and the adversarial suite's browser tests, wasm-bindgen tests in
+          headless Chromium)
   fuzz    every cargo-fuzz target in fuzz/ on nightly, `--seconds N` each (default 30; names
           pick targets); non-zero exit on a crash. Not part of `ci`
 ";
