@@ -183,10 +183,16 @@ export class CheckoutGuard {
   pay(order: Order): Promise<Outcome>;
   /**
    * Locks `element` synchronously on click (and Enter / Space on non-buttons) and pays
-   * `getOrder()`. Failures go to `'error'` listeners. Returns a function that detaches.
+   * `getOrder()`. Failures go to `'error'` listeners. Returns a function that detaches. An
+   * attached element keeps its guard alive until it is detached, so a guard held only by its
+   * button keeps working; a payment in flight also keeps its guard alive until it settles.
    */
   attach(element: Element, getOrder: () => Order): () => void;
-  /** Finds out what became of an order paid from an earlier page; the result is an `outcome` event. */
+  /**
+   * Finds out what became of an order paid from an earlier page (never launches, never creates);
+   * the result is always an `outcome` event: `paid`, `cancelled` (not paid; paying again may
+   * reuse the prepay), `failed` (the attempt is dead) or `pending` (the server could not say).
+   */
   resume(orderNo: string): void;
   /** Forgets an order and deletes its record (e.g. the merchant reopened it). Throws `busy` while it runs. */
   forget(orderNo: string): void;
