@@ -43,21 +43,26 @@ impl Target {
 /// The generated module's file stem: `checkout_guard.js`, `checkout_guard_bg.wasm`.
 pub const STEM: &str = "checkout_guard";
 
+/// `cargo build --release` of the library for wasm32, with `extra` arguments (features, a
+/// target directory): the one build step of the web package and of the mini-program flavour.
+pub fn cargo_wasm(extra: &[&str]) -> Result<(), String> {
+    let mut args = vec![
+        "build",
+        "--release",
+        "--lib",
+        "--package",
+        "checkout-guard",
+        "--target",
+        WASM_TARGET,
+    ];
+    args.extend_from_slice(extra);
+    run("cargo", &args)
+}
+
 pub fn build() -> Result<(), String> {
     wasm_target()?;
     node_modules()?;
-    run(
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "--lib",
-            "--package",
-            "checkout-guard",
-            "--target",
-            WASM_TARGET,
-        ],
-    )?;
+    cargo_wasm(&[])?;
     let wasm = target_dir()?
         .join(WASM_TARGET)
         .join("release")

@@ -84,24 +84,13 @@ impl Page {
 
     /// Pays and answers the lock and the storage read, returning the actions after the load.
     fn pay_through_load(&mut self, fingerprint: Fingerprint) -> Vec<Action> {
-        let actions = self.pay(fingerprint);
-        let lock = request_of(&actions, "lock");
-        self.feed(Input::TabLock {
-            order_no: order(),
-            request: lock,
-            result: LockResult::Acquired,
-        });
+        let first = self.pay(fingerprint);
         let loaded = match self.stored.clone() {
             Some(record) => Loaded::Found(record),
             None => Loaded::Missing,
         };
         let fresh = loaded == Loaded::Missing;
-        let load = self.loading();
-        let actions = self.feed(Input::RecordLoaded {
-            order_no: order(),
-            request: load,
-            loaded,
-        });
+        let actions = self.lock_and_load(&first, loaded);
         if fresh {
             // A new order: the guard asks the server first; it has no attempt.
             assert_eq!(
@@ -112,6 +101,21 @@ impl Page {
             return self.status_reply(&actions, StatusReply::Status(OrderStatus::None));
         }
         actions
+    }
+
+    /// Answers the lock request in `first` and the storage read that follows with `loaded`.
+    fn lock_and_load(&mut self, first: &[Action], loaded: Loaded) -> Vec<Action> {
+        self.feed(Input::TabLock {
+            order_no: order(),
+            request: request_of(first, "lock"),
+            result: LockResult::Acquired,
+        });
+        let load = self.loading();
+        self.feed(Input::RecordLoaded {
+            order_no: order(),
+            request: load,
+            loaded,
+        })
     }
 
     fn loading(&self) -> RequestId {
@@ -428,22 +432,7 @@ fn status_errors_never_mint_a_key_and_end_pending() {
     let mut page = Page::new();
     page.stored = None;
     let actions = page.pay(fp(1));
-    page.feed(Input::TabLock {
-        order_no: order(),
-        request: request_of(&actions, "lock"),
-        result: LockResult::Acquired,
-    });
-    let load = page
-        .guard
-        .orders
-        .get(&order())
-        .and_then(|s| s.awaiting)
-        .expect("loading");
-    let mut actions = page.feed(Input::RecordLoaded {
-        order_no: order(),
-        request: load,
-        loaded: Loaded::Unusable(RecordError::FutureVersion(9)),
-    });
+    let mut actions = page.lock_and_load(&actions, Loaded::Unusable(RecordError::FutureVersion(9)));
     let mut all = actions.clone();
     for i in 0..1000 {
         let reply = if i % 2 == 0 {
@@ -672,22 +661,10 @@ fn resume_follows_a_launched_order_without_launching() {
     let mut page2 = Page::new();
     page2.stored = page.stored.clone();
     let actions = page2.feed(Input::Resume { order_no: order() });
-    page2.feed(Input::TabLock {
-        order_no: order(),
-        request: request_of(&actions, "lock"),
-        result: LockResult::Acquired,
-    });
-    let load = page2
-        .guard
-        .orders
-        .get(&order())
-        .and_then(|s| s.awaiting)
-        .expect("loading");
-    let polling = page2.feed(Input::RecordLoaded {
-        order_no: order(),
-        request: load,
-        loaded: Loaded::Found(page.stored.clone().expect("stored")),
-    });
+    let polling = page2.lock_and_load(
+        &actions,
+        Loaded::Found(page.stored.clone().expect("stored")),
+    );
     assert!(polling
         .iter()
         .any(|a| matches!(a, Action::SendStatus { .. })));
@@ -827,17 +804,7 @@ fn only_the_wait_for_a_payment_long_polls() {
     };
     // Deciding (nothing stored yet): an immediate answer.
     let asked = page.pay(fp(1));
-    page.feed(Input::TabLock {
-        order_no: order(),
-        request: request_of(&asked, "lock"),
-        result: LockResult::Acquired,
-    });
-    let load = page.loading();
-    let deciding = page.feed(Input::RecordLoaded {
-        order_no: order(),
-        request: load,
-        loaded: Loaded::Missing,
-    });
+    let deciding = page.lock_and_load(&asked, Loaded::Missing);
     assert_eq!(wait_of(&deciding), Some(0));
     let created = page.status_reply(&deciding, StatusReply::Status(OrderStatus::None));
     let launch = page.create_reply(
@@ -885,17 +852,10 @@ fn a_resume_always_ends_with_an_outcome() {
     let mut page2 = Page::new();
     page2.stored = page.stored.clone();
     let actions = page2.feed(Input::Resume { order_no: order() });
-    page2.feed(Input::TabLock {
-        order_no: order(),
-        request: request_of(&actions, "lock"),
-        result: LockResult::Acquired,
-    });
-    let load = page2.loading();
-    let asked = page2.feed(Input::RecordLoaded {
-        order_no: order(),
-        request: load,
-        loaded: Loaded::Found(page.stored.clone().expect("stored")),
-    });
+    let asked = page2.lock_and_load(
+        &actions,
+        Loaded::Found(page.stored.clone().expect("stored")),
+    );
     assert_eq!(count(&asked, is_create) + count(&asked, is_launch), 0);
     let done = page2.status_reply(&asked, StatusReply::Status(OrderStatus::None));
     assert!(done

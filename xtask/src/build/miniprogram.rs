@@ -13,7 +13,7 @@
 //! ignored by git), so WeChat DevTools can open `www/miniprogram/` right after a build.
 
 use crate::build::{optimize, STEM};
-use crate::cmd::{root, run, run_command};
+use crate::cmd::{root, run_command};
 use crate::setup::{build_server, target_dir, WASM_TARGET};
 use std::fs;
 use std::io::Write;
@@ -52,25 +52,15 @@ pub fn out_dir() -> PathBuf {
 /// one, each `cargo xtask build` would rebuild the crate twice, once per feature set.
 pub fn build() -> Result<(), String> {
     let target = target_dir()?.join("miniprogram");
-    run(
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "--lib",
-            "--package",
-            "checkout-guard",
-            "--target",
-            WASM_TARGET,
-            "--no-default-features",
-            "--features",
-            "miniprogram",
-            "--target-dir",
-            target
-                .to_str()
-                .ok_or("the target directory's path is not UTF-8")?,
-        ],
-    )?;
+    super::cargo_wasm(&[
+        "--no-default-features",
+        "--features",
+        "miniprogram",
+        "--target-dir",
+        target
+            .to_str()
+            .ok_or("the target directory's path is not UTF-8")?,
+    ])?;
     let wasm = target
         .join(WASM_TARGET)
         .join("release")
