@@ -59,18 +59,26 @@ export type OutcomeStatus =
   | 'cancelled'
   /** The attempt failed or was closed unpaid; paying again may start a new attempt. */
   | 'failed'
-  /** Unknown for now: the attempt may still be paid. Show "check status", never "pay again". */
+  /**
+   * Unknown for now: the attempt may still be paid. Show "check status" and, for reason
+   * `wallet_no_reply`, "reopen payment" (`pay` again reopens the same prepay): never a new order.
+   */
   | 'pending';
 
-/** Why an outcome is pending or failed. */
+/** Why an outcome is pending, failed or cancelled. */
 export type Reason =
   | 'network'
   | 'server_contract'
   | 'server_busy'
   | 'deadline'
+  /** Another tab has (or had) the order: its outcome is shown here. */
   | 'other_tab'
   | 'wallet'
-  | 'attempt_dead';
+  | 'attempt_dead'
+  /** Nothing was launched in this page (e.g. a reload during a create): not started yet. */
+  | 'not_started'
+  /** The wallet never answered; the attempt is still unpaid at the server. */
+  | 'wallet_no_reply';
 
 /** What `pay()` resolves with and `outcome` events carry. */
 export interface Outcome {
@@ -151,8 +159,14 @@ export interface CheckoutGuardOptions {
   lockRetryMs?: number;
   /** How long to wait for another tab before the outcome is pending. Default 600000. */
   lockWaitMs?: number;
-  /** A record written further in the future than this is not trusted on its own. Default 60000. */
+  /** Kept for compatibility: stored records are always confirmed by the server now. Default 60000. */
   clockSkewMs?: number;
+  /**
+   * How long the wallet (`launch`) may stay silent before the guard asks the server and, if the
+   * attempt is still unpaid, ends the call `pending` (reason `wallet_no_reply`): the buyer can
+   * then reopen the same prepay (`pay` again) or check the status. Default 90000.
+   */
+  launchTimeoutMs?: number;
   poll?: PollOptions;
 }
 

@@ -65,6 +65,7 @@ fn explore(name: &str, start: World, depth: usize) -> Report {
             let mut world = world;
             world.settle();
             world.pay_again_after_settling();
+            world.buyer_can_finish();
         }));
         if result.is_err() {
             panic!("{name}: settling after {path:?} failed");

@@ -15,6 +15,7 @@ fn play(tabs: usize, steps: &[(u16, u16)]) -> World {
     }
     world.settle();
     world.pay_again_after_settling();
+    world.buyer_can_finish();
     world
 }
 

@@ -7,7 +7,7 @@ mod common;
 
 use checkout_guard::core::config::Config as GuardConfig;
 use checkout_guard::core::contract::{
-    parse_create, parse_status, CreateReply, HttpReply, StatusReply,
+    parse_create, parse_server_now, parse_status, CreateReply, HttpReply, StatusReply,
 };
 use checkout_guard::core::fingerprint::Fingerprint;
 use checkout_guard::core::ids::OrderNo;
@@ -158,22 +158,26 @@ impl<'a> Page<'a> {
                     if let Some(fault) = fault {
                         req = req.header("X-Fault", fault);
                     }
-                    let reply = match send(req).await {
-                        Some((status, retry, body)) => parse_create(
-                            &HttpReply {
-                                status,
-                                retry_after: retry.as_deref(),
-                                body: &body,
-                            },
-                            &order_no,
-                            &fingerprint,
+                    let (reply, server_now) = match send(req).await {
+                        Some((status, retry, body)) => (
+                            parse_create(
+                                &HttpReply {
+                                    status,
+                                    retry_after: retry.as_deref(),
+                                    body: &body,
+                                },
+                                &order_no,
+                                &fingerprint,
+                            ),
+                            parse_server_now(&body),
                         ),
-                        None => CreateReply::NoReply,
+                        None => (CreateReply::NoReply, None),
                     };
                     let _ = tx.send(Input::CreateReplied {
                         order_no,
                         request,
                         reply,
+                        server_now,
                     });
                 });
             }
@@ -191,21 +195,25 @@ impl<'a> Page<'a> {
                     if wait_secs > 0 {
                         req = req.header("Prefer", format!("wait={wait_secs}"));
                     }
-                    let reply = match send(req).await {
-                        Some((status, retry, body)) => parse_status(
-                            &HttpReply {
-                                status,
-                                retry_after: retry.as_deref(),
-                                body: &body,
-                            },
-                            &order_no,
+                    let (reply, server_now) = match send(req).await {
+                        Some((status, retry, body)) => (
+                            parse_status(
+                                &HttpReply {
+                                    status,
+                                    retry_after: retry.as_deref(),
+                                    body: &body,
+                                },
+                                &order_no,
+                            ),
+                            parse_server_now(&body),
                         ),
-                        None => StatusReply::NoReply,
+                        None => (StatusReply::NoReply, None),
                     };
                     let _ = tx.send(Input::StatusReplied {
                         order_no,
                         request,
                         reply,
+                        server_now,
                     });
                 });
             }

@@ -44,9 +44,14 @@ pub struct Config {
     pub lock_retry_ms: u64,
     /// How long to wait for another tab before the outcome is pending (ms).
     pub lock_wait_ms: u64,
-    /// A record written more than this far in the future (a clock that jumped back) is not
-    /// trusted to decide on its own: the server is asked (ms).
+    /// Kept for compatibility (ms): it bounded how far in the future a stored record could be
+    /// written and still decide on its own. Every stored prepay is now confirmed by the server
+    /// before it is launched (machine rule 3), so it no longer changes a decision.
     pub clock_skew_ms: u64,
+    /// How long a launched wallet may stay silent before the guard asks the server and, if
+    /// the attempt is still unpaid, ends the call `pending` so the buyer can reopen the same
+    /// prepay or check the status instead of facing a locked button (ms).
+    pub launch_timeout_ms: u64,
     /// Status polling.
     pub poll: PollConfig,
 }
@@ -62,6 +67,7 @@ impl Default for Config {
             lock_retry_ms: 2000,
             lock_wait_ms: 600_000,
             clock_skew_ms: 60_000,
+            launch_timeout_ms: 90_000,
             poll: PollConfig::default(),
         }
     }
@@ -115,6 +121,12 @@ impl Config {
         }
         if !(1..=60_000).contains(&self.create_retry_ms) {
             return Err(ConfigError::new("createRetryMs", "between 1 and 60000"));
+        }
+        if !(1000..=3_600_000).contains(&self.launch_timeout_ms) {
+            return Err(ConfigError::new(
+                "launchTimeoutMs",
+                "between 1000 and 3600000",
+            ));
         }
         if !(1..=60_000).contains(&self.lock_retry_ms) {
             return Err(ConfigError::new("lockRetryMs", "between 1 and 60000"));

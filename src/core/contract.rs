@@ -129,6 +129,19 @@ pub enum StatusReply {
 
 /// `Retry-After` as delta-seconds, clamped to [`MAX_RETRY_AFTER_MS`]. An HTTP-date is ignored:
 /// it would need the clock, and the schedule's own delays are safe without it.
+/// The server's clock in a reply body (`"now"`, docs/contract.md "The server's clock"), or
+/// `None` when the body has none or it is not a non-negative integer: the guard then keeps
+/// judging times on what it learned before, or on the device clock.
+pub fn parse_server_now(body: &str) -> Option<Millis> {
+    #[derive(Deserialize)]
+    struct WireNow {
+        #[serde(default)]
+        now: Option<Value>,
+    }
+    let wire: WireNow = serde_json::from_str(body).ok()?;
+    wire.now?.as_u64().map(Millis)
+}
+
 pub fn parse_retry_after(header: Option<&str>) -> Option<u64> {
     let seconds: u64 = header?.trim().parse().ok()?;
     Some(seconds.saturating_mul(1000).min(MAX_RETRY_AFTER_MS))

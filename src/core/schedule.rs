@@ -142,6 +142,13 @@ impl PollRun {
         self.last_sent = self.last_sent.minus(ms);
     }
 
+    /// Moves the run's times `ms` later: the device clock jumped ahead by that much (learned
+    /// from the server's clock), and the remaining waits must stay as they were.
+    pub fn shift_forward(&mut self, ms: u64) {
+        self.deadline = self.deadline.plus(ms);
+        self.last_sent = self.last_sent.plus(ms);
+    }
+
     /// When to send the next query, or `None` when the run is over (deadline or query budget).
     ///
     /// `unit` is a uniform random number in `[0, 1)` for the jitter; `retry_after_ms` is the

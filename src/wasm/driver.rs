@@ -17,7 +17,9 @@ use super::order::to_json;
 use super::storage::Store;
 use super::timer::{now, Timer};
 use super::transport::{HttpRequest, HttpResponse, Method, Transport};
-use crate::core::contract::{parse_create, parse_status, CreateReply, HttpReply, StatusReply};
+use crate::core::contract::{
+    parse_create, parse_server_now, parse_status, CreateReply, HttpReply, StatusReply,
+};
 use crate::core::fingerprint::{self, Fingerprint};
 use crate::core::ids::OrderNo;
 use crate::core::machine::{
@@ -311,14 +313,18 @@ impl Driver {
             timeout_ms: self.options.request_timeout_ms,
         };
         spawn_local(async move {
-            let reply = match driver.transport.send(&http).await {
-                Ok(r) => parse_create(&http_reply(&r), &order_no, &print),
-                Err(_) => CreateReply::NoReply,
+            let (reply, server_now) = match driver.transport.send(&http).await {
+                Ok(r) => (
+                    parse_create(&http_reply(&r), &order_no, &print),
+                    parse_server_now(&r.body),
+                ),
+                Err(_) => (CreateReply::NoReply, None),
             };
             driver.feed(Input::CreateReplied {
                 order_no,
                 request,
                 reply,
+                server_now,
             });
         });
     }
@@ -336,14 +342,18 @@ impl Driver {
             timeout_ms: self.options.request_timeout_ms,
         };
         spawn_local(async move {
-            let reply = match driver.transport.send(&http).await {
-                Ok(r) => parse_status(&http_reply(&r), &order_no),
-                Err(_) => StatusReply::NoReply,
+            let (reply, server_now) = match driver.transport.send(&http).await {
+                Ok(r) => (
+                    parse_status(&http_reply(&r), &order_no),
+                    parse_server_now(&r.body),
+                ),
+                Err(_) => (StatusReply::NoReply, None),
             };
             driver.feed(Input::StatusReplied {
                 order_no,
                 request,
                 reply,
+                server_now,
             });
         });
     }

@@ -17,12 +17,13 @@
 
 use checkout_guard::core::config::Config;
 use checkout_guard::core::contract::{
-    parse_create, parse_status, CreateReply, HttpReply, OrderStatus, StatusReply,
+    parse_create, parse_server_now, parse_status, CreateReply, HttpReply, OrderStatus, StatusReply,
 };
 use checkout_guard::core::fingerprint::Fingerprint;
 use checkout_guard::core::ids::{IdempotencyKey, OrderNo};
 use checkout_guard::core::machine::{
-    Action, CallerId, Guard, Input, LaunchResult, Loaded, LockResult, OutcomeStatus, RequestId,
+    Action, CallerId, Event, Guard, Input, LaunchResult, Loaded, LockResult, Outcome,
+    OutcomeStatus, RequestId,
 };
 use checkout_guard::core::record::{Record, RecordState};
 use checkout_guard::core::time::Millis;
@@ -88,12 +89,12 @@ impl Server {
         }
     }
 
-    fn attempt_body(&self, index: usize, reused: bool) -> String {
+    fn attempt_body(&self, index: usize, reused: bool, now: Millis) -> String {
         let a = &self.attempts[index];
         json!({
             "orderNo": ORDER, "attemptId": a.id, "fingerprint": a.fingerprint.as_str(),
             "prepay": {"prepayId": format!("wx-{}", a.id)}, "expiresAt": a.expires_at.0,
-            "reused": reused
+            "reused": reused, "now": now.0
         })
         .to_string()
     }
@@ -108,13 +109,13 @@ impl Server {
             if stored_fp != fingerprint {
                 return (422, r#"{"error":"key_reused"}"#.into());
             }
-            return (200, self.attempt_body(*index, false));
+            return (200, self.attempt_body(*index, false, now));
         }
         if let Some(index) = self.live(now) {
             if &self.attempts[index].fingerprint == fingerprint {
                 self.keys
                     .insert(key.to_owned(), (fingerprint.clone(), index));
-                return (200, self.attempt_body(index, true));
+                return (200, self.attempt_body(index, true, now));
             }
         }
         self.close_unpaid();
@@ -127,7 +128,7 @@ impl Server {
         });
         self.keys
             .insert(key.to_owned(), (fingerprint.clone(), index));
-        (201, self.attempt_body(index, false))
+        (201, self.attempt_body(index, false, now))
     }
 
     /// `GET /payment` per docs/contract.md.
@@ -135,11 +136,15 @@ impl Server {
         if let Some(a) = self.attempts.iter().find(|a| a.state == AttemptState::Paid) {
             return (
                 200,
-                json!({"orderNo": ORDER, "status": "paid", "attemptId": a.id}).to_string(),
+                json!({"orderNo": ORDER, "status": "paid", "attemptId": a.id, "now": now.0})
+                    .to_string(),
             );
         }
         let Some(last) = self.attempts.len().checked_sub(1) else {
-            return (200, json!({"orderNo": ORDER, "status": "none"}).to_string());
+            return (
+                200,
+                json!({"orderNo": ORDER, "status": "none", "now": now.0}).to_string(),
+            );
         };
         let expired = now >= self.attempts[last].expires_at;
         if self.attempts[last].state == AttemptState::Live && expired {
@@ -150,9 +155,10 @@ impl Server {
             AttemptState::Live => json!({
                 "orderNo": ORDER, "status": "unpaid", "attemptId": a.id,
                 "fingerprint": a.fingerprint.as_str(),
-                "prepay": {"prepayId": format!("wx-{}", a.id)}, "expiresAt": a.expires_at.0
+                "prepay": {"prepayId": format!("wx-{}", a.id)}, "expiresAt": a.expires_at.0,
+                "now": now.0
             }),
-            _ => json!({"orderNo": ORDER, "status": "closed", "attemptId": a.id}),
+            _ => json!({"orderNo": ORDER, "status": "closed", "attemptId": a.id, "now": now.0}),
         };
         (200, body.to_string())
     }
@@ -204,6 +210,8 @@ pub struct Tab {
     /// This page was told the order is paid (a reply, or another tab's broadcast).
     pub told_paid: bool,
     pub last_outcome: Option<OutcomeStatus>,
+    /// The outcome events this tab emitted while handling the current input.
+    pub outcomes_emitted: Vec<Outcome>,
 }
 
 /// What the wallet does with a launched payment.
@@ -324,6 +332,7 @@ impl World {
             button_locked: false,
             told_paid: false,
             last_outcome: None,
+            outcomes_emitted: Vec::new(),
         }
     }
 
@@ -449,10 +458,12 @@ impl World {
         self.tabs[tab].inbox.push_back(input);
         while let Some(input) = self.tabs[tab].inbox.pop_front() {
             let now = self.client_now();
+            self.tabs[tab].outcomes_emitted.clear();
             self.tabs[tab].guard.handle(input, now);
             while let Some(action) = self.tabs[tab].guard.poll_action() {
                 self.perform(tab, action);
             }
+            self.check_ui(tab);
         }
     }
 
@@ -549,6 +560,7 @@ impl World {
                     .launches
                     .push((request, attempt_id.as_str().to_owned()));
             }
+            Action::Emit(Event::Outcome(outcome)) => self.tabs[tab].outcomes_emitted.push(outcome),
             Action::Emit(_) => {}
             Action::Resolve { callers, result } => {
                 for caller in callers {
@@ -559,6 +571,11 @@ impl World {
                     );
                 }
                 if let Ok(outcome) = result {
+                    assert!(
+                        self.tabs[tab].outcomes_emitted.contains(&outcome),
+                        "tab {tab} resolved {outcome:?} without an outcome event\n{}",
+                        self.log.join("\n")
+                    );
                     self.log
                         .push(format!("tab {tab} outcome {:?}", outcome.status));
                     self.tabs[tab].last_outcome = Some(outcome.status);
@@ -572,6 +589,26 @@ impl World {
                 }
             }
         }
+    }
+
+    /// "Every buyer can finish", after every input a tab handled: a tab with no call running
+    /// has no caller left waiting and no button left locked.
+    fn check_ui(&self, tab: usize) {
+        let t = &self.tabs[tab];
+        if t.guard.is_busy(&order()) {
+            return;
+        }
+        assert!(
+            t.open_callers.is_empty(),
+            "tab {tab} is idle with callers never answered: {:?}\n{}",
+            t.open_callers,
+            self.log.join("\n")
+        );
+        assert!(
+            !t.button_locked,
+            "tab {tab} is idle with its button locked\n{}",
+            self.log.join("\n")
+        );
     }
 
     /// The promise, checked when a tab sends a never-sent key.
@@ -640,11 +677,13 @@ impl World {
                 order_no: order(),
                 request: flight.request,
                 reply: parse_create(&http, &order(), fingerprint),
+                server_now: parse_server_now(&body),
             },
             Request::Status => Input::StatusReplied {
                 order_no: order(),
                 request: flight.request,
                 reply: parse_status(&http, &order()),
+                server_now: parse_server_now(&body),
             },
         };
         let says_paid = matches!(
@@ -697,11 +736,13 @@ impl World {
                 order_no: order(),
                 request: flight.request,
                 reply: CreateReply::NoReply,
+                server_now: None,
             },
             Request::Status => Input::StatusReplied {
                 order_no: order(),
                 request: flight.request,
                 reply: StatusReply::NoReply,
+                server_now: None,
             },
         };
         self.feed(flight.tab, input);
@@ -888,6 +929,65 @@ impl World {
             );
         }
         assert_eq!(self.lock, None, "a lock was never released");
+    }
+
+    /// "Every buyer can finish", after settling: whatever happened before (lost replies,
+    /// reloads, a clock hours off, content changes), a buyer who clicks Pay in a tab and pays
+    /// whatever the wallet shows ends with the order paid, within a few clicks, with a
+    /// reliable network.
+    pub fn buyer_can_finish(&mut self) {
+        for _ in 0..3 {
+            if self.server.paid() {
+                break;
+            }
+            self.click(0);
+            for _ in 0..10_000 {
+                if let Some(i) = (0..self.network.len()).find(|&i| self.network[i].reply.is_none())
+                {
+                    self.deliver_request(i, false);
+                } else if !self.network.is_empty() {
+                    self.deliver_reply(0);
+                } else if !self.broadcasts.is_empty() {
+                    self.deliver_broadcast(0);
+                } else if let Some(tab) =
+                    (0..self.tabs.len()).find(|&t| !self.tabs[t].launches.is_empty())
+                {
+                    // This buyer pays what the wallet shows.
+                    let (request, attempt) = self.tabs[tab].launches.remove(0);
+                    if let Some(i) = self.server.attempts.iter().position(|a| a.id == attempt) {
+                        self.server.wallet_confirm(i, self.now);
+                    }
+                    self.feed(
+                        tab,
+                        Input::Launched {
+                            order_no: order(),
+                            request,
+                            result: LaunchResult::Ok,
+                        },
+                    );
+                } else {
+                    let next = (0..self.tabs.len())
+                        .filter_map(|t| self.tabs[t].guard.poll_timeout().map(|at| (at, t)))
+                        .min();
+                    match next {
+                        Some((_, tab)) => self.fire_timer(tab),
+                        None => break,
+                    }
+                }
+                self.check();
+            }
+        }
+        assert!(
+            self.server.paid(),
+            "a buyer who wants to pay could not\n{}",
+            self.log.join("\n")
+        );
+        assert_eq!(
+            self.tabs[0].last_outcome,
+            Some(OutcomeStatus::Paid),
+            "the buyer was not told paid\n{}",
+            self.log.join("\n")
+        );
     }
 
     /// After settling: if the order is paid, a fresh page paying again is told `paid`, and

@@ -4,6 +4,7 @@ use crate::core::contract::{CreateReply, StatusReply};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::ids::{AttemptId, IdempotencyKey, OrderNo};
 use crate::core::record::{Prepay, Record, RecordError, RecordState};
+use crate::core::time::Millis;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -91,6 +92,8 @@ pub enum Input {
         request: RequestId,
         /// What the server said.
         reply: CreateReply,
+        /// The server's clock in the reply ([`crate::core::contract::parse_server_now`]).
+        server_now: Option<Millis>,
     },
     /// Reply to [`Action::SendStatus`] (see [`crate::core::contract::parse_status`]).
     StatusReplied {
@@ -100,6 +103,8 @@ pub enum Input {
         request: RequestId,
         /// What the server said.
         reply: StatusReply,
+        /// The server's clock in the reply ([`crate::core::contract::parse_server_now`]).
+        server_now: Option<Millis>,
     },
     /// Reply to [`Action::Launch`].
     Launched {
@@ -156,6 +161,12 @@ pub enum Reason {
     Wallet,
     /// The server closed or failed the attempt.
     AttemptDead,
+    /// Nothing was launched in this page: the buyer has not started paying (a reload during a
+    /// create, a resumed order). Paying goes on by the contract.
+    NotStarted,
+    /// The wallet never answered; the server shows the attempt unpaid. Paying again reopens
+    /// the same prepay (no new attempt).
+    WalletNoReply,
 }
 
 /// The settled result of a payment for one order.
@@ -284,6 +295,26 @@ pub enum Event {
     ClockJumped {
         /// How far back (ms).
         back_ms: u64,
+    },
+    /// The device clock differs from the server's (first reply with `now`), or changed while
+    /// a payment ran (learned from a reply): every time is judged on the server's clock.
+    #[serde(rename_all = "camelCase")]
+    ServerClock {
+        /// Server clock minus device clock (ms).
+        offset_ms: i64,
+        /// How far the device clock moved since the last reply (ms; 0 for the first).
+        jump_ms: i64,
+    },
+    /// The stored record names an attempt the server does not confirm (edited, foreign or
+    /// stale): it is never launched; the server's attempt is used instead.
+    #[serde(rename_all = "camelCase")]
+    RecordMismatch {
+        /// The order.
+        order_no: OrderNo,
+        /// What the record said.
+        stored: Option<AttemptId>,
+        /// What the server said.
+        server: AttemptId,
     },
     /// An order reached an outcome.
     Outcome(Outcome),

@@ -12,10 +12,11 @@
 //!    record. A tab that finds the lock taken waits for the other tab's broadcast outcome,
 //!    trying the lock again now and then.
 //! 3. The stored record decides what needs no server: `paid` is final; `creating` for the same
-//!    content re-sends the **same** key; a valid `ready` prepay for the same content is
-//!    **reused** (no create). Anything else (nothing stored, `launched`, an expired prepay, a
-//!    dead attempt, other content, a record from the future, an unusable record) **asks the
-//!    server** first.
+//!    content re-sends the **same** key. Anything else (nothing stored, a stored prepay, an
+//!    expired prepay, a dead attempt, other content, an unusable record) **asks the server**
+//!    first. A stored prepay is **launched only after the server confirmed it** (a status reply
+//!    naming a live attempt for this content), and what is launched is the server's prepay: a
+//!    record naming another attempt is reported ([`Event::RecordMismatch`]) and never launched.
 //! 4. A **new key** is minted only right after the server said, in this call, that no attempt
 //!    for this content could still be paid: `none`, `closed`, `failed`, or a live attempt for
 //!    other content (which the server closes before creating: `docs/contract.md` rule 1.3).
@@ -27,6 +28,18 @@
 //!    deadline (then **pending**). Coming back to the page restarts the fast checks.
 //! 7. The wallet's "cancelled" or "failed" is checked with one status query before it is
 //!    reported (the buyer may have paid anyway); a `resume` always ends with an outcome.
+//! 8. **Server time.** Every expiry is judged on the server's clock: the offset to the device
+//!    clock is learned from each reply's `now`, and when it jumps (the device clock was changed)
+//!    every timer moves with it. A wrong device clock never locks a buyer out.
+//! 9. **Never stuck.** A wallet silent for `launchTimeoutMs` is checked with one status query;
+//!    still unpaid, the call ends **pending** (reason `wallet_no_reply`) and a later `pay`
+//!    reopens the same prepay once the server confirms it; a late answer of that wallet is
+//!    still heard. A `pay` joining a `resume` that waits for a payment turns it into a decision
+//!    (one status query now), so a click never waits for a poll's deadline.
+//! 10. **Every call ends with an outcome.** A `pay` is settled with an [`Event::Outcome`],
+//!     its callers resolved and the button unlocked (or shown paid); an error unlocks the
+//!     button too. Every tab that has the order open hears another tab's outcome, and a tab
+//!     shown again looks at the server for the orders it shows unsettled.
 
 mod io;
 
@@ -47,6 +60,10 @@ use std::collections::{BTreeMap, VecDeque};
 
 /// A clock step back smaller than this is ordinary jitter between inputs, not a jump.
 const CLOCK_JUMP_MS: u64 = 1000;
+
+/// A change of the server-minus-device offset larger than this between two replies is the
+/// device clock being changed, not network delay (ms).
+const SERVER_CLOCK_JUMP_MS: i64 = 5000;
 
 /// Longest wait between two create retries (ms).
 const MAX_CREATE_BACKOFF_MS: u64 = 30_000;
@@ -79,14 +96,18 @@ enum Why {
     WalletFailed,
     /// A resumed order that was not launched: what became of it.
     Resume,
+    /// The wallet stayed silent past `launchTimeoutMs`: is the attempt paid, paying, or not?
+    WalletSilent,
 }
 
 impl Why {
     /// The outcome when the server shows the attempt live and unpaid (or none at all).
     fn unpaid(self) -> (OutcomeStatus, Option<Reason>) {
         match self {
-            Why::WalletCancelled | Why::Resume => (OutcomeStatus::Cancelled, None),
+            Why::WalletCancelled => (OutcomeStatus::Cancelled, None),
             Why::WalletFailed => (OutcomeStatus::Failed, Some(Reason::Wallet)),
+            Why::Resume => (OutcomeStatus::Cancelled, Some(Reason::NotStarted)),
+            Why::WalletSilent => (OutcomeStatus::Pending, Some(Reason::WalletNoReply)),
         }
     }
 
@@ -95,7 +116,7 @@ impl Why {
         match self {
             Why::WalletCancelled => (OutcomeStatus::Cancelled, Some(problem)),
             Why::WalletFailed => (OutcomeStatus::Failed, Some(Reason::Wallet)),
-            Why::Resume => (OutcomeStatus::Pending, Some(problem)),
+            Why::Resume | Why::WalletSilent => (OutcomeStatus::Pending, Some(problem)),
         }
     }
 }
@@ -130,8 +151,11 @@ struct Slot {
     record: Option<Record>,
     /// The reply the current phase waits for.
     awaiting: Option<RequestId>,
-    /// A launch still out (it may overlap polling once the buyer came back).
+    /// A launch still out (it may overlap polling once the buyer came back, and outlive the
+    /// call when the wallet stayed silent: its late answer is still heard).
     launch: Option<RequestId>,
+    /// When a silent wallet is checked with the server (rule 9), while `launch` is out.
+    launch_deadline: Option<Millis>,
     timer: Option<(Millis, TimerKind)>,
     holds_lock: bool,
     waiting_since: Option<Millis>,
@@ -153,6 +177,7 @@ impl Slot {
             record: None,
             awaiting: None,
             launch: None,
+            launch_deadline: None,
             timer: None,
             holds_lock: false,
             waiting_since: None,
@@ -175,6 +200,8 @@ pub struct Guard {
     actions: VecDeque<Action>,
     next_request: u64,
     last_now: Option<Millis>,
+    /// Server clock minus device clock (ms), from the latest reply carrying `now`.
+    server_offset: Option<i64>,
 }
 
 impl Guard {
@@ -189,6 +216,7 @@ impl Guard {
             actions: VecDeque::new(),
             next_request: 0,
             last_now: None,
+            server_offset: None,
         })
     }
 
@@ -206,7 +234,8 @@ impl Guard {
     pub fn poll_timeout(&self) -> Option<Millis> {
         self.orders
             .values()
-            .filter_map(|slot| slot.timer.map(|(at, _)| at))
+            .flat_map(|slot| [slot.timer.map(|(at, _)| at), slot.launch_deadline])
+            .flatten()
             .min()
     }
 
@@ -222,9 +251,9 @@ impl Guard {
     /// feed this guard again on its own. Shells keep a busy guard alive (a page may drop its
     /// last reference mid-payment) and let an idle one go.
     pub fn is_idle(&self) -> bool {
-        self.orders
-            .values()
-            .all(|slot| slot.phase == Phase::Idle && slot.timer.is_none())
+        self.orders.values().all(|slot| {
+            slot.phase == Phase::Idle && slot.timer.is_none() && slot.launch_deadline.is_none()
+        })
     }
 
     /// Whether this page knows the order is paid.
@@ -277,7 +306,9 @@ impl Guard {
                 order_no,
                 request,
                 reply,
+                server_now,
             } => {
+                self.learn_server_clock(server_now, now);
                 if self.expects(&order_no, request) {
                     self.on_create_reply(&order_no, reply, now);
                 } else if reply == CreateReply::AlreadyPaid {
@@ -288,7 +319,9 @@ impl Guard {
                 order_no,
                 request,
                 reply,
+                server_now,
             } => {
+                self.learn_server_clock(server_now, now);
                 if self.expects(&order_no, request) {
                     self.on_status_reply(&order_no, reply, now);
                 } else if matches!(reply, StatusReply::Status(OrderStatus::Paid(_))) {
@@ -330,18 +363,11 @@ impl Guard {
             .entry(order_no.clone())
             .or_insert_with(Slot::new);
         if slot.paid && slot.phase == Phase::Idle {
-            let outcome = Outcome {
-                order_no: order_no.clone(),
-                status: OutcomeStatus::Paid,
-                attempt_id: slot.record.as_ref().and_then(|r| r.attempt_id.clone()),
-                reused: true,
-                reason: None,
-            };
-            self.actions.push_back(Action::Resolve {
-                callers: vec![caller],
-                result: Ok(outcome),
-            });
-            return;
+            // Rules 1 and 10: known paid here (a reply, another tab): settled at once, with
+            // the outcome event and the button shown paid, like any other call.
+            slot.callers = vec![caller];
+            slot.reused = true;
+            return self.finish(&order_no, OutcomeStatus::Paid, None);
         }
         if slot.phase != Phase::Idle {
             if slot.mode == Mode::Resume {
@@ -349,7 +375,19 @@ impl Guard {
                 slot.mode = Mode::Pay;
                 slot.want = Some(fingerprint);
                 slot.callers.push(caller);
-                self.actions.push_back(Action::LockUi { order_no });
+                let polling = matches!(slot.phase, Phase::Polling { .. });
+                self.actions.push_back(Action::LockUi {
+                    order_no: order_no.clone(),
+                });
+                self.emit(Event::Locked {
+                    order_no: order_no.clone(),
+                });
+                if polling {
+                    // Rule 9: the buyer asks to pay now; a poll waiting for its deadline
+                    // must not hold the click. One status query decides (and reopens the same
+                    // prepay when the server confirms it live).
+                    self.start_polling(&order_no, Purpose::Decide, now);
+                }
             } else if slot.want.as_ref() == Some(&fingerprint) {
                 slot.callers.push(caller);
             } else {
@@ -469,7 +507,6 @@ impl Guard {
             Finish,
             Poll(Purpose),
             Resend,
-            Reuse,
         }
         let Some(slot) = self.orders.get(order_no) else {
             return;
@@ -486,14 +523,12 @@ impl Guard {
             Next::Poll(Purpose::Decide)
         } else if let Some(record) = record {
             let same_content = slot.want.as_ref() == Some(&record.fingerprint);
-            let trusted = record.updated_at <= now.plus(self.config.clock_skew_ms);
-            let usable = self.usable(record.expires_at, now);
             match record.state {
                 RecordState::Paid => Next::Finish,
                 RecordState::Creating if same_content => Next::Resend,
-                RecordState::Ready if same_content && trusted && usable => Next::Reuse,
-                // Launched, expired, dead, other content: only the server can say whether an
-                // attempt could still be paid.
+                // A stored prepay (ready or launched), an expired or dead attempt, other
+                // content: only the server can say whether an attempt could still be paid, and
+                // a stored prepay is launched only once the server confirms it (rule 3).
                 _ => Next::Poll(Purpose::Decide),
             }
         } else {
@@ -504,7 +539,6 @@ impl Guard {
             Next::Finish => self.finish(order_no, OutcomeStatus::Paid, None),
             Next::Poll(purpose) => self.start_polling(order_no, purpose, now),
             Next::Resend => self.send_create(order_no, 0, now),
-            Next::Reuse => self.launch(order_no, true, now),
         }
     }
 
@@ -547,6 +581,16 @@ impl Guard {
             return;
         };
         slot.launch = None;
+        slot.launch_deadline = None;
+        if slot.phase == Phase::Idle {
+            // Rule 9: the late answer of a wallet that was silent past the launch time-out
+            // (the call ended pending). "Ok" may mean paid: follow it without locking the
+            // button; a late cancel changes nothing the buyer has not already been told.
+            if result == LaunchResult::Ok && !slot.paid {
+                self.on_resume(order_no.clone(), now);
+            }
+            return;
+        }
         let launching = slot.phase == Phase::Launching;
         match result {
             LaunchResult::Ok if launching => {
@@ -620,6 +664,21 @@ impl Guard {
                     // Other content: the server closes this attempt before creating one.
                     self.mint_and_create(order_no, now)
                 } else if self.usable(attempt.expires_at, now) {
+                    // Rule 3: the server confirmed this attempt live for this content; what is
+                    // launched is its prepay, never one the record alone claims.
+                    let stored = self
+                        .record_of(order_no)
+                        .filter(|r| r.prepay.is_some())
+                        .map(|r| r.attempt_id.clone());
+                    if let Some(stored) = stored {
+                        if stored.as_ref() != Some(&attempt.attempt_id) {
+                            self.emit(Event::RecordMismatch {
+                                order_no: order_no.clone(),
+                                stored,
+                                server: attempt.attempt_id.clone(),
+                            });
+                        }
+                    }
                     self.adopt(order_no, attempt, now);
                     self.launch(order_no, true, now)
                 } else {
@@ -684,7 +743,7 @@ impl Guard {
                 let ours = self
                     .record_of(order_no)
                     .is_some_and(|r| r.attempt_id.as_ref() == Some(&attempt.attempt_id));
-                if ours {
+                if ours && why != Why::WalletSilent {
                     // Confirmed unpaid and live: paying again may reuse the prepay.
                     self.update_record(order_no, now, |r| {
                         if r.state == RecordState::Launched {
@@ -704,7 +763,14 @@ impl Guard {
                     r.state = RecordState::Dead;
                     r.attempt_id = Some(id);
                 });
-                self.finish(order_no, OutcomeStatus::Failed, Some(Reason::AttemptDead))
+                if why == Why::Resume {
+                    // Never launched in this page (a reload during a create): the buyer did
+                    // nothing wrong and has not started paying; the next pay goes on by the
+                    // contract.
+                    self.finish(order_no, OutcomeStatus::Cancelled, Some(Reason::NotStarted))
+                } else {
+                    self.finish(order_no, OutcomeStatus::Failed, Some(Reason::AttemptDead))
+                }
             }
         }
     }
@@ -730,6 +796,30 @@ impl Guard {
                 _ => None,
             })
             .collect();
+        let silent: Vec<OrderNo> = self
+            .orders
+            .iter()
+            .filter(|(_, slot)| slot.launch_deadline.is_some_and(|at| at <= now))
+            .map(|(order_no, _)| order_no.clone())
+            .collect();
+        for order_no in silent {
+            let Some(slot) = self.orders.get_mut(&order_no) else {
+                continue;
+            };
+            slot.launch_deadline = None;
+            let waiting = matches!(
+                slot.phase,
+                Phase::Launching
+                    | Phase::Polling {
+                        purpose: Purpose::AwaitPayment,
+                        ..
+                    }
+            );
+            if waiting && slot.mode == Mode::Pay {
+                // Rule 9: the wallet never answered; one look at the server decides.
+                self.start_polling(&order_no, Purpose::Check(Why::WalletSilent), now);
+            }
+        }
         for (order_no, kind) in due {
             if let Some(slot) = self.orders.get_mut(&order_no) {
                 slot.timer = None;
@@ -765,8 +855,9 @@ impl Guard {
                     slot.awaiting.is_none().then_some(Step::QueryNow)
                 }
                 Phase::Launching => Some(Step::StartPolling),
-                Phase::Idle => (slot.last_status == Some(OutcomeStatus::Pending) && !slot.paid)
-                    .then_some(Step::Resume),
+                // Rule 10: an order this tab shows unsettled may have been paid elsewhere (or
+                // its payment confirmed meanwhile): one look at the server.
+                Phase::Idle => (slot.last_status.is_some() && !slot.paid).then_some(Step::Resume),
                 _ => None,
             };
             match step {
@@ -792,6 +883,22 @@ impl Guard {
         if waiting {
             let reason = (status == OutcomeStatus::Pending).then_some(Reason::OtherTab);
             self.finish(order_no, status, reason);
+        } else if slot.phase == Phase::Idle && status != OutcomeStatus::Pending {
+            // Rule 10: an idle tab showing this order learns its outcome too (its button shows
+            // paid, or ready again), without a call of its own.
+            let outcome = Outcome {
+                order_no: order_no.clone(),
+                status,
+                attempt_id: slot.record.as_ref().and_then(|r| r.attempt_id.clone()),
+                reused: false,
+                reason: (status != OutcomeStatus::Paid).then_some(Reason::OtherTab),
+            };
+            slot.last_status = Some(status);
+            self.emit(Event::Outcome(outcome));
+            self.actions.push_back(Action::UnlockUi {
+                order_no: order_no.clone(),
+                status: Some(status),
+            });
         }
     }
 
@@ -893,7 +1000,12 @@ impl Guard {
     /// minting one that was never sent when there was no usable record).
     fn adopt(&mut self, order_no: &OrderNo, attempt: Attempt, now: Millis) {
         let ttl = self.config.prepay_ttl_ms;
-        let expires_at = Some(attempt.expires_at.unwrap_or(now.plus(ttl)));
+        // Expiries are kept on the server's clock (rule 8).
+        let expires_at = Some(
+            attempt
+                .expires_at
+                .unwrap_or(self.server_time(now).plus(ttl)),
+        );
         let existing = self.record_of(order_no).cloned();
         let record = match existing {
             Some(mut record) => {
@@ -937,12 +1049,14 @@ impl Guard {
             return self.start_polling(order_no, Purpose::Decide, now);
         };
         let request = self.request_id();
+        let launch_timeout = self.config.launch_timeout_ms;
         if let Some(slot) = self.orders.get_mut(order_no) {
             slot.reused |= reused;
             slot.phase = Phase::Launching;
             slot.awaiting = None;
             slot.timer = None;
             slot.launch = Some(request);
+            slot.launch_deadline = Some(now.plus(launch_timeout));
         }
         if reused {
             self.emit(Event::PrepayReused {
@@ -963,7 +1077,11 @@ impl Guard {
     }
 
     fn start_polling(&mut self, order_no: &OrderNo, purpose: Purpose, now: Millis) {
-        let expiry = self.record_of(order_no).and_then(|r| r.expires_at);
+        // The prepay's expiry is on the server's clock; the run counts on the device's.
+        let expiry = self
+            .record_of(order_no)
+            .and_then(|r| r.expires_at)
+            .map(|at| self.to_local(at));
         let run = PollRun::start(&self.config.poll, now, expiry);
         if let Some(slot) = self.orders.get_mut(order_no) {
             slot.phase = Phase::Polling { purpose, run };
@@ -1062,9 +1180,21 @@ impl Guard {
         };
         let callers = std::mem::take(&mut slot.callers);
         let held = std::mem::replace(&mut slot.holds_lock, false);
+        // Rule 9: a silent wallet's late answer is still heard after the call ended pending.
+        let silent_wallet = status == OutcomeStatus::Pending
+            && matches!(
+                slot.phase,
+                Phase::Polling {
+                    purpose: Purpose::Check(Why::WalletSilent),
+                    ..
+                }
+            );
+        if !silent_wallet {
+            slot.launch = None;
+        }
         slot.phase = Phase::Idle;
         slot.awaiting = None;
-        slot.launch = None;
+        slot.launch_deadline = None;
         slot.timer = None;
         slot.last_status = Some(status);
         self.emit(Event::Outcome(outcome.clone()));
@@ -1182,9 +1312,74 @@ impl Guard {
         self.orders.get(order_no).and_then(|s| s.record.as_ref())
     }
 
-    /// A prepay may be launched when it is valid for at least the safety margin.
+    /// A prepay may be launched when it is valid for at least the safety margin, on the
+    /// server's clock (rule 8).
     fn usable(&self, expires_at: Option<Millis>, now: Millis) -> bool {
-        expires_at.is_some_and(|at| now.plus(self.config.expiry_margin_ms) < at)
+        let server_now = self.server_time(now);
+        expires_at.is_some_and(|at| server_now.plus(self.config.expiry_margin_ms) < at)
+    }
+
+    /// The server's clock at device time `now`: the device clock where no reply told it.
+    fn server_time(&self, now: Millis) -> Millis {
+        shift(now, self.server_offset.unwrap_or(0))
+    }
+
+    /// A server time on the device clock.
+    fn to_local(&self, server: Millis) -> Millis {
+        shift(server, -self.server_offset.unwrap_or(0))
+    }
+
+    /// Rule 8: learns the server's clock from a reply. When the offset moved by more than
+    /// network delay explains, the device clock was changed: every timer and deadline moves
+    /// with it, so each keeps its remaining wait on the server's clock.
+    fn learn_server_clock(&mut self, server_now: Option<Millis>, now: Millis) {
+        let Some(server_now) = server_now else {
+            return;
+        };
+        let offset = i64::try_from(server_now.0)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(i64::try_from(now.0).unwrap_or(i64::MAX));
+        match self.server_offset {
+            None => {
+                self.server_offset = Some(offset);
+                if offset.unsigned_abs() > CLOCK_JUMP_MS {
+                    self.emit(Event::ServerClock {
+                        offset_ms: offset,
+                        jump_ms: 0,
+                    });
+                }
+            }
+            Some(old) => {
+                // The device clock moved ahead by `jump` (behind when negative).
+                let jump = old.saturating_sub(offset);
+                self.server_offset = Some(offset);
+                if jump.abs() > SERVER_CLOCK_JUMP_MS {
+                    self.shift_timers(jump);
+                    self.emit(Event::ServerClock {
+                        offset_ms: offset,
+                        jump_ms: jump,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Moves every device-clock time by `by` ms (the device clock jumped by that much).
+    fn shift_timers(&mut self, by: i64) {
+        for slot in self.orders.values_mut() {
+            if let Some((at, kind)) = slot.timer {
+                slot.timer = Some((shift(at, by), kind));
+            }
+            slot.waiting_since = slot.waiting_since.map(|t| shift(t, by));
+            slot.launch_deadline = slot.launch_deadline.map(|t| shift(t, by));
+            if let Phase::Polling { run, .. } = &mut slot.phase {
+                if by >= 0 {
+                    run.shift_forward(by.unsigned_abs());
+                } else {
+                    run.shift_back(by.unsigned_abs());
+                }
+            }
+        }
     }
 
     fn persist(&mut self, order_no: &OrderNo, record: Record) {
@@ -1222,20 +1417,23 @@ impl Guard {
         };
         if now.plus(CLOCK_JUMP_MS) < last {
             let back = last.since(now);
-            for slot in self.orders.values_mut() {
-                if let Some((at, kind)) = slot.timer {
-                    slot.timer = Some((at.minus(back), kind));
-                }
-                if let Some(since) = slot.waiting_since {
-                    slot.waiting_since = Some(since.minus(back));
-                }
-                if let Phase::Polling { run, .. } = &mut slot.phase {
-                    run.shift_back(back);
-                }
-            }
+            let by = i64::try_from(back).unwrap_or(i64::MAX);
+            self.shift_timers(-by);
+            // The server's clock did not move: the offset grows by what the device lost, so
+            // the next reply does not count this jump again.
+            self.server_offset = self.server_offset.map(|o| o.saturating_add(by));
             self.emit(Event::ClockJumped { back_ms: back });
         }
         self.last_now = Some(now);
+    }
+}
+
+/// `t + by` milliseconds, saturating at both ends.
+fn shift(t: Millis, by: i64) -> Millis {
+    if by >= 0 {
+        t.plus(by.unsigned_abs())
+    } else {
+        t.minus(by.unsigned_abs())
     }
 }
 

@@ -42,6 +42,8 @@ struct Page {
     now: Millis,
     stored: Option<Record>,
     next_caller: u64,
+    /// Server clock minus this page's clock, when replies carry `now`.
+    server_offset: Option<i64>,
 }
 
 impl Page {
@@ -55,6 +57,7 @@ impl Page {
             now: T0,
             stored: None,
             next_caller: 0,
+            server_offset: None,
         }
     }
 
@@ -118,6 +121,12 @@ impl Page {
         })
     }
 
+    /// The server's clock as its replies tell it: `None` unless a test set an offset.
+    fn server_now(&self) -> Option<Millis> {
+        self.server_offset
+            .map(|by| Millis((self.now.0 as i64 + by).max(0) as u64))
+    }
+
     fn loading(&self) -> RequestId {
         self.guard
             .orders
@@ -131,6 +140,7 @@ impl Page {
             order_no: order(),
             request: request_of(actions, "create"),
             reply,
+            server_now: self.server_now(),
         })
     }
 
@@ -139,6 +149,7 @@ impl Page {
             order_no: order(),
             request: request_of(actions, "status"),
             reply,
+            server_now: self.server_now(),
         })
     }
 
@@ -370,22 +381,79 @@ fn timeouts_resend_the_same_key_then_end_pending_and_the_next_pay_resends_it_aga
     );
 }
 
+/// The server's `unpaid` for the stored record's attempt (live, same content).
+fn unpaid_for(record: &Record) -> StatusReply {
+    StatusReply::Status(OrderStatus::Unpaid(Attempt {
+        attempt_id: record.attempt_id.clone().expect("attempt"),
+        fingerprint: record.fingerprint.clone(),
+        prepay: record.prepay.clone().expect("prepay"),
+        expires_at: record.expires_at,
+        reused: true,
+    }))
+}
+
 #[test]
-fn a_valid_prepay_is_reused_without_a_create() {
+fn rule_3_a_stored_prepay_is_reused_only_after_the_server_confirms_it() {
     let mut page = Page::new();
     let launch = pay_to_launch(&mut page);
     page.cancel(&launch);
-    assert_eq!(
-        page.stored.as_ref().map(|r| r.state),
-        Some(RecordState::Ready)
-    );
+    let record = page.stored.clone().expect("record");
+    assert_eq!(record.state, RecordState::Ready);
     page.now = page.now.plus(60_000);
-    let again = page.pay_through_load(fp(1));
+    let asked = page.pay_through_load(fp(1));
+    assert_eq!(count(&asked, is_create), 0);
+    assert_eq!(
+        count(&asked, is_launch),
+        0,
+        "never launched on the record's word"
+    );
+    let again = page.status_reply(&asked, unpaid_for(&record));
     assert_eq!(count(&again, is_create), 0);
     assert_eq!(count(&again, is_launch), 1);
     assert!(again
         .iter()
         .any(|a| matches!(a, Action::Emit(Event::PrepayReused { .. }))));
+}
+
+#[test]
+fn rule_3_an_edited_record_is_never_launched() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    page.cancel(&launch);
+    let honest = page.stored.clone().expect("record");
+    // Edited in devtools: another order's attempt and wallet.
+    let mut forged = honest.clone();
+    forged.attempt_id = AttemptId::parse("OTHERx9").ok();
+    forged.prepay = Prepay::new(
+        json!({"prepayId": "wx-other-order"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    page.stored = Some(forged);
+    let asked = page.pay_through_load(fp(1));
+    assert_eq!(count(&asked, is_launch), 0);
+    let again = page.status_reply(&asked, unpaid_for(&honest));
+    let launched: Vec<_> = again
+        .iter()
+        .filter_map(|a| match a {
+            Action::Launch {
+                attempt_id, prepay, ..
+            } => Some((attempt_id.clone(), prepay.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        launched,
+        vec![(
+            honest.attempt_id.clone().expect("attempt"),
+            honest.prepay.clone().expect("prepay")
+        )],
+        "the server's attempt is launched, never the record's"
+    );
+    assert!(again
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::RecordMismatch { .. }))));
 }
 
 #[test]
@@ -480,8 +548,22 @@ fn already_paid_is_final() {
     let done = page.create_reply(&actions, CreateReply::AlreadyPaid);
     assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
     let again = page.pay(fp(1));
-    assert_eq!(again.len(), 1, "answered at once: {again:#?}");
     assert_eq!(outcome_status(&again), Some(OutcomeStatus::Paid));
+    assert!(
+        again.iter().all(|a| matches!(
+            a,
+            Action::Emit(Event::Outcome(_))
+                | Action::UnlockUi {
+                    status: Some(OutcomeStatus::Paid),
+                    ..
+                }
+                | Action::Resolve { .. }
+        )),
+        "answered at once, with an outcome and the button shown paid: {again:#?}"
+    );
+    assert!(again
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::Outcome(_)))));
     // Even with other content, and after a reload.
     let mut page2 = Page::new();
     page2.stored = page.stored.clone();
@@ -863,4 +945,237 @@ fn a_resume_always_ends_with_an_outcome() {
         .any(|a| matches!(a, Action::Emit(Event::Outcome(_)))));
     assert!(done.iter().any(|a| matches!(a, Action::UnlockUi { .. })));
     assert!(!page2.guard.is_busy(&order()));
+}
+
+const HOUR: u64 = 3_600_000;
+
+/// A page whose clock runs `ahead_ms` ahead of the server's, whose replies carry `now`.
+fn page_ahead(ahead_ms: i64) -> Page {
+    let mut page = Page::new();
+    page.now = Millis((T0.0 as i64 + ahead_ms) as u64);
+    page.server_offset = Some(-ahead_ms);
+    page
+}
+
+/// The server's clock, as the page's replies carry it.
+fn server_clock(page: &Page) -> Millis {
+    page.server_now().expect("replies carry now")
+}
+
+#[test]
+fn rule_8_a_device_clock_hours_ahead_still_launches_and_pays() {
+    for ahead in [3 * HOUR as i64, 24 * HOUR as i64, -(24 * HOUR as i64)] {
+        let mut page = page_ahead(ahead);
+        let actions = page.pay_through_load(fp(1));
+        // The server's prepay is valid for 2 h on the server's clock.
+        let expires = Some(server_clock(&page).plus(2 * HOUR));
+        let launch = page.create_reply(
+            &actions,
+            CreateReply::Attempt(attempt("A1x1", fp(1), expires)),
+        );
+        assert_eq!(count(&launch, is_launch), 1, "clock off by {ahead} ms");
+        let polling = page.launched(&launch, LaunchResult::Ok);
+        let done = page.status_reply(&polling, paid_reply());
+        assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    }
+}
+
+#[test]
+fn rule_8_a_stored_prepay_is_judged_on_the_server_clock() {
+    let mut page = page_ahead(3 * HOUR as i64);
+    let launch = pay_to_launch_at_server_time(&mut page);
+    page.cancel(&launch);
+    let record = page.stored.clone().expect("record");
+    let asked = page.pay_through_load(fp(1));
+    let again = page.status_reply(&asked, unpaid_for(&record));
+    assert_eq!(count(&again, is_launch), 1, "{again:#?}");
+    assert_eq!(count(&again, is_create), 0);
+}
+
+/// `pay_to_launch` with the prepay's expiry on the server's clock (1 h left).
+fn pay_to_launch_at_server_time(page: &mut Page) -> Vec<Action> {
+    let actions = page.pay_through_load(fp(1));
+    let expires = Some(server_clock(page).plus(HOUR));
+    page.create_reply(
+        &actions,
+        CreateReply::Attempt(attempt("A1x1", fp(1), expires)),
+    )
+}
+
+#[test]
+fn rule_8_a_clock_jump_ahead_while_the_wallet_is_open_changes_nothing() {
+    let mut page = page_ahead(0);
+    let launch = pay_to_launch_at_server_time(&mut page);
+    let mut actions = page.launched(&launch, LaunchResult::Ok);
+    let paying = || StatusReply::Status(OrderStatus::Paying(AttemptId::parse("A1x1").expect("id")));
+    actions = {
+        page.status_reply(&actions, paying());
+        page.fire_timer()
+    };
+    // The device clock jumps 3 h ahead; the server's does not.
+    page.now = page.now.plus(3 * HOUR);
+    page.server_offset = Some(-(3 * HOUR as i64));
+    let after = page.status_reply(&actions, paying());
+    assert!(after
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::ServerClock { .. }))));
+    assert_eq!(outcome_status(&after), None, "still waiting: {after:#?}");
+    let next = page.guard.poll_timeout().expect("next query armed");
+    assert!(next.since(page.now) <= 60_000, "the wait stays a wait");
+    let query = page.fire_timer();
+    let done = page.status_reply(&query, paid_reply());
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+}
+
+#[test]
+fn rule_9_a_silent_wallet_ends_pending_and_paying_again_reopens_the_same_prepay() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let record = page.stored.clone().expect("record");
+    // The wallet never answers.
+    let check = page.fire_timer();
+    assert_eq!(page.now.since(T0), Config::default().launch_timeout_ms);
+    let done = page.status_reply(&check, unpaid_for(&record));
+    let outcome = match resolved(&done) {
+        Some((_, Ok(outcome))) => outcome,
+        other => panic!("no outcome: {other:?}"),
+    };
+    assert_eq!(outcome.status, OutcomeStatus::Pending);
+    assert_eq!(outcome.reason, Some(Reason::WalletNoReply));
+    assert!(done.iter().any(|a| matches!(
+        a,
+        Action::UnlockUi {
+            status: Some(OutcomeStatus::Pending),
+            ..
+        }
+    )));
+    assert!(!page.guard.is_busy(&order()));
+    // Pay again: the server confirms the same attempt, the same prepay is reopened.
+    let asked = page.pay_through_load(fp(1));
+    let again = page.status_reply(&asked, unpaid_for(&record));
+    assert_eq!(count(&again, is_create), 0);
+    assert_eq!(count(&again, is_launch), 1);
+    // The first wallet's late "ok" is for a launch no longer current: ignored.
+    assert_eq!(
+        count(&page.launched(&launch, LaunchResult::Ok), is_launch),
+        0
+    );
+}
+
+#[test]
+fn rule_9_a_silent_wallets_late_ok_is_still_followed() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let record = page.stored.clone().expect("record");
+    let check = page.fire_timer();
+    page.status_reply(&check, unpaid_for(&record));
+    // Much later the wallet answers "ok": the guard follows it without locking the button.
+    let follow = page.launched(&launch, LaunchResult::Ok);
+    assert!(!follow.iter().any(|a| matches!(a, Action::LockUi { .. })));
+    let loaded = page.lock_and_load(&follow, Loaded::Found(record.clone()));
+    let done = page.status_reply(&loaded, paid_reply());
+    assert!(done.iter().any(|a| matches!(
+        a,
+        Action::Emit(Event::Outcome(Outcome {
+            status: OutcomeStatus::Paid,
+            ..
+        }))
+    )));
+}
+
+#[test]
+fn rule_9_a_pay_joining_a_resume_that_waits_asks_at_once() {
+    let mut page = Page::new();
+    pay_to_launch(&mut page);
+    let record = page.stored.clone().expect("record");
+    // A reload: the new page resumes the launched order and waits for the payment.
+    let mut page2 = Page::new();
+    page2.stored = Some(record.clone());
+    let first = page2.feed(Input::Resume { order_no: order() });
+    let polling = page2.lock_and_load(&first, Loaded::Found(record.clone()));
+    page2.status_reply(
+        &polling,
+        StatusReply::Status(OrderStatus::Paying(AttemptId::parse("A1x1").expect("id"))),
+    );
+    assert!(page2.guard.poll_timeout().is_some_and(|at| at > page2.now));
+    // The buyer clicks Pay: one status query now, not at the poll's next turn.
+    let click = page2.pay(fp(1));
+    assert!(click.iter().any(|a| matches!(a, Action::LockUi { .. })));
+    assert!(click.iter().any(|a| matches!(a, Action::SendStatus { .. })));
+    let again = page2.status_reply(&click, unpaid_for(&record));
+    assert_eq!(count(&again, is_launch), 1, "the same prepay, reopened");
+    assert_eq!(count(&again, is_create), 0);
+}
+
+#[test]
+fn rule_10_an_idle_tab_hears_another_tabs_outcome() {
+    let mut page = Page::new();
+    let heard = page.feed(Input::OtherTabFinished {
+        order_no: order(),
+        status: OutcomeStatus::Paid,
+    });
+    assert!(heard.iter().any(|a| matches!(
+        a,
+        Action::Emit(Event::Outcome(Outcome {
+            status: OutcomeStatus::Paid,
+            ..
+        }))
+    )));
+    assert!(heard.iter().any(|a| matches!(
+        a,
+        Action::UnlockUi {
+            status: Some(OutcomeStatus::Paid),
+            ..
+        }
+    )));
+    // A click now ends paid at once, with an outcome, never a lock, a load or a request.
+    let click = page.pay(fp(1));
+    assert_eq!(outcome_status(&click), Some(OutcomeStatus::Paid));
+    assert!(!click.iter().any(|a| matches!(
+        a,
+        Action::AcquireTabLock { .. } | Action::SendStatus { .. } | Action::SendCreate { .. }
+    )));
+}
+
+#[test]
+fn rule_10_a_tab_shown_again_asks_the_server_about_orders_it_shows_unsettled() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    page.cancel(&launch);
+    let shown = page.feed(Input::PageShown);
+    assert!(shown
+        .iter()
+        .any(|a| matches!(a, Action::AcquireTabLock { .. })));
+    let loaded = page.lock_and_load(&shown, Loaded::Found(page.stored.clone().expect("record")));
+    let done = page.status_reply(&loaded, paid_reply());
+    assert!(done.iter().any(|a| matches!(
+        a,
+        Action::UnlockUi {
+            status: Some(OutcomeStatus::Paid),
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_reload_during_a_create_is_not_reported_as_a_failure() {
+    let mut page = Page::new();
+    let creating = page.pay_through_load(fp(1));
+    assert_eq!(count(&creating, is_create), 1);
+    // Reload: the create was abandoned, and the server closed its attempt.
+    let mut page2 = Page::new();
+    page2.stored = page.stored.clone();
+    let first = page2.feed(Input::Resume { order_no: order() });
+    let loaded = page2.lock_and_load(&first, Loaded::Found(page.stored.clone().expect("record")));
+    let done = page2.status_reply(
+        &loaded,
+        StatusReply::Status(OrderStatus::Closed(AttemptId::parse("A1x1").expect("id"))),
+    );
+    let event = done.iter().find_map(|a| match a {
+        Action::Emit(Event::Outcome(o)) => Some(o.clone()),
+        _ => None,
+    });
+    let event = event.expect("an outcome");
+    assert_eq!(event.status, OutcomeStatus::Cancelled);
+    assert_eq!(event.reason, Some(Reason::NotStarted));
 }
