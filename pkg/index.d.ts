@@ -91,6 +91,17 @@ export interface Outcome {
   reason: Reason | null;
 }
 
+/** What `submit()` resolves with: the business order of this submission. */
+export interface Submitted {
+  orderNo: string;
+  /** Fingerprint of the submitted content: pay the order with the same content. */
+  fingerprint: string;
+  /** An order made before for this submission (a double submit, a reload, a relaunch). */
+  reused: boolean;
+  /** When the server's de-duplication window ends (server clock, ms), if it said. */
+  expiresAt: number | null;
+}
+
 /** An order to pay: its number (fixed for its whole life) and the content the buyer agreed to. */
 export interface Order {
   orderNo: string;
@@ -140,7 +151,12 @@ export interface CheckoutGuardOptions {
   /** Whose records these are, e.g. a hash of the buyer's id: one buyer never sees another's. Default 'default'. */
   scope?: string;
   /** URL templates with `{orderNo}`. Defaults: '/api/orders/{orderNo}/payments' and '/api/orders/{orderNo}/payment'. */
-  endpoints?: { create?: string; status?: string };
+  /**
+   * URL templates: `create` and `status` contain `{orderNo}`; `submit` (for `submit()`) is a
+   * plain URL. Defaults: `/api/orders/{orderNo}/payments`, `/api/orders/{orderNo}/payment`,
+   * `/api/orders`.
+   */
+  endpoints?: { create?: string; status?: string; submit?: string };
   /** Where records live. Default 'local' (localStorage, memory with a `storage` event when it fails). */
   storage?: 'local' | 'memory' | StorageLike;
   /** Your own `fetch(url, init)` (a mini-program adapter, a test double). Default: the global `fetch`. */
@@ -195,6 +211,16 @@ export class CheckoutGuard {
    * pays again starts a new payment), the next call goes to the guard again.
    */
   pay(order: Order): Promise<Outcome>;
+  /**
+   * Submits the order form once: creates the business order for `content` on the server
+   * (`POST endpoints.submit` with an `Idempotency-Key` minted and stored before sending) and
+   * resolves with its number. The same content gets the same order within the server's window,
+   * across double taps, reloads, tabs and relaunches; concurrent calls join. Only the content's
+   * fingerprint and the key are stored, never the content. Rejects with `server_rejected`
+   * (a 4xx: the stored key is dropped) or `network` (no answer after retries: the key stays
+   * stored, so submitting again cannot make a second order).
+   */
+  submit(content: Json): Promise<Submitted>;
   /**
    * Locks `element` synchronously on click (and Enter / Space on non-buttons) and pays
    * `getOrder()`. Failures go to `'error'` listeners. Returns a function that detaches. An

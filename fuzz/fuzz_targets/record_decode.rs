@@ -5,13 +5,18 @@
 //! promises: a `Prepay` is at most `MAX_PREPAY_BYTES` (docs/contract.md lets servers rely on
 //! that, and a record near `MAX_RECORD_BYTES` only stays below it on re-encoding because of it).
 //!
+//! The same holds for `SubmissionRecord::decode` (a submission's record, keyed by the
+//! content's fingerprint), tried when the second line is a fingerprint.
+//!
 //! Input: `scope\norderNo\nrecord text`. Inputs whose order number is not a valid `OrderNo`
 //! are skipped (the shell validates it before it ever reads storage).
 
 #![no_main]
 
+use checkout_guard::core::fingerprint::Fingerprint;
 use checkout_guard::core::ids::OrderNo;
 use checkout_guard::core::record::{Record, MAX_PREPAY_BYTES, RECORD_VERSION};
+use checkout_guard::core::submission::SubmissionRecord;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,6 +28,14 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
+    if let Some(fingerprint) = Fingerprint::parse(order) {
+        if let Ok(submission) = SubmissionRecord::decode(stored, scope, &fingerprint) {
+            assert_eq!(submission.fingerprint, fingerprint);
+            assert_eq!(submission.scope, scope);
+            let again = SubmissionRecord::decode(&submission.encode(), scope, &fingerprint);
+            assert_eq!(again.as_ref(), Ok(&submission), "a submission lost on re-encoding");
+        }
+    }
     let Ok(order_no) = OrderNo::parse(order) else {
         return;
     };

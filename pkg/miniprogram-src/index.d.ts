@@ -27,9 +27,9 @@ export interface Reply {
 }
 
 export interface CreateGuardOptions {
-  /** The merchant backend: `${baseUrl}/api/orders/{orderNo}/payments` and `/payment`. */
+  /** The merchant backend: `${baseUrl}/api/orders/{orderNo}/payments`, `/payment` and `/api/orders` (submit). */
   baseUrl?: string;
-  endpoints?: { create?: string; status?: string };
+  endpoints?: { create?: string; status?: string; submit?: string };
   namespace?: string;
   /** One buyer's records apart from another's (e.g. the user id). */
   scope?: string;
@@ -48,8 +48,19 @@ export interface CreateGuardOptions {
   [tuning: string]: unknown;
 }
 
+/** What `submit()` resolves with: the business order of this submission. */
+export interface Submitted {
+  orderNo: string;
+  fingerprint: string;
+  /** An order made before for this submission (a double tap, a relaunch). */
+  reused: boolean;
+  expiresAt: number | null;
+}
+
 export declare class MiniProgramGuard {
   pay(order: Order): Promise<Outcome>;
+  /** Creates the business order once per submission: the same order for the same content within the server's window, across relaunches. */
+  submit(content: object): Promise<Submitted>;
   resume(orderNo: string): void;
   forget(orderNo: string): void;
   on(type: string, listener: (event: { type: string; [key: string]: unknown }) => void): () => void;

@@ -100,6 +100,7 @@ function api(wx) {
       rest.endpoints = {
         create: `${base}/api/orders/{orderNo}/payments`,
         status: `${base}/api/orders/{orderNo}/payment`,
+        submit: `${base}/api/orders`,
       };
     }
     const guard = new glue.MiniProgramGuard({

@@ -7,15 +7,17 @@ mod common;
 
 use checkout_guard::core::config::Config as GuardConfig;
 use checkout_guard::core::contract::{
-    parse_create, parse_server_now, parse_status, CreateReply, HttpReply, StatusReply,
+    parse_create, parse_server_now, parse_status, parse_submit, CreateReply, HttpReply,
+    StatusReply, SubmitReply,
 };
-use checkout_guard::core::fingerprint::Fingerprint;
+use checkout_guard::core::fingerprint::{self, Fingerprint};
 use checkout_guard::core::ids::OrderNo;
 use checkout_guard::core::machine::{
     Action, CallerId, Event, Guard, Input, LaunchResult, Loaded, LockResult, Outcome,
-    OutcomeStatus, PayError,
+    OutcomeStatus, PayError, SubmitError, Submitted,
 };
 use checkout_guard::core::record::Record;
+use checkout_guard::core::submission::{submission_key, SubmissionRecord};
 use checkout_guard::core::time::Millis;
 use common::{spawn, TestServer};
 use serde_json::{json, Value};
@@ -57,6 +59,8 @@ struct Page<'a> {
     events: Vec<Event>,
     creates_sent: u32,
     statuses_sent: u32,
+    submits_sent: u32,
+    submitted: Vec<(CallerId, Result<Submitted, SubmitError>)>,
     next_caller: u64,
 }
 
@@ -84,6 +88,8 @@ impl<'a> Page<'a> {
             events: Vec::new(),
             creates_sent: 0,
             statuses_sent: 0,
+            submits_sent: 0,
+            submitted: Vec::new(),
             next_caller: 0,
         }
     }
@@ -96,6 +102,43 @@ impl<'a> Page<'a> {
             caller: CallerId(self.next_caller),
         });
         self.drive();
+    }
+
+    /// Submits the order form's `content` (`docs/contract.md` §4).
+    fn submit(&mut self, content: &Value) {
+        self.next_caller += 1;
+        self.inbox.push_back(Input::Submit {
+            content: fingerprint::canonicalize(content).expect("JSON content"),
+            fingerprint: fingerprint::fingerprint(content).expect("JSON content"),
+            caller: CallerId(self.next_caller),
+        });
+        self.drive();
+    }
+
+    /// Runs until `callers` submissions are answered (or 30 s pass).
+    async fn run_until_submitted(&mut self, callers: usize) {
+        let started = Instant::now();
+        while self.submitted.len() < callers {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no order: {:#?}",
+                self.events
+            );
+            let wait = self
+                .guard
+                .poll_timeout()
+                .map(|at| Duration::from_millis(at.since(now())))
+                .unwrap_or(Duration::from_secs(30));
+            tokio::select! {
+                input = self.rx.recv() => {
+                    if let Some(input) = input {
+                        self.inbox.push_back(input);
+                    }
+                }
+                _ = tokio::time::sleep(wait) => self.inbox.push_back(Input::TimerFired),
+            }
+            self.drive();
+        }
     }
 
     /// Feeds queued inputs and performs the resulting actions, in order.
@@ -258,6 +301,76 @@ impl<'a> Page<'a> {
                 }
             }
             Action::Emit(event) => self.events.push(event),
+            Action::LoadSubmission {
+                fingerprint,
+                request,
+            } => {
+                let key = submission_key("test", "buyer-1", &fingerprint);
+                let loaded = match self.storage.get(&key) {
+                    None => Ok(None),
+                    Some(text) => SubmissionRecord::decode(text, "buyer-1", &fingerprint).map(Some),
+                };
+                self.inbox.push_back(Input::SubmissionLoaded {
+                    fingerprint,
+                    request,
+                    loaded,
+                });
+            }
+            Action::PersistSubmission(record) => {
+                let key = submission_key("test", "buyer-1", &record.fingerprint);
+                self.storage.insert(key, record.encode());
+            }
+            Action::RemoveSubmission { fingerprint } => {
+                self.storage
+                    .remove(&submission_key("test", "buyer-1", &fingerprint));
+            }
+            Action::SendSubmit {
+                fingerprint,
+                request,
+                key,
+                body,
+            } => {
+                self.submits_sent += 1;
+                let fault = self.create_faults.pop_front();
+                let client = self.server.client.clone();
+                let url = self.server.at("/api/orders");
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let mut req = client
+                        .post(url)
+                        .header("Idempotency-Key", format!("\"{key}\""))
+                        .header("content-type", "application/json")
+                        .body(body);
+                    if let Some(fault) = fault {
+                        req = req.header("X-Fault", fault);
+                    }
+                    let (reply, server_now) = match send(req).await {
+                        Some((status, retry, body)) => (
+                            parse_submit(
+                                &HttpReply {
+                                    status,
+                                    retry_after: retry.as_deref(),
+                                    body: &body,
+                                },
+                                &fingerprint,
+                            ),
+                            parse_server_now(&body),
+                        ),
+                        None => (SubmitReply::NoReply, None),
+                    };
+                    let _ = tx.send(Input::SubmitReplied {
+                        fingerprint,
+                        request,
+                        reply,
+                        server_now,
+                    });
+                });
+            }
+            Action::ResolveSubmit { callers, result } => {
+                for caller in callers {
+                    self.submitted.push((caller, result.clone()));
+                }
+            }
             Action::LockUi { .. }
             | Action::UnlockUi { .. }
             | Action::ReleaseTabLock { .. }
@@ -487,4 +600,81 @@ async fn a_changed_amount_is_paid_with_a_new_attempt_and_the_old_one_closed() {
         "{states:?}"
     );
     assert_eq!(stats(&server, &order_no).await, (2, 1));
+}
+
+/// The order number a page's `submit` was answered with.
+fn submitted_order(page: &Page<'_>, index: usize) -> (OrderNo, bool) {
+    match &page.submitted[index].1 {
+        Ok(done) => (done.order_no.clone(), done.reused),
+        Err(e) => panic!("submit failed: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn a_double_submit_and_a_relaunch_make_one_order_and_one_charge() {
+    let server = spawn().await;
+    let content = json!({"amount": 1999, "currency": "CNY", "items": [{"sku": "tea", "qty": 1}]});
+    let print = fingerprint::fingerprint(&content).expect("fingerprint");
+    let mut page = Page::new(&server, HashMap::new(), Buyer::ConfirmAfter(50));
+    page.submit(&content);
+    page.submit(&content);
+    page.run_until_submitted(2).await;
+    assert_eq!(page.submits_sent, 1, "the double submit joined");
+    let (order_no, _) = submitted_order(&page, 0);
+    assert_eq!(submitted_order(&page, 1).0, order_no);
+    page.click(&order_no, &print);
+    page.run_until_resolved(1).await;
+    assert_eq!(page.statuses(), vec![OutcomeStatus::Paid]);
+    // The app is killed and launched again: the same cart is the same order, already paid.
+    let mut relaunched = Page::new(&server, page.storage.clone(), Buyer::ConfirmAfter(50));
+    relaunched.submit(&content);
+    relaunched.run_until_submitted(1).await;
+    assert_eq!(submitted_order(&relaunched, 0), (order_no.clone(), true));
+    relaunched.click(&order_no, &print);
+    relaunched.run_until_resolved(1).await;
+    assert_eq!(relaunched.statuses(), vec![OutcomeStatus::Paid]);
+    assert_eq!(relaunched.creates_sent, 0);
+    assert_eq!(stats(&server, &order_no).await, (1, 1));
+}
+
+#[tokio::test]
+async fn two_pages_without_shared_storage_submitting_at_once_get_one_order() {
+    let server = spawn().await;
+    let content = json!({"amount": 500, "currency": "CNY", "cart": "two-devices"});
+    let mut first = Page::new(&server, HashMap::new(), Buyer::Cancel);
+    let mut second = Page::new(&server, HashMap::new(), Buyer::Cancel);
+    first.submit(&content);
+    second.submit(&content);
+    tokio::join!(first.run_until_submitted(1), second.run_until_submitted(1));
+    assert_eq!(submitted_order(&first, 0).0, submitted_order(&second, 0).0);
+    // Other content is another order.
+    let other = json!({"amount": 600, "currency": "CNY", "cart": "two-devices"});
+    first.submit(&other);
+    first.run_until_submitted(2).await;
+    assert_ne!(submitted_order(&first, 1).0, submitted_order(&first, 0).0);
+}
+
+#[tokio::test]
+async fn a_lost_submit_reply_is_resent_with_the_same_key_and_makes_one_order() {
+    let server = spawn().await;
+    let content = json!({"amount": 700, "currency": "CNY", "cart": "lost-reply"});
+    let mut page = Page::new(&server, HashMap::new(), Buyer::Cancel);
+    page.create_faults.push_back("drop-reply");
+    page.submit(&content);
+    page.run_until_submitted(1).await;
+    assert_eq!(page.submits_sent, 2);
+    let (order_no, reused) = submitted_order(&page, 0);
+    assert!(reused, "the second send found the order the first made");
+    let keys: Vec<String> = page
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SubmitSent { key, .. } => Some(key.as_str().to_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], keys[1], "the same key both times");
+    let order = server.get_order(order_no.as_str()).await;
+    assert_eq!(order["orderNo"], order_no.as_str());
 }

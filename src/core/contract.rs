@@ -129,17 +129,113 @@ pub enum StatusReply {
 
 /// `Retry-After` as delta-seconds, clamped to [`MAX_RETRY_AFTER_MS`]. An HTTP-date is ignored:
 /// it would need the clock, and the schedule's own delays are safe without it.
+/// What the order-submission endpoint (`docs/contract.md` §4) said.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubmitReply {
+    /// `201`/`200`: the business order for this submission.
+    Order(SubmittedOrder),
+    /// `409 in_progress`: re-send the same key after `Retry-After`.
+    InProgress {
+        /// `Retry-After`, capped.
+        retry_after_ms: Option<u64>,
+    },
+    /// A 4xx refusal for good (`400`, `422 key_reused`, `422 fingerprint_mismatch`, …).
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The body's error code (empty when there was none).
+        code: String,
+    },
+    /// `429`/`5xx`: unknown; re-send the same key.
+    Unavailable {
+        /// `Retry-After`, capped.
+        retry_after_ms: Option<u64>,
+    },
+    /// A reply that breaks the contract: unknown, like a lost reply.
+    Invalid(ContractError),
+    /// No HTTP reply.
+    NoReply,
+}
+
+/// The business order a submission made or found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubmittedOrder {
+    /// Its number.
+    pub order_no: OrderNo,
+    /// The fingerprint of its content (equal to the one sent).
+    pub fingerprint: Fingerprint,
+    /// When the server's de-duplication window ends (server clock).
+    pub expires_at: Option<Millis>,
+    /// An order made before (same key, or same content within the window).
+    pub reused: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireOrder {
+    order_no: String,
+    fingerprint: String,
+    #[serde(default)]
+    expires_at: Option<u64>,
+    #[serde(default)]
+    reused: bool,
+}
+
+/// The body of the order-submission request: the content the buyer agreed to (its canonical
+/// JSON text, sent as it is), its fingerprint and the buyer's scope (`docs/contract.md` §4).
+pub fn submit_body(canonical_content: &str, fingerprint: &Fingerprint, buyer: &str) -> String {
+    // The fingerprint is hex and the scope is validated (A–Z a–z 0–9 - _ . :): neither needs
+    // escaping; the content is canonical JSON already.
+    format!(
+        "{{\"content\":{canonical_content},\"fingerprint\":\"{}\",\"buyer\":\"{buyer}\"}}",
+        fingerprint.as_str()
+    )
+}
+
+/// Parses the order-submission endpoint's reply to a request that sent `sent`.
+pub fn parse_submit(reply: &HttpReply<'_>, sent: &Fingerprint) -> SubmitReply {
+    let retry_after_ms = parse_retry_after(reply.retry_after);
+    match reply.status {
+        200 | 201 => match parse_order(reply.body, sent) {
+            Ok(order) => SubmitReply::Order(order),
+            Err(e) => SubmitReply::Invalid(e),
+        },
+        409 => match error_code(reply.body).as_str() {
+            "in_progress" => SubmitReply::InProgress { retry_after_ms },
+            code => SubmitReply::Invalid(invalid(format!("409 with error {code:?}"))),
+        },
+        429 | 500..=599 => SubmitReply::Unavailable { retry_after_ms },
+        status @ 400..=499 => SubmitReply::Rejected {
+            status,
+            code: error_code(reply.body),
+        },
+        status => SubmitReply::Invalid(invalid(format!("unexpected status {status}"))),
+    }
+}
+
+fn parse_order(body: &str, sent: &Fingerprint) -> Result<SubmittedOrder, ContractError> {
+    let wire: WireOrder =
+        serde_json::from_str(body).map_err(|e| invalid(format!("order body: {e}")))?;
+    let order_no = OrderNo::parse(&wire.order_no).map_err(|e| invalid(e.to_string()))?;
+    let fingerprint =
+        Fingerprint::parse(&wire.fingerprint).ok_or_else(|| invalid("bad fingerprint"))?;
+    if &fingerprint != sent {
+        return Err(invalid("order is for another fingerprint"));
+    }
+    Ok(SubmittedOrder {
+        order_no,
+        fingerprint,
+        expires_at: wire.expires_at.map(Millis),
+        reused: wire.reused,
+    })
+}
+
 /// The server's clock in a reply body (`"now"`, docs/contract.md "The server's clock"), or
 /// `None` when the body has none or it is not a non-negative integer: the guard then keeps
 /// judging times on what it learned before, or on the device clock.
 pub fn parse_server_now(body: &str) -> Option<Millis> {
-    #[derive(Deserialize)]
-    struct WireNow {
-        #[serde(default)]
-        now: Option<Value>,
-    }
-    let wire: WireNow = serde_json::from_str(body).ok()?;
-    wire.now?.as_u64().map(Millis)
+    let value: Value = serde_json::from_str(body).ok()?;
+    value.as_object()?.get("now")?.as_u64().map(Millis)
 }
 
 pub fn parse_retry_after(header: Option<&str>) -> Option<u64> {
@@ -469,5 +565,84 @@ mod tests {
             None
         );
         assert_eq!(parse_retry_after(None), None);
+    }
+
+    #[test]
+    fn server_now_is_read_when_it_is_a_non_negative_integer() {
+        assert_eq!(
+            parse_server_now(r#"{"now": 1795424034567}"#),
+            Some(Millis(1_795_424_034_567))
+        );
+        assert_eq!(parse_server_now(r#"{"orderNo": "A1"}"#), None);
+        assert_eq!(parse_server_now(r#"{"now": -5}"#), None);
+        assert_eq!(parse_server_now(r#"{"now": 1.5}"#), None);
+        assert_eq!(parse_server_now(r#"{"now": "1795424034567"}"#), None);
+        assert_eq!(parse_server_now("not json"), None);
+        assert_eq!(parse_server_now("[1]"), None);
+    }
+
+    #[test]
+    fn submit_replies_follow_section_4() {
+        let fp = Fingerprint::parse(&"ab".repeat(32)).expect("valid");
+        let reply = |status, body| HttpReply {
+            status,
+            retry_after: Some("2"),
+            body,
+        };
+        let body = format!(
+            r#"{{"orderNo":"O123","fingerprint":"{}","expiresAt":5,"reused":true,"now":1}}"#,
+            fp.as_str()
+        );
+        assert_eq!(
+            parse_submit(&reply(200, &body), &fp),
+            SubmitReply::Order(SubmittedOrder {
+                order_no: OrderNo::parse("O123").expect("valid"),
+                fingerprint: fp.clone(),
+                expires_at: Some(Millis(5)),
+                reused: true,
+            })
+        );
+        let other = body.replace(&"ab".repeat(32), &"cd".repeat(32));
+        assert!(matches!(
+            parse_submit(&reply(201, &other), &fp),
+            SubmitReply::Invalid(_)
+        ));
+        assert!(matches!(
+            parse_submit(&reply(201, r#"{"orderNo":"a/b"}"#), &fp),
+            SubmitReply::Invalid(_)
+        ));
+        assert_eq!(
+            parse_submit(&reply(409, r#"{"error":"in_progress"}"#), &fp),
+            SubmitReply::InProgress {
+                retry_after_ms: Some(2000)
+            }
+        );
+        assert_eq!(
+            parse_submit(&reply(422, r#"{"error":"key_reused"}"#), &fp),
+            SubmitReply::Rejected {
+                status: 422,
+                code: "key_reused".into()
+            }
+        );
+        assert_eq!(
+            parse_submit(&reply(503, ""), &fp),
+            SubmitReply::Unavailable {
+                retry_after_ms: Some(2000)
+            }
+        );
+        assert!(matches!(
+            parse_submit(&reply(302, ""), &fp),
+            SubmitReply::Invalid(_)
+        ));
+    }
+
+    #[test]
+    fn the_submit_body_carries_the_content_as_sent() {
+        let fp = Fingerprint::parse(&"ab".repeat(32)).expect("valid");
+        let body = submit_body(r#"{"amount":1999,"items":[]}"#, &fp, "buyer-1");
+        let value: Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(value["content"]["amount"], 1999);
+        assert_eq!(value["fingerprint"], fp.as_str());
+        assert_eq!(value["buyer"], "buyer-1");
     }
 }

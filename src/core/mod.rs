@@ -5,6 +5,7 @@
 //! - [`fingerprint`]: RFC 8785 canonical JSON and its SHA-256, the order's identity.
 //! - [`entropy`]: keys and jitter from a seed the shell supplies.
 //! - [`record`]: the versioned per-order record the shell persists.
+//! - [`submission`]: the record of which business order one submission made.
 //! - [`schedule`]: when to ask the server for the payment status.
 //! - [`contract`]: the server's replies, parsed as `docs/contract.md` states them.
 //! - [`config`]: the core's tuning, validated with errors that name the option.
@@ -18,4 +19,5 @@ pub mod ids;
 pub mod machine;
 pub mod record;
 pub mod schedule;
+pub mod submission;
 pub mod time;

@@ -13,7 +13,7 @@ use super::options::{parse, Flavour, StorageChoice};
 use super::random::seed;
 use super::storage::Store;
 use super::tablock::{Mechanism, TabLock, TabLocks};
-use super::timer::now;
+use super::timer::{now, Timer};
 use super::transport::Transport;
 use super::visibility::Watcher;
 use crate::core::fingerprint::hex;
@@ -45,6 +45,9 @@ struct Browser {
     _watcher: Option<Watcher>,
     buttons: RefCell<HashMap<OrderNo, Button>>,
     lock_prefix: String,
+    /// Renews held storage leases on its own, every third of a lease: the driver runs only
+    /// when something happens, and a wallet open longer than a lease must not let it lapse.
+    renewal: Timer,
 }
 
 #[wasm_bindgen]
@@ -71,17 +74,25 @@ impl CheckoutGuard {
         let mut made = None;
         let driver = Driver::new(options, seed, store, transport, |weak: &Weak<Driver>| {
             let (on_message, on_shown) = (weak.clone(), weak.clone());
-            let browser = Rc::new(Browser {
-                locks,
-                held: RefCell::new(HashMap::new()),
-                channel: Channel::open(&channel_name, move |text| {
-                    if let Some(input) = parse_broadcast(&text) {
-                        feed(&on_message, input);
-                    }
-                }),
-                _watcher: Watcher::watch(move || feed(&on_shown, Input::PageShown)),
-                buttons: RefCell::new(HashMap::new()),
-                lock_prefix,
+            let browser = Rc::new_cyclic(|me: &Weak<Browser>| {
+                let on_renewal = me.clone();
+                Browser {
+                    locks,
+                    held: RefCell::new(HashMap::new()),
+                    channel: Channel::open(&channel_name, move |text| {
+                        if let Some(input) = parse_broadcast(&text) {
+                            feed(&on_message, input);
+                        }
+                    }),
+                    _watcher: Watcher::watch(move || feed(&on_shown, Input::PageShown)),
+                    buttons: RefCell::new(HashMap::new()),
+                    lock_prefix,
+                    renewal: Timer::new(move || {
+                        if let Some(browser) = on_renewal.upgrade() {
+                            browser.renew_leases(now());
+                        }
+                    }),
+                }
             });
             made = Some(browser.clone());
             browser
@@ -101,6 +112,16 @@ impl CheckoutGuard {
     /// the first.
     pub fn pay(&self, order: JsValue) -> Promise {
         match self.driver.clone().pay(&order) {
+            Ok(promise) => promise,
+            Err(error) => Promise::reject(&error.into()),
+        }
+    }
+
+    /// Submits the order form's `content` at most once: resolves with the business order
+    /// `{ orderNo, fingerprint, reused, expiresAt }`, the same one for the same content within
+    /// the server's window (a double tap, a reload, a relaunch: `docs/contract.md` §4).
+    pub fn submit(&self, content: JsValue) -> Promise {
+        match self.driver.clone().submit(&content) {
             Ok(promise) => promise,
             Err(error) => Promise::reject(&error.into()),
         }
@@ -180,9 +201,20 @@ impl Platform for Browser {
     }
 
     fn driven(&self, now: Millis) {
-        for lock in self.held.borrow().values() {
+        self.renew_leases(now);
+    }
+}
+
+impl Browser {
+    /// Extends every held lease and, while any is held, re-arms the renewal timer.
+    fn renew_leases(&self, now: Millis) {
+        let held = self.held.borrow();
+        for lock in held.values() {
             lock.renew(now, LEASE_MS);
         }
+        let leases = self.locks.mechanism() == Mechanism::Lease && !held.is_empty();
+        let next = leases.then(|| now.plus(LEASE_MS / 3));
+        self.renewal.arm(next, now);
     }
 }
 

@@ -18,15 +18,17 @@ use super::storage::Store;
 use super::timer::{now, Timer};
 use super::transport::{HttpRequest, HttpResponse, Method, Transport};
 use crate::core::contract::{
-    parse_create, parse_server_now, parse_status, CreateReply, HttpReply, StatusReply,
+    parse_create, parse_server_now, parse_status, parse_submit, CreateReply, HttpReply,
+    StatusReply, SubmitReply,
 };
 use crate::core::fingerprint::{self, Fingerprint};
 use crate::core::ids::OrderNo;
 use crate::core::machine::{
     Action, CallerId, Event, Guard, Input, LaunchResult, Loaded, LockResult, OutcomeStatus,
-    PayError, RequestId,
+    PayError, RequestId, SubmitError,
 };
 use crate::core::record::{storage_key, Record};
+use crate::core::submission::{submission_key, SubmissionRecord};
 use crate::core::time::Millis;
 use js_sys::{Function, Promise, Reflect};
 use serde::Serialize;
@@ -146,6 +148,34 @@ impl Driver {
         }
         self.feed(Input::Pay {
             order_no,
+            fingerprint: print,
+            caller: CallerId(caller),
+        });
+        Ok(promise)
+    }
+
+    /// `submit(content)`: a promise of the business order for this submission of the order
+    /// form (`docs/contract.md` §4): the same order for the same content within the server's
+    /// window, across double taps, reloads, tabs and relaunches.
+    pub fn submit(self: Rc<Self>, content: &JsValue) -> Result<Promise, GuardError> {
+        if !content.is_object() {
+            return Err(GuardError::new(
+                ErrorCode::InvalidOrder,
+                "the submitted content must be an object or array",
+            ));
+        }
+        let json = to_json(content)?;
+        let canonical = fingerprint::canonicalize(&json)?;
+        let print = fingerprint::fingerprint(&json)?;
+        let caller = self.next_caller.get();
+        self.next_caller.set(caller + 1);
+        let mut parts = None;
+        let promise = Promise::new(&mut |resolve, reject| parts = Some((resolve, reject)));
+        if let Some(parts) = parts {
+            self.calls.borrow_mut().insert(caller, parts);
+        }
+        self.feed(Input::Submit {
+            content: canonical,
             fingerprint: print,
             caller: CallerId(caller),
         });
@@ -292,6 +322,52 @@ impl Driver {
                 }
             }
             Action::Broadcast { order_no, status } => self.platform.broadcast(&order_no, status),
+            Action::LoadSubmission {
+                fingerprint,
+                request,
+            } => {
+                let key = submission_key(&self.options.namespace, &self.scope, &fingerprint);
+                let loaded = match self.store.get(&key) {
+                    None => Ok(None),
+                    Some(text) => {
+                        SubmissionRecord::decode(&text, &self.scope, &fingerprint).map(Some)
+                    }
+                };
+                self.inbox.borrow_mut().push_back(Input::SubmissionLoaded {
+                    fingerprint,
+                    request,
+                    loaded,
+                });
+            }
+            Action::PersistSubmission(record) => {
+                let key = submission_key(&self.options.namespace, &self.scope, &record.fingerprint);
+                self.store.set(&key, &record.encode());
+            }
+            Action::RemoveSubmission { fingerprint } => {
+                let key = submission_key(&self.options.namespace, &self.scope, &fingerprint);
+                self.store.remove(&key);
+            }
+            Action::SendSubmit {
+                fingerprint,
+                request,
+                key,
+                body,
+            } => self.send_submit(fingerprint, request, key.as_str().to_owned(), body),
+            Action::ResolveSubmit { callers, result } => {
+                let value = match &result {
+                    Ok(submitted) => Ok(to_js(submitted)),
+                    Err(e) => Err(submit_error(e)),
+                };
+                for caller in callers {
+                    let Some((resolve, reject)) = self.calls.borrow_mut().remove(&caller.0) else {
+                        continue;
+                    };
+                    let _ = match &value {
+                        Ok(v) => resolve.call1(&JsValue::UNDEFINED, v),
+                        Err(e) => reject.call1(&JsValue::UNDEFINED, e),
+                    };
+                }
+            }
         }
     }
 
@@ -351,6 +427,35 @@ impl Driver {
             };
             driver.feed(Input::StatusReplied {
                 order_no,
+                request,
+                reply,
+                server_now,
+            });
+        });
+    }
+
+    fn send_submit(&self, fingerprint: Fingerprint, request: RequestId, key: String, body: String) {
+        let Some(driver) = self.me.upgrade() else {
+            return;
+        };
+        let http = HttpRequest {
+            method: Method::Post,
+            url: self.options.submit_url.clone(),
+            idempotency_key: Some(key),
+            json_body: Some(body),
+            wait_secs: 0,
+            timeout_ms: self.options.request_timeout_ms,
+        };
+        spawn_local(async move {
+            let (reply, server_now) = match driver.transport.send(&http).await {
+                Ok(r) => (
+                    parse_submit(&http_reply(&r), &fingerprint),
+                    parse_server_now(&r.body),
+                ),
+                Err(_) => (SubmitReply::NoReply, None),
+            };
+            driver.feed(Input::SubmitReplied {
+                fingerprint,
                 request,
                 reply,
                 server_now,
@@ -469,6 +574,14 @@ fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
         .ok()
         .and_then(|text| js_sys::JSON::parse(&text).ok())
         .unwrap_or(JsValue::UNDEFINED)
+}
+
+fn submit_error(error: &SubmitError) -> JsValue {
+    let code = match error {
+        SubmitError::Rejected { .. } => ErrorCode::ServerRejected,
+        SubmitError::Unreachable(_) => ErrorCode::Network,
+    };
+    js_error(code, &error.to_string())
 }
 
 fn pay_error(error: &PayError) -> JsValue {

@@ -66,6 +66,16 @@ impl MiniProgramGuard {
         }
     }
 
+    /// Submits the order form's `content` at most once: resolves with the business order
+    /// `{ orderNo, fingerprint, reused, expiresAt }`, the same one for the same content within
+    /// the server's window (a double tap, a reload, a relaunch: `docs/contract.md` §4).
+    pub fn submit(&self, content: JsValue) -> Promise {
+        match self.driver.clone().submit(&content) {
+            Ok(promise) => promise,
+            Err(error) => Promise::reject(&error.into()),
+        }
+    }
+
     /// Finds out what became of `orderNo`, paid before the mini-program was restarted (never
     /// launches a payment); the result arrives as an `outcome` event.
     pub fn resume(&self, order_no: &str) -> Result<(), GuardError> {

@@ -17,6 +17,8 @@ use wasm_bindgen::{JsCast, JsValue};
 pub const DEFAULT_CREATE: &str = "/api/orders/{orderNo}/payments";
 /// The status endpoint when none is given.
 pub const DEFAULT_STATUS: &str = "/api/orders/{orderNo}/payment";
+/// The order-submission endpoint when none is given (`docs/contract.md` §4).
+pub const DEFAULT_SUBMIT: &str = "/api/orders";
 /// How long one request may take, long-poll wait excluded, when not given (ms).
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 15_000;
 
@@ -43,6 +45,8 @@ pub struct ShellOptions {
     pub namespace: String,
     pub create_url: String,
     pub status_url: String,
+    /// Where `submit` posts (a plain URL: the order has no number yet).
+    pub submit_url: String,
     pub launch: Function,
     pub storage: StorageChoice,
     pub request_timeout_ms: u32,
@@ -71,6 +75,7 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
     let mut namespace = "default".to_owned();
     let mut create_url = DEFAULT_CREATE.to_owned();
     let mut status_url = DEFAULT_STATUS.to_owned();
+    let mut submit_url = DEFAULT_SUBMIT.to_owned();
     let mut launch = None;
     let mut storage = match flavour {
         Flavour::Browser => Some(StorageChoice::Local),
@@ -84,7 +89,7 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
         let value = Reflect::get(options, &key).unwrap_or(JsValue::UNDEFINED);
         match name.as_str() {
             "namespace" => namespace = namespace_of(&value)?,
-            "endpoints" => (create_url, status_url) = endpoints_of(&value)?,
+            "endpoints" => (create_url, status_url, submit_url) = endpoints_of(&value)?,
             "launch" => launch = Some(function_of("launch", value)?),
             "fetch" if flavour == Flavour::Browser => fetch = Some(function_of("fetch", value)?),
             "request" if flavour == Flavour::MiniProgram => {
@@ -122,6 +127,7 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
         namespace,
         create_url,
         status_url,
+        submit_url,
         launch,
         storage,
         request_timeout_ms,
@@ -146,27 +152,42 @@ fn namespace_of(value: &JsValue) -> Result<String, GuardError> {
     }
 }
 
-fn endpoints_of(value: &JsValue) -> Result<(String, String), GuardError> {
+fn endpoints_of(value: &JsValue) -> Result<(String, String, String), GuardError> {
     if !is_plain_object(value) {
-        return Err(invalid("endpoints", "must be { create, status }"));
+        return Err(invalid("endpoints", "must be { create, status, submit }"));
     }
     let mut create = DEFAULT_CREATE.to_owned();
     let mut status = DEFAULT_STATUS.to_owned();
+    let mut submit = DEFAULT_SUBMIT.to_owned();
     for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
         let name = key.as_string().unwrap_or_default();
         let option = format!("endpoints.{name}");
-        let url = Reflect::get(value, &key)
-            .ok()
-            .and_then(|v| v.as_string())
-            .filter(|u| u.contains("{orderNo}"))
-            .ok_or_else(|| invalid(&option, "a URL template containing {orderNo}"))?;
+        let url = Reflect::get(value, &key).ok().and_then(|v| v.as_string());
         match name.as_str() {
-            "create" => create = url,
-            "status" => status = url,
-            _ => return Err(invalid(&option, "unknown: endpoints has create and status")),
+            "create" | "status" => {
+                let url = url
+                    .filter(|u| u.contains("{orderNo}"))
+                    .ok_or_else(|| invalid(&option, "a URL template containing {orderNo}"))?;
+                if name == "create" {
+                    create = url;
+                } else {
+                    status = url;
+                }
+            }
+            "submit" => {
+                submit = url
+                    .filter(|u| !u.is_empty() && !u.contains("{orderNo}"))
+                    .ok_or_else(|| invalid(&option, "a URL (the order has no number yet)"))?;
+            }
+            _ => {
+                return Err(invalid(
+                    &option,
+                    "unknown: endpoints has create, status and submit",
+                ))
+            }
         }
     }
-    Ok((create, status))
+    Ok((create, status, submit))
 }
 
 fn function_of(option: &str, value: JsValue) -> Result<Function, GuardError> {

@@ -588,6 +588,13 @@ impl World {
                     }
                 }
             }
+            Action::LoadSubmission { .. }
+            | Action::PersistSubmission(_)
+            | Action::RemoveSubmission { .. }
+            | Action::SendSubmit { .. }
+            | Action::ResolveSubmit { .. } => {
+                panic!("tab {tab}: a submission action, but this world never submits")
+            }
         }
     }
 

@@ -1,9 +1,10 @@
 //! What goes into the guard and what comes out: one closed enum each.
 
-use crate::core::contract::{CreateReply, StatusReply};
+use crate::core::contract::{CreateReply, StatusReply, SubmitReply};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::ids::{AttemptId, IdempotencyKey, OrderNo};
 use crate::core::record::{Prepay, Record, RecordError, RecordState};
+use crate::core::submission::SubmissionRecord;
 use crate::core::time::Millis;
 use serde::Serialize;
 use thiserror::Error;
@@ -117,6 +118,36 @@ pub enum Input {
     },
     /// The platform timer fired (it was armed to [`super::Guard::poll_timeout`]).
     TimerFired,
+    /// `submit(content)`: the business order for this submission of the order form
+    /// (`docs/contract.md` §4).
+    Submit {
+        /// The content's RFC 8785 canonical JSON text (sent, never stored).
+        content: String,
+        /// Its fingerprint.
+        fingerprint: Fingerprint,
+        /// Who to answer.
+        caller: CallerId,
+    },
+    /// Reply to [`Action::LoadSubmission`]: the stored record, nothing, or why it is unusable.
+    SubmissionLoaded {
+        /// The submission.
+        fingerprint: Fingerprint,
+        /// The request being answered.
+        request: RequestId,
+        /// What storage held.
+        loaded: Result<Option<SubmissionRecord>, RecordError>,
+    },
+    /// Reply to [`Action::SendSubmit`] (see [`crate::core::contract::parse_submit`]).
+    SubmitReplied {
+        /// The submission.
+        fingerprint: Fingerprint,
+        /// The request being answered.
+        request: RequestId,
+        /// What the server said.
+        reply: SubmitReply,
+        /// The server's clock in the reply.
+        server_now: Option<Millis>,
+    },
     /// The page became visible again or was restored (the buyer is back from the wallet).
     PageShown,
     /// Another tab broadcast the outcome of an order (see [`Action::Broadcast`]).
@@ -199,6 +230,38 @@ pub enum PayError {
         /// The body's `error` code.
         code: String,
     },
+}
+
+/// What `submit()` resolves with: the business order of this submission.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Submitted {
+    /// The business order number: pay it with the same content.
+    pub order_no: OrderNo,
+    /// The content's fingerprint.
+    pub fingerprint: Fingerprint,
+    /// An order made before for this submission (same key, or same content within the
+    /// server's window): a double submission, a reload, a relaunch.
+    pub reused: bool,
+    /// When the server's de-duplication window ends (server clock, ms), if it said.
+    pub expires_at: Option<u64>,
+}
+
+/// Why a `submit()` call ended without an order.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SubmitError {
+    /// The server refused the submission for good (4xx); the stored key is dropped.
+    #[error("the server refused the order ({status} {code})")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The body's `error` code.
+        code: String,
+    },
+    /// No usable answer after the retries; the key stays stored, so submitting again re-sends
+    /// it and cannot make a second order.
+    #[error("the server could not be reached to submit the order ({0:?})")]
+    Unreachable(Reason),
 }
 
 /// What happened, for the page's timeline and for logs. Keys appear here because the page owns
@@ -318,6 +381,30 @@ pub enum Event {
     },
     /// An order reached an outcome.
     Outcome(Outcome),
+    /// A submission request was sent.
+    #[serde(rename_all = "camelCase")]
+    SubmitSent {
+        /// The submitted content's fingerprint.
+        fingerprint: Fingerprint,
+        /// Its `Idempotency-Key`.
+        key: IdempotencyKey,
+        /// Minted for this send (else the stored key again).
+        new_key: bool,
+        /// 1 for the first send of this call.
+        try_no: u32,
+    },
+    /// A stored submission record was unusable (corrupt, foreign, future version): a new key
+    /// is minted, and the server's window still finds an order made with the lost one.
+    #[serde(rename_all = "camelCase")]
+    SubmissionRejected {
+        /// The submission.
+        fingerprint: Fingerprint,
+        /// Why.
+        error: String,
+    },
+    /// A submission found its business order.
+    #[serde(rename_all = "camelCase")]
+    Submitted(Submitted),
 }
 
 /// Something the shell must do. After every input, drain them all with
@@ -411,5 +498,37 @@ pub enum Action {
         order_no: OrderNo,
         /// Its outcome.
         status: OutcomeStatus,
+    },
+    /// Read the submission record; answer with [`Input::SubmissionLoaded`] (after the drain).
+    LoadSubmission {
+        /// The submission.
+        fingerprint: Fingerprint,
+        /// Carry back in the answer.
+        request: RequestId,
+    },
+    /// Write the submission record (before the request that uses its key).
+    PersistSubmission(SubmissionRecord),
+    /// Delete the submission record.
+    RemoveSubmission {
+        /// The submission.
+        fingerprint: Fingerprint,
+    },
+    /// POST the order-submission request; answer with [`Input::SubmitReplied`].
+    SendSubmit {
+        /// The submission.
+        fingerprint: Fingerprint,
+        /// Carry back in the reply.
+        request: RequestId,
+        /// The `Idempotency-Key`.
+        key: IdempotencyKey,
+        /// The request body ([`crate::core::contract::submit_body`]).
+        body: String,
+    },
+    /// Settle `submit()` calls.
+    ResolveSubmit {
+        /// Who asked.
+        callers: Vec<CallerId>,
+        /// The order, or why there is none.
+        result: Result<Submitted, SubmitError>,
     },
 }

@@ -42,10 +42,11 @@
 //!     shown again looks at the server for the orders it shows unsettled.
 
 mod io;
+mod submit;
 
 pub use io::{
     Action, CallerId, Event, Input, LaunchResult, Loaded, LockResult, Outcome, OutcomeStatus,
-    PayError, Reason, RequestId,
+    PayError, Reason, RequestId, SubmitError, Submitted,
 };
 
 use super::config::{Config, ConfigError};
@@ -197,6 +198,8 @@ pub struct Guard {
     config: Config,
     entropy: Entropy,
     orders: BTreeMap<OrderNo, Slot>,
+    /// Submissions of the order form, by content fingerprint (`submit`).
+    submits: BTreeMap<Fingerprint, submit::SubmitSlot>,
     actions: VecDeque<Action>,
     next_request: u64,
     last_now: Option<Millis>,
@@ -213,6 +216,7 @@ impl Guard {
             config,
             entropy: Entropy::new(seed),
             orders: BTreeMap::new(),
+            submits: BTreeMap::new(),
             actions: VecDeque::new(),
             next_request: 0,
             last_now: None,
@@ -232,11 +236,13 @@ impl Guard {
 
     /// When to feed [`Input::TimerFired`]: the earliest deadline of any order.
     pub fn poll_timeout(&self) -> Option<Millis> {
-        self.orders
+        let orders = self
+            .orders
             .values()
             .flat_map(|slot| [slot.timer.map(|(at, _)| at), slot.launch_deadline])
-            .flatten()
-            .min()
+            .flatten();
+        let submits = self.submits.values().filter_map(|slot| slot.timer);
+        orders.chain(submits).min()
     }
 
     /// Whether a call for this order is running (the shell's fast path for a double click:
@@ -253,7 +259,7 @@ impl Guard {
     pub fn is_idle(&self) -> bool {
         self.orders.values().all(|slot| {
             slot.phase == Phase::Idle && slot.timer.is_none() && slot.launch_deadline.is_none()
-        })
+        }) && self.submits.values().all(|slot| !slot.is_busy())
     }
 
     /// Whether this page knows the order is paid.
@@ -341,7 +347,29 @@ impl Guard {
                     self.on_launched(&order_no, result, now);
                 }
             }
-            Input::TimerFired => self.on_timer(now),
+            Input::TimerFired => {
+                self.on_timer(now);
+                self.on_submit_timer(now);
+            }
+            Input::Submit {
+                content,
+                fingerprint,
+                caller,
+            } => self.on_submit(content, fingerprint, caller, now),
+            Input::SubmissionLoaded {
+                fingerprint,
+                request,
+                loaded,
+            } => self.on_submission_loaded(&fingerprint, request, loaded, now),
+            Input::SubmitReplied {
+                fingerprint,
+                request,
+                reply,
+                server_now,
+            } => {
+                self.learn_server_clock(server_now, now);
+                self.on_submit_reply(&fingerprint, request, reply, now)
+            }
             Input::PageShown => self.on_page_shown(now),
             Input::OtherTabFinished { order_no, status } => {
                 self.on_other_tab(&order_no, status, now)

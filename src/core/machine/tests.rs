@@ -1179,3 +1179,244 @@ fn a_reload_during_a_create_is_not_reported_as_a_failure() {
     assert_eq!(event.status, OutcomeStatus::Cancelled);
     assert_eq!(event.reason, Some(Reason::NotStarted));
 }
+
+// ----- submit (docs/contract.md §4; rules S1–S4 of machine/submit.rs) -----
+
+use crate::core::contract::{SubmitReply, SubmittedOrder};
+use crate::core::submission::SubmissionRecord;
+
+/// A page submitting the order form, with its one stored submission record.
+struct Form {
+    guard: Guard,
+    now: Millis,
+    stored: Option<SubmissionRecord>,
+    next_caller: u64,
+}
+
+impl Form {
+    fn new() -> Form {
+        Form {
+            guard: Guard::new(Config::default(), [7; 32]).expect("valid config"),
+            now: T0,
+            stored: None,
+            next_caller: 0,
+        }
+    }
+
+    fn feed(&mut self, input: Input) -> Vec<Action> {
+        self.guard.handle(input, self.now);
+        let mut out = Vec::new();
+        while let Some(action) = self.guard.poll_action() {
+            match &action {
+                Action::PersistSubmission(record) => self.stored = Some(record.clone()),
+                Action::RemoveSubmission { .. } => self.stored = None,
+                _ => {}
+            }
+            out.push(action);
+        }
+        out
+    }
+
+    fn submit(&mut self) -> Vec<Action> {
+        self.next_caller += 1;
+        self.feed(Input::Submit {
+            content: r#"{"amount":1999}"#.into(),
+            fingerprint: fp(9),
+            caller: CallerId(self.next_caller),
+        })
+    }
+
+    /// Submits and answers the storage read with what is stored.
+    fn submit_through_load(&mut self) -> Vec<Action> {
+        let first = self.submit();
+        let request = first
+            .iter()
+            .find_map(|a| match a {
+                Action::LoadSubmission { request, .. } => Some(*request),
+                _ => None,
+            })
+            .expect("a load");
+        let loaded = Ok(self.stored.clone());
+        self.feed(Input::SubmissionLoaded {
+            fingerprint: fp(9),
+            request,
+            loaded,
+        })
+    }
+
+    fn reply(&mut self, actions: &[Action], reply: SubmitReply) -> Vec<Action> {
+        let request = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::SendSubmit { request, .. } => Some(*request),
+                _ => None,
+            })
+            .expect("a submit request");
+        self.feed(Input::SubmitReplied {
+            fingerprint: fp(9),
+            request,
+            reply,
+            server_now: None,
+        })
+    }
+}
+
+fn submit_key(actions: &[Action]) -> Option<IdempotencyKey> {
+    actions.iter().find_map(|a| match a {
+        Action::SendSubmit { key, .. } => Some(key.clone()),
+        _ => None,
+    })
+}
+
+fn order_reply(no: &str, expires_at: Millis) -> SubmitReply {
+    SubmitReply::Order(SubmittedOrder {
+        order_no: OrderNo::parse(no).expect("valid"),
+        fingerprint: fp(9),
+        expires_at: Some(expires_at),
+        reused: false,
+    })
+}
+
+fn submitted(actions: &[Action]) -> Option<(Vec<CallerId>, Result<Submitted, SubmitError>)> {
+    actions.iter().find_map(|a| match a {
+        Action::ResolveSubmit { callers, result } => Some((callers.clone(), result.clone())),
+        _ => None,
+    })
+}
+
+#[test]
+fn s2_a_new_submission_persists_its_key_before_sending_and_remembers_the_order() {
+    let mut form = Form::new();
+    let sent = form.submit_through_load();
+    let persist = sent
+        .iter()
+        .position(|a| matches!(a, Action::PersistSubmission(_)));
+    let send = sent
+        .iter()
+        .position(|a| matches!(a, Action::SendSubmit { .. }));
+    assert!(persist.is_some() && persist < send, "{sent:#?}");
+    let body = sent
+        .iter()
+        .find_map(|a| match a {
+            Action::SendSubmit { body, .. } => Some(body.clone()),
+            _ => None,
+        })
+        .expect("body");
+    assert!(body.contains(r#""content":{"amount":1999}"#), "{body}");
+    assert!(
+        !form
+            .stored
+            .as_ref()
+            .map(SubmissionRecord::encode)
+            .unwrap_or_default()
+            .contains("amount"),
+        "no content stored"
+    );
+    let done = form.reply(&sent, order_reply("O1", T0.plus(900_000)));
+    let (callers, result) = submitted(&done).expect("resolved");
+    assert_eq!(callers.len(), 1);
+    assert_eq!(
+        result.map(|s| s.order_no.as_str().to_owned()),
+        Ok("O1".into())
+    );
+    assert_eq!(
+        form.stored.as_ref().and_then(|r| r.order_no.clone()),
+        OrderNo::parse("O1").ok()
+    );
+}
+
+#[test]
+fn s1_a_double_submit_joins_and_a_reload_resends_the_same_key() {
+    let mut form = Form::new();
+    let sent = form.submit_through_load();
+    let second = form.submit();
+    assert!(second.is_empty(), "joined: {second:#?}");
+    let key = submit_key(&sent);
+    let done = form.reply(&sent, order_reply("O1", T0.plus(900_000)));
+    assert_eq!(submitted(&done).map(|(c, _)| c.len()), Some(2));
+    // The same page again: answered at once.
+    let again = form.submit();
+    assert!(matches!(
+        submitted(&again),
+        Some((_, Ok(Submitted { reused: true, .. })))
+    ));
+    // A reload (a relaunched app): the stored key is sent again.
+    let mut reloaded = Form::new();
+    reloaded.stored = form.stored.clone();
+    reloaded.now = T0.plus(60_000);
+    let resent = reloaded.submit_through_load();
+    assert_eq!(submit_key(&resent), key);
+    // After the window: a new key (a new order, unless the server still finds one).
+    let mut later = Form::new();
+    later.guard = Guard::new(Config::default(), [8; 32]).expect("valid config");
+    later.stored = form.stored.clone();
+    later.now = T0.plus(900_001);
+    let fresh = later.submit_through_load();
+    assert!(submit_key(&fresh).is_some());
+    assert_ne!(submit_key(&fresh), key);
+}
+
+#[test]
+fn s3_lost_replies_resend_the_same_key_and_keep_it_for_the_next_submit() {
+    let mut form = Form::new();
+    let mut actions = form.submit_through_load();
+    let key = submit_key(&actions);
+    let mut sends = 1;
+    loop {
+        let after = form.reply(&actions, SubmitReply::NoReply);
+        if let Some((_, result)) = submitted(&after) {
+            assert_eq!(result, Err(SubmitError::Unreachable(Reason::Network)));
+            break;
+        }
+        let at = form.guard.poll_timeout().expect("a re-send armed");
+        form.now = form.now.max(at);
+        actions = form.feed(Input::TimerFired);
+        assert_eq!(submit_key(&actions), key, "the same key, always");
+        sends += 1;
+    }
+    assert_eq!(sends, Config::default().create_retries + 1);
+    assert_eq!(form.stored.as_ref().map(|r| r.key.clone()), key);
+    let next = form.submit_through_load();
+    assert_eq!(submit_key(&next), key);
+}
+
+#[test]
+fn s4_a_refusal_drops_the_key() {
+    let mut form = Form::new();
+    let sent = form.submit_through_load();
+    let done = form.reply(
+        &sent,
+        SubmitReply::Rejected {
+            status: 422,
+            code: "fingerprint_mismatch".into(),
+        },
+    );
+    assert!(matches!(
+        submitted(&done),
+        Some((_, Err(SubmitError::Rejected { status: 422, .. })))
+    ));
+    assert!(form.stored.is_none());
+    assert!(form.guard.is_idle());
+}
+
+#[test]
+fn s2_an_unusable_submission_record_mints_a_new_key() {
+    let mut form = Form::new();
+    let first = form.submit();
+    let request = first
+        .iter()
+        .find_map(|a| match a {
+            Action::LoadSubmission { request, .. } => Some(*request),
+            _ => None,
+        })
+        .expect("a load");
+    let sent = form.feed(Input::SubmissionLoaded {
+        fingerprint: fp(9),
+        request,
+        loaded: Err(RecordError::Corrupt("x".into())),
+    });
+    assert!(sent
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::SubmissionRejected { .. }))));
+    assert!(submit_key(&sent).is_some());
+}
