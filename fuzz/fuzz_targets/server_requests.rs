@@ -93,6 +93,7 @@ fn settings() -> Settings {
         query_interval_ms: 3000,
         max_wait_secs: 25,
         busy_wait_ms: 3000,
+        submit_window_ms: 15 * 60 * 1000,
     }
 }
 

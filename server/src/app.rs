@@ -4,7 +4,7 @@ use crate::config::Settings;
 use crate::faults::FaultRules;
 use crate::notify::Deliverer;
 use crate::provider::SimProvider;
-use crate::slots::Slots;
+use crate::slots::{KeyClaims, Slots};
 use crate::store::Store;
 use std::sync::{Arc, RwLock};
 
@@ -17,6 +17,8 @@ pub struct App {
     pub provider: SimProvider,
     /// Per-order locks and change signals.
     pub slots: Slots,
+    /// Order-submission keys being handled.
+    pub submitting: KeyClaims,
     /// Globally installed faults.
     pub faults: FaultRules,
     /// The provider's notify sender.
@@ -58,6 +60,7 @@ impl App {
             provider: SimProvider::new(parts.store.clone()),
             store: parts.store,
             slots: Slots::default(),
+            submitting: KeyClaims::default(),
             faults: FaultRules::default(),
             deliverer: parts.deliverer,
             notify_url: parts.notify_url,

@@ -70,6 +70,17 @@ pub struct Settings {
     pub max_wait_secs: u64,
     /// How long a status request waits for a busy order before answering `503`.
     pub busy_wait_ms: u64,
+    /// The order-submission window (contract §4): a keyed submission of the same content by
+    /// the same buyer within this long of an order's creation returns that order. Defaulted
+    /// when a `PUT /admin/settings` omits it, so clients written before it existed still work.
+    #[serde(default = "default_submit_window_ms")]
+    pub submit_window_ms: i64,
+}
+
+/// 15 minutes: long enough to cover a reload, a second tab or an app relaunched mid-checkout,
+/// short enough that a buyer who orders the same cart again later gets a new order.
+fn default_submit_window_ms() -> i64 {
+    15 * 60 * 1000
 }
 
 impl Default for Settings {
@@ -83,6 +94,7 @@ impl Default for Settings {
             query_interval_ms: 3000,
             max_wait_secs: 25,
             busy_wait_ms: 2000,
+            submit_window_ms: default_submit_window_ms(),
         }
     }
 }

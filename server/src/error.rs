@@ -90,6 +90,38 @@ impl ApiError {
         .retry_after(1)
     }
 
+    /// `409 attempt_open` with `Retry-After: 1`: the order's content cannot change while an
+    /// attempt for the old content may still be paid and the provider cannot close it.
+    pub fn attempt_open(order_no: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "attempt_open",
+            format!(
+                "order {order_no} has a payment attempt the provider could not close; retry the change"
+            ),
+        )
+        .retry_after(1)
+    }
+
+    /// `400 invalid_idempotency_key`.
+    pub fn invalid_idempotency_key(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", message)
+    }
+
+    /// `422 key_reused`.
+    pub fn key_reused(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "key_reused", message)
+    }
+
+    /// `422 fingerprint_mismatch`.
+    pub fn fingerprint_mismatch(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "fingerprint_mismatch",
+            message,
+        )
+    }
+
     /// `503 busy` with `Retry-After: 1`.
     pub fn busy(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message).retry_after(1)

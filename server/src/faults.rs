@@ -14,6 +14,7 @@
 //! | `notify-delay=<ms>` | that notify is sent after this delay |
 //! | `provider=fail` / `provider=lost` | the merchant's calls to the provider fail (before the provider acts / after it committed) |
 //! | `provider-latency=<ms>` | the merchant's create call to the provider takes this long (the order stays locked meanwhile) |
+//! | `submit-latency=<ms>` | a keyed order submission takes this long with its key claimed (makes `409 in_progress` easy to see) |
 
 use crate::provider::ProviderFault;
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,8 @@ pub struct Faults {
     pub provider: Option<ProviderFault>,
     /// `provider-latency=<ms>`.
     pub provider_latency_ms: u64,
+    /// `submit-latency=<ms>`.
+    pub submit_latency_ms: u64,
 }
 
 /// A spec that does not parse.
@@ -88,6 +91,7 @@ impl Faults {
                 ("latency", v) => faults.latency_ms = number(item, v)?,
                 ("slow-poll", v) => faults.slow_poll_ms = number(item, v)?,
                 ("provider-latency", v) => faults.provider_latency_ms = number(item, v)?,
+                ("submit-latency", v) => faults.submit_latency_ms = number(item, v)?,
                 ("notify-delay", v) => faults.notify_delay_ms = Some(number(item, v)?),
                 ("status", Some(v)) => {
                     let code = v
@@ -119,6 +123,7 @@ impl Faults {
         self.notify_delay_ms = self.notify_delay_ms.max(other.notify_delay_ms);
         self.provider = self.provider.or(other.provider);
         self.provider_latency_ms = self.provider_latency_ms.max(other.provider_latency_ms);
+        self.submit_latency_ms = self.submit_latency_ms.max(other.submit_latency_ms);
     }
 }
 
@@ -206,7 +211,7 @@ mod tests {
     #[test]
     fn parses_every_item() {
         let f = Faults::parse(
-            "latency=5, status=503; drop-reply,slow-poll=7,notify=lost,notify=dup,notify-delay=9,provider=lost,provider-latency=3",
+            "latency=5, status=503; drop-reply,slow-poll=7,notify=lost,notify=dup,notify-delay=9,provider=lost,provider-latency=3,submit-latency=4",
         )
         .expect("valid spec");
         assert_eq!(f.latency_ms, 5);
@@ -215,6 +220,7 @@ mod tests {
         assert_eq!((f.slow_poll_ms, f.notify_delay_ms), (7, Some(9)));
         assert_eq!(f.provider, Some(ProviderFault::Lost));
         assert_eq!(f.provider_latency_ms, 3);
+        assert_eq!(f.submit_latency_ms, 4);
         assert_eq!(Faults::parse("").expect("empty"), Faults::default());
     }
 

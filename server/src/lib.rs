@@ -6,8 +6,10 @@
 //! - [`serve`]: start/stop, the accept loop; [`config`]: what can be set.
 //! - [`http`]: routes and handlers; [`faults`]: the fault-injection specs.
 //! - [`payments`]: the contract's rules (create/reuse/close, status, active query).
+//! - [`orders`]: the business order's rules (idempotent submission, close-first content change).
 //! - [`provider`]: the simulated provider; [`notify`]: its signed notifies; [`signing`]: HMAC.
-//! - [`records`], [`stats`], [`store`]: the database; [`slots`]: per-order locks and wake-ups.
+//! - [`records`], [`submissions`], [`stats`], [`store`]: the database; [`slots`]: per-order
+//!   locks and wake-ups, submission keys in flight.
 //! - [`wallet`]: the simulated wallet's HTML; [`ids`], [`clock`], [`error`], [`app`].
 
 pub mod app;
@@ -18,6 +20,7 @@ pub mod faults;
 pub mod http;
 pub mod ids;
 pub mod notify;
+pub mod orders;
 pub mod payments;
 pub mod provider;
 pub mod records;
@@ -26,6 +29,7 @@ pub mod signing;
 pub mod slots;
 pub mod stats;
 pub mod store;
+pub mod submissions;
 pub mod wallet;
 
 pub use config::{Config, Settings, Storage};

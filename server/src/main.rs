@@ -34,6 +34,10 @@ struct Cli {
     /// Minimum time between two active provider queries for one order (ms).
     #[arg(long, default_value_t = Settings::default().query_interval_ms)]
     query_interval_ms: i64,
+    /// Order-submission window (ms): a keyed `POST /api/orders` with the same content from the
+    /// same buyer within this long of an order's creation returns that order.
+    #[arg(long, default_value_t = Settings::default().submit_window_ms)]
+    submit_window_ms: i64,
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 64 * 1024)]
     max_body_bytes: usize,
@@ -66,6 +70,7 @@ async fn main() -> ExitCode {
             reuse_margin_ms: cli.reuse_margin_ms,
             notify_delay_ms: cli.notify_delay_ms,
             query_interval_ms: cli.query_interval_ms,
+            submit_window_ms: cli.submit_window_ms.max(0),
             ..Settings::default()
         },
         admin_token: cli.admin_token,

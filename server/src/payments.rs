@@ -55,14 +55,20 @@ fn is_live(attempt: &Attempt, now: i64, margin_ms: i64) -> bool {
 
 /// What closing an attempt at the provider revealed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CloseOutcome {
+pub(crate) enum CloseOutcome {
     /// Closed (or never existed there): it can never be charged.
     Dead,
-    /// The provider refused: it was paid.
+    /// The provider refused: it was paid (now recorded).
     Paid,
+    /// The provider did not answer: the attempt may still be payable. Each caller says what
+    /// that means for its request (`503 provider_unavailable` for a create or a status,
+    /// `409 attempt_open` for a content change).
+    Unreachable,
 }
 
-fn close_at_provider(
+/// Closes `attempt` at the provider and records what that revealed. Callers hold the order's
+/// lock.
+pub(crate) fn close_at_provider(
     app: &App,
     attempt: &Attempt,
     faults: &Faults,
@@ -79,17 +85,29 @@ fn close_at_provider(
             CloseOutcome::Dead
         }
         Err(ProviderError::Paid) => {
+            // A close refusal carries no amount: the attempt's own (what it was created for)
+            // is what the provider charged.
             app.store
-                .with(|c| records::mark_paid(c, &attempt.attempt_id, now))?;
+                .with(|c| records::mark_paid(c, &attempt.attempt_id, None, now))?;
             CloseOutcome::Paid
         }
         Err(ProviderError::Store(err)) => return Err(err.into()),
         Err(ProviderError::Unavailable | ProviderError::Duplicate) => {
-            return Err(provider_unavailable())
+            return Ok(CloseOutcome::Unreachable)
         }
     };
     app.slots.signal(&attempt.order_no);
     Ok(outcome)
+}
+
+/// [`close_at_provider`] for the payment endpoints: `Ok(true)` when a payment was found,
+/// `503 provider_unavailable` when the provider cannot be reached.
+fn close_or_unavailable(app: &App, attempt: &Attempt, faults: &Faults) -> Result<bool, ApiError> {
+    match close_at_provider(app, attempt, faults)? {
+        CloseOutcome::Dead => Ok(false),
+        CloseOutcome::Paid => Ok(true),
+        CloseOutcome::Unreachable => Err(provider_unavailable()),
+    }
 }
 
 /// `404 unknown_order` unless the order exists. Checked before an order's slot is created, so
@@ -177,8 +195,7 @@ pub async fn create_payment(
             });
         }
         // Rule 1.3: close at the provider before anything replaces it.
-        if !latest.state.is_dead() && close_at_provider(app, &latest, faults)? == CloseOutcome::Paid
-        {
+        if !latest.state.is_dead() && close_or_unavailable(app, &latest, faults)? {
             return Err(ApiError::already_paid(order_no));
         }
     }
@@ -187,7 +204,8 @@ pub async fn create_payment(
     // that the next request closes first.
     let attempt = app.store.with(|c| {
         let tx = c.transaction()?;
-        let attempt = records::insert_creating_attempt(&tx, order_no, fingerprint, now)?;
+        let attempt =
+            records::insert_creating_attempt(&tx, order_no, fingerprint, order.amount, now)?;
         stats::bump(&tx, order_no, Counter::AttemptsCreated)?;
         tx.commit()?;
         Ok(attempt)
@@ -319,7 +337,7 @@ fn refresh_from_provider(app: &App, attempt: &Attempt, faults: &Faults) -> Resul
         }
     };
     let changed = app.store.with(|c| match tx.trade_state {
-        TradeState::Success => records::mark_paid(c, &attempt.attempt_id, now),
+        TradeState::Success => records::mark_paid(c, &attempt.attempt_id, Some(tx.amount), now),
         TradeState::UserPaying => {
             records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Paying, now)
         }
@@ -378,16 +396,18 @@ async fn evaluate(app: &App, order_no: &str, faults: &Faults) -> Result<StatusVi
         AttemptState::Failed => return Ok(view("failed", latest)),
         // Rule 2.1: `closed` only after the provider closed it; a payment found then is `paid`.
         AttemptState::Creating => {
-            return Ok(match close_at_provider(app, &latest, faults)? {
-                CloseOutcome::Dead => view("closed", reload(app, &latest)?),
-                CloseOutcome::Paid => view("paid", reload(app, &latest)?),
-            });
+            let paid = close_or_unavailable(app, &latest, faults)?;
+            return Ok(view(
+                if paid { "paid" } else { "closed" },
+                reload(app, &latest)?,
+            ));
         }
         AttemptState::Unpaid | AttemptState::Paying if expired => {
-            return Ok(match close_at_provider(app, &latest, faults)? {
-                CloseOutcome::Dead => view("closed", reload(app, &latest)?),
-                CloseOutcome::Paid => view("paid", reload(app, &latest)?),
-            });
+            let paid = close_or_unavailable(app, &latest, faults)?;
+            return Ok(view(
+                if paid { "paid" } else { "closed" },
+                reload(app, &latest)?,
+            ));
         }
         AttemptState::Unpaid | AttemptState::Paying => {
             // Rule 2.2: ask the provider, at most once per interval per order.

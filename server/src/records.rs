@@ -3,6 +3,7 @@
 //! Plain functions over a connection so callers can group them in one transaction.
 
 use crate::error::StoreError;
+use crate::stats::{self, Counter};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::Value;
@@ -19,12 +20,40 @@ pub struct Order {
     pub fingerprint: String,
     /// Amount sent to the provider: `content.amount` when it is an integer, else 0.
     pub amount: i64,
+    /// Who submitted it (contract §4's `buyer`; empty when not given).
+    pub buyer: String,
     /// The attempt that paid the order, once paid.
     pub paid_attempt: Option<String>,
+    /// What the provider charged for it, once paid (unknown for payments recorded by a server
+    /// older than this column).
+    pub paid_amount: Option<i64>,
+    /// What the merchant must look at: see [`payment_flags`].
+    pub flags: Vec<OrderFlag>,
     /// Creation time (ms).
     pub created_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
+}
+
+/// Something wrong with an order that its `paid` alone does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderFlag {
+    /// Paid, but for another amount than the order's (its content changed while an attempt for
+    /// the old content could still be paid). Still paid: the buyer was charged.
+    AmountMismatch,
+}
+
+/// The flags of an order with this `amount` and, once paid, this `paid_amount`.
+///
+/// Derived rather than stored: a paid order's amount can no longer change (its content is
+/// frozen) and neither can what was paid, so the answer never goes stale. An unknown paid
+/// amount is not flagged: there is nothing to compare.
+pub fn payment_flags(amount: i64, paid_amount: Option<i64>) -> Vec<OrderFlag> {
+    match paid_amount {
+        Some(paid) if paid != amount => vec![OrderFlag::AmountMismatch],
+        _ => Vec::new(),
+    }
 }
 
 /// Where an attempt is in its life, as far as the merchant knows.
@@ -89,6 +118,9 @@ pub struct Attempt {
     pub seq: i64,
     /// The order fingerprint it was created for.
     pub fingerprint: String,
+    /// The amount the provider was asked to charge (unknown for attempts made by a server
+    /// older than this column).
+    pub amount: Option<i64>,
     /// Its state.
     pub state: AttemptState,
     /// The provider's prepay parameters, once known.
@@ -110,32 +142,46 @@ pub struct StoredReply {
     pub reply: Value,
 }
 
+const ORDER_COLUMNS: &str = "order_no, content, fingerprint, amount, buyer, paid_attempt, paid_amount, created_at, updated_at";
+
 fn order_from_row(row: &Row<'_>) -> rusqlite::Result<(Order, String)> {
     let content: String = row.get(1)?;
+    let amount = row.get(3)?;
+    let paid_amount = row.get(6)?;
     Ok((
         Order {
             order_no: row.get(0)?,
             content: Value::Null,
             fingerprint: row.get(2)?,
-            amount: row.get(3)?,
-            paid_attempt: row.get(4)?,
-            created_at: row.get(5)?,
-            updated_at: row.get(6)?,
+            amount,
+            buyer: row.get(4)?,
+            paid_attempt: row.get(5)?,
+            paid_amount,
+            flags: payment_flags(amount, paid_amount),
+            created_at: row.get(7)?,
+            updated_at: row.get(8)?,
         },
         content,
     ))
 }
 
+fn finish_order(raw: (Order, String)) -> Result<Order, StoreError> {
+    let (mut order, content) = raw;
+    order.content = serde_json::from_str(&content)?;
+    Ok(order)
+}
+
 /// Inserts a new order; `Ok(false)` when the number is taken.
 pub fn insert_order(conn: &Connection, order: &Order) -> Result<bool, StoreError> {
     let inserted = conn.execute(
-        "INSERT OR IGNORE INTO orders (order_no, content, fingerprint, amount, paid_attempt, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?5)",
+        "INSERT OR IGNORE INTO orders (order_no, content, fingerprint, amount, buyer, paid_attempt, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?6)",
         params![
             order.order_no,
             serde_json::to_string(&order.content)?,
             order.fingerprint,
             order.amount,
+            order.buyer,
             order.created_at
         ],
     )?;
@@ -167,25 +213,42 @@ pub fn update_order_content(
 
 /// The order, if it exists.
 pub fn get_order(conn: &Connection, order_no: &str) -> Result<Option<Order>, StoreError> {
-    let found = conn
-        .query_row(
-            "SELECT order_no, content, fingerprint, amount, paid_attempt, created_at, updated_at
-             FROM orders WHERE order_no = ?1",
-            params![order_no],
-            order_from_row,
-        )
-        .optional()?;
-    match found {
-        None => Ok(None),
-        Some((mut order, content)) => {
-            order.content = serde_json::from_str(&content)?;
-            Ok(Some(order))
-        }
-    }
+    conn.query_row(
+        &format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_no = ?1"),
+        params![order_no],
+        order_from_row,
+    )
+    .optional()?
+    .map(finish_order)
+    .transpose()
+}
+
+/// The newest order of `buyer` with this fingerprint created after `after` (exclusive) that
+/// came from a keyed submission (contract §4 rule 2). Orders made without a key are never
+/// candidates: clients that predate §4 make identical orders on purpose.
+pub fn recent_submitted_order(
+    conn: &Connection,
+    buyer: &str,
+    fingerprint: &str,
+    after: i64,
+) -> Result<Option<Order>, StoreError> {
+    conn.query_row(
+        &format!(
+            "SELECT {ORDER_COLUMNS} FROM orders o
+             WHERE buyer = ?1 AND fingerprint = ?2 AND created_at > ?3
+               AND EXISTS (SELECT 1 FROM submissions s WHERE s.order_no = o.order_no)
+             ORDER BY created_at DESC LIMIT 1"
+        ),
+        params![buyer, fingerprint, after],
+        order_from_row,
+    )
+    .optional()?
+    .map(finish_order)
+    .transpose()
 }
 
 const ATTEMPT_COLUMNS: &str =
-    "attempt_id, order_no, seq, fingerprint, state, prepay, expires_at, last_query_at, created_at";
+    "attempt_id, order_no, seq, fingerprint, state, prepay, expires_at, last_query_at, created_at, amount";
 
 fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<(Attempt, String, Option<String>)> {
     Ok((
@@ -199,6 +262,7 @@ fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<(Attempt, String, Option<
             expires_at: row.get(6)?,
             last_query_at: row.get(7)?,
             created_at: row.get(8)?,
+            amount: row.get(9)?,
         },
         row.get(4)?,
         row.get(5)?,
@@ -247,11 +311,13 @@ pub fn list_attempts(conn: &Connection, order_no: &str) -> Result<Vec<Attempt>, 
     rows.map(|raw| finish_attempt(raw?)).collect()
 }
 
-/// Inserts a freshly minted attempt in state `creating`, with the next sequence number.
+/// Inserts a freshly minted attempt in state `creating`, with the next sequence number, for
+/// `amount` (what the provider will be asked to charge).
 pub fn insert_creating_attempt(
     conn: &Connection,
     order_no: &str,
     fingerprint: &str,
+    amount: i64,
     now: i64,
 ) -> Result<Attempt, StoreError> {
     let seq: i64 = conn.query_row(
@@ -261,15 +327,16 @@ pub fn insert_creating_attempt(
     )?;
     let attempt_id = crate::ids::new_attempt_id(order_no, seq);
     conn.execute(
-        "INSERT INTO attempts (attempt_id, order_no, seq, fingerprint, state, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'creating', ?5, ?5)",
-        params![attempt_id, order_no, seq, fingerprint, now],
+        "INSERT INTO attempts (attempt_id, order_no, seq, fingerprint, amount, state, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'creating', ?6, ?6)",
+        params![attempt_id, order_no, seq, fingerprint, amount, now],
     )?;
     Ok(Attempt {
         attempt_id,
         order_no: order_no.to_owned(),
         seq,
         fingerprint: fingerprint.to_owned(),
+        amount: Some(amount),
         state: AttemptState::Creating,
         prepay: None,
         expires_at: None,
@@ -312,17 +379,44 @@ pub fn set_attempt_state(
 
 /// Marks an attempt and its order paid. Idempotent: returns whether this call changed
 /// anything (a repeated notify or query changes nothing).
-pub fn mark_paid(conn: &mut Connection, attempt_id: &str, now: i64) -> Result<bool, StoreError> {
+///
+/// `charged` is the amount the provider reports (notify, query); without it, the amount the
+/// attempt was created for. The first payment recorded for the order stores it as the order's
+/// paid amount, and when it is not the order's current amount the order is flagged
+/// ([`payment_flags`]) and counted in `amountMismatches`, in the same transaction: paid is
+/// final, but a payment for an old amount is never silently taken as paid in full.
+pub fn mark_paid(
+    conn: &mut Connection,
+    attempt_id: &str,
+    charged: Option<i64>,
+    now: i64,
+) -> Result<bool, StoreError> {
     let tx = conn.transaction()?;
     let changed = tx.execute(
         "UPDATE attempts SET state = 'paid', updated_at = ?2 WHERE attempt_id = ?1 AND state != 'paid'",
         params![attempt_id, now],
     )?;
-    tx.execute(
-        "UPDATE orders SET paid_attempt = ?1, updated_at = ?2
+    let recorded = tx.execute(
+        "UPDATE orders SET paid_attempt = ?1, updated_at = ?2,
+                paid_amount = COALESCE(?3, (SELECT amount FROM attempts WHERE attempt_id = ?1))
          WHERE paid_attempt IS NULL AND order_no = (SELECT order_no FROM attempts WHERE attempt_id = ?1)",
-        params![attempt_id, now],
+        params![attempt_id, now, charged],
     )?;
+    if recorded == 1 {
+        let order: Option<(String, i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT order_no, amount, paid_amount FROM orders WHERE paid_attempt = ?1",
+                params![attempt_id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        if let Some((order_no, amount, paid)) = order {
+            if !payment_flags(amount, paid).is_empty() {
+                tracing::warn!(%order_no, amount, ?paid, "paid for another amount: flagged");
+                stats::bump(&tx, &order_no, Counter::AmountMismatches)?;
+            }
+        }
+    }
     tx.commit()?;
     Ok(changed == 1)
 }

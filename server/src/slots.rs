@@ -1,9 +1,10 @@
 //! Per-order coordination in memory: one lock so a close/create for an order never runs twice
-//! at once, and one change signal that wakes long-polls.
+//! at once, and one change signal that wakes long-polls; and the order-submission keys in
+//! flight.
 //!
 //! The lock is only about this process's concurrency; what must survive a crash is in SQLite.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -42,5 +43,59 @@ impl Slots {
         self.get(order_no)
             .changed
             .send_modify(|v| *v = v.wrapping_add(1));
+    }
+}
+
+/// Submission keys being handled right now (contract §4: a second request with a key whose
+/// first request is still running is `409 in_progress`, not a second order). In memory, like
+/// the order locks: what must survive a crash is the stored submission, written before the
+/// reply.
+#[derive(Debug, Default)]
+pub struct KeyClaims {
+    held: Arc<Mutex<HashSet<(String, String)>>>,
+}
+
+/// A claimed key; dropping it (the request ended, was cancelled or lost its connection)
+/// releases the key.
+#[derive(Debug)]
+pub struct KeyClaim {
+    held: Arc<Mutex<HashSet<(String, String)>>>,
+    key: (String, String),
+}
+
+impl KeyClaims {
+    /// Claims `key` of `buyer`; `None` while another request holds it.
+    pub fn claim(&self, buyer: &str, key: &str) -> Option<KeyClaim> {
+        let key = (buyer.to_owned(), key.to_owned());
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.insert(key.clone()).then(|| KeyClaim {
+            held: self.held.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for KeyClaim {
+    fn drop(&mut self) {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_held_until_its_claim_is_dropped() {
+        let claims = KeyClaims::default();
+        let first = claims.claim("buyer", "k");
+        assert!(first.is_some());
+        assert!(claims.claim("buyer", "k").is_none());
+        assert!(claims.claim("other", "k").is_some(), "keys are per buyer");
+        drop(first);
+        assert!(claims.claim("buyer", "k").is_some());
     }
 }

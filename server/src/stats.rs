@@ -2,7 +2,8 @@
 //!
 //! `charges` is the one the project exists to keep at 1; the others explain how it got there
 //! (how many payment numbers were minted, how often the provider was asked for a prepay, how
-//! many duplicates it refused).
+//! many duplicates it refused). `amountMismatches` counts payments the merchant must look at:
+//! confirmed for an amount other than the order's.
 
 use crate::error::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -29,6 +30,8 @@ pub enum Counter {
     NotifiesReceived,
     /// Of those, the ones that changed nothing (repeats).
     NotifiesDuplicate,
+    /// Payments recorded for an amount other than the order's current one (flagged orders).
+    AmountMismatches,
 }
 
 impl Counter {
@@ -43,6 +46,7 @@ impl Counter {
             Counter::Queries => "queries",
             Counter::NotifiesReceived => "notifies_received",
             Counter::NotifiesDuplicate => "notifies_duplicate",
+            Counter::AmountMismatches => "amount_mismatches",
         }
     }
 }
@@ -71,6 +75,8 @@ pub struct OrderStats {
     pub notifies_received: i64,
     /// See [`Counter::NotifiesDuplicate`].
     pub notifies_duplicate: i64,
+    /// See [`Counter::AmountMismatches`].
+    pub amount_mismatches: i64,
 }
 
 /// Adds one to `counter` of `order_no`.
@@ -86,7 +92,7 @@ pub fn bump(conn: &Connection, order_no: &str, counter: Counter) -> Result<(), S
     Ok(())
 }
 
-const COLUMNS: &str = "order_no, attempts_created, prepay_calls, charges, duplicates_refused, payments_refused, closes, queries, notifies_received, notifies_duplicate";
+const COLUMNS: &str = "order_no, attempts_created, prepay_calls, charges, duplicates_refused, payments_refused, closes, queries, notifies_received, notifies_duplicate, amount_mismatches";
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OrderStats> {
     Ok(OrderStats {
@@ -100,6 +106,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OrderStats> {
         queries: row.get(7)?,
         notifies_received: row.get(8)?,
         notifies_duplicate: row.get(9)?,
+        amount_mismatches: row.get(10)?,
     })
 }
 

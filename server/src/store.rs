@@ -5,12 +5,18 @@
 //! commit together, rule 1.5) trivially atomic. The merchant's tables and the simulated
 //! provider's (`sim_*`) share the file so one restart test covers both, but no statement
 //! touches both sides.
+//!
+//! The schema is the first version ([`SCHEMA`], `CREATE … IF NOT EXISTS`, as every file ever
+//! written by this server has it) plus numbered [`MIGRATIONS`] on top, recorded in SQLite's
+//! `user_version`: a file from an older server gains the new columns and tables on open, and a
+//! fresh file goes through the same steps, so there is one path to the current schema.
 
 use crate::config::Storage;
 use crate::error::StoreError;
 use rusqlite::Connection;
 use std::sync::Mutex;
 
+/// Version 1 of the schema. Never edited: changes go into [`MIGRATIONS`].
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS orders (
     order_no     TEXT PRIMARY KEY,
@@ -74,6 +80,49 @@ CREATE TABLE IF NOT EXISTS sim_transactions (
 );
 "#;
 
+/// Schema changes after [`SCHEMA`]; entry `i` takes a file from version `i + 1` to `i + 2`.
+/// Append only: a file records how many it has run.
+const MIGRATIONS: &[&str] = &[
+    // 2: order submission (contract §4) and payments flagged for a changed amount (rule 1.3).
+    r#"
+    ALTER TABLE orders ADD COLUMN buyer TEXT NOT NULL DEFAULT '';
+    ALTER TABLE orders ADD COLUMN paid_amount INTEGER;
+    ALTER TABLE attempts ADD COLUMN amount INTEGER;
+    ALTER TABLE stats ADD COLUMN amount_mismatches INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE submissions (
+        buyer       TEXT NOT NULL,
+        idem_key    TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        order_no    TEXT NOT NULL REFERENCES orders(order_no),
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (buyer, idem_key)
+    );
+    CREATE INDEX submissions_by_order ON submissions (order_no);
+    CREATE INDEX orders_by_buyer_content ON orders (buyer, fingerprint, created_at);
+    "#,
+];
+
+/// Brings `conn` from whatever version it is at to the newest, one transaction per step.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(SCHEMA)?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let done = usize::try_from(version.max(1) - 1).unwrap_or(usize::MAX);
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "schema version {version} is newer than this server ({})",
+            MIGRATIONS.len() + 1
+        )));
+    }
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        // `PRAGMA` takes no parameters; the number is ours, not input.
+        tx.execute_batch(&format!("PRAGMA user_version = {}", step + 2))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 /// The database handle shared by the whole server.
 #[derive(Debug)]
 pub struct Store {
@@ -83,7 +132,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database and its schema.
     pub fn open(storage: &Storage) -> Result<Store, StoreError> {
-        let conn = match storage {
+        let mut conn = match storage {
             Storage::Memory => Connection::open_in_memory()?,
             Storage::File(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -96,7 +145,7 @@ impl Store {
             }
         };
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
         })
@@ -112,5 +161,73 @@ impl Store {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file(tag: &str) -> std::path::PathBuf {
+        std::env::temp_dir()
+            .join(format!(
+                "cg-store-{tag}-{}-{}",
+                std::process::id(),
+                crate::ids::random_token(8)
+            ))
+            .join("db.sqlite")
+    }
+
+    fn version(store: &Store) -> i64 {
+        store
+            .with(|c| Ok(c.query_row("PRAGMA user_version", [], |row| row.get(0))?))
+            .expect("version")
+    }
+
+    #[test]
+    fn a_file_from_the_first_version_gains_the_new_schema_and_keeps_its_rows() {
+        let path = temp_file("v1");
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("dir");
+        {
+            let old = Connection::open(&path).expect("open");
+            old.execute_batch(SCHEMA).expect("v1 schema");
+            old.execute(
+                "INSERT INTO orders (order_no, content, fingerprint, amount, paid_attempt, created_at, updated_at)
+                 VALUES ('OLD-0001', '{}', 'f', 5, NULL, 1, 1)",
+                [],
+            )
+            .expect("old row");
+        }
+        let store = Store::open(&Storage::File(path.clone())).expect("migrates");
+        assert_eq!(version(&store), 1 + MIGRATIONS.len() as i64);
+        let order = store
+            .with(|c| crate::records::get_order(c, "OLD-0001"))
+            .expect("read")
+            .expect("kept");
+        assert_eq!((order.buyer.as_str(), order.paid_amount), ("", None));
+        assert!(order.flags.is_empty());
+        drop(store);
+        // Opening again runs nothing twice.
+        let store = Store::open(&Storage::File(path.clone())).expect("reopens");
+        assert_eq!(version(&store), 1 + MIGRATIONS.len() as i64);
+        drop(store);
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+    }
+
+    #[test]
+    fn a_file_from_a_newer_server_is_refused() {
+        let path = temp_file("future");
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("dir");
+        {
+            let newer = Connection::open(&path).expect("open");
+            newer
+                .execute_batch("PRAGMA user_version = 99")
+                .expect("version");
+        }
+        assert!(matches!(
+            Store::open(&Storage::File(path.clone())),
+            Err(StoreError::Corrupt(_))
+        ));
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
     }
 }

@@ -227,3 +227,39 @@ async fn the_guard_reads_every_status_reply_as_intended() {
     }
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_guard_reads_the_servers_clock_in_every_reply_it_reads() {
+    use checkout_guard::core::contract::parse_server_now;
+    let t = spawn().await;
+    let from = checkout_guard_server::clock::now_ms();
+    let submitted = t
+        .submit_with(&json!({"content": {"amount": 5}}), Some(&new_key()), None)
+        .await;
+    let order = submitted.body["orderNo"]
+        .as_str()
+        .expect("orderNo")
+        .to_owned();
+    let fp = submitted.body["fingerprint"]
+        .as_str()
+        .expect("fp")
+        .to_owned();
+    let key = new_key();
+    let created = t.pay(&order, &key, &fp).await;
+    let stored = t.pay(&order, &key, &fp).await;
+    let status = t.status(&order).await;
+    for (what, reply) in [
+        ("submit", &submitted),
+        ("create", &created),
+        ("stored create", &stored),
+        ("status", &status),
+    ] {
+        let now = parse_server_now(&raw(reply)).unwrap_or_else(|| panic!("{what}: no now"));
+        let now = i64::try_from(now.0).expect("ms");
+        assert!(
+            (from..=checkout_guard_server::clock::now_ms()).contains(&now),
+            "{what}: {now}"
+        );
+    }
+    t.server.shutdown().await;
+}

@@ -8,6 +8,7 @@ use crate::faults::FaultRuleSpec;
 use crate::http::extract::{JsonBody, PathParam};
 use crate::records;
 use crate::stats;
+use crate::submissions;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -70,17 +71,19 @@ pub async fn order_stats(
     Ok(Json(json!(stats)))
 }
 
-/// `GET /admin/orders/{orderNo}`: the order, its attempts, its stored keys, its provider
-/// transactions and its stats, straight from the database.
+/// `GET /admin/orders/{orderNo}`: the order (with its `paidAmount` and `flags`), its
+/// attempts, its stored create-payment and submission keys (counts), its provider transactions
+/// and its stats, straight from the database.
 pub async fn order_dump(
     State(app): State<Arc<App>>,
     PathParam(order_no): PathParam,
 ) -> Result<Json<Value>, ApiError> {
-    let (order, attempts, keys, stats) = app.store.with(|c| {
+    let (order, attempts, keys, submission_keys, stats) = app.store.with(|c| {
         Ok((
             records::get_order(c, &order_no)?,
             records::list_attempts(c, &order_no)?,
             records::count_keys(c, &order_no)?,
+            submissions::count_for_order(c, &order_no)?,
             stats::for_order(c, &order_no)?,
         ))
     })?;
@@ -90,6 +93,7 @@ pub async fn order_dump(
         "order": order,
         "attempts": attempts,
         "idempotencyKeys": keys,
+        "submissionKeys": submission_keys,
         "providerTransactions": transactions,
         "stats": stats,
     })))
@@ -130,9 +134,10 @@ pub async fn put_settings(
     State(app): State<Arc<App>>,
     JsonBody(settings): JsonBody<Settings>,
 ) -> Result<Json<Settings>, ApiError> {
-    if settings.prepay_ttl_ms < 1000 || settings.max_wait_secs > 25 {
+    if settings.prepay_ttl_ms < 1000 || settings.max_wait_secs > 25 || settings.submit_window_ms < 0
+    {
         return Err(ApiError::invalid_body(
-            "prepayTtlMs must be at least 1000 and maxWaitSecs at most 25",
+            "prepayTtlMs must be at least 1000, maxWaitSecs at most 25, submitWindowMs at least 0",
         ));
     }
     app.set_settings(settings);

@@ -6,9 +6,10 @@ use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::http::extract::{JsonBody, PathParam};
 use crate::ids;
+use crate::orders;
 use crate::payments;
 use crate::provider::TradeState;
-use crate::records::{self, Order};
+use crate::records;
 use crate::signing;
 use crate::stats::{self, Counter};
 use axum::body::Bytes;
@@ -16,16 +17,20 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use checkout_guard::core::fingerprint::fingerprint;
+use checkout_guard::core::fingerprint::Fingerprint;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// `POST /api/orders` body.
+/// `POST /api/orders` body (contract §4).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrder {
     content: Value,
+    #[serde(default)]
+    fingerprint: Option<String>,
+    #[serde(default)]
+    buyer: Option<String>,
     #[serde(default, rename = "orderNo")]
     order_no: Option<String>,
 }
@@ -37,67 +42,75 @@ pub struct OrderContent {
     content: Value,
 }
 
-fn checked_content(content: &Value) -> Result<(String, i64), ApiError> {
-    if !content.is_object() {
-        return Err(ApiError::invalid_body("`content` must be a JSON object"));
+/// Adds `"now"`: the server's clock when this reply is made (docs/contract.md, "The server's
+/// clock"). Read here, at the end of the handler, so a stored reply sent again carries the
+/// time of this reply, never the stored one.
+fn stamped(mut body: Value) -> Value {
+    if let Some(map) = body.as_object_mut() {
+        map.insert("now".into(), json!(now_ms()));
     }
-    let print = fingerprint(content).map_err(|err| {
-        ApiError::invalid_body(format!("`content` cannot be fingerprinted: {err}"))
-    })?;
-    let amount = match content.get("amount") {
-        None => 0,
-        Some(v) => v.as_i64().filter(|a| *a >= 0).ok_or_else(|| {
-            ApiError::invalid_body("`content.amount` must be a non-negative integer (cents)")
-        })?,
-    };
-    Ok((print.as_str().to_owned(), amount))
+    body
 }
 
-fn order_json(order: &Order) -> Value {
-    json!({
-        "orderNo": order.order_no,
-        "fingerprint": order.fingerprint,
-        "content": order.content,
-        "amount": order.amount,
-        "paid": order.paid_attempt.is_some(),
-        "createdAt": order.created_at,
-        "updatedAt": order.updated_at,
-    })
+/// The `Idempotency-Key` header: `None` when absent, `400 invalid_idempotency_key` when
+/// malformed or repeated (docs/contract.md §1: an sf-string or the bare token, 16–64 of
+/// `A-Z a-z 0-9 - _`).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut keys = headers.get_all("idempotency-key").iter();
+    match (keys.next(), keys.next()) {
+        (None, _) => Ok(None),
+        (Some(value), None) => value
+            .to_str()
+            .ok()
+            .and_then(ids::parse_idempotency_key)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::invalid_idempotency_key(
+                    "Idempotency-Key must be an sf-string of 16-64 characters of A-Z a-z 0-9 - _",
+                )
+            }),
+        (Some(_), Some(_)) => Err(ApiError::invalid_idempotency_key(
+            "more than one Idempotency-Key header",
+        )),
+    }
 }
 
-/// `POST /api/orders`: creates a business order from its content.
+/// `POST /api/orders`: submits a business order (contract §4): idempotent with an
+/// `Idempotency-Key`, a new order every time without one.
 pub async fn create_order(
     State(app): State<Arc<App>>,
-    JsonBody(req): JsonBody<NewOrder>,
+    Extension(faults): Extension<Faults>,
+    headers: HeaderMap,
+    body: Result<JsonBody<NewOrder>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let (print, amount) = checked_content(&req.content)?;
-    let order_no = match req.order_no {
-        Some(no) if ids::valid_order_no(&no) => no,
-        Some(_) => {
+    let key = idempotency_key(&headers)?;
+    let JsonBody(req) = body?;
+    let content = orders::checked_content(req.content)?;
+    if let Some(given) = &req.fingerprint {
+        let Some(given) = Fingerprint::parse(given) else {
             return Err(ApiError::invalid_body(
-                "`orderNo` must be 6-24 characters of A-Z a-z 0-9 - _",
-            ))
+                "`fingerprint` must be 64 lowercase hex digits",
+            ));
+        };
+        if given.as_str() != content.fingerprint {
+            return Err(ApiError::fingerprint_mismatch(
+                "the fingerprint is not the one of the content sent",
+            ));
         }
-        None => ids::new_order_no(),
-    };
-    let now = now_ms();
-    let order = Order {
-        order_no,
-        content: req.content,
-        fingerprint: print,
-        amount,
-        paid_attempt: None,
-        created_at: now,
-        updated_at: now,
-    };
-    if !app.store.with(|c| records::insert_order(c, &order))? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "order_exists",
-            format!("order {} exists", order.order_no),
-        ));
     }
-    Ok((StatusCode::CREATED, Json(order_json(&order))).into_response())
+    let submit = orders::Submit {
+        content,
+        key,
+        buyer: orders::checked_buyer(req.buyer)?,
+        order_no: orders::checked_order_no(req.order_no)?,
+    };
+    let done = orders::submit(&app, submit, &faults).await?;
+    let status = if done.reused {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(stamped(done.body()))).into_response())
 }
 
 /// `GET /api/orders/{orderNo}`.
@@ -109,36 +122,20 @@ pub async fn get_order(
         .store
         .with(|c| records::get_order(c, &order_no))?
         .ok_or_else(|| ApiError::unknown_order(&order_no))?;
-    Ok(Json(order_json(&order)))
+    Ok(Json(stamped(orders::order_body(&order))))
 }
 
-/// `PUT /api/orders/{orderNo}`: changes an unpaid order's content (and so its fingerprint).
+/// `PUT /api/orders/{orderNo}`: changes an unpaid order's content (and so its fingerprint),
+/// closing its open attempt at the provider first.
 pub async fn update_order(
     State(app): State<Arc<App>>,
+    Extension(faults): Extension<Faults>,
     PathParam(order_no): PathParam,
     JsonBody(req): JsonBody<OrderContent>,
 ) -> Result<Json<Value>, ApiError> {
-    let (print, amount) = checked_content(&req.content)?;
-    payments::ensure_order(&app, &order_no)?;
-    let slot = app.slots.get(&order_no);
-    let Ok(_guard) = slot.lock.try_lock() else {
-        return Err(ApiError::in_progress("a payment request for this order"));
-    };
-    let now = now_ms();
-    let order = app.store.with(|c| {
-        let tx = c.transaction()?;
-        let Some(order) = records::get_order(&tx, &order_no)? else {
-            return Ok(Err(ApiError::unknown_order(&order_no)));
-        };
-        if order.paid_attempt.is_some() {
-            return Ok(Err(ApiError::already_paid(&order_no)));
-        }
-        records::update_order_content(&tx, &order_no, &req.content, &print, amount, now)?;
-        let updated = records::get_order(&tx, &order_no)?;
-        tx.commit()?;
-        Ok(updated.ok_or_else(|| ApiError::unknown_order(&order_no)))
-    })??;
-    Ok(Json(order_json(&order)))
+    let content = orders::checked_content(req.content)?;
+    let order = orders::change_content(&app, &order_no, content, &faults).await?;
+    Ok(Json(stamped(orders::order_body(&order))))
 }
 
 /// `POST /api/orders/{orderNo}/payments` body.
@@ -155,37 +152,11 @@ pub async fn create_payment(
     headers: HeaderMap,
     body: Result<JsonBody<CreatePayment>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let mut keys = headers.get_all("idempotency-key").iter();
-    let key = match (keys.next(), keys.next()) {
-        (Some(value), None) => value
-            .to_str()
-            .ok()
-            .and_then(ids::parse_idempotency_key)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_idempotency_key",
-                    "Idempotency-Key must be an sf-string of 16-64 characters of A-Z a-z 0-9 - _",
-                )
-            })?,
-        (None, _) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
-                "the Idempotency-Key header is missing",
-            ))
-        }
-        (Some(_), Some(_)) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
-                "more than one Idempotency-Key header",
-            ))
-        }
-    };
+    let key = idempotency_key(&headers)?.ok_or_else(|| {
+        ApiError::invalid_idempotency_key("the Idempotency-Key header is missing")
+    })?;
     let JsonBody(req) = body?;
-    let Some(print) = checkout_guard::core::fingerprint::Fingerprint::parse(&req.fingerprint)
-    else {
+    let Some(print) = Fingerprint::parse(&req.fingerprint) else {
         return Err(ApiError::invalid_body(
             "`fingerprint` must be 64 lowercase hex digits",
         ));
@@ -196,7 +167,7 @@ pub async fn create_payment(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(reply.body)).into_response())
+    Ok((status, Json(stamped(reply.body))).into_response())
 }
 
 /// The `wait=n` of a `Prefer` header, if any.
@@ -224,7 +195,7 @@ pub async fn payment_status(
 ) -> Result<Response, ApiError> {
     let (view, applied) =
         payments::payment_status(&app, &order_no, prefer_wait(&headers), &faults).await?;
-    let mut response = Json(view.body(&order_no)).into_response();
+    let mut response = Json(stamped(view.body(&order_no))).into_response();
     if let Some(wait) = applied {
         if let Ok(value) = HeaderValue::from_str(&format!("wait={wait}")) {
             response.headers_mut().insert("preference-applied", value);
@@ -243,6 +214,9 @@ struct NotifyBody {
     id: String,
     out_trade_no: String,
     trade_state: String,
+    /// What the provider charged; recorded as the order's paid amount.
+    #[serde(default)]
+    amount: Option<i64>,
 }
 
 /// `POST /api/notify`: the provider's payment notify (contract §3). The signature is checked
@@ -295,7 +269,7 @@ pub async fn notify(
         let first = records::record_notify(&tx, &msg.id, &attempt.attempt_id, now)?;
         stats::bump(&tx, &attempt.order_no, Counter::NotifiesReceived)?;
         tx.commit()?;
-        let changed = records::mark_paid(c, &attempt.attempt_id, now)?;
+        let changed = records::mark_paid(c, &attempt.attempt_id, msg.amount, now)?;
         if !first || !changed {
             stats::bump(c, &attempt.order_no, Counter::NotifiesDuplicate)?;
         }

@@ -20,6 +20,7 @@ pub fn fast_settings() -> Settings {
         query_interval_ms: 0,
         max_wait_secs: 25,
         busy_wait_ms: 3000,
+        submit_window_ms: 15 * 60 * 1000,
     }
 }
 
@@ -168,6 +169,45 @@ impl TestServer {
         reply.body["fingerprint"].as_str().expect("fp").to_owned()
     }
 
+    /// `POST /api/orders` with `body`, an optional key (sent as an sf-string) and `X-Fault`.
+    pub async fn submit_with(&self, body: &Value, key: Option<&str>, fault: Option<&str>) -> Reply {
+        let mut req = self.client.post(self.at("/api/orders")).json(body);
+        if let Some(key) = key {
+            req = req.header("Idempotency-Key", format!("\"{key}\""));
+        }
+        if let Some(fault) = fault {
+            req = req.header("X-Fault", fault);
+        }
+        Reply::from(req.send().await.expect("send")).await
+    }
+
+    /// `POST /api/orders` of `content` by `buyer` (`""`: none sent) with `key`.
+    pub async fn submit(&self, content: &Value, buyer: &str, key: &str) -> Reply {
+        let body = if buyer.is_empty() {
+            json!({ "content": content })
+        } else {
+            json!({ "content": content, "buyer": buyer })
+        };
+        self.submit_with(&body, Some(key), None).await
+    }
+
+    /// `PUT /api/orders/{orderNo}` with `content`, optional `X-Fault`; the reply as it is.
+    pub async fn put_order(&self, order_no: &str, content: Value, fault: Option<&str>) -> Reply {
+        let mut req = self
+            .client
+            .put(self.at(&format!("/api/orders/{order_no}")))
+            .json(&json!({ "content": content }));
+        if let Some(fault) = fault {
+            req = req.header("X-Fault", fault);
+        }
+        Reply::from(req.send().await.expect("send")).await
+    }
+
+    /// `GET /api/orders/{orderNo}`.
+    pub async fn get_order(&self, order_no: &str) -> Value {
+        self.get_json(&format!("/api/orders/{order_no}")).await
+    }
+
     /// Create-payment with the key as an sf-string, optional `X-Fault`.
     pub async fn pay_with(
         &self,
@@ -259,6 +299,25 @@ impl TestServer {
             self.stats(order_no).await
         );
     }
+}
+
+/// `body` without its `"now"`, which must be the server's clock as an integer (ms): for
+/// comparing a stored reply sent again, or an order read twice, with the first.
+pub fn without_now(body: &Value) -> Value {
+    let mut body = body.clone();
+    let now = body
+        .as_object_mut()
+        .and_then(|map| map.remove("now"))
+        .unwrap_or_else(|| panic!("no `now` in {body}"));
+    assert!(now.as_i64().is_some_and(|n| n > 0), "`now` is {now}");
+    body
+}
+
+/// The `"now"` of a reply body.
+pub fn now_of(body: &Value) -> i64 {
+    body["now"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no integer `now` in {body}"))
 }
 
 /// The prepay id of an attempt or status body.
