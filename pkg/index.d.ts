@@ -226,6 +226,8 @@ export class CheckoutGuard {
    * `getOrder()`. Failures go to `'error'` listeners. Returns a function that detaches. An
    * attached element keeps its guard alive until it is detached, so a guard held only by its
    * button keeps working; a payment in flight also keeps its guard alive until it settles.
+   * `getOrder()` is also called (outside a click) when another tab reports an outcome for an
+   * order this tab never paid, to find the button that shows it: keep it a cheap getter.
    */
   attach(element: Element, getOrder: () => Order): () => void;
   /**

@@ -14,10 +14,13 @@ const NAMESPACE = 'demo';
 const SCOPE = 'demo-buyer';
 /** Where the page remembers its current order across reloads (the guard's own record is separate). */
 const CURRENT_ORDER = 'checkout-guard-demo/current-order';
+/** The buyer's cart: part of the order content, so one cart is one business order (`submit`). */
+const CART = 'checkout-guard-demo/cart';
 const UNIT_PRICE = 1999; // cents
 
 let order = null; // { orderNo, content, fingerprint, amount, paid }
 let status = 'loading'; // ready | busy | paid | cancelled | failed | pending | error
+let reason = null; // the last outcome's reason: decides the texts and the Pay button's label
 let runStarted = 0;
 let guard = null;
 let detach = () => {};
@@ -60,6 +63,8 @@ const REASONS = {
   other_tab: 'another tab is handling it',
   wallet: 'the wallet',
   attempt_dead: 'the payment attempt is dead',
+  not_started: 'no payment was started from this page',
+  wallet_no_reply: 'the wallet never answered',
 };
 
 /** One guard event as a sentence. */
@@ -91,6 +96,22 @@ function describe(event) {
       return `Retrying in ${(event.afterMs / 1000).toFixed(1)} s: ${REASONS[event.reason] ?? event.reason}`;
     case 'clockJumped':
       return `The clock moved back ${event.backMs} ms: timers kept their remaining time`;
+    case 'serverClock':
+      return event.jumpMs
+        ? `This device's clock moved ${(event.jumpMs / 1000).toFixed(0)} s: timers moved with it`
+        : `This device's clock is ${(Math.abs(event.offsetMs) / 1000).toFixed(0)} s `
+          + `${event.offsetMs > 0 ? 'behind' : 'ahead of'} the server's: expiries are judged on the server's`;
+    case 'recordMismatch':
+      return `The stored record names attempt ${event.stored ?? '(none)'}, the server ${event.server}: `
+        + 'the stored one is never launched';
+    case 'submitSent':
+      return event.newKey
+        ? `Order submitted with a NEW key ${short(event.key)} (stored before sending)`
+        : `Order submission re-sent with the SAME key ${short(event.key)} (try ${event.tryNo})`;
+    case 'submitted':
+      return `Business order ${event.orderNo}${event.reused ? ' (the same one as before: no second order)' : ' created'}`;
+    case 'storage':
+      return `Storage: ${event.message}`;
     case 'outcome': {
       const extra = [event.attemptId && `attempt ${event.attemptId}`, event.reused && 'prepay reused',
         event.reason && (REASONS[event.reason] ?? event.reason)].filter(Boolean).join(', ');
@@ -114,6 +135,15 @@ const MESSAGES = {
   error: ['Something went wrong', ''],
 };
 
+/** Texts for an outcome whose reason says more than its status. */
+const REASON_MESSAGES = {
+  'cancelled/not_started': ['Not paid yet', 'No payment was started from this page. Press Pay to continue: it never creates a second payment.'],
+  'cancelled/other_tab': ['Not paid yet', 'The payment was left unfinished in another tab. Paying here opens the same payment.'],
+  'failed/other_tab': ['The payment failed in another tab', 'Nothing was charged. You can try again here.'],
+  'pending/wallet_no_reply': ['The wallet did not answer', 'Your payment is still open and unpaid. "Reopen the payment" opens the same one again (never a second payment); "Check status" asks the server.'],
+  'pending/other_tab': ['Being paid in another tab', 'Another tab of this shop is paying this order. Its result will show here.'],
+};
+
 function payLabel() {
   const amount = order ? yuan(order.amount) : '';
   switch (status) {
@@ -121,15 +151,16 @@ function payLabel() {
     case 'paid': return 'Paid';
     case 'cancelled': return `Pay ${amount} again`;
     case 'failed': return `Try again: pay ${amount}`;
-    case 'pending': return 'Check status';
+    case 'pending': return reason === 'wallet_no_reply' ? 'Reopen the payment' : 'Check status';
     default: return `Pay ${amount}`;
   }
 }
 
-function show(next, detail) {
+function show(next, detail, why = null) {
   status = next;
+  reason = why;
   const box = $('outcome');
-  const [title, text] = MESSAGES[next];
+  const [title, text] = REASON_MESSAGES[`${next}/${why}`] ?? MESSAGES[next];
   box.dataset.status = next;
   box.querySelector('.outcome-title').textContent = title;
   box.querySelector('.outcome-text').textContent = detail ?? text;
@@ -138,15 +169,35 @@ function show(next, detail) {
   const busy = next === 'busy';
   $('new-order').disabled = busy || !order;
   $('qty').disabled = busy || next === 'paid' || !order || order.paid;
+  // Rule 9: while pending, the buyer can always ask again (it never starts a second payment).
+  $('check-status').hidden = next !== 'pending';
   if (next === 'paid') pay.disabled = true;
+}
+
+/** A notice the buyer must see (not only the timeline): storage that cannot keep the record. */
+function notice(text) {
+  const box = $('notice');
+  box.textContent = text;
+  box.hidden = !text;
 }
 
 const yuan = (cents) => `¥${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
 
 // ---------------------------------------------------------------- the order
 
-function content(qty) {
+/** This buyer's cart id, kept across reloads; a new cart only when the buyer starts over. */
+function cartId(fresh = false) {
+  let id = fresh ? null : localStorage.getItem(CART);
+  if (!id) {
+    id = `cart-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    localStorage.setItem(CART, id);
+  }
+  return id;
+}
+
+function content(qty, cart = cartId()) {
   return {
+    cart,
     items: [{ sku: 'oolong-100g', name: 'Oolong tea, 100 g tin', qty, unitPrice: UNIT_PRICE }],
     amount: qty * UNIT_PRICE,
     currency: 'CNY',
@@ -163,10 +214,13 @@ function showOrder() {
   refreshRecord();
 }
 
-async function newOrder() {
-  const created = await orders.create(content(1));
-  localStorage.setItem(CURRENT_ORDER, created.orderNo);
-  return created;
+/** The business order for the cart: `submit` makes one order per submission (a double click,
+ * a reload or a second tab get the same one), then the page reads it from the server. */
+async function newOrder({ freshCart = false } = {}) {
+  const submitted = await guard.submit(content(1, cartId(freshCart)));
+  localStorage.setItem(CURRENT_ORDER, submitted.orderNo);
+  if (submitted.reused) note(`The cart was submitted before: order ${submitted.orderNo} again, not a second one`, 'page');
+  return orders.get(submitted.orderNo);
 }
 
 /** The order this page was showing before a reload, if the server still knows it. */
@@ -286,9 +340,16 @@ function onEvent(event) {
   }
   const text = describe(event);
   note(mine ? text : `(order ${event.orderNo}) ${text}`, event.type === 'outcome' ? 'outcome' : 'guard');
+  if (event.type === 'waitingForOtherTab' && mine) {
+    show('busy', 'This order is being paid in another tab: its outcome will show here.');
+  }
+  if (event.type === 'storage') {
+    notice('This browser cannot keep the payment record (its storage is full or blocked). You are still '
+      + 'protected against paying twice: the server knows this order. Keep this tab open until it is paid.');
+  }
   if (event.type === 'outcome' && mine) {
     if (event.status === 'paid') order.paid = true;
-    show(event.status);
+    show(event.status, undefined, event.reason ?? null);
     const button = $('pay');
     if (event.status !== 'paid') button.disabled = false;
     if (document.activeElement === document.body || document.activeElement === $('wallet-frame')) {
@@ -319,9 +380,11 @@ async function changeQuantity() {
     showOrder();
     $('pay').textContent = payLabel();
     note(`Amount changed to ${yuan(order.amount)}: new fingerprint ${short(order.fingerprint, 16)}. `
-      + 'The old prepay will not be launched for it.', 'page');
+      + 'The server closed the old prepay at the provider first: it can no longer be paid.', 'page');
   } catch (error) {
-    note(`Could not change the amount: ${error.message}`, 'error');
+    note(error instanceof ApiError && error.code === 'attempt_open'
+      ? 'Could not change the amount: the open payment could not be closed yet (provider unreachable). Try again in a moment.'
+      : `Could not change the amount: ${error.message}`, 'error');
     $('qty').value = String(order.content?.items?.[0]?.qty ?? 1);
   }
 }
@@ -342,10 +405,15 @@ async function main() {
   guard.on('state', onEvent);
   guard.on('error', onError);
   $('qty').addEventListener('change', changeQuantity);
+  $('check-status').addEventListener('click', () => {
+    if (!order) return;
+    note('Checking the status with the server (no new payment)', 'page');
+    guard.resume(order.orderNo);
+  });
   $('new-order').addEventListener('click', async () => {
     wallet.reset();
     try {
-      await startOrder(await newOrder(), { resume: false });
+      await startOrder(await newOrder({ freshCart: true }), { resume: false });
       note(`New order ${order.orderNo}`, 'page');
       $('pay').focus();
     } catch (error) {

@@ -59,7 +59,7 @@ export interface Submitted {
 
 export declare class MiniProgramGuard {
   pay(order: Order): Promise<Outcome>;
-  /** Creates the business order once per submission: the same order for the same content within the server's window, across relaunches. */
+  /** Creates the business order once per submission: the same order for the same content within the server's de-duplication period, across relaunches. */
   submit(content: object): Promise<Submitted>;
   resume(orderNo: string): void;
   forget(orderNo: string): void;

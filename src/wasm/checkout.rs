@@ -44,6 +44,10 @@ struct Browser {
     channel: Option<Channel>,
     _watcher: Option<Watcher>,
     buttons: RefCell<HashMap<OrderNo, Button>>,
+    /// Every attached element with its `getOrder`, by attach id: a tab that never clicked
+    /// still shows another tab's outcome on the button of that order (rule 10).
+    attached: RefCell<Vec<(u64, web_sys::Element, Function)>>,
+    next_attach: std::cell::Cell<u64>,
     lock_prefix: String,
     /// Renews held storage leases on its own, every third of a lease: the driver runs only
     /// when something happens, and a wallet open longer than a lease must not let it lapse.
@@ -86,6 +90,8 @@ impl CheckoutGuard {
                     }),
                     _watcher: Watcher::watch(move || feed(&on_shown, Input::PageShown)),
                     buttons: RefCell::new(HashMap::new()),
+                    attached: RefCell::new(Vec::new()),
+                    next_attach: std::cell::Cell::new(0),
                     lock_prefix,
                     renewal: Timer::new(move || {
                         if let Some(browser) = on_renewal.upgrade() {
@@ -160,6 +166,15 @@ impl Platform for Browser {
     }
 
     fn unlock_ui(&self, order_no: &OrderNo, status: Option<OutcomeStatus>) {
+        if !self.buttons.borrow().contains_key(order_no) {
+            // Never clicked in this tab (another tab's outcome): find the attached element
+            // whose `getOrder()` shows this order.
+            if let Some(element) = self.attached_for(order_no) {
+                self.buttons
+                    .borrow_mut()
+                    .insert(order_no.clone(), Button::new(element));
+            }
+        }
         if let Some(button) = self.buttons.borrow_mut().get_mut(order_no) {
             button.show(status);
         }
@@ -206,6 +221,22 @@ impl Platform for Browser {
 }
 
 impl Browser {
+    /// The attached element whose `getOrder()` names `order_no` (a getter that throws or
+    /// returns something else is skipped).
+    fn attached_for(&self, order_no: &OrderNo) -> Option<web_sys::Element> {
+        let attached: Vec<(web_sys::Element, Function)> = self
+            .attached
+            .borrow()
+            .iter()
+            .map(|(_, element, get)| (element.clone(), get.clone()))
+            .collect();
+        attached.into_iter().find_map(|(element, get_order)| {
+            let order = get_order.call0(&JsValue::UNDEFINED).ok()?;
+            let shown = Reflect::get(&order, &"orderNo".into()).ok()?.as_string()?;
+            (shown == order_no.as_str()).then_some(element)
+        })
+    }
+
     /// Extends every held lease and, while any is held, re-arms the renewal timer.
     fn renew_leases(&self, now: Millis) {
         let held = self.held.borrow();
@@ -244,6 +275,13 @@ fn attach(
     // stopped working silently once the collector freed the guard (found by the packaging
     // test with a forced GC).
     let (driver, browser) = (Rc::clone(driver), Rc::clone(browser));
+    let attach_id = browser.next_attach.get();
+    browser.next_attach.set(attach_id + 1);
+    browser
+        .attached
+        .borrow_mut()
+        .push((attach_id, element.clone(), get_order.clone()));
+    let on_detach = Rc::downgrade(&browser);
     let target = element.clone();
     let on_click = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
         if let Some(key) = Reflect::get(&event, &"key".into())
@@ -269,6 +307,12 @@ fn attach(
         let listener: &Function = on_click.as_ref().unchecked_ref();
         let _ = element.remove_event_listener_with_callback("click", listener);
         let _ = element.remove_event_listener_with_callback("keydown", listener);
+        if let Some(browser) = on_detach.upgrade() {
+            browser
+                .attached
+                .borrow_mut()
+                .retain(|(id, _, _)| *id != attach_id);
+        }
     })
     .unchecked_into()
 }

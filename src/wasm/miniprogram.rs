@@ -68,7 +68,7 @@ impl MiniProgramGuard {
 
     /// Submits the order form's `content` at most once: resolves with the business order
     /// `{ orderNo, fingerprint, reused, expiresAt }`, the same one for the same content within
-    /// the server's window (a double tap, a reload, a relaunch: `docs/contract.md` §4).
+    /// the server's de-duplication period (a double tap, a reload, a relaunch: `docs/contract.md` §4).
     pub fn submit(&self, content: JsValue) -> Promise {
         match self.driver.clone().submit(&content) {
             Ok(promise) => promise,
