@@ -95,8 +95,12 @@ enum Why {
     WalletCancelled,
     /// The wallet said it failed; the same doubt.
     WalletFailed,
-    /// A resumed order that was not launched: what became of it.
+    /// A resumed order that this page never launched (nothing stored, a create, a dead
+    /// attempt): what became of it.
     Resume,
+    /// A resumed order whose stored prepay was launched before and came back unpaid (a
+    /// cancel): what became of it.
+    ResumeLaunched,
     /// The wallet stayed silent past `launchTimeoutMs`: is the attempt paid, paying, or not?
     WalletSilent,
 }
@@ -108,6 +112,7 @@ impl Why {
             Why::WalletCancelled => (OutcomeStatus::Cancelled, None),
             Why::WalletFailed => (OutcomeStatus::Failed, Some(Reason::Wallet)),
             Why::Resume => (OutcomeStatus::Cancelled, Some(Reason::NotStarted)),
+            Why::ResumeLaunched => (OutcomeStatus::Cancelled, None),
             Why::WalletSilent => (OutcomeStatus::Pending, Some(Reason::WalletNoReply)),
         }
     }
@@ -117,7 +122,9 @@ impl Why {
         match self {
             Why::WalletCancelled => (OutcomeStatus::Cancelled, Some(problem)),
             Why::WalletFailed => (OutcomeStatus::Failed, Some(Reason::Wallet)),
-            Why::Resume | Why::WalletSilent => (OutcomeStatus::Pending, Some(problem)),
+            Why::Resume | Why::ResumeLaunched | Why::WalletSilent => {
+                (OutcomeStatus::Pending, Some(problem))
+            }
         }
     }
 }
@@ -544,6 +551,8 @@ impl Guard {
             match record.map(|r| r.state) {
                 Some(RecordState::Launched) => Next::Poll(Purpose::AwaitPayment),
                 Some(RecordState::Paid) => Next::Finish,
+                // A prepay launched before and confirmed unpaid since (a cancel): one look.
+                Some(RecordState::Ready) => Next::Poll(Purpose::Check(Why::ResumeLaunched)),
                 // Never launched here: one look at the server, never a create.
                 _ => Next::Poll(Purpose::Check(Why::Resume)),
             }

@@ -1420,3 +1420,24 @@ fn s2_an_unusable_submission_record_mints_a_new_key() {
         .any(|a| matches!(a, Action::Emit(Event::SubmissionRejected { .. }))));
     assert!(submit_key(&sent).is_some());
 }
+
+#[test]
+fn a_resumed_cancel_stays_a_cancel_not_a_payment_never_started() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    page.cancel(&launch);
+    let record = page.stored.clone().expect("record");
+    let mut page2 = Page::new();
+    page2.stored = Some(record.clone());
+    let first = page2.feed(Input::Resume { order_no: order() });
+    let loaded = page2.lock_and_load(&first, Loaded::Found(record.clone()));
+    let done = page2.status_reply(&loaded, unpaid_for(&record));
+    let outcome = done.iter().find_map(|a| match a {
+        Action::Emit(Event::Outcome(o)) => Some(o.clone()),
+        _ => None,
+    });
+    let outcome = outcome.expect("an outcome");
+    assert_eq!(outcome.status, OutcomeStatus::Cancelled);
+    assert_eq!(outcome.reason, None);
+    assert_eq!(count(&done, is_launch), 0);
+}
