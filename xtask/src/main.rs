@@ -9,6 +9,7 @@ mod ci;
 mod cmd;
 mod demo;
 mod fuzz;
+mod postgres;
 mod setup;
 mod size;
 
@@ -31,6 +32,10 @@ commands:
           node tests of the package, the mini-program in an emulated runtime, the packaging
           test, the demo page's and the adversarial suite's browser tests, wasm-bindgen tests in
           headless Chromium)
+  postgres -- CMD [ARGS…]
+          start a throw-away PostgreSQL cluster (Debian's postgresql, installed when missing;
+          a temp folder, a free loopback port, an unprivileged user), run CMD with
+          DATABASE_URL set to it, then stop and delete the cluster
   fuzz    every cargo-fuzz target in fuzz/ on nightly, `--seconds N` each (default 30; names
           pick targets); non-zero exit on a crash. Not part of `ci`
 ";
@@ -44,6 +49,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(&args[1..]),
         Some("ci") => ci::run_ci(),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("postgres") => postgres::with_cluster(&args[1..]),
         Some("help") | Some("--help") | Some("-h") => {
             print!("{USAGE}");
             Ok(())
