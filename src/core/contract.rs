@@ -200,10 +200,10 @@ pub fn parse_submit(reply: &HttpReply<'_>, sent: &Fingerprint) -> SubmitReply {
             Ok(order) => SubmitReply::Order(order),
             Err(e) => SubmitReply::Invalid(e),
         },
-        409 => match error_code(reply.body).as_str() {
-            "in_progress" => SubmitReply::InProgress { retry_after_ms },
-            code => SubmitReply::Invalid(invalid(format!("409 with error {code:?}"))),
-        },
+        // Any other 409 (`order_exists`) refuses this submission for good.
+        409 if error_code(reply.body) == "in_progress" => {
+            SubmitReply::InProgress { retry_after_ms }
+        }
         429 | 500..=599 => SubmitReply::Unavailable { retry_after_ms },
         status @ 400..=499 => SubmitReply::Rejected {
             status,
@@ -615,6 +615,13 @@ mod tests {
             parse_submit(&reply(409, r#"{"error":"in_progress"}"#), &fp),
             SubmitReply::InProgress {
                 retry_after_ms: Some(2000)
+            }
+        );
+        assert_eq!(
+            parse_submit(&reply(409, r#"{"error":"order_exists"}"#), &fp),
+            SubmitReply::Rejected {
+                status: 409,
+                code: "order_exists".into()
             }
         );
         assert_eq!(

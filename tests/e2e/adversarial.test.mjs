@@ -11,17 +11,21 @@
 // Scenarios run one after the other in one browser, each on its own order, with short
 // time-outs and the guard's fast-polling options, so the suite stays well under 5 minutes.
 //
-// Scenarios 1–15 are issue 7's list; 16–22 add more ways to the same end.
+// Scenarios 1–15 are issue 7's list; 16–23 add more ways to the same end; 24–29 are the bugs
+// real buyers hit (issue 11): a device clock hours ahead, an idle second tab, a record edited
+// to name another order's attempt, the content changed while the old prepay is open in the
+// wallet, the order form submitted twice, and a guard that must never leave a buyer stuck.
 //
 // Run by `cargo xtask ci` with the server binary in CG_SERVER_BIN. By hand: `cargo xtask build
 // && cargo build -p checkout-guard-server && node --test tests/e2e/adversarial.test.mjs`
 // (CG_PKG=<dir> serves another copy of pkg/, e.g. a snapshot while someone rebuilds it).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { backend, launchBrowser, startServer, waitFor } from './harness.mjs';
+import { backend, call, launchBrowser, startServer, waitFor } from './harness.mjs';
 
 const PAGE_DIR = 'tests/e2e/page';
 /** The guard's options on the test page: fast polling, quick retries, short time-outs. */
@@ -82,14 +86,14 @@ async function newOrder(amount = 1999) {
 }
 
 /** Opens the test page for `orderNo` in a new tab; `query` adds URL parameters. */
-async function openPage(orderNo, { opts = FAST, query = {}, init, context = browser.context } = {}) {
+async function openPage(orderNo, { opts = FAST, query = {}, init, initArg, context = browser.context } = {}) {
   const page = await context.newPage();
   page.problems = [];
   page.on('pageerror', (error) => page.problems.push(`page error: ${error.message}`));
   page.on('console', (message) => {
     if (message.type() === 'error') page.problems.push(`console: ${message.text()}`);
   });
-  if (init) await page.addInitScript(init);
+  if (init) await page.addInitScript(init, initArg);
   await page.goto(pageUrl(orderNo, { opts, query }));
   await pageReady(page);
   return page;
@@ -105,8 +109,9 @@ async function pageReady(page) {
   }
 }
 
+/** The test page's URL; without `orderNo`, the order form (`window.cg.submit`). */
 function pageUrl(orderNo, { opts = FAST, query = {} } = {}) {
-  const params = new URLSearchParams({ order: orderNo, opts: JSON.stringify(opts), ...query });
+  const params = new URLSearchParams({ ...(orderNo ? { order: orderNo } : {}), opts: JSON.stringify(opts), ...query });
   return `${api.base}/?${params}`;
 }
 
@@ -126,6 +131,23 @@ async function expectOutcome(page, status, timeout = 20_000) {
   }
   const title = await page.locator('#outcome .title').textContent();
   assert.ok(title.length > 5, `the page shows a clear outcome: ${title}`);
+}
+
+/**
+ * `expectOutcome`, and the attached Pay button shows the same: `data-checkout-state` names the
+ * outcome, it is not busy, and it is disabled only when paid.
+ */
+async function expectSettled(page, status, timeout) {
+  await expectOutcome(page, status, timeout);
+  const button = page.locator('#pay');
+  try {
+    await page.locator(`#pay[data-checkout-state="${status}"]`).waitFor({ state: 'attached', timeout: 2000 });
+  } catch (error) {
+    const shown = await button.getAttribute('data-checkout-state');
+    throw new Error(`the Pay button shows ${JSON.stringify(shown)}, not "${status}": ${await whatHappened(page)}`, { cause: error });
+  }
+  assert.notEqual(await button.getAttribute('aria-busy'), 'true', 'the button is not busy');
+  assert.equal(await button.isDisabled(), status === 'paid', `the button is ${status === 'paid' ? '' : 'not '}disabled`);
 }
 
 /** The prepay of the latest launch on `page`, once there is one. */
@@ -809,4 +831,440 @@ scenario('23. two tabs: cancelled, then both pay again at once', async () => {
   assert.equal(sent.length, 1, JSON.stringify(sent));
   await Promise.all([a.close(), b.close()]);
   return { orderNo, outcome: 'paid' };
+});
+
+// Issue 11: what real buyers hit, each fixed in the guard or the backend.
+
+/** Makes `Date.now` (the guard's clock) run `offset` ms ahead from the page's first script on; `window.clockOffset` changes it later. */
+function clockAhead(offset) {
+  const realNow = Date.now.bind(Date);
+  window.clockOffset = offset;
+  Date.now = () => realNow() + window.clockOffset;
+}
+
+const HOUR = 3_600_000;
+
+for (const [letter, label, offset] of [['a', '3 hours', 3 * HOUR], ['b', '24 hours', 24 * HOUR]]) {
+  scenario(`24${letter}. the device clock is ${label} ahead`, async () => {
+    // The backend's prepays last 2 h: on the device's clock every one looks expired already.
+    const { orderNo } = await newOrder();
+    const page = await openPage(orderNo, { init: clockAhead, initArg: offset });
+    const skew = await page.evaluate(() => Date.now()) - Date.now();
+    assert.ok(Math.abs(skew - offset) < 60_000, `the page's clock is ${skew} ms ahead`);
+    await page.locator('#outcome[data-status="ready"]').waitFor();
+    await page.locator('#pay').click();
+    const { prepayId } = await launched(page);
+    // The guard learned the server's clock from the first reply and judged the expiry on it.
+    const [clock] = await events(page, 'serverClock');
+    assert.ok(clock && Math.abs(clock.offsetMs + offset) < 60_000, JSON.stringify(clock));
+    await payInWallet(page, prepayId);
+    await expectSettled(page, 'paid');
+    assert.equal((await events(page, 'createSent')).length, 1);
+    assert.equal(await page.locator('#launches').getAttribute('data-count'), '1');
+    assert.deepEqual(page.problems, []);
+    await page.close();
+    return { orderNo, outcome: 'paid' };
+  });
+}
+
+scenario('24c. the clock jumps +3 hours while the wallet is open', async () => {
+  const { orderNo } = await newOrder();
+  const page = await openPage(orderNo, { init: clockAhead, initArg: 0 });
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  await page.locator('#pay').click();
+  const { prepayId } = await launched(page);
+  // Past the prepay's 2 h on the device's clock, not on the server's.
+  await page.evaluate((ahead) => { window.clockOffset = ahead; }, 3 * HOUR);
+  await payInWallet(page, prepayId);
+  await expectSettled(page, 'paid');
+  const jumps = await events(page, 'serverClock');
+  assert.ok(jumps.some((e) => Math.abs(e.jumpMs - 3 * HOUR) < 60_000), `the jump was seen: ${JSON.stringify(jumps)}`);
+  assert.equal((await events(page, 'createSent')).length, 1);
+  assert.equal(await page.locator('#launches').getAttribute('data-count'), '1');
+  await page.close();
+  return { orderNo, outcome: 'paid' };
+});
+
+scenario('25a. an idle second tab shows the order paid without a click', async () => {
+  const { orderNo } = await newOrder();
+  // Tab 2 leaves its button to the guard alone (`button=guard`): the page never disables it.
+  const [a, b] = await Promise.all([openPage(orderNo), openPage(orderNo, { query: { button: 'guard' } })]);
+  await Promise.all([a, b].map((p) => p.locator('#outcome[data-status="ready"]').waitFor()));
+  await a.locator('#pay').click();
+  const { prepayId } = await launched(a);
+  await payInWallet(a, prepayId);
+  await expectSettled(a, 'paid');
+  // Tab 2 was never clicked: it hears tab 1's broadcast, shows the outcome, and its attached
+  // button shows paid (disabled), without asking the server anything.
+  await expectSettled(b, 'paid', 5000);
+  const heard = await events(b, 'outcome');
+  assert.equal(heard.length, 1, JSON.stringify(heard));
+  assert.equal(heard[0].reason, null, JSON.stringify(heard));
+  for (const type of ['locked', 'statusQuery', 'createSent']) {
+    assert.equal((await events(b, type)).length, 0, `no ${type} in the idle tab`);
+  }
+  // The buyer presses Pay there anyway: the disabled button takes no click…
+  const presses = (await b.evaluate(() => window.cg.presses)).length;
+  await b.locator('#pay').click({ force: true });
+  assert.equal((await b.evaluate(() => window.cg.presses)).length, presses + 1, 'the press arrived');
+  assert.equal((await events(b, 'locked')).length, 0, 'a disabled button starts nothing');
+  // …and the page's own `pay()` answers paid at once, asking nothing.
+  const started = Date.now();
+  const outcome = await b.evaluate(() => window.cg.guard.pay({ orderNo: window.cg.order.orderNo, content: window.cg.order.content }));
+  assert.equal(outcome.status, 'paid', JSON.stringify(outcome));
+  assert.ok(Date.now() - started < 1000, `answered in ${Date.now() - started} ms`);
+  await expectSettled(b, 'paid');
+  for (const type of ['statusQuery', 'createSent']) {
+    assert.equal((await events(b, type)).length, 0, `no ${type} in the idle tab`);
+  }
+  assert.equal(await b.locator('#launches').getAttribute('data-count'), '0');
+  await Promise.all([a.close(), b.close()]);
+  return { orderNo, outcome: 'paid' };
+});
+
+scenario('25b. an idle second tab that heard nothing: its click ends paid at once', async () => {
+  const { orderNo } = await newOrder();
+  // No BroadcastChannel in tab 2: it cannot hear tab 1, and still shows "ready".
+  const deaf = () => { delete window.BroadcastChannel; };
+  const [a, b] = await Promise.all([openPage(orderNo), openPage(orderNo, { query: { button: 'guard' }, init: deaf })]);
+  await Promise.all([a, b].map((p) => p.locator('#outcome[data-status="ready"]').waitFor()));
+  await a.locator('#pay').click();
+  const { prepayId } = await launched(a);
+  await payInWallet(a, prepayId);
+  await expectSettled(a, 'paid');
+  assert.equal(await b.locator('#outcome').getAttribute('data-status'), 'ready');
+  // The buyer clicks Pay in tab 2: one status query says paid; no create, no wallet.
+  const attempts = (await api.stats(orderNo)).attemptsCreated;
+  const clicked = Date.now();
+  await b.locator('#pay').click();
+  await expectSettled(b, 'paid', 3000);
+  assert.ok(Date.now() - clicked < 2000, `answered in ${Date.now() - clicked} ms`);
+  assert.equal((await events(b, 'createSent')).length, 0);
+  assert.equal(await b.locator('#launches').getAttribute('data-count'), '0');
+  assert.equal((await api.stats(orderNo)).attemptsCreated, attempts);
+  await Promise.all([a.close(), b.close()]);
+  return { orderNo, outcome: 'paid' };
+});
+
+/** The guard's stored record of `orderNo` on `page` (parsed), or `null`. */
+function storedRecord(page, orderNo) {
+  return page.evaluate((key) => JSON.parse(localStorage.getItem(key) ?? 'null'), `checkout-guard/v1/e2e/buyer-1/${orderNo}`);
+}
+
+function storeRecord(page, orderNo, record) {
+  return page.evaluate(([key, value]) => localStorage.setItem(key, value),
+    [`checkout-guard/v1/e2e/buyer-1/${orderNo}`, JSON.stringify(record)]);
+}
+
+/** Another order with a live attempt: paid up to the wallet, cancelled there. `{ orderNo, record, prepayId, attemptId }`. */
+async function otherOrderWithLiveAttempt() {
+  const { orderNo } = await newOrder(5000);
+  const page = await openPage(orderNo);
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  await page.locator('#pay').click();
+  const { prepayId, attemptId } = await launched(page);
+  assert.equal((await api.wallet(prepayId, 'cancel')).status, 200);
+  await page.evaluate(() => window.cg.settleLaunch('cancelled'));
+  await expectSettled(page, 'cancelled');
+  const record = await storedRecord(page, orderNo);
+  assert.equal(record?.attemptId, attemptId, JSON.stringify(record));
+  await page.close();
+  return { orderNo, record, prepayId, attemptId };
+}
+
+/** After paying `orderNo`: every launch on `page` was of this order, never of `other`, which has no charge. */
+async function neverLaunchedOther(page, orderNo, other) {
+  const launches = await page.evaluate(() => window.cg.launches);
+  assert.ok(launches.length >= 1);
+  for (const l of launches) {
+    assert.equal(l.orderNo, orderNo, JSON.stringify(launches));
+    assert.notEqual(l.prepayId, other.prepayId, `the other order's prepay was launched: ${JSON.stringify(launches)}`);
+    assert.notEqual(l.attemptId, other.attemptId, JSON.stringify(launches));
+  }
+  const ours = (await api.dump(orderNo)).attempts.map((a) => a.attemptId);
+  assert.ok(launches.every((l) => ours.includes(l.attemptId)), `launched: ${JSON.stringify(launches)}, ours: ${ours}`);
+  const theirs = await api.stats(other.orderNo);
+  assert.equal(theirs.charges, 0, `the other order: ${JSON.stringify(theirs)}`);
+  assert.equal(theirs.attemptsCreated, 1, JSON.stringify(theirs));
+  const { status } = (await call(api.base, 'GET', `/api/orders/${other.orderNo}/payment`)).body;
+  assert.equal(status, 'unpaid', 'the other order\'s attempt is untouched');
+}
+
+scenario('26a. a record edited to carry another order\'s attempt, then reload', async () => {
+  const other = await otherOrderWithLiveAttempt();
+  const { orderNo, fingerprint } = await newOrder();
+  const page = await openPage(orderNo);
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  // The buyer (or a script) copies the other order's record under this order, in devtools:
+  // its key, attempt id and prepay, with this order's number and fingerprint.
+  await storeRecord(page, orderNo, { ...other.record, orderNo, fingerprint });
+  await page.reload();
+  await pageReady(page);
+  // The reload looks at the server (never launches): this order has no attempt.
+  await page.locator('#outcome:not([data-status="busy"])').waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#launches').getAttribute('data-count'), '0');
+  assert.notEqual(await page.locator('#outcome').getAttribute('data-status'), 'failed', await whatHappened(page));
+  await page.locator('#pay').click();
+  const { prepayId } = await launched(page);
+  await payInWallet(page, prepayId);
+  await expectSettled(page, 'paid');
+  await neverLaunchedOther(page, orderNo, other);
+  await page.close();
+  return { orderNo, outcome: 'paid' };
+});
+
+scenario('26b. a record edited to carry another order\'s attempt, live attempt here', async () => {
+  const other = await otherOrderWithLiveAttempt();
+  const { orderNo } = await newOrder();
+  const page = await openPage(orderNo);
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  await page.locator('#pay').click();
+  const own = await launched(page);
+  await page.evaluate(() => window.cg.settleLaunch('cancelled'));
+  await expectSettled(page, 'cancelled');
+  // This order's record now names the other order's live attempt and prepay.
+  const record = await storedRecord(page, orderNo);
+  await storeRecord(page, orderNo, { ...record, attemptId: other.attemptId, prepay: other.record.prepay });
+  await page.locator('#pay').click();
+  const again = await launched(page, 2);
+  assert.equal(again.prepayId, own.prepayId, 'the server\'s prepay for this order is launched');
+  const mismatch = await events(page, 'recordMismatch');
+  assert.equal(mismatch.length, 1, JSON.stringify(await events(page)));
+  assert.equal(mismatch[0].stored, other.attemptId, JSON.stringify(mismatch));
+  assert.equal(mismatch[0].server, own.attemptId, JSON.stringify(mismatch));
+  await payInWallet(page, again.prepayId);
+  await expectSettled(page, 'paid');
+  await neverLaunchedOther(page, orderNo, other);
+  assert.equal((await storedRecord(page, orderNo)).attemptId, own.attemptId, 'the record is this order\'s again');
+  await page.close();
+  return { orderNo, outcome: 'paid' };
+});
+
+scenario('27a. the amount changes while the old prepay is open in the wallet', async () => {
+  const { orderNo, content } = await newOrder(1999);
+  const page = await openPage(orderNo);
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  await page.locator('#pay').click();
+  const old = await launched(page);
+  // The wallet shows 19.99; meanwhile the order becomes two tins (the business system, another
+  // tab): the backend closes the open attempt at the provider before it takes the change.
+  const doubled = { ...content, amount: 3998, items: [{ sku: 'tea', qty: 2 }] };
+  const changed = await call(api.base, 'PUT', `/api/orders/${orderNo}`, { content: doubled });
+  assert.equal(changed.status, 200, JSON.stringify(changed.body));
+  assert.equal(changed.body.amount, 3998);
+  const dump = await api.dump(orderNo);
+  assert.equal(dump.attempts.find((a) => a.attemptId === old.attemptId)?.state, 'closed', JSON.stringify(dump.attempts));
+  assert.equal(dump.providerTransactions.find((x) => x.outTradeNo === old.attemptId)?.tradeState, 'CLOSED');
+  // The buyer confirms the old prepay in the wallet: refused, nothing charged.
+  const refused = await api.wallet(old.prepayId, 'confirm');
+  assert.equal(refused.status, 409, JSON.stringify(refused.body));
+  assert.equal(refused.body.error, 'prepay_closed', JSON.stringify(refused.body));
+  const stats = await api.stats(orderNo);
+  assert.equal(stats.charges, 0, JSON.stringify(stats));
+  assert.equal(stats.paymentsRefused, 1, JSON.stringify(stats));
+  // The wallet reports the refusal; the guard checks with the server: that attempt is dead.
+  await page.evaluate(() => window.cg.settleLaunch('failed'));
+  await expectSettled(page, 'failed');
+  // The page shows the new amount; paying again starts a new attempt for it.
+  await page.evaluate(() => window.cg.refresh());
+  await page.locator('#pay').click();
+  const fresh = await launched(page, 2);
+  assert.notEqual(fresh.attemptId, old.attemptId);
+  assert.notEqual(fresh.prepayId, old.prepayId);
+  await payInWallet(page, fresh.prepayId);
+  await expectSettled(page, 'paid');
+  const order = await api.order(orderNo);
+  assert.equal(order.paidAmount, 3998, JSON.stringify(order));
+  assert.deepEqual(order.flags, [], JSON.stringify(order));
+  const paid = (await api.dump(orderNo)).providerTransactions.filter((x) => x.tradeState === 'SUCCESS');
+  assert.deepEqual(paid.map((x) => [x.outTradeNo, x.amount]), [[fresh.attemptId, 3998]]);
+  await page.close();
+  return { orderNo, outcome: 'paid', attempts: 2 };
+});
+
+scenario('27b. an amount change while the provider is down is refused', async () => {
+  const { orderNo, content, fingerprint } = await newOrder(1999);
+  const page = await openPage(orderNo);
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  await page.locator('#pay').click();
+  const old = await launched(page);
+  // The backend cannot close the open attempt: it must not take the change.
+  const doubled = { ...content, amount: 3998, items: [{ sku: 'tea', qty: 2 }] };
+  const refused = await call(api.base, 'PUT', `/api/orders/${orderNo}`, { content: doubled }, { 'X-Fault': 'provider=fail' });
+  assert.equal(refused.status, 409, JSON.stringify(refused.body));
+  assert.equal(refused.body.error, 'attempt_open', JSON.stringify(refused.body));
+  assert.ok(Number(refused.headers.get('retry-after')) >= 1, 'with Retry-After');
+  const order = await api.order(orderNo);
+  assert.equal(order.fingerprint, fingerprint, 'the content is unchanged');
+  assert.deepEqual(order.content, content);
+  assert.equal(order.amount, 1999);
+  const dump = await api.dump(orderNo);
+  assert.equal(dump.attempts[0].state, 'unpaid', JSON.stringify(dump.attempts));
+  assert.equal(dump.providerTransactions[0].tradeState, 'NOTPAY', JSON.stringify(dump.providerTransactions));
+  // The attempt is as payable as before: the buyer pays the amount the wallet showed.
+  await payInWallet(page, old.prepayId);
+  await expectSettled(page, 'paid');
+  const paid = await api.order(orderNo);
+  assert.equal(paid.paidAmount, 1999, JSON.stringify(paid));
+  assert.deepEqual(paid.flags, [], JSON.stringify(paid));
+  await page.close();
+  return { orderNo, outcome: 'paid' };
+});
+
+scenario('28. the order form is submitted twice, after a reload, in other tabs', async () => {
+  // Content no other scenario (or earlier run) submits: the backend de-duplicates the same
+  // content from the same buyer for 15 minutes.
+  const content = { amount: 2599, currency: 'CNY', items: [{ sku: 'oolong', qty: 1 }], cart: `cart-${randomUUID()}` };
+  const replies = [];
+  const watch = (page) => page.on('response', (response) => {
+    const request = response.request();
+    if (request.method() === 'POST' && new URL(response.url()).pathname === '/api/orders') {
+      replies.push(response.json().then((body) => ({ status: response.status(), body, key: request.headers()['idempotency-key'] })));
+    }
+  });
+  const submit = (page) => page.evaluate((c) => window.cg.submit(c), content);
+  const form = await openPage(null);
+  watch(form);
+  // A double tap: two submits at once join.
+  const [first, second] = await form.evaluate((c) => Promise.all([window.cg.submit(c), window.cg.submit(c)]), content);
+  assert.ok(first.ok && second.ok, JSON.stringify([first, second]));
+  const { orderNo } = first.ok;
+  assert.equal(second.ok.orderNo, orderNo);
+  assert.equal(first.ok.reused, false);
+  const sent = await events(form, 'submitSent');
+  assert.equal(sent.length, 1, JSON.stringify(sent));
+  assert.equal(sent[0].newKey, true);
+  const { key } = sent[0];
+  // A reload (same storage): the stored key is sent again.
+  await form.reload();
+  await pageReady(form);
+  const third = await submit(form);
+  assert.equal(third.ok?.orderNo, orderNo, JSON.stringify(third));
+  assert.equal(third.ok.reused, true);
+  assert.deepEqual((await events(form, 'submitSent')).map((e) => [e.key, e.newKey]), [[key, false]]);
+  // A second tab of the same browser: the same stored key.
+  const tab = await openPage(null);
+  watch(tab);
+  const fourth = await submit(tab);
+  assert.equal(fourth.ok?.orderNo, orderNo, JSON.stringify(fourth));
+  assert.deepEqual((await events(tab, 'submitSent')).map((e) => e.key), [key]);
+  // Two more tabs that keep nothing (memory storage, like another browser of the same buyer)
+  // submit at once with keys of their own: the backend's window gives them the same order.
+  const [m1, m2] = await Promise.all([0, 1].map(() => openPage(null, { opts: { ...FAST, storage: 'memory' } })));
+  [m1, m2].forEach(watch);
+  const others = await Promise.all([m1, m2].map(submit));
+  for (const other of others) {
+    assert.equal(other.ok?.orderNo, orderNo, JSON.stringify(others));
+    assert.equal(other.ok.reused, true);
+  }
+  // Every reply the browser got names that one order; exactly one was a creation.
+  const all = await Promise.all(replies);
+  assert.equal(all.length, 5, JSON.stringify(all));
+  assert.ok(all.every((r) => r.status < 300 && r.body.orderNo === orderNo), JSON.stringify(all));
+  assert.equal(all.filter((r) => r.status === 201).length, 1, JSON.stringify(all));
+  const dump = await api.dump(orderNo);
+  assert.equal(dump.submissionKeys, 3, `one key per storage: ${JSON.stringify(dump)}`);
+  assert.deepEqual((await api.order(orderNo)).content, content);
+  await Promise.all([form, tab, m1, m2].map((p) => p.close()));
+  // And it pays once.
+  const page = await openPage(orderNo);
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  await page.locator('#pay').click();
+  const { prepayId } = await launched(page);
+  await payInWallet(page, prepayId);
+  await expectSettled(page, 'paid');
+  await page.close();
+  return { orderNo, outcome: 'paid' };
+});
+
+scenario('29a. the wallet never answers, then pay again', async () => {
+  const { orderNo } = await newOrder();
+  const page = await openPage(orderNo, { opts: { ...FAST, launchTimeoutMs: 3000 } });
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  await page.locator('#pay').click();
+  const first = await launched(page);
+  // The wallet stays silent (never settles): after 3 s the guard asks the server, still unpaid.
+  await expectSettled(page, 'pending', 8000);
+  const [outcome] = await events(page, 'outcome');
+  assert.equal(outcome.reason, 'wallet_no_reply', JSON.stringify(outcome));
+  const button = page.locator('#pay');
+  assert.equal(await button.getAttribute('data-checkout-state'), 'pending');
+  assert.ok(await button.isEnabled(), 'the buyer can press Pay again');
+  assert.notEqual(await button.getAttribute('aria-busy'), 'true');
+  // Pay again reopens the same prepay: no new attempt.
+  await button.click();
+  const second = await launched(page, 2);
+  assert.equal(second.attemptId, first.attemptId);
+  assert.equal(second.prepayId, first.prepayId);
+  assert.equal((await events(page, 'prepayReused')).length, 1);
+  await payInWallet(page, second.prepayId);
+  await expectSettled(page, 'paid');
+  assert.equal((await events(page, 'createSent')).length, 1);
+  await page.close();
+  return { orderNo, outcome: 'pending→paid' };
+});
+
+scenario('29b. no Web Locks: the storage lease outlives its first term', async () => {
+  const { orderNo } = await newOrder();
+  const noLocks = () => { delete Navigator.prototype.locks; };
+  const [a, b] = await Promise.all([openPage(orderNo, { init: noLocks }), openPage(orderNo, { init: noLocks })]);
+  assert.equal(await a.evaluate(() => 'locks' in navigator), false);
+  await Promise.all([a, b].map((p) => p.locator('#outcome[data-status="ready"]').waitFor()));
+  await a.locator('#pay').click();
+  const { prepayId } = await launched(a);
+  const leaseKey = `checkout-guard:lock:checkout-guard:e2e:buyer-1:${orderNo}`;
+  const lease = async () => {
+    const text = await a.evaluate((k) => localStorage.getItem(k), leaseKey);
+    const [owner, expires] = (text ?? '').split(' ');
+    return { owner, expires: Number(expires) };
+  };
+  const taken = await lease();
+  assert.ok(taken.owner && taken.expires > Date.now(), `the lease: ${JSON.stringify(taken)}`);
+  // The second tab presses Pay meanwhile: it waits for the first.
+  await b.locator('#pay').click();
+  await waitFor(async () => (await events(b, 'waitingForOtherTab')).length > 0, 'the second tab to wait');
+  // The wallet stays open with nothing happening in the page: the lease is renewed by its timer.
+  const renewed = await waitFor(async () => {
+    const now = await lease();
+    return now.expires > taken.expires + 5000 ? now : null;
+  }, 'the lease to be renewed', 13_000);
+  assert.equal(renewed.owner, taken.owner);
+  assert.ok(renewed.expires - Date.now() > 25_000, `the lease runs ${renewed.expires - Date.now()} ms more`);
+  assert.equal(await b.locator('#outcome').getAttribute('data-status'), 'busy', await whatHappened(b));
+  for (const type of ['createSent', 'launchStarted', 'statusQuery']) {
+    assert.equal((await events(b, type)).length, 0, `no ${type} in the waiting tab`);
+  }
+  await payInWallet(a, prepayId);
+  await Promise.all([expectOutcome(a, 'paid'), expectOutcome(b, 'paid')]);
+  assert.equal(await b.locator('#launches').getAttribute('data-count'), '0');
+  assert.equal(await a.evaluate((k) => localStorage.getItem(k), leaseKey), null, 'the lease is released');
+  await Promise.all([a.close(), b.close()]);
+  return { orderNo, outcome: 'paid' };
+});
+
+scenario('29c. reload during a slow create', async () => {
+  const { orderNo } = await newOrder();
+  const page = await openPage(orderNo);
+  await page.locator('#outcome[data-status="ready"]').waitFor();
+  await api.addFault({ spec: 'provider-latency=2000', pathPrefix: `/api/orders/${orderNo}/payments`, method: 'POST', times: 1 });
+  await page.locator('#pay').click();
+  await waitFor(async () => (await events(page, 'createSent')).length > 0, 'the create');
+  await page.reload();
+  await pageReady(page);
+  // The reloaded page looks at the server and says what it found: never "the payment failed"
+  // to a buyer who has not even seen the wallet.
+  await page.locator('#outcome:not([data-status="busy"])').waitFor({ timeout: 10_000 });
+  const shown = await page.locator('#outcome').getAttribute('data-status');
+  const [outcome] = await events(page, 'outcome');
+  assert.ok(['cancelled', 'pending', 'paid'].includes(shown), `after the reload: ${await whatHappened(page)}`);
+  if (shown === 'cancelled') assert.equal(outcome.reason, 'not_started', JSON.stringify(outcome));
+  assert.doesNotMatch(await page.locator('#outcome .title').textContent(), /failed/i);
+  assert.equal((await events(page, 'createSent')).length, 0, 'no create after the reload');
+  await page.locator('#pay').click();
+  const { prepayId, attemptId } = await launched(page);
+  const attempts = await othersClosed(orderNo, attemptId);
+  await payInWallet(page, prepayId);
+  await expectSettled(page, 'paid');
+  await page.close();
+  return { orderNo, outcome: `${shown}→paid`, attempts };
 });

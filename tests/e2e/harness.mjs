@@ -69,7 +69,10 @@ export async function launchBrowser(viewport = { width: 1280, height: 900 }) {
   };
 }
 
-/** JSON request to the backend at `base`: resolves `{ status, body }` (body `null` if empty). */
+/**
+ * JSON request to the backend at `base`: resolves `{ status, body, headers }` (body `null` if
+ * empty, `headers` the reply's `Headers`).
+ */
 export async function call(base, method, path, body, headers = {}) {
   const init = { method, headers: { accept: 'application/json', ...headers } };
   if (body !== undefined) {
@@ -78,7 +81,7 @@ export async function call(base, method, path, body, headers = {}) {
   }
   const response = await fetch(`${base}${path}`, init);
   const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null };
+  return { status: response.status, body: text ? JSON.parse(text) : null, headers: response.headers };
 }
 
 /** The backend's admin, order and wallet calls, bound to one base URL (changeable on restart). */
@@ -92,6 +95,12 @@ export function backend(base) {
     },
     async updateOrder(orderNo, content) {
       const { status, body } = await call(api.base, 'PUT', `/api/orders/${orderNo}`, { content });
+      assert.equal(status, 200, JSON.stringify(body));
+      return body;
+    },
+    /** `GET /api/orders/{orderNo}`: the order as the merchant API shows it. */
+    async order(orderNo) {
+      const { status, body } = await call(api.base, 'GET', `/api/orders/${orderNo}`);
       assert.equal(status, 200, JSON.stringify(body));
       return body;
     },

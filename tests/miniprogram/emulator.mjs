@@ -9,6 +9,10 @@
 // the code package. Files are loaded the way a mini-program loads them: CommonJS modules
 // evaluated in the one context, `App()` / `Page()` / `getApp()` as globals. Timers stop while
 // the app is hidden (WeChat suspends a backgrounded app) and run again when it is shown.
+// `kill()` is the app killed by the system or the buyer: none of its timers or callbacks runs
+// again (a request already sent still reaches the server); a relaunch is a new `MiniProgram`
+// given the killed one's `storage`. `clockOffsetMs` makes the phone's clock (`Date.now()`,
+// `new Date()` in the context) run that far ahead of the real one (the server's).
 import vm from 'node:vm';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -99,7 +103,7 @@ function utf8Bytes(text) {
 
 /** One mini-program run: a fresh context, `wx`, and the code package at `root`. */
 export class MiniProgram {
-  constructor({ root = examplePackage, server, wallet = 'confirm', storage = new Map() } = {}) {
+  constructor({ root = examplePackage, server, wallet = 'confirm', storage = new Map(), clockOffsetMs = 0 } = {}) {
     this.root = root;
     this.server = server;
     /** What the next `wx.requestPayment` does: 'confirm', 'cancel', 'fail' or 'hang'. */
@@ -113,6 +117,11 @@ export class MiniProgram {
     this.storage = storage;
     this.hidden = false;
     this.frozen = [];
+    /** Set by `kill()`: nothing of this run executes any more. */
+    this.killed = false;
+    this.timers = new Set();
+    /** How far the phone's clock is ahead of the real one (ms; may be changed while running). */
+    this.clockOffsetMs = clockOffsetMs;
     this.listeners = { show: new Set(), hide: new Set() };
     this.modules = new Map();
     this.pages = new Map();
@@ -121,6 +130,25 @@ export class MiniProgram {
     this.context = vm.createContext(sandbox, { name: 'mini-program' });
     // A mini-program has WXWebAssembly, not WebAssembly.
     vm.runInContext('delete globalThis.WebAssembly;', this.context);
+    // The phone's clock: the context's own Date, `clockOffsetMs` ahead of the real clock.
+    vm.runInContext(
+      `(function (offset) {
+        const RealDate = Date;
+        const realNow = RealDate.now;
+        const now = () => realNow() + offset();
+        const PhoneDate = new Proxy(RealDate, {
+          construct(target, args, newTarget) {
+            return Reflect.construct(target, args.length === 0 ? [now()] : args, newTarget);
+          },
+          apply(target, self, args) {
+            return new RealDate(now()).toString();
+          },
+        });
+        RealDate.now = now;
+        globalThis.Date = PhoneDate;
+      })`,
+      this.context,
+    )(() => this.clockOffsetMs);
     this.realm = {
       Error: vm.runInContext('Error', this.context),
       Object: vm.runInContext('Object', this.context),
@@ -157,15 +185,18 @@ export class MiniProgram {
   setTimeout(fn, ms, ...args) {
     const handle = { fn, args, timer: null, done: false };
     const fire = () => {
-      if (handle.done) return;
+      if (handle.done || this.killed) return;
       if (this.hidden) {
         this.frozen.push(fire);
         return;
       }
       handle.done = true;
+      this.timers.delete(handle);
       fn(...args);
     };
+    if (this.killed) return handle;
     handle.timer = setTimeout(fire, ms);
+    this.timers.add(handle);
     return handle;
   }
 
@@ -173,6 +204,7 @@ export class MiniProgram {
     if (handle && handle.timer) {
       handle.done = true;
       clearTimeout(handle.timer);
+      this.timers.delete(handle);
     }
   }
 
@@ -246,6 +278,21 @@ export class MiniProgram {
     for (const listener of this.listeners.hide) listener({});
   }
 
+  /** The app is killed (swiped away, or reclaimed by the system while in the background): no
+   * timer fires and no `wx` callback is delivered in this run any more. Requests already on
+   * the wire still reach the server, and their replies are lost. */
+  kill() {
+    this.killed = true;
+    for (const handle of this.timers) {
+      handle.done = true;
+      clearTimeout(handle.timer);
+    }
+    this.timers.clear();
+    this.frozen = [];
+    this.listeners.show.clear();
+    this.listeners.hide.clear();
+  }
+
   show() {
     this.hidden = false;
     for (const listener of this.listeners.show) listener({ scene: 1001 });
@@ -276,7 +323,7 @@ export class MiniProgram {
   makeWx() {
     const mp = this;
     const fail = (message) => new mp.realm.Error(message);
-    const later = (fn) => setTimeout(fn, 1);
+    const later = (fn) => setTimeout(() => mp.killed || fn(), 1);
     return {
       getStorageSync(key) {
         return mp.storage.has(String(key)) ? JSON.parse(mp.storage.get(String(key))) : '';
@@ -337,11 +384,13 @@ export class MiniProgram {
     const done = (callback, value) => {
       if (record.done) return;
       record.done = true;
+      if (this.killed) return; // the app is gone: nobody hears the reply
       if (callback) callback(value);
       if (complete) complete(value);
     };
     let body;
     if (data !== undefined && data !== null) body = typeof data === 'string' ? data : JSON.stringify(data);
+    record.body = body;
     const target = new URL(url);
     if (target.hostname !== '127.0.0.1' && target.hostname !== 'localhost') {
       setTimeout(() => done(fail, { errMsg: 'request:fail url not in domain list' }), 1);
@@ -361,6 +410,7 @@ export class MiniProgram {
           }
         }
         record.status = res.statusCode;
+        record.reply = text;
         done(success, { statusCode: res.statusCode, header: { ...res.headers }, data: parsed, errMsg: 'request:ok' });
       });
       res.on('error', (error) => done(fail, { errMsg: `request:fail ${error.message}` }));
@@ -394,6 +444,7 @@ export class MiniProgram {
     this.payments.push(entry);
     const settle = (callback, value) => {
       entry.result = value.errMsg;
+      if (this.killed) return;
       if (callback) callback(value);
       if (options.complete) options.complete(value);
     };

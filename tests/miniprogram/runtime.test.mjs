@@ -27,6 +27,24 @@ test('the bundle has the wasm, its brotli form and JS that names no browser API'
   assert.ok(br < wasm / 2, `brotli ${br} < half of ${wasm}`);
 });
 
+test("the example's own files name no browser API either", () => {
+  const own = [];
+  const walk = (dir) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (file !== path.join(examplePackage, 'checkout-guard')) walk(file);
+      } else if (/\.(js|wxml|wxs)$/.test(entry.name)) own.push(file);
+    }
+  };
+  walk(examplePackage);
+  assert.ok(own.some((f) => f.endsWith(path.join('pages', 'checkout', 'checkout.js'))), 'the checkout page is checked');
+  for (const file of own) {
+    const text = fs.readFileSync(file, 'utf8');
+    for (const word of FORBIDDEN) assert.ok(!text.includes(word), `${path.relative(examplePackage, file)} names ${word}`);
+  }
+});
+
 test('the runtime has none of the browser globals, and loading adds none', async () => {
   const mp = new MiniProgram({ root: examplePackage });
   const missing = ['window', 'document', 'fetch', 'localStorage', 'TextEncoder', 'TextDecoder', 'crypto', 'WebAssembly', 'queueMicrotask', 'self'];

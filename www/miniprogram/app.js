@@ -10,6 +10,9 @@ App({
     apiBase: 'http://127.0.0.1:8080',
     // Whose records these are: one buyer's orders apart from another's on a shared phone.
     buyer: 'demo-buyer',
+    // The guard's tuning, e.g. `launchTimeoutMs` (how long a silent wallet is waited for before
+    // the payment ends `pending`, 90 s by default); the defaults suit WeChat Pay.
+    guardOptions: {},
   },
 
   onLaunch() {
@@ -17,7 +20,9 @@ App({
     // from wx.getRandomValues before the guard exists.
     this.checkout = load({ wasmPath: '/checkout-guard/checkout_guard_bg.wasm.br' }).then((cg) => ({
       cg,
+      // `baseUrl` gives the three endpoints: submit (POST /api/orders), create and status.
       guard: cg.createGuard({
+        ...this.globalData.guardOptions,
         baseUrl: this.globalData.apiBase,
         namespace: 'example',
         scope: this.globalData.buyer,

@@ -3,6 +3,9 @@
 // records the prepay and settles when the test calls `window.cg.settleLaunch(result)` (or at
 // once with `?launch=ok`). A page opened on an order the guard has a record of (a reload, a
 // closed tab opened again), or with `?resume=1`, asks the guard what became of that payment.
+// Without `?order` it is the order form: no order, no button, `window.cg.submit(content)`
+// submits it through the guard. With `?button=guard` the page never sets the Pay button's
+// `disabled` itself: the button shows only what the guard makes of it.
 import { CheckoutGuard } from '/pkg/index.js';
 
 const $ = (id) => document.getElementById(id);
@@ -10,6 +13,8 @@ const params = new URLSearchParams(location.search);
 const orderNo = params.get('order');
 const options = JSON.parse(params.get('opts') ?? '{}');
 const launchMode = params.get('launch') ?? 'wait';
+/** `?button=guard`: leave the button to the guard (no `disabled` from the page). */
+const pageOwnsButton = params.get('button') !== 'guard';
 
 const TITLES = {
   ready: 'Ready to pay',
@@ -41,6 +46,21 @@ const state = {
     state.order = await loadOrder();
     show();
   },
+  submissions: [],
+  /**
+   * The order form's submit: `guard.submit(content)`, resolving `{ ok: Submitted }` or
+   * `{ error: "<code>: <message>" }` (recorded in `submissions` too).
+   */
+  async submit(content) {
+    let result;
+    try {
+      result = { ok: await state.guard.submit(content) };
+    } catch (error) {
+      result = { error: `${error?.code}: ${error?.message}` };
+    }
+    state.submissions.push(result);
+    return result;
+  },
 };
 window.cg = state;
 // Every press the buyer makes, even on the locked (disabled) button: the suite checks that its
@@ -66,8 +86,8 @@ async function loadOrder() {
   return response.json();
 }
 
-function launch(prepay, { attemptId }) {
-  state.launches.push({ prepayId: prepay.prepayId, attemptId, at: Date.now() });
+function launch(prepay, { orderNo: launchedFor, attemptId }) {
+  state.launches.push({ prepayId: prepay.prepayId, orderNo: launchedFor, attemptId, at: Date.now() });
   const count = $('launches');
   count.textContent = String(state.launches.length);
   count.dataset.count = String(state.launches.length);
@@ -96,7 +116,7 @@ function onEvent(event) {
   if (event.type === 'outcome') {
     state.outcomes.push(event);
     show(event.status, event.reason ?? '');
-    $('pay').disabled = event.status === 'paid';
+    if (pageOwnsButton) $('pay').disabled = event.status === 'paid';
   }
 }
 
@@ -110,8 +130,10 @@ function storedRecord() {
 }
 
 async function main() {
-  state.order = await loadOrder();
-  show();
+  if (orderNo) {
+    state.order = await loadOrder();
+    show();
+  }
   const guard = new CheckoutGuard({ namespace: 'e2e', scope: 'buyer-1', launch, ...options });
   state.guard = guard;
   guard.on('state', onEvent);
@@ -120,6 +142,13 @@ async function main() {
     state.errors.push(`${error.code}: ${error.message}`);
     show('error', `${error.code}: ${error.message}`);
   });
+  if (!orderNo) {
+    // The order form: nothing to pay yet.
+    $('pay').hidden = true;
+    show('ready', 'order form');
+    document.documentElement.dataset.ready = 'true';
+    return;
+  }
   guard.attach($('pay'), () => ({ orderNo: state.order.orderNo, content: state.order.content }));
   if (params.get('resume') === '1' || storedRecord()) {
     // Back on a page whose payment started before (a reload, a closed tab): ask the guard
@@ -128,7 +157,7 @@ async function main() {
     guard.resume(orderNo);
   } else if (state.order.paid) {
     show('paid');
-    $('pay').disabled = true;
+    if (pageOwnsButton) $('pay').disabled = true;
   } else {
     show('ready');
   }
