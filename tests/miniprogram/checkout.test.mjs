@@ -295,7 +295,8 @@ test('killed after paying, before the wallet called back: relaunched, the same o
   first.mp.tap(first.page, 'onPay', payDisabled);
   await until(() => first.mp.payments.length === 1, 15000, 'the wallet');
   const { orderNo } = first.page.order;
-  assert.deepEqual(storedCart(first.mp), { ...storedCart(first.mp), orderNo, paid: false }, 'the cart remembers its order before paying');
+  assert.equal(storedCart(first.mp).orderNo, orderNo, 'the cart remembers its order before paying');
+  assert.equal(storedCart(first.mp).paid, false);
   // The buyer pays in WeChat Pay, and the app is killed before the wallet's callback.
   const wallet = await server.wallet(first.mp.payments[0].prepayId, 'confirm');
   assert.equal(wallet.status, 200, wallet.body);
