@@ -58,12 +58,22 @@ pub fn run_ci() -> Result<(), String> {
     run("cargo", &["test", "--workspace"])?;
     build()?;
     run("node", &["--test", "tests/node/"])?;
+    guide_tests()?;
     crate::build::miniprogram::tests()?;
     packaging_tests()?;
     crate::demo::e2e_tests()?;
     browser_tests()?;
     println!("\nxtask ci: all checks passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// `docs/guide.md`'s code, run as written against the reference backend (`tests/guide/`).
+fn guide_tests() -> Result<(), String> {
+    let server = build_server()?;
+    let mut test = Command::new("node");
+    test.args(["--test", "tests/guide/"])
+        .env("CG_SERVER_BIN", &server);
+    run_command(&mut test)
 }
 
 /// The packaging test (`tests/packaging/`): `npm pack` of `pkg/`, the tarball installed into a

@@ -1441,3 +1441,125 @@ fn a_resumed_cancel_stays_a_cancel_not_a_payment_never_started() {
     assert_eq!(outcome.reason, None);
     assert_eq!(count(&done, is_launch), 0);
 }
+
+#[test]
+fn every_event_is_documented() {
+    let doc = include_str!("../../../docs/events.md");
+    let id = || AttemptId::parse("A1x1").expect("valid");
+    let key = || IdempotencyKey::parse(&"01".repeat(16)).expect("valid");
+    let outcome = Outcome {
+        order_no: order(),
+        status: OutcomeStatus::Paid,
+        attempt_id: None,
+        reused: false,
+        reason: None,
+    };
+    // One of each: a new variant fails to compile here until it is listed, and then fails
+    // this test until docs/events.md names it.
+    let events = [
+        Event::Locked { order_no: order() },
+        Event::WaitingForOtherTab { order_no: order() },
+        Event::RecordLoaded {
+            order_no: order(),
+            state: None,
+        },
+        Event::RecordRejected {
+            order_no: order(),
+            error: String::new(),
+        },
+        Event::CreateSent {
+            order_no: order(),
+            key: key(),
+            new_key: true,
+            try_no: 1,
+        },
+        Event::PrepayReused {
+            order_no: order(),
+            attempt_id: id(),
+        },
+        Event::LaunchStarted {
+            order_no: order(),
+            attempt_id: id(),
+        },
+        Event::StatusQuery {
+            order_no: order(),
+            try_no: 1,
+            delay_ms: 0,
+        },
+        Event::StatusSeen {
+            order_no: order(),
+            status: "none",
+        },
+        Event::Retrying {
+            order_no: order(),
+            after_ms: 1,
+            reason: Reason::Network,
+        },
+        Event::ClockJumped { back_ms: 1 },
+        Event::ServerClock {
+            offset_ms: 1,
+            jump_ms: 0,
+        },
+        Event::RecordMismatch {
+            order_no: order(),
+            stored: None,
+            server: id(),
+        },
+        Event::Outcome(outcome),
+        Event::SubmitSent {
+            fingerprint: fp(1),
+            key: key(),
+            new_key: true,
+            try_no: 1,
+        },
+        Event::SubmissionRejected {
+            fingerprint: fp(1),
+            error: String::new(),
+        },
+        Event::Submitted(Submitted {
+            order_no: order(),
+            fingerprint: fp(1),
+            reused: false,
+            expires_at: None,
+        }),
+    ];
+    for event in &events {
+        match event {
+            Event::Locked { .. }
+            | Event::WaitingForOtherTab { .. }
+            | Event::RecordLoaded { .. }
+            | Event::RecordRejected { .. }
+            | Event::CreateSent { .. }
+            | Event::PrepayReused { .. }
+            | Event::LaunchStarted { .. }
+            | Event::StatusQuery { .. }
+            | Event::StatusSeen { .. }
+            | Event::Retrying { .. }
+            | Event::ClockJumped { .. }
+            | Event::ServerClock { .. }
+            | Event::RecordMismatch { .. }
+            | Event::Outcome(_)
+            | Event::SubmitSent { .. }
+            | Event::SubmissionRejected { .. }
+            | Event::Submitted(_) => {}
+        }
+        let value = serde_json::to_value(event).expect("serialisable");
+        let kind = value["type"].as_str().expect("a type").to_owned();
+        assert!(
+            doc.contains(&format!("| `{kind}` |")),
+            "docs/events.md does not list `{kind}`"
+        );
+        for field in value.as_object().expect("an object").keys() {
+            if field != "type" {
+                let row = doc
+                    .lines()
+                    .find(|l| l.starts_with(&format!("| `{kind}` |")))
+                    .unwrap_or_default();
+                assert!(
+                    row.contains(&format!("`{field}`")),
+                    "docs/events.md: `{kind}` does not name its field `{field}`"
+                );
+            }
+        }
+    }
+}
