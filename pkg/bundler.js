@@ -7,3 +7,4 @@ const api = wrap(glue);
 api.install();
 
 export const { CheckoutGuard, canonicalize, fingerprint } = api;
+export { CheckoutGuardError, isCheckoutGuardError } from './errors.js';

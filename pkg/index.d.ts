@@ -30,8 +30,28 @@ export interface CheckoutGuardError extends Error {
   code: ErrorCode;
 }
 
-/** A value JSON can represent exactly: what an order's content must be. */
+/**
+ * `error instanceof CheckoutGuardError` is true for the guard's errors (recognised by shape, so
+ * also across two copies of the package) and narrows `error.code`. Not constructible.
+ */
+export declare const CheckoutGuardError: {
+  readonly prototype: CheckoutGuardError;
+  [Symbol.hasInstance](value: unknown): value is CheckoutGuardError;
+};
+
+/** Whether `value` is an error thrown or rejected by checkout-guard (narrows `value.code`). */
+export function isCheckoutGuardError(value: unknown): value is CheckoutGuardError;
+
+/** A value JSON can represent exactly. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * An order's content: any object or array whose values JSON can represent (interfaces and
+ * classes are fine; a `Date` passes through its `toJSON`). What JSON cannot say (NaN,
+ * `undefined`, functions, BigInt, cycles) is refused at run time with `invalid_order`, naming
+ * the path.
+ */
+export type Content = object;
 
 /**
  * RFC 8785 (JCS) canonical JSON of `value`: members sorted by UTF-16 code units, numbers as
@@ -106,11 +126,18 @@ export interface Submitted {
 export interface Order {
   orderNo: string;
   /** Fingerprinted (RFC 8785 + SHA-256); the server must hash its own copy the same way. */
-  content: Json;
+  content: Content;
 }
 
 /** What `launch` settles with. Anything else, or a throw, counts as `'failed'`. */
 export type LaunchResult = 'ok' | 'cancelled' | 'failed';
+
+/**
+ * What `launch` returns: a result, or a promise of one. (The promise's type admits any string
+ * so that `async () => 'ok'` compiles under `strict`, where TypeScript widens an async
+ * function's literal returns; at run time any other string is `'failed'`.)
+ */
+export type LaunchReturn = LaunchResult | PromiseLike<LaunchResult | (string & {})>;
 
 /** A `Storage`-like object: `localStorage`, `sessionStorage`, or your own adapter. */
 export interface StorageLike {
@@ -145,7 +172,7 @@ export interface CheckoutGuardOptions {
    * Starts the payment UI (QR code, JSAPI, redirect…) with the provider's parameters and
    * settles when the buyer is done there.
    */
-  launch(prepay: Record<string, Json>, context: { orderNo: string; attemptId: string }): LaunchResult | Promise<LaunchResult>;
+  launch(prepay: Record<string, Json>, context: { orderNo: string; attemptId: string }): LaunchReturn;
   /** Part of every storage key and channel name. Default 'default'. */
   namespace?: string;
   /** Whose records these are, e.g. a hash of the buyer's id: one buyer never sees another's. Default 'default'. */
@@ -187,10 +214,35 @@ export interface CheckoutGuardOptions {
 }
 
 /** Events: every one has a `type`; `'state'` listeners get them all (but `'error'`). */
+/** The server's status words (`statusSeen`). */
+export type ServerStatus = 'none' | 'unpaid' | 'paying' | 'paid' | 'closed' | 'failed';
+
+/** The stored record's states (`recordLoaded`). */
+export type RecordState = 'creating' | 'ready' | 'launched' | 'paid' | 'dead';
+
+/** Every event, by `type` (docs/events.md). `'state'` listeners get them all. */
 export type GuardEvent =
+  | { type: 'locked'; orderNo: string }
+  | { type: 'waitingForOtherTab'; orderNo: string }
+  | { type: 'recordLoaded'; orderNo: string; state: RecordState | null }
+  | { type: 'recordRejected'; orderNo: string; error: string }
+  | { type: 'recordMismatch'; orderNo: string; stored: string | null; server: string }
+  | { type: 'createSent'; orderNo: string; key: string; newKey: boolean; tryNo: number }
+  | { type: 'prepayReused'; orderNo: string; attemptId: string }
+  | { type: 'launchStarted'; orderNo: string; attemptId: string }
+  | { type: 'statusQuery'; orderNo: string; tryNo: number; delayMs: number }
+  | { type: 'statusSeen'; orderNo: string; status: ServerStatus }
+  | { type: 'retrying'; orderNo: string; afterMs: number; reason: Reason }
+  | { type: 'clockJumped'; backMs: number }
+  | { type: 'serverClock'; offsetMs: number; jumpMs: number }
   | ({ type: 'outcome' } & Outcome)
-  | { type: 'storage'; message: string }
-  | { type: string; orderNo?: string; [field: string]: unknown };
+  | { type: 'submitSent'; fingerprint: string; key: string; newKey: boolean; tryNo: number }
+  | { type: 'submissionRejected'; fingerprint: string; error: string }
+  | ({ type: 'submitted' } & Submitted)
+  | { type: 'storage'; message: string };
+
+/** The `type` of a {@link GuardEvent}. */
+export type GuardEventType = GuardEvent['type'];
 
 /**
  * Guards every order of one page: a buyer can never start a second payment for an order,
@@ -220,7 +272,7 @@ export class CheckoutGuard {
    * (a 4xx: the stored key is dropped) or `network` (no answer after retries: the key stays
    * stored, so submitting again cannot make a second order).
    */
-  submit(content: Json): Promise<Submitted>;
+  submit(content: Content): Promise<Submitted>;
   /**
    * Locks `element` synchronously on click (and Enter / Space on non-buttons) and pays
    * `getOrder()`. Failures go to `'error'` listeners. Returns a function that detaches. An
@@ -239,10 +291,9 @@ export class CheckoutGuard {
   /** Forgets an order and deletes its record (e.g. the merchant reopened it). Throws `busy` while it runs. */
   forget(orderNo: string): void;
   /** Listens to `'state'` (all events), `'outcome'`, `'storage'`, `'error'` or any event type. Returns an unsubscribe function. */
-  on(type: 'outcome', listener: (event: { type: 'outcome' } & Outcome) => void): () => void;
-  on(type: 'storage', listener: (event: { type: 'storage'; message: string }) => void): () => void;
+  on<K extends GuardEventType>(type: K, listener: (event: Extract<GuardEvent, { type: K }>) => void): () => void;
+  on(type: 'state', listener: (event: GuardEvent) => void): () => void;
   on(type: 'error', listener: (error: CheckoutGuardError) => void): () => void;
-  on(type: string, listener: (event: GuardEvent) => void): () => void;
   /** Releases the wasm memory, listeners, timer and channel. */
   free(): void;
 }

@@ -13,6 +13,17 @@ try {
   api = wasm;
 }
 
+// The same as ./errors.js (an ES module CommonJS cannot load everywhere).
+const CODES = new Set([
+  'invalid_options', 'invalid_order', 'busy', 'server_contract', 'server_rejected', 'network',
+  'storage', 'platform',
+]);
+function isCheckoutGuardError(value) {
+  return value instanceof Error && value.name === 'CheckoutGuardError' && CODES.has(value.code);
+}
+
 exports.CheckoutGuard = api.CheckoutGuard;
+exports.isCheckoutGuardError = isCheckoutGuardError;
+exports.CheckoutGuardError = Object.freeze({ [Symbol.hasInstance]: isCheckoutGuardError });
 exports.canonicalize = api.canonicalize;
 exports.fingerprint = api.fingerprint;

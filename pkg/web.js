@@ -22,3 +22,4 @@ export function initSync(options) {
 }
 
 export const { CheckoutGuard, canonicalize, fingerprint } = api;
+export { CheckoutGuardError, isCheckoutGuardError } from './errors.js';

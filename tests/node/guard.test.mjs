@@ -125,3 +125,25 @@ test('without localStorage (Node) the first storage listener hears about the mem
   unsubscribe();
   guard.free();
 });
+
+test('the guard\'s errors are recognised at run time: instanceof and isCheckoutGuardError', async () => {
+  const { CheckoutGuardError, isCheckoutGuardError } = await import('../../pkg/node.cjs');
+  let thrown;
+  try {
+    new CheckoutGuard({});
+  } catch (error) {
+    thrown = error;
+  }
+  assert.ok(thrown instanceof CheckoutGuardError);
+  assert.ok(isCheckoutGuardError(thrown));
+  assert.equal(thrown.code, 'invalid_options');
+  const guard = new CheckoutGuard({ launch, storage: 'memory', fetch: fakeServer().fetch });
+  const rejected = await guard.pay({ orderNo: 'A1', content: { amount: NaN } }).catch((e) => e);
+  assert.ok(rejected instanceof CheckoutGuardError);
+  assert.equal(rejected.code, 'invalid_order');
+  guard.free();
+  assert.equal(new Error('x') instanceof CheckoutGuardError, false);
+  assert.equal(isCheckoutGuardError(Object.assign(new Error('x'), { name: 'CheckoutGuardError', code: 'nope' })), false);
+  assert.equal(isCheckoutGuardError({ name: 'CheckoutGuardError', code: 'busy' }), false);
+  assert.throws(() => new CheckoutGuardError(), TypeError);
+});

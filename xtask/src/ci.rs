@@ -58,6 +58,9 @@ pub fn run_ci() -> Result<(), String> {
     run("cargo", &["test", "--workspace"])?;
     build()?;
     run("node", &["--test", "tests/node/"])?;
+    // The package's types as a strict TypeScript merchant uses them (tests/types/).
+    let tsc = crate::setup::node_bin("tsc");
+    run(&tsc.display().to_string(), &["-p", "tests/types"])?;
     guide_tests()?;
     crate::build::miniprogram::tests()?;
     packaging_tests()?;

@@ -20,9 +20,13 @@ pub fn wasm_target() -> Result<(), String> {
     run("rustup", &["target", "add", WASM_TARGET])
 }
 
-/// `npm ci` from the committed lockfile unless `node_modules` is there.
+/// `npm ci` from the committed lockfile unless `node_modules` has every tool the tasks run.
 pub fn node_modules() -> Result<(), String> {
-    if root().join("node_modules/.bin/wasm-opt").exists() {
+    let bin = root().join("node_modules/.bin");
+    if ["wasm-opt", "tsc"]
+        .iter()
+        .all(|tool| bin.join(tool).exists())
+    {
         return Ok(());
     }
     run("npm", &["ci", "--no-audit", "--no-fund"])
