@@ -61,6 +61,7 @@ pub fn run_ci() -> Result<(), String> {
     // The package's types as a strict TypeScript merchant uses them (tests/types/).
     let tsc = crate::setup::node_bin("tsc");
     run(&tsc.display().to_string(), &["-p", "tests/types"])?;
+    crate::release::package_lints()?;
     guide_tests()?;
     crate::build::miniprogram::tests()?;
     packaging_tests()?;

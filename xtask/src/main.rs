@@ -10,6 +10,7 @@ mod cmd;
 mod demo;
 mod fuzz;
 mod postgres;
+mod release;
 mod setup;
 mod size;
 
@@ -36,6 +37,9 @@ commands:
           start a throw-away PostgreSQL cluster (Debian's postgresql, installed when missing;
           a temp folder, a free loopback port, an unprivileged user), run CMD with
           DATABASE_URL set to it, then stop and delete the cluster
+  release the npm tarball as it would be published: build, publint --strict and
+          arethetypeswrong on the packed package, a pkg/CHANGELOG.md entry for its version,
+          then <target>/release-pkg/checkout-guard-<version>.tgz and SHA256SUMS
   fuzz    every cargo-fuzz target in fuzz/ on nightly, `--seconds N` each (default 30; names
           pick targets); non-zero exit on a crash. Not part of `ci`
 ";
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run_ci(),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("postgres") => postgres::with_cluster(&args[1..]),
+        Some("release") => release::release(),
         Some("help") | Some("--help") | Some("-h") => {
             print!("{USAGE}");
             Ok(())

@@ -23,7 +23,7 @@ pub fn wasm_target() -> Result<(), String> {
 /// `npm ci` from the committed lockfile unless `node_modules` has every tool the tasks run.
 pub fn node_modules() -> Result<(), String> {
     let bin = root().join("node_modules/.bin");
-    if ["wasm-opt", "tsc"]
+    if ["wasm-opt", "tsc", "attw", "publint"]
         .iter()
         .all(|tool| bin.join(tool).exists())
     {
