@@ -37,6 +37,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use checkout_guard_server::app::{App, AppParts};
+use checkout_guard_server::clock::Clock;
 use checkout_guard_server::http::router;
 use checkout_guard_server::notify::Deliverer;
 use checkout_guard_server::signing;
@@ -321,6 +322,7 @@ async fn run(data: &[u8]) {
     shutdown.cancel();
     let app = Arc::new(App::new(AppParts {
         store,
+        clock: Clock::system(),
         deliverer: Deliverer::new(secret.clone(), TaskTracker::new(), shutdown),
         // Loopback port 9 (discard): nothing listens, should a notify ever be attempted.
         notify_url: "http://127.0.0.1:9/api/notify".to_owned(),

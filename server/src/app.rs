@@ -1,5 +1,6 @@
 //! The state every handler shares.
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::faults::FaultRules;
 use crate::notify::Deliverer;
@@ -13,6 +14,8 @@ use std::sync::{Arc, RwLock};
 pub struct App {
     /// The database.
     pub store: Arc<Store>,
+    /// Where the rules and the simulated provider read the time.
+    pub clock: Clock,
     /// The simulated provider.
     pub provider: SimProvider,
     /// Per-order locks and change signals.
@@ -39,6 +42,8 @@ pub struct App {
 pub struct AppParts {
     /// See [`App::store`].
     pub store: Arc<Store>,
+    /// See [`App::clock`].
+    pub clock: Clock,
     /// See [`App::deliverer`].
     pub deliverer: Deliverer,
     /// See [`App::notify_url`].
@@ -59,6 +64,7 @@ impl App {
         App {
             provider: SimProvider::new(parts.store.clone()),
             store: parts.store,
+            clock: parts.clock,
             slots: Slots::default(),
             submitting: KeyClaims::default(),
             faults: FaultRules::default(),

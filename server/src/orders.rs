@@ -3,7 +3,6 @@
 //! the attempt for the old content is closed at the provider before the change is accepted).
 
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::error::{ApiError, StoreError};
 use crate::faults::Faults;
 use crate::ids;
@@ -143,7 +142,7 @@ fn order_exists(order_no: &str) -> ApiError {
 pub async fn submit(app: &App, req: Submit, faults: &Faults) -> Result<Submitted, ApiError> {
     let window = app.settings().submit_window_ms.max(0);
     let Some(key) = req.key.clone() else {
-        let order = new_order(&req, now_ms());
+        let order = new_order(&req, app.clock.now_ms());
         if !app.store.with(|c| records::insert_order(c, &order))? {
             return Err(order_exists(&order.order_no));
         }
@@ -156,7 +155,7 @@ pub async fn submit(app: &App, req: Submit, faults: &Faults) -> Result<Submitted
     if faults.submit_latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.submit_latency_ms)).await;
     }
-    let now = now_ms();
+    let now = app.clock.now_ms();
     let (order, reused) = app.store.with(|c| decide(c, &req, &key, now, window))??;
     Ok(submitted(order, reused, window))
 }
@@ -287,7 +286,7 @@ pub async fn change_content(
             CloseOutcome::Unreachable => return Err(ApiError::attempt_open(order_no)),
         }
     }
-    let now = now_ms();
+    let now = app.clock.now_ms();
     let updated = app.store.with(|c| {
         let tx = c.transaction()?;
         let changed = records::update_order_content(

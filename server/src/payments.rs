@@ -6,7 +6,6 @@
 //! requests can never both decide "no live attempt, mint one".
 
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::provider::{NewTransaction, ProviderError, TradeState};
@@ -73,7 +72,7 @@ pub(crate) fn close_at_provider(
     attempt: &Attempt,
     faults: &Faults,
 ) -> Result<CloseOutcome, ApiError> {
-    let now = now_ms();
+    let now = app.clock.now_ms();
     let outcome = match app
         .provider
         .close(&attempt.attempt_id, now, faults.provider)
@@ -164,7 +163,7 @@ pub async fn create_payment(
         ));
     }
     let settings = app.settings();
-    let now = now_ms();
+    let now = app.clock.now_ms();
     if let Some(mut latest) = app.store.with(|c| records::latest_attempt(c, order_no))? {
         // Rule 1.2: the live attempt is reused whatever the key; no second prepay call.
         if is_live(&latest, now, settings.reuse_margin_ms) && latest.fingerprint == fingerprint {
@@ -325,7 +324,7 @@ fn reload(app: &App, attempt: &Attempt) -> Result<Attempt, ApiError> {
 /// Asks the provider about a possibly-late notify (掉单) and records what it says.
 /// A provider that does not answer leaves the local state as it is.
 fn refresh_from_provider(app: &App, attempt: &Attempt, faults: &Faults) -> Result<(), ApiError> {
-    let now = now_ms();
+    let now = app.clock.now_ms();
     app.store
         .with(|c| records::touch_query(c, &attempt.attempt_id, now))?;
     let tx = match app.provider.query(&attempt.attempt_id, faults.provider) {
@@ -388,7 +387,7 @@ async fn evaluate(app: &App, order_no: &str, faults: &Faults) -> Result<StatusVi
             attempt: None,
         });
     };
-    let now = now_ms();
+    let now = app.clock.now_ms();
     let expired = latest.expires_at.is_none_or(|at| at <= now);
     let latest = match latest.state {
         AttemptState::Paid => return Ok(view("paid", latest)),
@@ -446,16 +445,21 @@ pub async fn payment_status(
     if first.waits() && wait > 0 {
         // Rule 2.3: hold the reply until the status changes or `wait` seconds pass,
         // re-asking the provider every query interval in case its notify is lost.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+        let deadline = app.clock.deadline_in(wait.saturating_mul(1000));
         loop {
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
+            let left = app.clock.remaining_ms(deadline);
+            if left == 0 {
                 break;
             }
-            let tick =
-                Duration::from_millis(app.settings().query_interval_ms.clamp(50, 5000) as u64)
-                    .min(deadline - now);
-            let _ = tokio::time::timeout(tick, changes.changed()).await;
+            let tick = app
+                .settings()
+                .query_interval_ms
+                .clamp(50, 5000)
+                .unsigned_abs();
+            tokio::select! {
+                () = app.clock.sleep_ms(tick.min(left)) => {}
+                _ = changes.changed() => {}
+            }
             current = evaluate(app, order_no, faults).await?;
             if !current.same(&first) {
                 break;

@@ -6,6 +6,7 @@
 //! server in-process with [`start`] and stop it with [`RunningServer::shutdown`].
 
 use crate::app::{App, AppParts};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::StoreError;
 use crate::http::{router, ConnAbort};
@@ -94,6 +95,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     };
     let app = Arc::new(App::new(AppParts {
         store,
+        clock: Clock::system(),
         deliverer: Deliverer::new(secret.clone(), tasks.clone(), shutdown.clone()),
         notify_url: format!("http://{addr}/api/notify"),
         notify_secret: secret,

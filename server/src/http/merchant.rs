@@ -1,7 +1,6 @@
 //! The merchant API: business orders, create-payment, payment status, provider notify.
 
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::http::extract::{JsonBody, PathParam};
@@ -45,9 +44,9 @@ pub struct OrderContent {
 /// Adds `"now"`: the server's clock when this reply is made (docs/contract.md, "The server's
 /// clock"). Read here, at the end of the handler, so a stored reply sent again carries the
 /// time of this reply, never the stored one.
-fn stamped(mut body: Value) -> Value {
+fn stamped(app: &App, mut body: Value) -> Value {
     if let Some(map) = body.as_object_mut() {
-        map.insert("now".into(), json!(now_ms()));
+        map.insert("now".into(), json!(app.clock.now_ms()));
     }
     body
 }
@@ -110,7 +109,7 @@ pub async fn create_order(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(stamped(done.body()))).into_response())
+    Ok((status, Json(stamped(&app, done.body()))).into_response())
 }
 
 /// `GET /api/orders/{orderNo}`.
@@ -122,7 +121,7 @@ pub async fn get_order(
         .store
         .with(|c| records::get_order(c, &order_no))?
         .ok_or_else(|| ApiError::unknown_order(&order_no))?;
-    Ok(Json(stamped(orders::order_body(&order))))
+    Ok(Json(stamped(&app, orders::order_body(&order))))
 }
 
 /// `PUT /api/orders/{orderNo}`: changes an unpaid order's content (and so its fingerprint),
@@ -135,7 +134,7 @@ pub async fn update_order(
 ) -> Result<Json<Value>, ApiError> {
     let content = orders::checked_content(req.content)?;
     let order = orders::change_content(&app, &order_no, content, &faults).await?;
-    Ok(Json(stamped(orders::order_body(&order))))
+    Ok(Json(stamped(&app, orders::order_body(&order))))
 }
 
 /// `POST /api/orders/{orderNo}/payments` body.
@@ -167,7 +166,7 @@ pub async fn create_payment(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(stamped(reply.body))).into_response())
+    Ok((status, Json(stamped(&app, reply.body))).into_response())
 }
 
 /// The `wait=n` of a `Prefer` header, if any.
@@ -195,7 +194,7 @@ pub async fn payment_status(
 ) -> Result<Response, ApiError> {
     let (view, applied) =
         payments::payment_status(&app, &order_no, prefer_wait(&headers), &faults).await?;
-    let mut response = Json(stamped(view.body(&order_no))).into_response();
+    let mut response = Json(stamped(&app, view.body(&order_no))).into_response();
     if let Some(wait) = applied {
         if let Ok(value) = HeaderValue::from_str(&format!("wait={wait}")) {
             response.headers_mut().insert("preference-applied", value);
@@ -234,7 +233,7 @@ pub async fn notify(
             .unwrap_or_default()
             .to_owned()
     };
-    let now = now_ms();
+    let now = app.clock.now_ms();
     if !signing::verify(
         &app.notify_secret,
         &header(signing::TIMESTAMP_HEADER),

@@ -1,7 +1,6 @@
 //! The simulated provider over HTTP (`/sim/...`) and its wallet.
 
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::http::extract::{JsonBody, PathPair, PathParam};
@@ -86,7 +85,7 @@ pub async fn create(
                 notify_url: &req.notify_url,
                 ttl_ms,
             },
-            now_ms(),
+            app.clock.now_ms(),
             None,
         )
         .map_err(provider_error)?;
@@ -111,7 +110,7 @@ pub async fn close(
     PathParam(out_trade_no): PathParam,
 ) -> Result<Response, ApiError> {
     app.provider
-        .close(&out_trade_no, now_ms(), None)
+        .close(&out_trade_no, app.clock.now_ms(), None)
         .map_err(provider_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -128,7 +127,7 @@ pub async fn wallet_page(
         )
             .into_response());
     };
-    Ok(Html(wallet::wallet_page(&tx, now_ms())).into_response())
+    Ok(Html(wallet::wallet_page(&tx, app.clock.now_ms())).into_response())
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -154,7 +153,7 @@ pub async fn wallet_action(
             "actions are start, confirm, cancel, fail",
         ));
     };
-    let result = app.provider.wallet(&prepay_id, action, now_ms());
+    let result = app.provider.wallet(&prepay_id, action, app.clock.now_ms());
     let (status, code, message) = match &result {
         Ok((tx, _)) => {
             let done = match action {
