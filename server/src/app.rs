@@ -6,6 +6,7 @@ use crate::faults::FaultRules;
 use crate::notify::Deliverer;
 use crate::provider::SimProvider;
 use crate::slots::{KeyClaims, Slots};
+use crate::stats::StatsRecorder;
 use crate::store::Store;
 use std::sync::{Arc, RwLock};
 
@@ -18,6 +19,8 @@ pub struct App {
     pub clock: Clock,
     /// The simulated provider.
     pub provider: SimProvider,
+    /// The stats: the observer the rules and the simulated provider report to.
+    pub stats: Arc<StatsRecorder>,
     /// Per-order locks and change signals.
     pub slots: Slots,
     /// Order-submission keys being handled.
@@ -61,8 +64,10 @@ pub struct AppParts {
 impl App {
     /// Assembles the state.
     pub fn new(parts: AppParts) -> Self {
+        let stats = Arc::new(StatsRecorder::new(parts.store.clone()));
         App {
-            provider: SimProvider::new(parts.store.clone()),
+            provider: SimProvider::new(parts.store.clone(), stats.clone()),
+            stats,
             store: parts.store,
             clock: parts.clock,
             slots: Slots::default(),

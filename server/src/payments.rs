@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::provider::{NewTransaction, ProviderError, TradeState};
 use crate::records::{self, Attempt, AttemptState};
-use crate::stats::{self, Counter};
+use crate::stats::{Event, Observer};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -86,8 +86,10 @@ pub(crate) fn close_at_provider(
         Err(ProviderError::Paid) => {
             // A close refusal carries no amount: the attempt's own (what it was created for)
             // is what the provider charged.
-            app.store
+            let paid = app
+                .store
                 .with(|c| records::mark_paid(c, &attempt.attempt_id, None, now))?;
+            count_mismatch(app, &attempt.order_no, paid);
             CloseOutcome::Paid
         }
         Err(ProviderError::Store(err)) => return Err(err.into()),
@@ -97,6 +99,13 @@ pub(crate) fn close_at_provider(
     };
     app.slots.signal(&attempt.order_no);
     Ok(outcome)
+}
+
+/// Counts a payment recorded for another amount than the order's (the order is flagged).
+pub(crate) fn count_mismatch(app: &App, order_no: &str, paid: records::PaidRecord) {
+    if paid.mismatch {
+        app.stats.observe(order_no, Event::AmountMismatch);
+    }
 }
 
 /// [`close_at_provider`] for the payment endpoints: `Ok(true)` when a payment was found,
@@ -201,14 +210,10 @@ pub async fn create_payment(
     // A new merchant payment number for the same business order. It is stored as `creating`
     // before the provider hears of it, so a crash or a lost provider reply leaves a record
     // that the next request closes first.
-    let attempt = app.store.with(|c| {
-        let tx = c.transaction()?;
-        let attempt =
-            records::insert_creating_attempt(&tx, order_no, fingerprint, order.amount, now)?;
-        stats::bump(&tx, order_no, Counter::AttemptsCreated)?;
-        tx.commit()?;
-        Ok(attempt)
-    })?;
+    let attempt = app
+        .store
+        .with(|c| records::insert_creating_attempt(c, order_no, fingerprint, order.amount, now))?;
+    app.stats.observe(order_no, Event::AttemptCreated);
     if faults.provider_latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.provider_latency_ms)).await;
     }
@@ -335,21 +340,25 @@ fn refresh_from_provider(app: &App, attempt: &Attempt, faults: &Faults) -> Resul
             return Ok(());
         }
     };
-    let changed = app.store.with(|c| match tx.trade_state {
-        TradeState::Success => records::mark_paid(c, &attempt.attempt_id, Some(tx.amount), now),
-        TradeState::UserPaying => {
-            records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Paying, now)
+    let state = match tx.trade_state {
+        TradeState::Success => {
+            let paid = app
+                .store
+                .with(|c| records::mark_paid(c, &attempt.attempt_id, Some(tx.amount), now))?;
+            count_mismatch(app, &attempt.order_no, paid);
+            if paid.changed {
+                app.slots.signal(&attempt.order_no);
+            }
+            return Ok(());
         }
-        TradeState::NotPay => {
-            records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Unpaid, now)
-        }
-        TradeState::PayError => {
-            records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Failed, now)
-        }
-        TradeState::Closed => {
-            records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Closed, now)
-        }
-    })?;
+        TradeState::UserPaying => AttemptState::Paying,
+        TradeState::NotPay => AttemptState::Unpaid,
+        TradeState::PayError => AttemptState::Failed,
+        TradeState::Closed => AttemptState::Closed,
+    };
+    let changed = app
+        .store
+        .with(|c| records::set_attempt_state(c, &attempt.attempt_id, state, now))?;
     if changed {
         app.slots.signal(&attempt.order_no);
     }

@@ -14,7 +14,7 @@
 
 use crate::error::StoreError;
 use crate::ids::random_token;
-use crate::stats::{self, Counter};
+use crate::stats::{Event, Observer};
 use crate::store::Store;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -231,10 +231,12 @@ pub struct NotifyMessage {
     pub notify_url: String,
 }
 
-/// The simulated provider over the shared database (`sim_transactions`).
+/// The simulated provider over the shared database (`sim_transactions`). It reports what it
+/// receives and does to an [`Observer`] (the stats), and keeps no counters itself.
 #[derive(Debug, Clone)]
 pub struct SimProvider {
     store: Arc<Store>,
+    observer: Arc<dyn Observer>,
 }
 
 const TX_COLUMNS: &str =
@@ -291,9 +293,9 @@ fn set_state(
 }
 
 impl SimProvider {
-    /// A provider on `store`.
-    pub fn new(store: Arc<Store>) -> Self {
-        SimProvider { store }
+    /// A provider on `store`, reporting to `observer`.
+    pub fn new(store: Arc<Store>, observer: Arc<dyn Observer>) -> Self {
+        SimProvider { store, observer }
     }
 
     /// Creates a transaction and returns its prepay. A reused `out_trade_no` is refused.
@@ -303,13 +305,12 @@ impl SimProvider {
         now: i64,
         fault: Option<ProviderFault>,
     ) -> Result<PrepayGrant, ProviderError> {
+        self.observer.observe(req.order_no, Event::PrepayCall);
+        if fault == Some(ProviderFault::Fail) {
+            return Err(ProviderError::Unavailable);
+        }
         let grant = self.store.with(|conn| {
             let tx = conn.transaction()?;
-            stats::bump(&tx, req.order_no, Counter::PrepayCalls)?;
-            if fault == Some(ProviderFault::Fail) {
-                tx.commit()?;
-                return Ok(Err(ProviderError::Unavailable));
-            }
             let exists: Option<i64> = tx
                 .query_row(
                     "SELECT 1 FROM sim_transactions WHERE out_trade_no = ?1",
@@ -318,8 +319,6 @@ impl SimProvider {
                 )
                 .optional()?;
             if exists.is_some() {
-                stats::bump(&tx, req.order_no, Counter::DuplicatesRefused)?;
-                tx.commit()?;
                 return Ok(Err(ProviderError::Duplicate));
             }
             let prepay_id = format!("wx{}", random_token(30));
@@ -335,7 +334,11 @@ impl SimProvider {
                 prepay_id,
                 expires_at,
             }))
-        })??;
+        })?;
+        if matches!(grant, Err(ProviderError::Duplicate)) {
+            self.observer.observe(req.order_no, Event::DuplicateRefused);
+        }
+        let grant = grant?;
         if fault == Some(ProviderFault::Lost) {
             return Err(ProviderError::Unavailable);
         }
@@ -351,13 +354,12 @@ impl SimProvider {
         if fault == Some(ProviderFault::Fail) {
             return Err(ProviderError::Unavailable);
         }
-        let found = self.store.with(|conn| {
-            let found = load(conn, "out_trade_no", out_trade_no)?;
-            if let Some(tx) = &found {
-                stats::bump(conn, &tx.order_no, Counter::Queries)?;
-            }
-            Ok(found)
-        })?;
+        let found = self
+            .store
+            .with(|conn| load(conn, "out_trade_no", out_trade_no))?;
+        if let Some(tx) = &found {
+            self.observer.observe(&tx.order_no, Event::Query);
+        }
         if fault == Some(ProviderFault::Lost) {
             return Err(ProviderError::Unavailable);
         }
@@ -375,12 +377,11 @@ impl SimProvider {
         if fault == Some(ProviderFault::Fail) {
             return Err(ProviderError::Unavailable);
         }
-        let outcome = self.store.with(|conn| {
+        let (outcome, closed_for) = self.store.with(|conn| {
             let tx = conn.transaction()?;
             let Some(found) = load(&tx, "out_trade_no", out_trade_no)? else {
-                return Ok(Err(ProviderError::NotFound));
+                return Ok((Err(ProviderError::NotFound), None));
             };
-            stats::bump(&tx, &found.order_no, Counter::Closes)?;
             let outcome = match found.trade_state {
                 TradeState::Success => Err(ProviderError::Paid),
                 TradeState::NotPay | TradeState::UserPaying => {
@@ -390,8 +391,11 @@ impl SimProvider {
                 TradeState::Closed | TradeState::PayError => Ok(()),
             };
             tx.commit()?;
-            Ok(outcome)
+            Ok((outcome, Some(found.order_no)))
         })?;
+        if let Some(order_no) = closed_for {
+            self.observer.observe(&order_no, Event::Close);
+        }
         if fault == Some(ProviderFault::Lost) {
             return Err(ProviderError::Unavailable);
         }
@@ -411,10 +415,10 @@ impl SimProvider {
         action: WalletAction,
         now: i64,
     ) -> Result<(Transaction, Option<NotifyMessage>), WalletRefusal> {
-        self.store.with(|conn| {
+        let (result, event) = self.store.with(|conn| {
             let tx = conn.transaction()?;
             let Some(mut found) = load(&tx, "prepay_id", prepay_id)? else {
-                return Ok(Err(WalletRefusal::Unknown));
+                return Ok((Err(WalletRefusal::Unknown), None));
             };
             let refusal = match found.trade_state {
                 TradeState::Success => Some(WalletRefusal::Paid),
@@ -424,11 +428,9 @@ impl SimProvider {
                 _ => None,
             };
             if let Some(refusal) = refusal {
-                if action == WalletAction::Confirm {
-                    stats::bump(&tx, &found.order_no, Counter::PaymentsRefused)?;
-                    tx.commit()?;
-                }
-                return Ok(Err(refusal));
+                let event = (action == WalletAction::Confirm)
+                    .then(|| (found.order_no.clone(), Event::PaymentRefused));
+                return Ok((Err(refusal), event));
             }
             let mut notify = None;
             let next = match action {
@@ -441,7 +443,6 @@ impl SimProvider {
                         "UPDATE sim_transactions SET transaction_id = ?2 WHERE out_trade_no = ?1",
                         params![found.out_trade_no, transaction_id],
                     )?;
-                    stats::bump(&tx, &found.order_no, Counter::Charges)?;
                     notify = Some(NotifyMessage {
                         id: format!("n{}", random_token(20)),
                         event_type: "TRANSACTION.SUCCESS",
@@ -460,8 +461,15 @@ impl SimProvider {
             set_state(&tx, &found.out_trade_no, next, now)?;
             tx.commit()?;
             found.trade_state = next;
-            Ok(Ok((found, notify)))
-        })?
+            let event = notify
+                .is_some()
+                .then(|| (found.order_no.clone(), Event::Charge));
+            Ok((Ok((found, notify)), event))
+        })?;
+        if let Some((order_no, event)) = event {
+            self.observer.observe(&order_no, event);
+        }
+        result
     }
 
     /// Every transaction of a business order (admin view).

@@ -3,7 +3,6 @@
 //! Plain functions over a connection so callers can group them in one transaction.
 
 use crate::error::StoreError;
-use crate::stats::{self, Counter};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::Value;
@@ -377,20 +376,30 @@ pub fn set_attempt_state(
     Ok(changed == 1)
 }
 
-/// Marks an attempt and its order paid. Idempotent: returns whether this call changed
-/// anything (a repeated notify or query changes nothing).
+/// What [`mark_paid`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PaidRecord {
+    /// The attempt was not paid before this call (a repeated notify or query changes nothing).
+    pub changed: bool,
+    /// This call recorded the order's payment, for an amount other than the order's: the
+    /// order is now flagged ([`OrderFlag::AmountMismatch`]), to be counted by the caller.
+    pub mismatch: bool,
+}
+
+/// Marks an attempt and its order paid. Idempotent: a repeated notify or query changes
+/// nothing.
 ///
 /// `charged` is the amount the provider reports (notify, query); without it, the amount the
 /// attempt was created for. The first payment recorded for the order stores it as the order's
 /// paid amount, and when it is not the order's current amount the order is flagged
-/// ([`payment_flags`]) and counted in `amountMismatches`, in the same transaction: paid is
-/// final, but a payment for an old amount is never silently taken as paid in full.
+/// ([`payment_flags`]) in the same transaction: paid is final, but a payment for an old amount
+/// is never silently taken as paid in full.
 pub fn mark_paid(
     conn: &mut Connection,
     attempt_id: &str,
     charged: Option<i64>,
     now: i64,
-) -> Result<bool, StoreError> {
+) -> Result<PaidRecord, StoreError> {
     let tx = conn.transaction()?;
     let changed = tx.execute(
         "UPDATE attempts SET state = 'paid', updated_at = ?2 WHERE attempt_id = ?1 AND state != 'paid'",
@@ -402,6 +411,7 @@ pub fn mark_paid(
          WHERE paid_attempt IS NULL AND order_no = (SELECT order_no FROM attempts WHERE attempt_id = ?1)",
         params![attempt_id, now, charged],
     )?;
+    let mut mismatch = false;
     if recorded == 1 {
         let order: Option<(String, i64, Option<i64>)> = tx
             .query_row(
@@ -413,12 +423,15 @@ pub fn mark_paid(
         if let Some((order_no, amount, paid)) = order {
             if !payment_flags(amount, paid).is_empty() {
                 tracing::warn!(%order_no, amount, ?paid, "paid for another amount: flagged");
-                stats::bump(&tx, &order_no, Counter::AmountMismatches)?;
+                mismatch = true;
             }
         }
     }
     tx.commit()?;
-    Ok(changed == 1)
+    Ok(PaidRecord {
+        changed: changed == 1,
+        mismatch,
+    })
 }
 
 /// Notes that the provider was just queried for this attempt.

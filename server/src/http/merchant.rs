@@ -10,7 +10,7 @@ use crate::payments;
 use crate::provider::TradeState;
 use crate::records;
 use crate::signing;
-use crate::stats::{self, Counter};
+use crate::stats::{Event, Observer};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -263,18 +263,17 @@ pub async fn notify(
                 format!("no attempt {:?}", msg.out_trade_no),
             )
         })?;
-    let changed = app.store.with(|c| {
-        let tx = c.transaction()?;
-        let first = records::record_notify(&tx, &msg.id, &attempt.attempt_id, now)?;
-        stats::bump(&tx, &attempt.order_no, Counter::NotifiesReceived)?;
-        tx.commit()?;
-        let changed = records::mark_paid(c, &attempt.attempt_id, msg.amount, now)?;
-        if !first || !changed {
-            stats::bump(c, &attempt.order_no, Counter::NotifiesDuplicate)?;
-        }
-        Ok(changed)
+    let (first, paid) = app.store.with(|c| {
+        let first = records::record_notify(c, &msg.id, &attempt.attempt_id, now)?;
+        let paid = records::mark_paid(c, &attempt.attempt_id, msg.amount, now)?;
+        Ok((first, paid))
     })?;
-    if changed {
+    app.stats.observe(&attempt.order_no, Event::NotifyReceived);
+    if !first || !paid.changed {
+        app.stats.observe(&attempt.order_no, Event::NotifyDuplicate);
+    }
+    payments::count_mismatch(&app, &attempt.order_no, paid);
+    if paid.changed {
         app.slots.signal(&attempt.order_no);
     }
     Ok(Json(json!({"code": "SUCCESS", "message": "OK"})))
