@@ -39,7 +39,7 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use checkout_guard_server::app::{App, AppParts};
 use checkout_guard_server::clock::Clock;
 use checkout_guard_server::http::router;
-use checkout_guard_server::notify::Deliverer;
+use checkout_guard_server::provider::sim::notify::Deliverer;
 use checkout_guard_server::signing;
 use checkout_guard_server::store::Store;
 use checkout_guard_server::{Settings, Storage};

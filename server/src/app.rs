@@ -3,8 +3,9 @@
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::faults::FaultRules;
-use crate::notify::Deliverer;
-use crate::provider::SimProvider;
+use crate::provider::faulty::Faulty;
+use crate::provider::sim::notify::Deliverer;
+use crate::provider::sim::{SimParts, SimProvider};
 use crate::slots::{KeyClaims, Slots};
 use crate::stats::StatsRecorder;
 use crate::store::Store;
@@ -17,8 +18,10 @@ pub struct App {
     pub store: Arc<Store>,
     /// Where the rules and the simulated provider read the time.
     pub clock: Clock,
-    /// The simulated provider.
-    pub provider: SimProvider,
+    /// The provider the merchant rules call: the simulated one, with the request's faults.
+    pub provider: Faulty<SimProvider>,
+    /// The simulated provider itself, for its own endpoints (`/sim/...`) and the admin view.
+    pub sim: SimProvider,
     /// The stats: the observer the rules and the simulated provider report to.
     pub stats: Arc<StatsRecorder>,
     /// Per-order locks and change signals.
@@ -29,8 +32,6 @@ pub struct App {
     pub faults: FaultRules,
     /// The provider's notify sender.
     pub deliverer: Deliverer,
-    /// The merchant's notify endpoint, as the provider is told at create.
-    pub notify_url: String,
     /// The provider's notify signing key (server-side only).
     pub notify_secret: Vec<u8>,
     /// Bearer token for admin endpoints.
@@ -49,7 +50,7 @@ pub struct AppParts {
     pub clock: Clock,
     /// See [`App::deliverer`].
     pub deliverer: Deliverer,
-    /// See [`App::notify_url`].
+    /// The merchant's notify endpoint, where the simulated provider sends its notifies.
     pub notify_url: String,
     /// See [`App::notify_secret`].
     pub notify_secret: Vec<u8>,
@@ -65,8 +66,15 @@ impl App {
     /// Assembles the state.
     pub fn new(parts: AppParts) -> Self {
         let stats = Arc::new(StatsRecorder::new(parts.store.clone()));
+        let sim = SimProvider::new(SimParts {
+            store: parts.store.clone(),
+            clock: parts.clock.clone(),
+            observer: stats.clone(),
+            notify_url: parts.notify_url,
+        });
         App {
-            provider: SimProvider::new(parts.store.clone(), stats.clone()),
+            provider: Faulty::new(sim.clone()),
+            sim,
             stats,
             store: parts.store,
             clock: parts.clock,
@@ -74,7 +82,6 @@ impl App {
             submitting: KeyClaims::default(),
             faults: FaultRules::default(),
             deliverer: parts.deliverer,
-            notify_url: parts.notify_url,
             notify_secret: parts.notify_secret,
             admin_token: parts.admin_token,
             admin_from_loopback: parts.admin_from_loopback,

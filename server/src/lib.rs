@@ -7,10 +7,12 @@
 //! - [`http`]: routes and handlers; [`faults`]: the fault-injection specs.
 //! - [`payments`]: the contract's rules (create/reuse/close, status, active query).
 //! - [`orders`]: the business order's rules (idempotent submission, close-first content change).
-//! - [`provider`]: the simulated provider; [`notify`]: its signed notifies; [`signing`]: HMAC.
-//! - [`records`], [`submissions`], [`stats`], [`store`]: the database; [`slots`]: per-order
-//!   locks and wake-ups, submission keys in flight.
-//! - [`wallet`]: the simulated wallet's HTML; [`ids`], [`clock`], [`error`], [`app`].
+//! - [`provider`]: the `Provider` trait the rules call; [`provider::sim`]: the simulated
+//!   provider (its wallet, its signed notifies); [`provider::faulty`]: faults around any
+//!   provider; [`signing`]: HMAC.
+//! - [`records`], [`submissions`], [`store`]: the database; [`slots`]: per-order locks and
+//!   wake-ups, submission keys in flight; [`stats`]: the observer that counts.
+//! - [`clock`]: time, passed in; [`ids`], [`error`], [`app`].
 
 pub mod app;
 pub mod clock;
@@ -19,7 +21,6 @@ pub mod error;
 pub mod faults;
 pub mod http;
 pub mod ids;
-pub mod notify;
 pub mod orders;
 pub mod payments;
 pub mod provider;
@@ -30,7 +31,6 @@ pub mod slots;
 pub mod stats;
 pub mod store;
 pub mod submissions;
-pub mod wallet;
 
 pub use config::{Config, Settings, Storage};
 pub use serve::{start, RunningServer, StartError};

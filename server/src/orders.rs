@@ -4,16 +4,15 @@
 
 use crate::app::App;
 use crate::error::{ApiError, StoreError};
-use crate::faults::Faults;
 use crate::ids;
 use crate::payments::{self, CloseOutcome};
 use crate::records::{self, Order};
+use crate::slots::KeyClaim;
 use crate::submissions::{self, Submission};
 use axum::http::StatusCode;
 use checkout_guard::core::fingerprint::fingerprint;
 use rusqlite::TransactionBehavior;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// The longest `buyer` accepted, in characters (the guard sends its `scope`, typically a hash).
 pub const MAX_BUYER_CHARS: usize = 64;
@@ -132,31 +131,55 @@ fn order_exists(order_no: &str) -> ApiError {
     )
 }
 
-/// `POST /api/orders` (contract §4).
+/// A submission whose key (if it has one) is claimed: the first phase of `POST /api/orders`.
+/// Dropping it releases the key.
+#[derive(Debug)]
+pub struct Claimed {
+    req: Submit,
+    _claim: Option<KeyClaim>,
+}
+
+impl Claimed {
+    /// Whether the submission carries a key (only then is it de-duplicated).
+    pub fn is_keyed(&self) -> bool {
+        self.req.key.is_some()
+    }
+}
+
+/// `POST /api/orders` (contract §4), first phase: rule 1's `409 in_progress` while the first
+/// request with this key has not answered yet. Two phases so that the HTTP layer can hold a
+/// claimed key (the `submit-latency` fault) without the rules knowing about faults.
+pub fn claim(app: &App, req: Submit) -> Result<Claimed, ApiError> {
+    let claim = match &req.key {
+        None => None,
+        Some(key) => Some(
+            app.submitting
+                .claim(&req.buyer, key)
+                .ok_or_else(|| ApiError::in_progress("an order submission with this key"))?,
+        ),
+    };
+    Ok(Claimed { req, _claim: claim })
+}
+
+/// `POST /api/orders` (contract §4), second phase.
 ///
 /// Without a key: a new order every time (clients written before §4 rely on that). With one:
 /// the order stored for the key (rule 1), else this buyer's order of the same content made by
 /// a keyed submission within the window (rule 2), else a new order (rule 3). The decision and
 /// the key's row are one transaction on the single connection, so parallel submissions of the
 /// same content decide one after the other and make one order.
-pub async fn submit(app: &App, req: Submit, faults: &Faults) -> Result<Submitted, ApiError> {
+pub async fn submit(app: &App, claimed: Claimed) -> Result<Submitted, ApiError> {
+    let req = &claimed.req;
     let window = app.settings().submit_window_ms.max(0);
     let Some(key) = req.key.clone() else {
-        let order = new_order(&req, app.clock.now_ms());
+        let order = new_order(req, app.clock.now_ms());
         if !app.store.with(|c| records::insert_order(c, &order))? {
             return Err(order_exists(&order.order_no));
         }
         return Ok(submitted(order, false, window));
     };
-    // Rule 1's `409 in_progress`: the first request with this key has not answered yet.
-    let Some(_claim) = app.submitting.claim(&req.buyer, &key) else {
-        return Err(ApiError::in_progress("an order submission with this key"));
-    };
-    if faults.submit_latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.submit_latency_ms)).await;
-    }
     let now = app.clock.now_ms();
-    let (order, reused) = app.store.with(|c| decide(c, &req, &key, now, window))??;
+    let (order, reused) = app.store.with(|c| decide(c, req, &key, now, window))??;
     Ok(submitted(order, reused, window))
 }
 
@@ -256,7 +279,6 @@ pub async fn change_content(
     app: &App,
     order_no: &str,
     content: Content,
-    faults: &Faults,
 ) -> Result<Order, ApiError> {
     payments::ensure_order(app, order_no)?;
     let slot = app.slots.get(order_no);
@@ -280,7 +302,7 @@ pub async fn change_content(
         .filter(|a| !a.state.is_dead())
         .collect();
     for attempt in &open {
-        match payments::close_at_provider(app, attempt, faults)? {
+        match payments::close_at_provider(app, attempt).await? {
             CloseOutcome::Dead => {}
             CloseOutcome::Paid => return Err(ApiError::already_paid(order_no)),
             CloseOutcome::Unreachable => return Err(ApiError::attempt_open(order_no)),

@@ -7,8 +7,7 @@
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::faults::Faults;
-use crate::provider::{NewTransaction, ProviderError, TradeState};
+use crate::provider::{PaymentState, PrepayRequest, Provider, ProviderError, Scene};
 use crate::records::{self, Attempt, AttemptState};
 use crate::stats::{Event, Observer};
 use axum::http::StatusCode;
@@ -67,23 +66,20 @@ pub(crate) enum CloseOutcome {
 
 /// Closes `attempt` at the provider and records what that revealed. Callers hold the order's
 /// lock.
-pub(crate) fn close_at_provider(
+pub(crate) async fn close_at_provider(
     app: &App,
     attempt: &Attempt,
-    faults: &Faults,
 ) -> Result<CloseOutcome, ApiError> {
+    let closed = app.provider.close(&attempt.attempt_id).await;
     let now = app.clock.now_ms();
-    let outcome = match app
-        .provider
-        .close(&attempt.attempt_id, now, faults.provider)
-    {
+    let outcome = match closed {
         Ok(()) | Err(ProviderError::NotFound) => {
             app.store.with(|c| {
                 records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Closed, now)
             })?;
             CloseOutcome::Dead
         }
-        Err(ProviderError::Paid) => {
+        Err(ProviderError::AlreadyPaid) => {
             // A close refusal carries no amount: the attempt's own (what it was created for)
             // is what the provider charged.
             let paid = app
@@ -92,9 +88,13 @@ pub(crate) fn close_at_provider(
             count_mismatch(app, &attempt.order_no, paid);
             CloseOutcome::Paid
         }
-        Err(ProviderError::Store(err)) => return Err(err.into()),
-        Err(ProviderError::Unavailable | ProviderError::Duplicate) => {
-            return Ok(CloseOutcome::Unreachable)
+        Err(
+            err @ (ProviderError::Unavailable(_)
+            | ProviderError::DuplicateNumber
+            | ProviderError::Rejected(_)),
+        ) => {
+            tracing::warn!(%err, attempt = %attempt.attempt_id, "close failed");
+            return Ok(CloseOutcome::Unreachable);
         }
     };
     app.slots.signal(&attempt.order_no);
@@ -110,8 +110,8 @@ pub(crate) fn count_mismatch(app: &App, order_no: &str, paid: records::PaidRecor
 
 /// [`close_at_provider`] for the payment endpoints: `Ok(true)` when a payment was found,
 /// `503 provider_unavailable` when the provider cannot be reached.
-fn close_or_unavailable(app: &App, attempt: &Attempt, faults: &Faults) -> Result<bool, ApiError> {
-    match close_at_provider(app, attempt, faults)? {
+async fn close_or_unavailable(app: &App, attempt: &Attempt) -> Result<bool, ApiError> {
+    match close_at_provider(app, attempt).await? {
         CloseOutcome::Dead => Ok(false),
         CloseOutcome::Paid => Ok(true),
         CloseOutcome::Unreachable => Err(provider_unavailable()),
@@ -133,7 +133,6 @@ pub async fn create_payment(
     order_no: &str,
     key: &str,
     fingerprint: &str,
-    faults: &Faults,
 ) -> Result<CreateReply, ApiError> {
     ensure_order(app, order_no)?;
     let slot = app.slots.get(order_no);
@@ -178,7 +177,7 @@ pub async fn create_payment(
         if is_live(&latest, now, settings.reuse_margin_ms) && latest.fingerprint == fingerprint {
             // Its notify may not have arrived yet: ask the provider first, so a just-paid
             // attempt is answered `already_paid` rather than launched again (rule 1.4).
-            refresh_from_provider(app, &latest, faults)?;
+            refresh_from_provider(app, &latest).await?;
             latest = reload(app, &latest)?;
             if latest.state == AttemptState::Paid {
                 return Err(ApiError::already_paid(order_no));
@@ -203,7 +202,7 @@ pub async fn create_payment(
             });
         }
         // Rule 1.3: close at the provider before anything replaces it.
-        if !latest.state.is_dead() && close_or_unavailable(app, &latest, faults)? {
+        if !latest.state.is_dead() && close_or_unavailable(app, &latest).await? {
             return Err(ApiError::already_paid(order_no));
         }
     }
@@ -214,48 +213,42 @@ pub async fn create_payment(
         .store
         .with(|c| records::insert_creating_attempt(c, order_no, fingerprint, order.amount, now))?;
     app.stats.observe(order_no, Event::AttemptCreated);
-    if faults.provider_latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.provider_latency_ms)).await;
-    }
-    let grant = match app.provider.create(
-        &NewTransaction {
-            out_trade_no: &attempt.attempt_id,
-            order_no,
-            amount: order.amount,
-            notify_url: &app.notify_url,
-            ttl_ms: settings.prepay_ttl_ms,
-        },
-        now,
-        faults.provider,
-    ) {
-        Ok(grant) => grant,
-        Err(ProviderError::Store(err)) => return Err(err.into()),
-        Err(ProviderError::Duplicate) => {
-            // The number belongs to someone else at the provider ("201"): ours never existed
-            // there, so it is dead without a close (closing would close *theirs*).
+    let request = PrepayRequest {
+        attempt_id: attempt.attempt_id.clone(),
+        order_no: order_no.to_owned(),
+        amount: order.amount,
+        scene: Scene::Native,
+        ttl_ms: settings.prepay_ttl_ms,
+    };
+    let granted = match app.provider.create(&request).await {
+        Ok(granted) => granted,
+        Err(err @ (ProviderError::DuplicateNumber | ProviderError::Rejected(_))) => {
+            // The number belongs to someone else at the provider ("201"), or the provider
+            // refused the request: ours never existed there, so it is dead without a close
+            // (closing a duplicate would close *theirs*).
+            tracing::error!(%err, attempt = %attempt.attempt_id, "create refused");
             app.store.with(|c| {
                 records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Closed, now)
             })?;
             return Err(provider_unavailable());
         }
-        Err(_) => return Err(provider_unavailable()),
+        Err(err) => {
+            tracing::warn!(%err, attempt = %attempt.attempt_id, "create failed");
+            return Err(provider_unavailable());
+        }
     };
-    let prepay = json!({
-        "prepayId": grant.prepay_id,
-        "codeUrl": grant.code_url,
-        "walletUrl": format!("/sim/wallet/{}", grant.prepay_id),
-    });
+    let prepay = Value::Object(granted.params);
     let created = Attempt {
         state: AttemptState::Unpaid,
         prepay: Some(prepay.clone()),
-        expires_at: Some(grant.expires_at),
+        expires_at: Some(granted.expires_at),
         ..attempt
     };
     let body = attempt_body(&created, false);
     // Rule 1.5: the attempt and the idempotent reply commit together.
     app.store.with(|c| {
         let tx = c.transaction()?;
-        records::set_prepay(&tx, &created.attempt_id, &prepay, grant.expires_at, now)?;
+        records::set_prepay(&tx, &created.attempt_id, &prepay, granted.expires_at, now)?;
         records::put_reply(
             &tx,
             order_no,
@@ -328,33 +321,33 @@ fn reload(app: &App, attempt: &Attempt) -> Result<Attempt, ApiError> {
 
 /// Asks the provider about a possibly-late notify (掉单) and records what it says.
 /// A provider that does not answer leaves the local state as it is.
-fn refresh_from_provider(app: &App, attempt: &Attempt, faults: &Faults) -> Result<(), ApiError> {
+async fn refresh_from_provider(app: &App, attempt: &Attempt) -> Result<(), ApiError> {
     let now = app.clock.now_ms();
     app.store
         .with(|c| records::touch_query(c, &attempt.attempt_id, now))?;
-    let tx = match app.provider.query(&attempt.attempt_id, faults.provider) {
-        Ok(tx) => tx,
-        Err(ProviderError::Store(err)) => return Err(err.into()),
+    let payment = match app.provider.query(&attempt.attempt_id).await {
+        Ok(payment) => payment,
         Err(err) => {
             tracing::warn!(%err, attempt = %attempt.attempt_id, "active query failed");
             return Ok(());
         }
     };
-    let state = match tx.trade_state {
-        TradeState::Success => {
+    let now = app.clock.now_ms();
+    let state = match payment.state {
+        PaymentState::Paid => {
             let paid = app
                 .store
-                .with(|c| records::mark_paid(c, &attempt.attempt_id, Some(tx.amount), now))?;
+                .with(|c| records::mark_paid(c, &attempt.attempt_id, Some(payment.amount), now))?;
             count_mismatch(app, &attempt.order_no, paid);
             if paid.changed {
                 app.slots.signal(&attempt.order_no);
             }
             return Ok(());
         }
-        TradeState::UserPaying => AttemptState::Paying,
-        TradeState::NotPay => AttemptState::Unpaid,
-        TradeState::PayError => AttemptState::Failed,
-        TradeState::Closed => AttemptState::Closed,
+        PaymentState::Paying => AttemptState::Paying,
+        PaymentState::NotPaid => AttemptState::Unpaid,
+        PaymentState::Failed => AttemptState::Failed,
+        PaymentState::Closed => AttemptState::Closed,
     };
     let changed = app
         .store
@@ -366,7 +359,7 @@ fn refresh_from_provider(app: &App, attempt: &Attempt, faults: &Faults) -> Resul
 }
 
 /// One evaluation of the order's status, under the order's lock.
-async fn evaluate(app: &App, order_no: &str, faults: &Faults) -> Result<StatusView, ApiError> {
+async fn evaluate(app: &App, order_no: &str) -> Result<StatusView, ApiError> {
     let settings = app.settings();
     let slot = app.slots.get(order_no);
     let Ok(_guard) = tokio::time::timeout(
@@ -404,14 +397,14 @@ async fn evaluate(app: &App, order_no: &str, faults: &Faults) -> Result<StatusVi
         AttemptState::Failed => return Ok(view("failed", latest)),
         // Rule 2.1: `closed` only after the provider closed it; a payment found then is `paid`.
         AttemptState::Creating => {
-            let paid = close_or_unavailable(app, &latest, faults)?;
+            let paid = close_or_unavailable(app, &latest).await?;
             return Ok(view(
                 if paid { "paid" } else { "closed" },
                 reload(app, &latest)?,
             ));
         }
         AttemptState::Unpaid | AttemptState::Paying if expired => {
-            let paid = close_or_unavailable(app, &latest, faults)?;
+            let paid = close_or_unavailable(app, &latest).await?;
             return Ok(view(
                 if paid { "paid" } else { "closed" },
                 reload(app, &latest)?,
@@ -420,7 +413,7 @@ async fn evaluate(app: &App, order_no: &str, faults: &Faults) -> Result<StatusVi
         AttemptState::Unpaid | AttemptState::Paying => {
             // Rule 2.2: ask the provider, at most once per interval per order.
             if now.saturating_sub(latest.last_query_at) >= settings.query_interval_ms {
-                refresh_from_provider(app, &latest, faults)?;
+                refresh_from_provider(app, &latest).await?;
                 reload(app, &latest)?
             } else {
                 latest
@@ -441,12 +434,11 @@ pub async fn payment_status(
     app: &App,
     order_no: &str,
     wait_secs: Option<u64>,
-    faults: &Faults,
 ) -> Result<(StatusView, Option<u64>), ApiError> {
     ensure_order(app, order_no)?;
     let slot = app.slots.get(order_no);
     let mut changes = slot.changed.subscribe();
-    let first = evaluate(app, order_no, faults).await?;
+    let first = evaluate(app, order_no).await?;
     let Some(wait) = wait_secs.map(|w| w.min(app.settings().max_wait_secs)) else {
         return Ok((first, None));
     };
@@ -469,14 +461,11 @@ pub async fn payment_status(
                 () = app.clock.sleep_ms(tick.min(left)) => {}
                 _ = changes.changed() => {}
             }
-            current = evaluate(app, order_no, faults).await?;
+            current = evaluate(app, order_no).await?;
             if !current.same(&first) {
                 break;
             }
         }
-    }
-    if faults.slow_poll_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.slow_poll_ms)).await;
     }
     Ok((current, Some(wait)))
 }

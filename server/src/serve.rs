@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::StoreError;
 use crate::http::{router, ConnAbort};
-use crate::notify::Deliverer;
+use crate::provider::sim::notify::Deliverer;
 use crate::store::Store;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::TokioIo;

@@ -88,7 +88,7 @@ pub async fn order_dump(
         ))
     })?;
     let order = order.ok_or_else(|| ApiError::unknown_order(&order_no))?;
-    let transactions = app.provider.transactions_of(&order_no)?;
+    let transactions = app.sim.transactions_of(&order_no)?;
     Ok(Json(json!({
         "order": order,
         "attempts": attempts,

@@ -7,7 +7,7 @@ use crate::http::extract::{JsonBody, PathParam};
 use crate::ids;
 use crate::orders;
 use crate::payments;
-use crate::provider::TradeState;
+use crate::provider::sim::TradeState;
 use crate::records;
 use crate::signing;
 use crate::stats::{Event, Observer};
@@ -20,6 +20,7 @@ use checkout_guard::core::fingerprint::Fingerprint;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// `POST /api/orders` body (contract §4).
 #[derive(Debug, Deserialize)]
@@ -103,7 +104,12 @@ pub async fn create_order(
         buyer: orders::checked_buyer(req.buyer)?,
         order_no: orders::checked_order_no(req.order_no)?,
     };
-    let done = orders::submit(&app, submit, &faults).await?;
+    let claimed = orders::claim(&app, submit)?;
+    if claimed.is_keyed() && faults.submit_latency_ms > 0 {
+        // The `submit-latency` fault: a slow submission, with its key claimed.
+        tokio::time::sleep(Duration::from_millis(faults.submit_latency_ms)).await;
+    }
+    let done = orders::submit(&app, claimed).await?;
     let status = if done.reused {
         StatusCode::OK
     } else {
@@ -128,12 +134,11 @@ pub async fn get_order(
 /// closing its open attempt at the provider first.
 pub async fn update_order(
     State(app): State<Arc<App>>,
-    Extension(faults): Extension<Faults>,
     PathParam(order_no): PathParam,
     JsonBody(req): JsonBody<OrderContent>,
 ) -> Result<Json<Value>, ApiError> {
     let content = orders::checked_content(req.content)?;
-    let order = orders::change_content(&app, &order_no, content, &faults).await?;
+    let order = orders::change_content(&app, &order_no, content).await?;
     Ok(Json(stamped(&app, orders::order_body(&order))))
 }
 
@@ -146,7 +151,6 @@ pub struct CreatePayment {
 /// `POST /api/orders/{orderNo}/payments`: contract §1.
 pub async fn create_payment(
     State(app): State<Arc<App>>,
-    Extension(faults): Extension<Faults>,
     PathParam(order_no): PathParam,
     headers: HeaderMap,
     body: Result<JsonBody<CreatePayment>, ApiError>,
@@ -160,7 +164,7 @@ pub async fn create_payment(
             "`fingerprint` must be 64 lowercase hex digits",
         ));
     };
-    let reply = payments::create_payment(&app, &order_no, &key, print.as_str(), &faults).await?;
+    let reply = payments::create_payment(&app, &order_no, &key, print.as_str()).await?;
     let status = if reply.created {
         StatusCode::CREATED
     } else {
@@ -192,8 +196,11 @@ pub async fn payment_status(
     PathParam(order_no): PathParam,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (view, applied) =
-        payments::payment_status(&app, &order_no, prefer_wait(&headers), &faults).await?;
+    let (view, applied) = payments::payment_status(&app, &order_no, prefer_wait(&headers)).await?;
+    if applied.is_some() && faults.slow_poll_ms > 0 {
+        // The `slow-poll` fault: a long-poll that holds its reply this much longer.
+        tokio::time::sleep(Duration::from_millis(faults.slow_poll_ms)).await;
+    }
     let mut response = Json(stamped(&app, view.body(&order_no))).into_response();
     if let Some(wait) = applied {
         if let Ok(value) = HeaderValue::from_str(&format!("wait={wait}")) {
