@@ -6,16 +6,18 @@ use crate::faults::FaultRules;
 use crate::provider::faulty::Faulty;
 use crate::provider::sim::notify::Deliverer;
 use crate::provider::sim::{SimParts, SimProvider};
-use crate::slots::{KeyClaims, Slots};
 use crate::stats::StatsRecorder;
-use crate::store::Store;
+use crate::store::sqlite::{Db, SqliteStore};
 use std::sync::{Arc, RwLock};
 
 /// The running server's shared state.
 #[derive(Debug)]
 pub struct App {
-    /// The database.
-    pub store: Arc<Store>,
+    /// The merchant's store, which the rules call.
+    pub store: SqliteStore,
+    /// The database file underneath the store, the stats and the simulated provider (admin
+    /// views, tests).
+    pub db: Arc<Db>,
     /// Where the rules and the simulated provider read the time.
     pub clock: Clock,
     /// The provider the merchant rules call: the simulated one, with the request's faults.
@@ -24,10 +26,6 @@ pub struct App {
     pub sim: SimProvider,
     /// The stats: the observer the rules and the simulated provider report to.
     pub stats: Arc<StatsRecorder>,
-    /// Per-order locks and change signals.
-    pub slots: Slots,
-    /// Order-submission keys being handled.
-    pub submitting: KeyClaims,
     /// Globally installed faults.
     pub faults: FaultRules,
     /// The provider's notify sender.
@@ -44,8 +42,8 @@ pub struct App {
 /// Everything [`App::new`] needs.
 #[derive(Debug)]
 pub struct AppParts {
-    /// See [`App::store`].
-    pub store: Arc<Store>,
+    /// See [`App::db`].
+    pub db: Arc<Db>,
     /// See [`App::clock`].
     pub clock: Clock,
     /// See [`App::deliverer`].
@@ -65,9 +63,9 @@ pub struct AppParts {
 impl App {
     /// Assembles the state.
     pub fn new(parts: AppParts) -> Self {
-        let stats = Arc::new(StatsRecorder::new(parts.store.clone()));
+        let stats = Arc::new(StatsRecorder::new(parts.db.clone()));
         let sim = SimProvider::new(SimParts {
-            store: parts.store.clone(),
+            store: parts.db.clone(),
             clock: parts.clock.clone(),
             observer: stats.clone(),
             notify_url: parts.notify_url,
@@ -76,10 +74,9 @@ impl App {
             provider: Faulty::new(sim.clone()),
             sim,
             stats,
-            store: parts.store,
+            store: SqliteStore::new(parts.db.clone()),
+            db: parts.db,
             clock: parts.clock,
-            slots: Slots::default(),
-            submitting: KeyClaims::default(),
             faults: FaultRules::default(),
             deliverer: parts.deliverer,
             notify_secret: parts.notify_secret,

@@ -9,22 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use thiserror::Error;
 
-/// Why storage failed. Surfaces as `500 internal`; never expected in normal operation.
-#[derive(Debug, Error)]
-pub enum StoreError {
-    /// SQLite refused or failed.
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// A stored JSON column did not parse (a corrupted or foreign database).
-    #[error("stored JSON is invalid: {0}")]
-    Json(#[from] serde_json::Error),
-    /// A stored value is outside the set this server writes.
-    #[error("stored value is invalid: {0}")]
-    Corrupt(String),
-    /// The database folder could not be created.
-    #[error("cannot create the database folder: {0}")]
-    Io(#[from] std::io::Error),
-}
+pub use crate::store::StoreError;
 
 /// An error reply: status, stable code, human text, optional `Retry-After` seconds.
 #[derive(Debug, Clone, Error)]

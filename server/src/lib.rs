@@ -10,8 +10,9 @@
 //! - [`provider`]: the `Provider` trait the rules call; [`provider::sim`]: the simulated
 //!   provider (its wallet, its signed notifies); [`provider::faulty`]: faults around any
 //!   provider; [`signing`]: HMAC.
-//! - [`records`], [`submissions`], [`store`]: the database; [`slots`]: per-order locks and
-//!   wake-ups, submission keys in flight; [`stats`]: the observer that counts.
+//! - [`store`]: the `Store` trait the rules call; [`store::sqlite`]: the SQLite store (the
+//!   database file, its SQL, per-order leases); [`model`]: the records they share;
+//!   [`stats`]: the observer that counts.
 //! - [`clock`]: time, passed in; [`ids`], [`error`], [`app`].
 
 pub mod app;
@@ -21,16 +22,14 @@ pub mod error;
 pub mod faults;
 pub mod http;
 pub mod ids;
+pub mod model;
 pub mod orders;
 pub mod payments;
 pub mod provider;
-pub mod records;
 pub mod serve;
 pub mod signing;
-pub mod slots;
 pub mod stats;
 pub mod store;
-pub mod submissions;
 
 pub use config::{Config, Settings, Storage};
 pub use serve::{start, RunningServer, StartError};

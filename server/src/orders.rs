@@ -3,15 +3,14 @@
 //! the attempt for the old content is closed at the provider before the change is accepted).
 
 use crate::app::App;
-use crate::error::{ApiError, StoreError};
+use crate::error::ApiError;
 use crate::ids;
+use crate::model::Order;
 use crate::payments::{self, CloseOutcome};
-use crate::records::{self, Order};
-use crate::slots::KeyClaim;
-use crate::submissions::{self, Submission};
+use crate::store::sqlite::SqliteLease;
+use crate::store::{ContentChange, ContentChanged, KeyedSubmission, Store, SubmitOutcome};
 use axum::http::StatusCode;
 use checkout_guard::core::fingerprint::fingerprint;
-use rusqlite::TransactionBehavior;
 use serde_json::{json, Value};
 
 /// The longest `buyer` accepted, in characters (the guard sends its `scope`, typically a hash).
@@ -136,7 +135,7 @@ fn order_exists(order_no: &str) -> ApiError {
 #[derive(Debug)]
 pub struct Claimed {
     req: Submit,
-    _claim: Option<KeyClaim>,
+    _lease: Option<SqliteLease>,
 }
 
 impl Claimed {
@@ -149,16 +148,17 @@ impl Claimed {
 /// `POST /api/orders` (contract §4), first phase: rule 1's `409 in_progress` while the first
 /// request with this key has not answered yet. Two phases so that the HTTP layer can hold a
 /// claimed key (the `submit-latency` fault) without the rules knowing about faults.
-pub fn claim(app: &App, req: Submit) -> Result<Claimed, ApiError> {
-    let claim = match &req.key {
+pub async fn claim(app: &App, req: Submit) -> Result<Claimed, ApiError> {
+    let lease = match &req.key {
         None => None,
         Some(key) => Some(
-            app.submitting
-                .claim(&req.buyer, key)
+            app.store
+                .try_lease_submission(&req.buyer, key)
+                .await?
                 .ok_or_else(|| ApiError::in_progress("an order submission with this key"))?,
         ),
     };
-    Ok(Claimed { req, _claim: claim })
+    Ok(Claimed { req, _lease: lease })
 }
 
 /// `POST /api/orders` (contract §4), second phase.
@@ -173,13 +173,39 @@ pub async fn submit(app: &App, claimed: Claimed) -> Result<Submitted, ApiError> 
     let window = app.settings().submit_window_ms.max(0);
     let Some(key) = req.key.clone() else {
         let order = new_order(req, app.clock.now_ms());
-        if !app.store.with(|c| records::insert_order(c, &order))? {
+        if !app.store.insert_order(&order).await? {
             return Err(order_exists(&order.order_no));
         }
         return Ok(submitted(order, false, window));
     };
     let now = app.clock.now_ms();
-    let (order, reused) = app.store.with(|c| decide(c, req, &key, now, window))??;
+    let fresh = new_order(req, now);
+    let decided = app
+        .store
+        .submit(&KeyedSubmission {
+            buyer: &req.buyer,
+            key: &key,
+            chosen: req.order_no.as_deref(),
+            window_start: now.saturating_sub(window),
+            new_order: &fresh,
+            now,
+        })
+        .await?;
+    let (order, reused) = match decided {
+        // Rule 1: the same key finds its order, for the same content only.
+        SubmitOutcome::Stored { submission, order } => {
+            let other_order = req.order_no.as_ref().is_some_and(|n| *n != order.order_no);
+            if submission.fingerprint != fresh.fingerprint || other_order {
+                return Err(ApiError::key_reused(
+                    "this idempotency key was used to submit other content",
+                ));
+            }
+            (order, true)
+        }
+        SubmitOutcome::Joined(order) => (order, true),
+        SubmitOutcome::Created(order) => (order, false),
+        SubmitOutcome::NumberTaken => return Err(order_exists(&fresh.order_no)),
+    };
     Ok(submitted(order, reused, window))
 }
 
@@ -206,67 +232,6 @@ fn new_order(req: &Submit, now: i64) -> Order {
     }
 }
 
-/// Rules 1–3 for a keyed submission, in one immediate transaction. `Ok(Err(_))` is a refusal
-/// (nothing written); `Ok(Ok((order, reused)))` is committed.
-fn decide(
-    conn: &mut rusqlite::Connection,
-    req: &Submit,
-    key: &str,
-    now: i64,
-    window: i64,
-) -> Result<Result<(Order, bool), ApiError>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let print = &req.content.fingerprint;
-    // Rule 1: the key's own order, even after the window and even once paid.
-    if let Some(stored) = submissions::get(&tx, &req.buyer, key)? {
-        let other_order = req.order_no.as_ref().is_some_and(|n| *n != stored.order_no);
-        if stored.fingerprint != *print || other_order {
-            return Ok(Err(ApiError::key_reused(
-                "this idempotency key was used to submit other content",
-            )));
-        }
-        let order = records::get_order(&tx, &stored.order_no)?
-            .ok_or_else(|| StoreError::Corrupt(format!("submission of {}", stored.order_no)))?;
-        return Ok(Ok((order, true)));
-    }
-    // Rule 2: the same content from the same buyer within the window, whatever the key.
-    let after = now.saturating_sub(window);
-    let recent = match &req.order_no {
-        None => records::recent_submitted_order(&tx, &req.buyer, print, after)?,
-        // A chosen number names the order: only that order can be the same submission.
-        Some(no) => match records::get_order(&tx, no)? {
-            Some(order)
-                if order.buyer == req.buyer
-                    && order.fingerprint == *print
-                    && order.created_at > after
-                    && submissions::count_for_order(&tx, no)? > 0 =>
-            {
-                Some(order)
-            }
-            Some(_) => return Ok(Err(order_exists(no))),
-            None => None,
-        },
-    };
-    let (order, reused) = match recent {
-        Some(order) => (order, true),
-        // Rule 3: a new order.
-        None => {
-            let order = new_order(req, now);
-            if !records::insert_order(&tx, &order)? {
-                return Ok(Err(order_exists(&order.order_no)));
-            }
-            (order, false)
-        }
-    };
-    let submission = Submission {
-        fingerprint: print.clone(),
-        order_no: order.order_no.clone(),
-    };
-    submissions::put(&tx, &req.buyer, key, &submission, now)?;
-    tx.commit()?;
-    Ok(Ok((order, reused)))
-}
-
 /// `PUT /api/orders/{orderNo}`: changes an unpaid order's content.
 ///
 /// Under the order's lock, every attempt that is not known dead is closed at the provider
@@ -280,15 +245,11 @@ pub async fn change_content(
     order_no: &str,
     content: Content,
 ) -> Result<Order, ApiError> {
-    payments::ensure_order(app, order_no)?;
-    let slot = app.slots.get(order_no);
-    let Ok(_guard) = slot.lock.try_lock() else {
+    payments::existing_order(app, order_no).await?;
+    let Some(_lease) = app.store.try_lease_order(order_no).await? else {
         return Err(ApiError::in_progress("a payment request for this order"));
     };
-    let order = app
-        .store
-        .with(|c| records::get_order(c, order_no))?
-        .ok_or_else(|| ApiError::unknown_order(order_no))?;
+    let order = payments::existing_order(app, order_no).await?;
     if order.paid_attempt.is_some() {
         return Err(ApiError::already_paid(order_no));
     }
@@ -297,7 +258,8 @@ pub async fn change_content(
     }
     let open: Vec<_> = app
         .store
-        .with(|c| records::list_attempts(c, order_no))?
+        .attempts(order_no)
+        .await?
         .into_iter()
         .filter(|a| !a.state.is_dead())
         .collect();
@@ -308,23 +270,21 @@ pub async fn change_content(
             CloseOutcome::Unreachable => return Err(ApiError::attempt_open(order_no)),
         }
     }
-    let now = app.clock.now_ms();
-    let updated = app.store.with(|c| {
-        let tx = c.transaction()?;
-        let changed = records::update_order_content(
-            &tx,
-            order_no,
-            &content.value,
-            &content.fingerprint,
-            content.amount,
-            now,
-        )?;
-        let order = records::get_order(&tx, order_no)?;
-        tx.commit()?;
-        Ok(changed.then_some(order).flatten())
-    })?;
-    // Not changed: a payment was recorded meanwhile (paid is final).
-    updated.ok_or_else(|| ApiError::already_paid(order_no))
+    let change = ContentChange {
+        order_no,
+        content: &content.value,
+        fingerprint: &content.fingerprint,
+        amount: content.amount,
+        now: app.clock.now_ms(),
+    };
+    match app.store.change_content(&change).await? {
+        ContentChanged::Changed(order) => Ok(order),
+        // A payment was recorded meanwhile (paid is final).
+        ContentChanged::Paid => Err(ApiError::already_paid(order_no)),
+        // An attempt appeared meanwhile (a request that holds no lease).
+        ContentChanged::AttemptOpen => Err(ApiError::attempt_open(order_no)),
+        ContentChanged::UnknownOrder => Err(ApiError::unknown_order(order_no)),
+    }
 }
 
 #[cfg(test)]

@@ -2,17 +2,18 @@
 //! attempt of an order, close before replacing, and answer the order's status, asking the
 //! provider when its notify may be late.
 //!
-//! Every step that talks to the provider for an order runs under that order's lock, so two
-//! requests can never both decide "no live attempt, mint one".
+//! Every step that talks to the provider for an order runs under that order's lease, so two
+//! requests can never both decide "no live attempt, mint one". The rules see the storage only
+//! through the [`Store`] trait and the provider only through the [`Provider`] trait.
 
 use crate::app::App;
 use crate::error::ApiError;
+use crate::model::{Attempt, AttemptState};
 use crate::provider::{PaymentState, PrepayRequest, Provider, ProviderError, Scene};
-use crate::records::{self, Attempt, AttemptState};
 use crate::stats::{Event, Observer};
+use crate::store::{NewAttempt, NewReply, PaidRecord, Store, StoreError};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// The reply to a create-payment request.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +34,10 @@ pub fn attempt_body(attempt: &Attempt, reused: bool) -> Value {
         "expiresAt": attempt.expires_at,
         "reused": reused,
     })
+}
+
+fn in_progress() -> ApiError {
+    ApiError::in_progress("a payment request for this order")
 }
 
 fn provider_unavailable() -> ApiError {
@@ -74,17 +79,15 @@ pub(crate) async fn close_at_provider(
     let now = app.clock.now_ms();
     let outcome = match closed {
         Ok(()) | Err(ProviderError::NotFound) => {
-            app.store.with(|c| {
-                records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Closed, now)
-            })?;
+            app.store
+                .set_attempt_state(&attempt.attempt_id, AttemptState::Closed, now)
+                .await?;
             CloseOutcome::Dead
         }
         Err(ProviderError::AlreadyPaid) => {
             // A close refusal carries no amount: the attempt's own (what it was created for)
             // is what the provider charged.
-            let paid = app
-                .store
-                .with(|c| records::mark_paid(c, &attempt.attempt_id, None, now))?;
+            let paid = app.store.mark_paid(&attempt.attempt_id, None, now).await?;
             count_mismatch(app, &attempt.order_no, paid);
             CloseOutcome::Paid
         }
@@ -97,12 +100,11 @@ pub(crate) async fn close_at_provider(
             return Ok(CloseOutcome::Unreachable);
         }
     };
-    app.slots.signal(&attempt.order_no);
     Ok(outcome)
 }
 
 /// Counts a payment recorded for another amount than the order's (the order is flagged).
-pub(crate) fn count_mismatch(app: &App, order_no: &str, paid: records::PaidRecord) {
+pub(crate) fn count_mismatch(app: &App, order_no: &str, paid: PaidRecord) {
     if paid.mismatch {
         app.stats.observe(order_no, Event::AmountMismatch);
     }
@@ -118,13 +120,13 @@ async fn close_or_unavailable(app: &App, attempt: &Attempt) -> Result<bool, ApiE
     }
 }
 
-/// `404 unknown_order` unless the order exists. Checked before an order's slot is created, so
+/// The order, or `404 unknown_order`. Checked before an order's lease is asked for, so
 /// requests for made-up order numbers leave nothing behind in memory.
-pub fn ensure_order(app: &App, order_no: &str) -> Result<(), ApiError> {
-    match app.store.with(|c| records::get_order(c, order_no))? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::unknown_order(order_no)),
-    }
+pub async fn existing_order(app: &App, order_no: &str) -> Result<crate::model::Order, ApiError> {
+    app.store
+        .order(order_no)
+        .await?
+        .ok_or_else(|| ApiError::unknown_order(order_no))
 }
 
 /// Create-payment (§1): `order_no`, the parsed key and the sent fingerprint.
@@ -134,22 +136,18 @@ pub async fn create_payment(
     key: &str,
     fingerprint: &str,
 ) -> Result<CreateReply, ApiError> {
-    ensure_order(app, order_no)?;
-    let slot = app.slots.get(order_no);
+    existing_order(app, order_no).await?;
     // Rule 1.1/§1 409: a create or close for this order is running (possibly with this key).
-    let Ok(_guard) = slot.lock.try_lock() else {
-        return Err(ApiError::in_progress("a payment request for this order"));
+    let Some(_lease) = app.store.try_lease_order(order_no).await? else {
+        return Err(in_progress());
     };
-    let order = app
-        .store
-        .with(|c| records::get_order(c, order_no))?
-        .ok_or_else(|| ApiError::unknown_order(order_no))?;
+    let order = existing_order(app, order_no).await?;
     // Rule 1.4: paid is final, whatever the key.
     if order.paid_attempt.is_some() {
         return Err(ApiError::already_paid(order_no));
     }
     // Rule 1.1: the stored reply for this key.
-    if let Some(stored) = app.store.with(|c| records::get_reply(c, order_no, key))? {
+    if let Some(stored) = app.store.reply(order_no, key).await? {
         if stored.fingerprint == fingerprint {
             return Ok(CreateReply {
                 created: false,
@@ -172,30 +170,31 @@ pub async fn create_payment(
     }
     let settings = app.settings();
     let now = app.clock.now_ms();
-    if let Some(mut latest) = app.store.with(|c| records::latest_attempt(c, order_no))? {
+    if let Some(mut latest) = app.store.latest_attempt(order_no).await? {
         // Rule 1.2: the live attempt is reused whatever the key; no second prepay call.
         if is_live(&latest, now, settings.reuse_margin_ms) && latest.fingerprint == fingerprint {
             // Its notify may not have arrived yet: ask the provider first, so a just-paid
             // attempt is answered `already_paid` rather than launched again (rule 1.4).
             refresh_from_provider(app, &latest).await?;
-            latest = reload(app, &latest)?;
+            latest = reload(app, &latest).await?;
             if latest.state == AttemptState::Paid {
                 return Err(ApiError::already_paid(order_no));
             }
         }
         if is_live(&latest, now, settings.reuse_margin_ms) && latest.fingerprint == fingerprint {
             let body = attempt_body(&latest, true);
-            app.store.with(|c| {
-                records::put_reply(
-                    c,
-                    order_no,
-                    key,
-                    fingerprint,
-                    &body,
-                    &latest.attempt_id,
-                    now,
-                )
-            })?;
+            let reply = NewReply {
+                order_no,
+                key,
+                fingerprint,
+                body: &body,
+                attempt_id: &latest.attempt_id,
+                now,
+            };
+            if !app.store.put_reply(&reply).await? {
+                // Another request answered this key meanwhile: its reply is the one.
+                return Err(in_progress());
+            }
             return Ok(CreateReply {
                 created: false,
                 body,
@@ -209,9 +208,17 @@ pub async fn create_payment(
     // A new merchant payment number for the same business order. It is stored as `creating`
     // before the provider hears of it, so a crash or a lost provider reply leaves a record
     // that the next request closes first.
-    let attempt = app
-        .store
-        .with(|c| records::insert_creating_attempt(c, order_no, fingerprint, order.amount, now))?;
+    let new = NewAttempt {
+        order_no,
+        fingerprint,
+        amount: order.amount,
+        now,
+    };
+    let Some(attempt) = app.store.begin_attempt(&new).await? else {
+        // Paid, or another attempt not known dead appeared meanwhile (a request that holds
+        // no lease): the next try sees it.
+        return Err(in_progress());
+    };
     app.stats.observe(order_no, Event::AttemptCreated);
     let request = PrepayRequest {
         attempt_id: attempt.attempt_id.clone(),
@@ -227,9 +234,9 @@ pub async fn create_payment(
             // refused the request: ours never existed there, so it is dead without a close
             // (closing a duplicate would close *theirs*).
             tracing::error!(%err, attempt = %attempt.attempt_id, "create refused");
-            app.store.with(|c| {
-                records::set_attempt_state(c, &attempt.attempt_id, AttemptState::Closed, now)
-            })?;
+            app.store
+                .set_attempt_state(&attempt.attempt_id, AttemptState::Closed, now)
+                .await?;
             return Err(provider_unavailable());
         }
         Err(err) => {
@@ -246,22 +253,22 @@ pub async fn create_payment(
     };
     let body = attempt_body(&created, false);
     // Rule 1.5: the attempt and the idempotent reply commit together.
-    app.store.with(|c| {
-        let tx = c.transaction()?;
-        records::set_prepay(&tx, &created.attempt_id, &prepay, granted.expires_at, now)?;
-        records::put_reply(
-            &tx,
-            order_no,
-            key,
-            fingerprint,
-            &body,
-            &created.attempt_id,
-            now,
-        )?;
-        tx.commit()?;
-        Ok(())
-    })?;
-    app.slots.signal(order_no);
+    let reply = NewReply {
+        order_no,
+        key,
+        fingerprint,
+        body: &body,
+        attempt_id: &created.attempt_id,
+        now,
+    };
+    if !app
+        .store
+        .finish_attempt(&prepay, granted.expires_at, &reply)
+        .await?
+    {
+        // Someone moved the attempt on, or answered the key, without the lease.
+        return Err(in_progress());
+    }
     Ok(CreateReply {
         created: true,
         body,
@@ -312,10 +319,11 @@ fn view(status: &'static str, attempt: Attempt) -> StatusView {
     }
 }
 
-fn reload(app: &App, attempt: &Attempt) -> Result<Attempt, ApiError> {
+async fn reload(app: &App, attempt: &Attempt) -> Result<Attempt, ApiError> {
     Ok(app
         .store
-        .with(|c| records::get_attempt(c, &attempt.attempt_id))?
+        .attempt(&attempt.attempt_id)
+        .await?
         .unwrap_or_else(|| attempt.clone()))
 }
 
@@ -323,8 +331,7 @@ fn reload(app: &App, attempt: &Attempt) -> Result<Attempt, ApiError> {
 /// A provider that does not answer leaves the local state as it is.
 async fn refresh_from_provider(app: &App, attempt: &Attempt) -> Result<(), ApiError> {
     let now = app.clock.now_ms();
-    app.store
-        .with(|c| records::touch_query(c, &attempt.attempt_id, now))?;
+    app.store.touch_query(&attempt.attempt_id, now).await?;
     let payment = match app.provider.query(&attempt.attempt_id).await {
         Ok(payment) => payment,
         Err(err) => {
@@ -337,11 +344,9 @@ async fn refresh_from_provider(app: &App, attempt: &Attempt) -> Result<(), ApiEr
         PaymentState::Paid => {
             let paid = app
                 .store
-                .with(|c| records::mark_paid(c, &attempt.attempt_id, Some(payment.amount), now))?;
+                .mark_paid(&attempt.attempt_id, Some(payment.amount), now)
+                .await?;
             count_mismatch(app, &attempt.order_no, paid);
-            if paid.changed {
-                app.slots.signal(&attempt.order_no);
-            }
             return Ok(());
         }
         PaymentState::Paying => AttemptState::Paying,
@@ -349,41 +354,34 @@ async fn refresh_from_provider(app: &App, attempt: &Attempt) -> Result<(), ApiEr
         PaymentState::Failed => AttemptState::Failed,
         PaymentState::Closed => AttemptState::Closed,
     };
-    let changed = app
-        .store
-        .with(|c| records::set_attempt_state(c, &attempt.attempt_id, state, now))?;
-    if changed {
-        app.slots.signal(&attempt.order_no);
-    }
+    app.store
+        .set_attempt_state(&attempt.attempt_id, state, now)
+        .await?;
     Ok(())
 }
 
 /// One evaluation of the order's status, under the order's lock.
 async fn evaluate(app: &App, order_no: &str) -> Result<StatusView, ApiError> {
     let settings = app.settings();
-    let slot = app.slots.get(order_no);
-    let Ok(_guard) = tokio::time::timeout(
-        Duration::from_millis(settings.busy_wait_ms),
-        slot.lock.lock(),
-    )
-    .await
+    let Some(_lease) = app
+        .store
+        .lease_order(order_no, settings.busy_wait_ms)
+        .await?
     else {
         return Err(ApiError::busy(
             "a payment request for this order is running",
         ));
     };
-    let order = app
-        .store
-        .with(|c| records::get_order(c, order_no))?
-        .ok_or_else(|| ApiError::unknown_order(order_no))?;
+    let order = existing_order(app, order_no).await?;
     if let Some(paid) = &order.paid_attempt {
         let attempt = app
             .store
-            .with(|c| records::get_attempt(c, paid))?
-            .ok_or_else(|| ApiError::from(crate::error::StoreError::Corrupt(paid.clone())))?;
+            .attempt(paid)
+            .await?
+            .ok_or_else(|| ApiError::from(StoreError::Corrupt(paid.clone())))?;
         return Ok(view("paid", attempt));
     }
-    let Some(latest) = app.store.with(|c| records::latest_attempt(c, order_no))? else {
+    let Some(latest) = app.store.latest_attempt(order_no).await? else {
         return Ok(StatusView {
             status: "none",
             attempt: None,
@@ -400,21 +398,21 @@ async fn evaluate(app: &App, order_no: &str) -> Result<StatusView, ApiError> {
             let paid = close_or_unavailable(app, &latest).await?;
             return Ok(view(
                 if paid { "paid" } else { "closed" },
-                reload(app, &latest)?,
+                reload(app, &latest).await?,
             ));
         }
         AttemptState::Unpaid | AttemptState::Paying if expired => {
             let paid = close_or_unavailable(app, &latest).await?;
             return Ok(view(
                 if paid { "paid" } else { "closed" },
-                reload(app, &latest)?,
+                reload(app, &latest).await?,
             ));
         }
         AttemptState::Unpaid | AttemptState::Paying => {
             // Rule 2.2: ask the provider, at most once per interval per order.
             if now.saturating_sub(latest.last_query_at) >= settings.query_interval_ms {
                 refresh_from_provider(app, &latest).await?;
-                reload(app, &latest)?
+                reload(app, &latest).await?
             } else {
                 latest
             }
@@ -435,9 +433,8 @@ pub async fn payment_status(
     order_no: &str,
     wait_secs: Option<u64>,
 ) -> Result<(StatusView, Option<u64>), ApiError> {
-    ensure_order(app, order_no)?;
-    let slot = app.slots.get(order_no);
-    let mut changes = slot.changed.subscribe();
+    existing_order(app, order_no).await?;
+    let mut changes = app.store.changes(order_no);
     let first = evaluate(app, order_no).await?;
     let Some(wait) = wait_secs.map(|w| w.min(app.settings().max_wait_secs)) else {
         return Ok((first, None));
@@ -459,7 +456,7 @@ pub async fn payment_status(
                 .unsigned_abs();
             tokio::select! {
                 () = app.clock.sleep_ms(tick.min(left)) => {}
-                _ = changes.changed() => {}
+                () = changes.changed() => {}
             }
             current = evaluate(app, order_no).await?;
             if !current.same(&first) {

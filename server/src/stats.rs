@@ -13,8 +13,8 @@
 //! request: [`StatsRecorder`] keeps them in the `stats` table of the server's database, a test
 //! can collect them, a production server could export them.
 
-use crate::error::StoreError;
-use crate::store::Store;
+use crate::store::sqlite::Db;
+use crate::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::sync::Arc;
@@ -64,19 +64,19 @@ impl Observer for Ignore {
 /// The observer that counts events per order in the database's `stats` table.
 #[derive(Debug, Clone)]
 pub struct StatsRecorder {
-    store: Arc<Store>,
+    db: Arc<Db>,
 }
 
 impl StatsRecorder {
-    /// Counts into `store`.
-    pub fn new(store: Arc<Store>) -> Self {
-        StatsRecorder { store }
+    /// Counts into `db`.
+    pub fn new(db: Arc<Db>) -> Self {
+        StatsRecorder { db }
     }
 }
 
 impl Observer for StatsRecorder {
     fn observe(&self, order_no: &str, event: Event) {
-        if let Err(err) = self.store.with(|c| bump(c, order_no, event)) {
+        if let Err(err) = self.db.with(|c| bump(c, order_no, event)) {
             tracing::error!(%err, order_no, ?event, "cannot count a stats event");
         }
     }

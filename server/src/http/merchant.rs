@@ -8,9 +8,9 @@ use crate::ids;
 use crate::orders;
 use crate::payments;
 use crate::provider::sim::TradeState;
-use crate::records;
 use crate::signing;
 use crate::stats::{Event, Observer};
+use crate::store::{Notice, NotifyApplied, Store};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -104,7 +104,7 @@ pub async fn create_order(
         buyer: orders::checked_buyer(req.buyer)?,
         order_no: orders::checked_order_no(req.order_no)?,
     };
-    let claimed = orders::claim(&app, submit)?;
+    let claimed = orders::claim(&app, submit).await?;
     if claimed.is_keyed() && faults.submit_latency_ms > 0 {
         // The `submit-latency` fault: a slow submission, with its key claimed.
         tokio::time::sleep(Duration::from_millis(faults.submit_latency_ms)).await;
@@ -123,10 +123,7 @@ pub async fn get_order(
     State(app): State<Arc<App>>,
     PathParam(order_no): PathParam,
 ) -> Result<Json<Value>, ApiError> {
-    let order = app
-        .store
-        .with(|c| records::get_order(c, &order_no))?
-        .ok_or_else(|| ApiError::unknown_order(&order_no))?;
+    let order = payments::existing_order(&app, &order_no).await?;
     Ok(Json(stamped(&app, orders::order_body(&order))))
 }
 
@@ -260,28 +257,26 @@ pub async fn notify(
     if msg.trade_state != TradeState::Success.as_str() {
         return Err(ApiError::invalid_body("only SUCCESS notifies are expected"));
     }
-    let attempt = app
-        .store
-        .with(|c| records::get_attempt(c, &msg.out_trade_no))?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_attempt",
-                format!("no attempt {:?}", msg.out_trade_no),
-            )
-        })?;
-    let (first, paid) = app.store.with(|c| {
-        let first = records::record_notify(c, &msg.id, &attempt.attempt_id, now)?;
-        let paid = records::mark_paid(c, &attempt.attempt_id, msg.amount, now)?;
-        Ok((first, paid))
+    let attempt = app.store.attempt(&msg.out_trade_no).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_attempt",
+            format!("no attempt {:?}", msg.out_trade_no),
+        )
     })?;
+    let NotifyApplied { first, paid } = app
+        .store
+        .apply_notify(&Notice {
+            notify_id: &msg.id,
+            attempt_id: &attempt.attempt_id,
+            charged: msg.amount,
+            now,
+        })
+        .await?;
     app.stats.observe(&attempt.order_no, Event::NotifyReceived);
     if !first || !paid.changed {
         app.stats.observe(&attempt.order_no, Event::NotifyDuplicate);
     }
     payments::count_mismatch(&app, &attempt.order_no, paid);
-    if paid.changed {
-        app.slots.signal(&attempt.order_no);
-    }
     Ok(Json(json!({"code": "SUCCESS", "message": "OK"})))
 }

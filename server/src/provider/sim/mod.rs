@@ -20,10 +20,10 @@ pub mod wallet;
 
 use super::{Payment, PaymentState, Prepay, PrepayRequest, Provider, ProviderError, Scene};
 use crate::clock::Clock;
-use crate::error::StoreError;
 use crate::ids::random_token;
 use crate::stats::{Event, Observer};
-use crate::store::Store;
+use crate::store::sqlite::Db;
+use crate::store::StoreError;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -250,7 +250,7 @@ pub struct NotifyMessage {
 /// The simulated provider over the shared database (`sim_transactions`).
 #[derive(Debug, Clone)]
 pub struct SimProvider {
-    store: Arc<Store>,
+    store: Arc<Db>,
     clock: Clock,
     observer: Arc<dyn Observer>,
     notify_url: String,
@@ -260,7 +260,7 @@ pub struct SimProvider {
 #[derive(Debug, Clone)]
 pub struct SimParts {
     /// The database holding `sim_transactions`.
-    pub store: Arc<Store>,
+    pub store: Arc<Db>,
     /// Where the provider reads the time (prepay expiry, wallet refusals).
     pub clock: Clock,
     /// Told about every call received, charge and refused confirm.
