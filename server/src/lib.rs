@@ -5,8 +5,8 @@
 //! Map:
 //! - [`serve`]: start/stop, the accept loop; [`config`]: what can be set.
 //! - [`http`]: routes and handlers; [`faults`]: the fault-injection specs.
-//! - [`payments`]: the contract's rules (create/reuse/close, status, active query).
-//! - [`orders`]: the business order's rules (idempotent submission, close-first content change).
+//! - [`rules`]: the contract's merchant rules (submission, create/reuse/close, content change,
+//!   status, notify) over the `Provider` and `Store` traits and a `Clock`.
 //! - [`provider`]: the `Provider` trait the rules call; [`provider::sim`]: the simulated
 //!   provider (its wallet, its signed notifies); [`provider::faulty`]: faults around any
 //!   provider; [`signing`]: HMAC.
@@ -23,13 +23,12 @@ pub mod faults;
 pub mod http;
 pub mod ids;
 pub mod model;
-pub mod orders;
-pub mod payments;
 pub mod provider;
+pub mod rules;
 pub mod serve;
 pub mod signing;
 pub mod stats;
 pub mod store;
 
-pub use config::{Config, Settings, Storage};
+pub use config::{Config, Settings, SharedSettings, Storage};
 pub use serve::{start, RunningServer, StartError};

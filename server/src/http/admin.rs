@@ -6,6 +6,7 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::faults::FaultRuleSpec;
 use crate::http::extract::{JsonBody, PathParam};
+use crate::rules::RuleError;
 use crate::stats;
 use crate::store::sqlite::records;
 use axum::extract::{ConnectInfo, Request, State};
@@ -66,7 +67,7 @@ pub async fn order_stats(
             None => None,
         })
     })?;
-    let stats = found.ok_or_else(|| ApiError::unknown_order(&order_no))?;
+    let stats = found.ok_or_else(|| ApiError::from(RuleError::UnknownOrder(order_no.clone())))?;
     Ok(Json(json!(stats)))
 }
 
@@ -86,7 +87,7 @@ pub async fn order_dump(
             stats::for_order(c, &order_no)?,
         ))
     })?;
-    let order = order.ok_or_else(|| ApiError::unknown_order(&order_no))?;
+    let order = order.ok_or_else(|| ApiError::from(RuleError::UnknownOrder(order_no.clone())))?;
     let transactions = app.sim.transactions_of(&order_no)?;
     Ok(Json(json!({
         "order": order,

@@ -5,12 +5,10 @@ use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::http::extract::{JsonBody, PathParam};
 use crate::ids;
-use crate::orders;
-use crate::payments;
 use crate::provider::sim::TradeState;
+use crate::provider::Scene;
+use crate::rules::{self, PaymentNotice};
 use crate::signing;
-use crate::stats::{Event, Observer};
-use crate::store::{Notice, NotifyApplied, Store};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -85,7 +83,7 @@ pub async fn create_order(
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let JsonBody(req) = body?;
-    let content = orders::checked_content(req.content)?;
+    let content = rules::checked_content(req.content)?;
     if let Some(given) = &req.fingerprint {
         let Some(given) = Fingerprint::parse(given) else {
             return Err(ApiError::invalid_body(
@@ -98,18 +96,18 @@ pub async fn create_order(
             ));
         }
     }
-    let submit = orders::Submit {
+    let submit = rules::Submit {
         content,
         key,
-        buyer: orders::checked_buyer(req.buyer)?,
-        order_no: orders::checked_order_no(req.order_no)?,
+        buyer: rules::checked_buyer(req.buyer)?,
+        order_no: rules::checked_order_no(req.order_no)?,
     };
-    let claimed = orders::claim(&app, submit).await?;
+    let claimed = app.merchant.claim_submission(submit).await?;
     if claimed.is_keyed() && faults.submit_latency_ms > 0 {
         // The `submit-latency` fault: a slow submission, with its key claimed.
         tokio::time::sleep(Duration::from_millis(faults.submit_latency_ms)).await;
     }
-    let done = orders::submit(&app, claimed).await?;
+    let done = app.merchant.submit(claimed).await?;
     let status = if done.reused {
         StatusCode::OK
     } else {
@@ -123,8 +121,8 @@ pub async fn get_order(
     State(app): State<Arc<App>>,
     PathParam(order_no): PathParam,
 ) -> Result<Json<Value>, ApiError> {
-    let order = payments::existing_order(&app, &order_no).await?;
-    Ok(Json(stamped(&app, orders::order_body(&order))))
+    let order = app.merchant.order(&order_no).await?;
+    Ok(Json(stamped(&app, rules::order_body(&order))))
 }
 
 /// `PUT /api/orders/{orderNo}`: changes an unpaid order's content (and so its fingerprint),
@@ -134,9 +132,9 @@ pub async fn update_order(
     PathParam(order_no): PathParam,
     JsonBody(req): JsonBody<OrderContent>,
 ) -> Result<Json<Value>, ApiError> {
-    let content = orders::checked_content(req.content)?;
-    let order = orders::change_content(&app, &order_no, content).await?;
-    Ok(Json(stamped(&app, orders::order_body(&order))))
+    let content = rules::checked_content(req.content)?;
+    let order = app.merchant.change_content(&order_no, content).await?;
+    Ok(Json(stamped(&app, rules::order_body(&order))))
 }
 
 /// `POST /api/orders/{orderNo}/payments` body.
@@ -161,7 +159,16 @@ pub async fn create_payment(
             "`fingerprint` must be 64 lowercase hex digits",
         ));
     };
-    let reply = payments::create_payment(&app, &order_no, &key, print.as_str()).await?;
+    let reply = app
+        .merchant
+        .create_payment(&rules::CreatePayment {
+            order_no: &order_no,
+            key: &key,
+            fingerprint: print.as_str(),
+            // The reference backend's prepays are QR codes (plus the simulated wallet's page).
+            scene: Scene::Native,
+        })
+        .await?;
     let status = if reply.created {
         StatusCode::CREATED
     } else {
@@ -193,7 +200,10 @@ pub async fn payment_status(
     PathParam(order_no): PathParam,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (view, applied) = payments::payment_status(&app, &order_no, prefer_wait(&headers)).await?;
+    let (view, applied) = app
+        .merchant
+        .payment_status(&order_no, prefer_wait(&headers))
+        .await?;
     if applied.is_some() && faults.slow_poll_ms > 0 {
         // The `slow-poll` fault: a long-poll that holds its reply this much longer.
         tokio::time::sleep(Duration::from_millis(faults.slow_poll_ms)).await;
@@ -257,26 +267,12 @@ pub async fn notify(
     if msg.trade_state != TradeState::Success.as_str() {
         return Err(ApiError::invalid_body("only SUCCESS notifies are expected"));
     }
-    let attempt = app.store.attempt(&msg.out_trade_no).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_attempt",
-            format!("no attempt {:?}", msg.out_trade_no),
-        )
-    })?;
-    let NotifyApplied { first, paid } = app
-        .store
-        .apply_notify(&Notice {
+    app.merchant
+        .apply_notify(PaymentNotice {
             notify_id: &msg.id,
-            attempt_id: &attempt.attempt_id,
+            attempt_id: &msg.out_trade_no,
             charged: msg.amount,
-            now,
         })
         .await?;
-    app.stats.observe(&attempt.order_no, Event::NotifyReceived);
-    if !first || !paid.changed {
-        app.stats.observe(&attempt.order_no, Event::NotifyDuplicate);
-    }
-    payments::count_mismatch(&app, &attempt.order_no, paid);
     Ok(Json(json!({"code": "SUCCESS", "message": "OK"})))
 }
