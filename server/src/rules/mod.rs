@@ -9,7 +9,8 @@
 //! reported to an [`Observer`] (the stats); nothing reported is ever read back to decide.
 //!
 //! The rules, in the order a payment meets them, numbered as in the contract. Each is cited
-//! (`Rule 1.2:` …) where it is enforced.
+//! (`Rule 1.2:` …) where it is enforced; the tests (`rules/tests.rs`) are named after them
+//! and run on a virtual clock.
 //!
 //! **Submitting the order** (§4; [`Merchant::claim_submission`], then [`Merchant::submit`]):
 //!
@@ -73,6 +74,8 @@
 mod notify;
 mod orders;
 mod payments;
+#[cfg(test)]
+mod tests;
 
 pub use notify::PaymentNotice;
 pub use orders::{
