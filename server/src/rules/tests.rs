@@ -81,6 +81,36 @@ impl Seen {
     }
 }
 
+/// Compiles only if every rule's future is `Send` for *any* provider and store, not just the
+/// ones here: what a server generic over `Merchant<P, S>` (axum handlers) needs.
+#[allow(dead_code)]
+fn every_rule_is_send_for_any_provider_and_store<P: Provider, S: Store>(
+    merchant: &Merchant<P, S>,
+    claimed: Claimed<S::Lease>,
+    content: Content,
+    submit: Submit,
+) {
+    fn send<T: Send>(_: T) {}
+    let create = CreatePayment {
+        order_no: "O",
+        key: "k",
+        fingerprint: "f",
+        scene: Scene::Native,
+    };
+    send(merchant.create_payment(&create));
+    send(merchant.payment_status("O", Some(1)));
+    send(merchant.change_content("O", content));
+    send(merchant.claim_submission(submit));
+    send(merchant.submit(claimed));
+    send(merchant.order("O"));
+    let notice = PaymentNotice {
+        notify_id: "n",
+        attempt_id: "a",
+        charged: None,
+    };
+    send(merchant.apply_notify(notice));
+}
+
 struct World {
     clock: Clock,
     sim: SimProvider,
