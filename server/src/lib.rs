@@ -2,18 +2,23 @@
 //! in front of a simulated WeChat-Pay-like provider, on SQLite, with fault injection and
 //! per-order charge counts. See `server/README.md` for flags and endpoints.
 //!
+//! The contract's merchant rules ([`rules`]) see three seams and nothing concrete: a
+//! [`provider::Provider`], a [`store::Store`] and a [`clock::Clock`]; what happens is reported
+//! to a [`stats::Observer`]. [`app`] puts the reference pieces together (the simulated provider
+//! behind [`provider::faulty::Faulty`], [`store::sqlite::SqliteStore`], the system clock, the
+//! stats), [`http`] serves them.
+//!
 //! Map:
 //! - [`serve`]: start/stop, the accept loop; [`config`]: what can be set.
-//! - [`http`]: routes and handlers; [`faults`]: the fault-injection specs.
+//! - [`http`]: routes and handlers; [`faults`]: the fault-injection specs; [`error`]: the
+//!   JSON error replies, and the status and code of each rule's refusal.
 //! - [`rules`]: the contract's merchant rules (submission, create/reuse/close, content change,
-//!   status, notify) over the `Provider` and `Store` traits and a `Clock`.
-//! - [`provider`]: the `Provider` trait the rules call; [`provider::sim`]: the simulated
-//!   provider (its wallet, its signed notifies); [`provider::faulty`]: faults around any
-//!   provider; [`signing`]: HMAC.
-//! - [`store`]: the `Store` trait the rules call; [`store::sqlite`]: the SQLite store (the
-//!   database file, its SQL, per-order leases); [`model`]: the records they share;
-//!   [`stats`]: the observer that counts.
-//! - [`clock`]: time, passed in; [`ids`], [`error`], [`app`].
+//!   status, notify), tested on a virtual clock.
+//! - [`provider`]: the `Provider` trait; [`provider::sim`]: the simulated provider (its wallet,
+//!   its signed notifies); [`provider::faulty`]: faults around any provider; [`signing`]: HMAC.
+//! - [`store`]: the `Store` trait; [`store::sqlite`]: the SQLite store (the database file, its
+//!   SQL, per-order leases); [`model`]: the records they share.
+//! - [`clock`]: time, passed in; [`stats`]: the observer that counts; [`ids`]; [`app`].
 
 pub mod app;
 pub mod clock;
