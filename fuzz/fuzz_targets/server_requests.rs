@@ -37,10 +37,11 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use checkout_guard_server::app::{App, AppParts};
+use checkout_guard_server::clock::Clock;
 use checkout_guard_server::http::router;
-use checkout_guard_server::notify::Deliverer;
+use checkout_guard_server::provider::sim::notify::Deliverer;
 use checkout_guard_server::signing;
-use checkout_guard_server::store::Store;
+use checkout_guard_server::store::sqlite::Db;
 use checkout_guard_server::{Settings, Storage};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -314,13 +315,14 @@ async fn send(routes: &axum::Router, request: Request<Body>) -> Sent {
 }
 
 async fn run(data: &[u8]) {
-    let store = Arc::new(Store::open(&Storage::Memory).expect("in-memory store"));
+    let db = Arc::new(Db::open(&Storage::Memory).expect("in-memory store"));
     let secret = b"fuzz-notify-secret".to_vec();
     // Cancelled from the start: a notify the fuzzer triggers is never sent anywhere.
     let shutdown = CancellationToken::new();
     shutdown.cancel();
     let app = Arc::new(App::new(AppParts {
-        store,
+        db,
+        clock: Clock::system(),
         deliverer: Deliverer::new(secret.clone(), TaskTracker::new(), shutdown),
         // Loopback port 9 (discard): nothing listens, should a notify ever be attempted.
         notify_url: "http://127.0.0.1:9/api/notify".to_owned(),

@@ -1,47 +1,59 @@
-//! The state every handler shares.
+//! The state every handler shares: the composition of the reference backend. This is the one
+//! place that names the concrete pieces the rules see only as traits (the simulated provider
+//! behind its fault wrapper, the SQLite store, the system clock, the stats observer).
 
-use crate::config::Settings;
+use crate::clock::Clock;
+use crate::config::{Settings, SharedSettings};
 use crate::faults::FaultRules;
-use crate::notify::Deliverer;
-use crate::provider::SimProvider;
-use crate::slots::{KeyClaims, Slots};
-use crate::store::Store;
-use std::sync::{Arc, RwLock};
+use crate::provider::faulty::Faulty;
+use crate::provider::sim::notify::Deliverer;
+use crate::provider::sim::{SimParts, SimProvider};
+use crate::rules::{Merchant, MerchantParts};
+use crate::stats::StatsRecorder;
+use crate::store::sqlite::{Db, SqliteStore};
+use std::sync::Arc;
+
+/// The merchant rules as this server runs them.
+pub type ReferenceMerchant = Merchant<Faulty<SimProvider>, SqliteStore>;
 
 /// The running server's shared state.
 #[derive(Debug)]
 pub struct App {
-    /// The database.
-    pub store: Arc<Store>,
-    /// The simulated provider.
-    pub provider: SimProvider,
-    /// Per-order locks and change signals.
-    pub slots: Slots,
-    /// Order-submission keys being handled.
-    pub submitting: KeyClaims,
+    /// The contract's merchant rules: the simulated provider with the request's faults, the
+    /// SQLite store, the clock, the stats.
+    pub merchant: ReferenceMerchant,
+    /// The database file underneath the store, the stats and the simulated provider (admin
+    /// views, tests).
+    pub db: Arc<Db>,
+    /// Where the rules, the simulated provider and every reply's `now` read the time.
+    pub clock: Clock,
+    /// The simulated provider itself, for its own endpoints (`/sim/...`) and the admin view.
+    pub sim: SimProvider,
+    /// The stats: the observer the rules and the simulated provider report to.
+    pub stats: Arc<StatsRecorder>,
     /// Globally installed faults.
     pub faults: FaultRules,
     /// The provider's notify sender.
     pub deliverer: Deliverer,
-    /// The merchant's notify endpoint, as the provider is told at create.
-    pub notify_url: String,
     /// The provider's notify signing key (server-side only).
     pub notify_secret: Vec<u8>,
     /// Bearer token for admin endpoints.
     pub admin_token: Option<String>,
     /// Whether loopback peers may use admin endpoints without the token.
     pub admin_from_loopback: bool,
-    settings: RwLock<Settings>,
+    settings: SharedSettings,
 }
 
 /// Everything [`App::new`] needs.
 #[derive(Debug)]
 pub struct AppParts {
-    /// See [`App::store`].
-    pub store: Arc<Store>,
+    /// See [`App::db`].
+    pub db: Arc<Db>,
+    /// See [`App::clock`].
+    pub clock: Clock,
     /// See [`App::deliverer`].
     pub deliverer: Deliverer,
-    /// See [`App::notify_url`].
+    /// The merchant's notify endpoint, where the simulated provider sends its notifies.
     pub notify_url: String,
     /// See [`App::notify_secret`].
     pub notify_secret: Vec<u8>,
@@ -56,28 +68,43 @@ pub struct AppParts {
 impl App {
     /// Assembles the state.
     pub fn new(parts: AppParts) -> Self {
+        let stats = Arc::new(StatsRecorder::new(parts.db.clone()));
+        let settings = SharedSettings::new(parts.settings);
+        let sim = SimProvider::new(SimParts {
+            store: parts.db.clone(),
+            clock: parts.clock.clone(),
+            observer: stats.clone(),
+            notify_url: parts.notify_url,
+        });
+        let merchant = Merchant::new(MerchantParts {
+            provider: Faulty::new(sim.clone()),
+            store: SqliteStore::new(parts.db.clone()),
+            clock: parts.clock.clone(),
+            observer: stats.clone(),
+            settings: settings.clone(),
+        });
         App {
-            provider: SimProvider::new(parts.store.clone()),
-            store: parts.store,
-            slots: Slots::default(),
-            submitting: KeyClaims::default(),
+            merchant,
+            sim,
+            stats,
+            db: parts.db,
+            clock: parts.clock,
             faults: FaultRules::default(),
             deliverer: parts.deliverer,
-            notify_url: parts.notify_url,
             notify_secret: parts.notify_secret,
             admin_token: parts.admin_token,
             admin_from_loopback: parts.admin_from_loopback,
-            settings: RwLock::new(parts.settings),
+            settings,
         }
     }
 
     /// The current settings.
     pub fn settings(&self) -> Settings {
-        *self.settings.read().unwrap_or_else(|p| p.into_inner())
+        self.settings.get()
     }
 
-    /// Replaces the settings.
+    /// Replaces the settings (the rules read them afresh on every request).
     pub fn set_settings(&self, settings: Settings) {
-        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
+        self.settings.set(settings);
     }
 }

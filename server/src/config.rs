@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 
 /// Where the server keeps its state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,5 +113,28 @@ impl Default for Config {
             admin_from_loopback: true,
             notify_secret: Vec::new(),
         }
+    }
+}
+
+/// The runtime settings, shared: `PUT /admin/settings` replaces them and every request reads
+/// them afresh. Cheap to clone; clones share the settings.
+#[derive(Debug, Clone, Default)]
+pub struct SharedSettings(Arc<RwLock<Settings>>);
+
+impl SharedSettings {
+    /// Shares `settings`.
+    pub fn new(settings: Settings) -> Self {
+        SharedSettings(Arc::new(RwLock::new(settings)))
+    }
+
+    /// The settings now.
+    pub fn get(&self) -> Settings {
+        // A writer that panicked left whole `Copy` settings behind: still good to read.
+        *self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the settings.
+    pub fn set(&self, settings: Settings) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = settings;
     }
 }

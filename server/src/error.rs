@@ -1,4 +1,5 @@
-//! The one error type HTTP handlers return, and its JSON form.
+//! The one error type HTTP handlers return, and its JSON form; the rules' refusals
+//! ([`RuleError`]) get their status and stable code here.
 //!
 //! Every error reply is `{"error": "<code>", "message": "<text>"}` (docs/contract.md): the
 //! `code` is stable and is what clients branch on; `Retry-After` rides along where the
@@ -9,22 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use thiserror::Error;
 
-/// Why storage failed. Surfaces as `500 internal`; never expected in normal operation.
-#[derive(Debug, Error)]
-pub enum StoreError {
-    /// SQLite refused or failed.
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// A stored JSON column did not parse (a corrupted or foreign database).
-    #[error("stored JSON is invalid: {0}")]
-    Json(#[from] serde_json::Error),
-    /// A stored value is outside the set this server writes.
-    #[error("stored value is invalid: {0}")]
-    Corrupt(String),
-    /// The database folder could not be created.
-    #[error("cannot create the database folder: {0}")]
-    Io(#[from] std::io::Error),
-}
+use crate::rules::RuleError;
+pub use crate::store::StoreError;
 
 /// An error reply: status, stable code, human text, optional `Retry-After` seconds.
 #[derive(Debug, Clone, Error)]
@@ -62,55 +49,9 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_body", message)
     }
 
-    /// `404 unknown_order`.
-    pub fn unknown_order(order_no: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "unknown_order",
-            format!("no business order {order_no:?}"),
-        )
-    }
-
-    /// `409 already_paid`.
-    pub fn already_paid(order_no: &str) -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "already_paid",
-            format!("order {order_no} is paid"),
-        )
-    }
-
-    /// `409 in_progress` with `Retry-After: 1`.
-    pub fn in_progress(what: &str) -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "in_progress",
-            format!("{what} is still running; retry with the same key"),
-        )
-        .retry_after(1)
-    }
-
-    /// `409 attempt_open` with `Retry-After: 1`: the order's content cannot change while an
-    /// attempt for the old content may still be paid and the provider cannot close it.
-    pub fn attempt_open(order_no: &str) -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "attempt_open",
-            format!(
-                "order {order_no} has a payment attempt the provider could not close; retry the change"
-            ),
-        )
-        .retry_after(1)
-    }
-
     /// `400 invalid_idempotency_key`.
     pub fn invalid_idempotency_key(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", message)
-    }
-
-    /// `422 key_reused`.
-    pub fn key_reused(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "key_reused", message)
     }
 
     /// `422 fingerprint_mismatch`.
@@ -120,11 +61,6 @@ impl ApiError {
             "fingerprint_mismatch",
             message,
         )
-    }
-
-    /// `503 busy` with `Retry-After: 1`.
-    pub fn busy(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message).retry_after(1)
     }
 }
 
@@ -149,5 +85,48 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+impl From<RuleError> for ApiError {
+    fn from(err: RuleError) -> Self {
+        let (status, code, retry_after) = match &err {
+            RuleError::Store(_) => {
+                tracing::error!(%err, "storage failure");
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "storage failure",
+                );
+            }
+            RuleError::UnknownOrder(_) => (StatusCode::NOT_FOUND, "unknown_order", None),
+            RuleError::UnknownAttempt(_) => (StatusCode::NOT_FOUND, "unknown_attempt", None),
+            RuleError::AlreadyPaid(_) => (StatusCode::CONFLICT, "already_paid", None),
+            RuleError::PaymentInProgress | RuleError::SubmissionInProgress => {
+                (StatusCode::CONFLICT, "in_progress", Some(1))
+            }
+            RuleError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", Some(1)),
+            RuleError::AttemptOpen(_) => (StatusCode::CONFLICT, "attempt_open", Some(1)),
+            RuleError::PaymentKeyReused | RuleError::SubmissionKeyReused => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "key_reused", None)
+            }
+            RuleError::FingerprintMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "fingerprint_mismatch",
+                None,
+            ),
+            RuleError::OrderExists(_) => (StatusCode::CONFLICT, "order_exists", None),
+            RuleError::ProviderUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider_unavailable",
+                Some(1),
+            ),
+            RuleError::InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid_body", None),
+        };
+        let reply = ApiError::new(status, code, err.to_string());
+        match retry_after {
+            Some(secs) => reply.retry_after(secs),
+            None => reply,
+        }
     }
 }

@@ -16,7 +16,7 @@
 //! | `provider-latency=<ms>` | the merchant's create call to the provider takes this long (the order stays locked meanwhile) |
 //! | `submit-latency=<ms>` | a keyed order submission takes this long with its key claimed (makes `409 in_progress` easy to see) |
 
-use crate::provider::ProviderFault;
+use crate::provider::faulty::{ProviderFault, ProviderFaults};
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use thiserror::Error;
@@ -110,6 +110,14 @@ impl Faults {
             }
         }
         Ok(faults)
+    }
+
+    /// The part that a [`crate::provider::faulty::Faulty`] provider applies.
+    pub fn provider_faults(&self) -> ProviderFaults {
+        ProviderFaults {
+            mode: self.provider,
+            create_latency_ms: self.provider_latency_ms,
+        }
     }
 
     /// Adds `other`'s faults to these (numbers: the larger wins).

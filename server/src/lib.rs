@@ -2,15 +2,23 @@
 //! in front of a simulated WeChat-Pay-like provider, on SQLite, with fault injection and
 //! per-order charge counts. See `server/README.md` for flags and endpoints.
 //!
+//! The contract's merchant rules ([`rules`]) see three seams and nothing concrete: a
+//! [`provider::Provider`], a [`store::Store`] and a [`clock::Clock`]; what happens is reported
+//! to a [`stats::Observer`]. [`app`] puts the reference pieces together (the simulated provider
+//! behind [`provider::faulty::Faulty`], [`store::sqlite::SqliteStore`], the system clock, the
+//! stats), [`http`] serves them.
+//!
 //! Map:
 //! - [`serve`]: start/stop, the accept loop; [`config`]: what can be set.
-//! - [`http`]: routes and handlers; [`faults`]: the fault-injection specs.
-//! - [`payments`]: the contract's rules (create/reuse/close, status, active query).
-//! - [`orders`]: the business order's rules (idempotent submission, close-first content change).
-//! - [`provider`]: the simulated provider; [`notify`]: its signed notifies; [`signing`]: HMAC.
-//! - [`records`], [`submissions`], [`stats`], [`store`]: the database; [`slots`]: per-order
-//!   locks and wake-ups, submission keys in flight.
-//! - [`wallet`]: the simulated wallet's HTML; [`ids`], [`clock`], [`error`], [`app`].
+//! - [`http`]: routes and handlers; [`faults`]: the fault-injection specs; [`error`]: the
+//!   JSON error replies, and the status and code of each rule's refusal.
+//! - [`rules`]: the contract's merchant rules (submission, create/reuse/close, content change,
+//!   status, notify), tested on a virtual clock.
+//! - [`provider`]: the `Provider` trait; [`provider::sim`]: the simulated provider (its wallet,
+//!   its signed notifies); [`provider::faulty`]: faults around any provider; [`signing`]: HMAC.
+//! - [`store`]: the `Store` trait; [`store::sqlite`]: the SQLite store (the database file, its
+//!   SQL, per-order leases); [`model`]: the records they share.
+//! - [`clock`]: time, passed in; [`stats`]: the observer that counts; [`ids`]; [`app`].
 
 pub mod app;
 pub mod clock;
@@ -19,18 +27,13 @@ pub mod error;
 pub mod faults;
 pub mod http;
 pub mod ids;
-pub mod notify;
-pub mod orders;
-pub mod payments;
+pub mod model;
 pub mod provider;
-pub mod records;
+pub mod rules;
 pub mod serve;
 pub mod signing;
-pub mod slots;
 pub mod stats;
 pub mod store;
-pub mod submissions;
-pub mod wallet;
 
-pub use config::{Config, Settings, Storage};
+pub use config::{Config, Settings, SharedSettings, Storage};
 pub use serve::{start, RunningServer, StartError};

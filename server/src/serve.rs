@@ -6,11 +6,12 @@
 //! server in-process with [`start`] and stop it with [`RunningServer::shutdown`].
 
 use crate::app::{App, AppParts};
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::error::StoreError;
 use crate::http::{router, ConnAbort};
-use crate::notify::Deliverer;
-use crate::store::Store;
+use crate::provider::sim::notify::Deliverer;
+use crate::store::sqlite::Db;
+use crate::store::StoreError;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -74,7 +75,7 @@ impl RunningServer {
 
 /// Opens the database, binds, and starts serving in the background.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    let store = Arc::new(Store::open(&config.storage)?);
+    let db = Arc::new(Db::open(&config.storage)?);
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -93,7 +94,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         config.notify_secret.clone()
     };
     let app = Arc::new(App::new(AppParts {
-        store,
+        db,
+        clock: Clock::system(),
         deliverer: Deliverer::new(secret.clone(), tasks.clone(), shutdown.clone()),
         notify_url: format!("http://{addr}/api/notify"),
         notify_secret: secret,

@@ -1,52 +1,101 @@
-//! Per-order counters: the numbers that show whether the guard kept its promise.
+//! Per-order counters: the numbers that show whether the guard kept its promise, kept by an
+//! **observer**.
 //!
 //! `charges` is the one the project exists to keep at 1; the others explain how it got there
 //! (how many payment numbers were minted, how often the provider was asked for a prepay, how
 //! many duplicates it refused). `amountMismatches` counts payments the merchant must look at:
 //! confirmed for an amount other than the order's.
+//!
+//! Whoever sees something happen reports an [`Event`] to an [`Observer`]: the merchant rules
+//! (attempts minted, notifies, flagged payments) and the simulated provider (calls it received,
+//! charges, refused confirms). Neither writes a counter itself, and nothing ever reads a counter
+//! to decide anything, so an observer is told after the change committed and cannot fail the
+//! request: [`StatsRecorder`] keeps them in the `stats` table of the server's database, a test
+//! can collect them, a production server could export them.
 
-use crate::error::StoreError;
+use crate::store::sqlite::Db;
+use crate::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+use std::sync::Arc;
 
-/// One counter of [`OrderStats`].
+/// Something that happened to a business order, as counted in [`OrderStats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Counter {
-    /// Merchant payment numbers minted for the order.
-    AttemptsCreated,
-    /// Create-transaction (prepay) calls received by the provider.
-    PrepayCalls,
-    /// Successful payments at the provider.
-    Charges,
-    /// Create calls the provider refused as a duplicate `out_trade_no` (WeChat "201").
-    DuplicatesRefused,
-    /// Wallet confirms the provider refused (closed, expired or already paid prepay).
-    PaymentsRefused,
-    /// Close calls received by the provider.
-    Closes,
-    /// Query calls received by the provider.
-    Queries,
-    /// Valid notifies the merchant received.
-    NotifiesReceived,
-    /// Of those, the ones that changed nothing (repeats).
-    NotifiesDuplicate,
-    /// Payments recorded for an amount other than the order's current one (flagged orders).
-    AmountMismatches,
+pub enum Event {
+    /// A merchant payment number was minted for the order.
+    AttemptCreated,
+    /// The provider received a create-transaction (prepay) call.
+    PrepayCall,
+    /// The provider charged the buyer.
+    Charge,
+    /// The provider refused a create as a duplicate `out_trade_no` (WeChat "201").
+    DuplicateRefused,
+    /// The provider refused a wallet confirm (closed, expired or already paid prepay).
+    PaymentRefused,
+    /// The provider received a close call for a transaction it has.
+    Close,
+    /// The provider received a query for a transaction it has.
+    Query,
+    /// The merchant received a valid notify.
+    NotifyReceived,
+    /// Of those, one that changed nothing (a repeat).
+    NotifyDuplicate,
+    /// A payment was recorded for an amount other than the order's current one (flagged).
+    AmountMismatch,
 }
 
-impl Counter {
+/// Told about every [`Event`], after the change it reports committed.
+///
+/// Infallible on purpose: stats explain, they never decide, so an observer that cannot record
+/// an event logs it rather than fail the request that caused it.
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    /// `event` happened to business order `order_no`.
+    fn observe(&self, order_no: &str, event: Event);
+}
+
+/// An observer that ignores everything (tests of code that does not care about stats).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Ignore;
+
+impl Observer for Ignore {
+    fn observe(&self, _order_no: &str, _event: Event) {}
+}
+
+/// The observer that counts events per order in the database's `stats` table.
+#[derive(Debug, Clone)]
+pub struct StatsRecorder {
+    db: Arc<Db>,
+}
+
+impl StatsRecorder {
+    /// Counts into `db`.
+    pub fn new(db: Arc<Db>) -> Self {
+        StatsRecorder { db }
+    }
+}
+
+impl Observer for StatsRecorder {
+    fn observe(&self, order_no: &str, event: Event) {
+        if let Err(err) = self.db.with(|c| bump(c, order_no, event)) {
+            tracing::error!(%err, order_no, ?event, "cannot count a stats event");
+        }
+    }
+}
+
+impl Event {
+    /// The `stats` column that counts it.
     fn column(self) -> &'static str {
         match self {
-            Counter::AttemptsCreated => "attempts_created",
-            Counter::PrepayCalls => "prepay_calls",
-            Counter::Charges => "charges",
-            Counter::DuplicatesRefused => "duplicates_refused",
-            Counter::PaymentsRefused => "payments_refused",
-            Counter::Closes => "closes",
-            Counter::Queries => "queries",
-            Counter::NotifiesReceived => "notifies_received",
-            Counter::NotifiesDuplicate => "notifies_duplicate",
-            Counter::AmountMismatches => "amount_mismatches",
+            Event::AttemptCreated => "attempts_created",
+            Event::PrepayCall => "prepay_calls",
+            Event::Charge => "charges",
+            Event::DuplicateRefused => "duplicates_refused",
+            Event::PaymentRefused => "payments_refused",
+            Event::Close => "closes",
+            Event::Query => "queries",
+            Event::NotifyReceived => "notifies_received",
+            Event::NotifyDuplicate => "notifies_duplicate",
+            Event::AmountMismatch => "amount_mismatches",
         }
     }
 }
@@ -57,31 +106,31 @@ impl Counter {
 pub struct OrderStats {
     /// The order.
     pub order_no: String,
-    /// See [`Counter::AttemptsCreated`].
+    /// See [`Event::AttemptCreated`].
     pub attempts_created: i64,
-    /// See [`Counter::PrepayCalls`].
+    /// See [`Event::PrepayCall`].
     pub prepay_calls: i64,
-    /// See [`Counter::Charges`].
+    /// See [`Event::Charge`].
     pub charges: i64,
-    /// See [`Counter::DuplicatesRefused`].
+    /// See [`Event::DuplicateRefused`].
     pub duplicates_refused: i64,
-    /// See [`Counter::PaymentsRefused`].
+    /// See [`Event::PaymentRefused`].
     pub payments_refused: i64,
-    /// See [`Counter::Closes`].
+    /// See [`Event::Close`].
     pub closes: i64,
-    /// See [`Counter::Queries`].
+    /// See [`Event::Query`].
     pub queries: i64,
-    /// See [`Counter::NotifiesReceived`].
+    /// See [`Event::NotifyReceived`].
     pub notifies_received: i64,
-    /// See [`Counter::NotifiesDuplicate`].
+    /// See [`Event::NotifyDuplicate`].
     pub notifies_duplicate: i64,
-    /// See [`Counter::AmountMismatches`].
+    /// See [`Event::AmountMismatch`].
     pub amount_mismatches: i64,
 }
 
-/// Adds one to `counter` of `order_no`.
-pub fn bump(conn: &Connection, order_no: &str, counter: Counter) -> Result<(), StoreError> {
-    let column = counter.column();
+/// Adds one to the counter of `event` for `order_no`.
+fn bump(conn: &Connection, order_no: &str, event: Event) -> Result<(), StoreError> {
+    let column = event.column();
     conn.execute(
         &format!(
             "INSERT INTO stats (order_no, {column}) VALUES (?1, 1)

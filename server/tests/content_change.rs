@@ -5,7 +5,7 @@
 mod common;
 
 use checkout_guard_server::clock::now_ms;
-use checkout_guard_server::records;
+use checkout_guard_server::store::sqlite::records;
 use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -240,7 +240,7 @@ fn change_behind_the_servers_back(t: &TestServer, order: &str, content: &Value) 
     let changed = t
         .server
         .app()
-        .store
+        .db
         .with(|c| {
             records::update_order_content(c, order, content, print.as_str(), amount, now_ms())
         })

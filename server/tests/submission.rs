@@ -28,7 +28,7 @@ fn orders_with(t: &TestServer, content: &Value) -> i64 {
     let print = checkout_guard::core::fingerprint::fingerprint(content).expect("fingerprint");
     t.server
         .app()
-        .store
+        .db
         .with(|c| {
             Ok(c.query_row(
                 "SELECT COUNT(*) FROM orders WHERE fingerprint = ?1",

@@ -6,9 +6,9 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::faults::FaultRuleSpec;
 use crate::http::extract::{JsonBody, PathParam};
-use crate::records;
+use crate::rules::RuleError;
 use crate::stats;
-use crate::submissions;
+use crate::store::sqlite::records;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -52,7 +52,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// `GET /admin/stats`: every order's counters.
 pub async fn all_stats(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
-    let all = app.store.with(|c| stats::all(c))?;
+    let all = app.db.with(|c| stats::all(c))?;
     Ok(Json(json!({ "orders": all })))
 }
 
@@ -61,13 +61,13 @@ pub async fn order_stats(
     State(app): State<Arc<App>>,
     PathParam(order_no): PathParam,
 ) -> Result<Json<Value>, ApiError> {
-    let found = app.store.with(|c| {
+    let found = app.db.with(|c| {
         Ok(match records::get_order(c, &order_no)? {
             Some(_) => Some(stats::for_order(c, &order_no)?),
             None => None,
         })
     })?;
-    let stats = found.ok_or_else(|| ApiError::unknown_order(&order_no))?;
+    let stats = found.ok_or_else(|| ApiError::from(RuleError::UnknownOrder(order_no.clone())))?;
     Ok(Json(json!(stats)))
 }
 
@@ -78,17 +78,17 @@ pub async fn order_dump(
     State(app): State<Arc<App>>,
     PathParam(order_no): PathParam,
 ) -> Result<Json<Value>, ApiError> {
-    let (order, attempts, keys, submission_keys, stats) = app.store.with(|c| {
+    let (order, attempts, keys, submission_keys, stats) = app.db.with(|c| {
         Ok((
             records::get_order(c, &order_no)?,
             records::list_attempts(c, &order_no)?,
             records::count_keys(c, &order_no)?,
-            submissions::count_for_order(c, &order_no)?,
+            records::count_submissions(c, &order_no)?,
             stats::for_order(c, &order_no)?,
         ))
     })?;
-    let order = order.ok_or_else(|| ApiError::unknown_order(&order_no))?;
-    let transactions = app.provider.transactions_of(&order_no)?;
+    let order = order.ok_or_else(|| ApiError::from(RuleError::UnknownOrder(order_no.clone())))?;
+    let transactions = app.sim.transactions_of(&order_no)?;
     Ok(Json(json!({
         "order": order,
         "attempts": attempts,

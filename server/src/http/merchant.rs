@@ -1,17 +1,14 @@
 //! The merchant API: business orders, create-payment, payment status, provider notify.
 
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::http::extract::{JsonBody, PathParam};
 use crate::ids;
-use crate::orders;
-use crate::payments;
-use crate::provider::TradeState;
-use crate::records;
+use crate::provider::sim::TradeState;
+use crate::provider::Scene;
+use crate::rules::{self, PaymentNotice};
 use crate::signing;
-use crate::stats::{self, Counter};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -21,6 +18,7 @@ use checkout_guard::core::fingerprint::Fingerprint;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// `POST /api/orders` body (contract §4).
 #[derive(Debug, Deserialize)]
@@ -45,9 +43,9 @@ pub struct OrderContent {
 /// Adds `"now"`: the server's clock when this reply is made (docs/contract.md, "The server's
 /// clock"). Read here, at the end of the handler, so a stored reply sent again carries the
 /// time of this reply, never the stored one.
-fn stamped(mut body: Value) -> Value {
+fn stamped(app: &App, mut body: Value) -> Value {
     if let Some(map) = body.as_object_mut() {
-        map.insert("now".into(), json!(now_ms()));
+        map.insert("now".into(), json!(app.clock.now_ms()));
     }
     body
 }
@@ -85,7 +83,7 @@ pub async fn create_order(
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let JsonBody(req) = body?;
-    let content = orders::checked_content(req.content)?;
+    let content = rules::checked_content(req.content)?;
     if let Some(given) = &req.fingerprint {
         let Some(given) = Fingerprint::parse(given) else {
             return Err(ApiError::invalid_body(
@@ -98,19 +96,24 @@ pub async fn create_order(
             ));
         }
     }
-    let submit = orders::Submit {
+    let submit = rules::Submit {
         content,
         key,
-        buyer: orders::checked_buyer(req.buyer)?,
-        order_no: orders::checked_order_no(req.order_no)?,
+        buyer: rules::checked_buyer(req.buyer)?,
+        order_no: rules::checked_order_no(req.order_no)?,
     };
-    let done = orders::submit(&app, submit, &faults).await?;
+    let claimed = app.merchant.claim_submission(submit).await?;
+    if claimed.is_keyed() && faults.submit_latency_ms > 0 {
+        // The `submit-latency` fault: a slow submission, with its key claimed.
+        tokio::time::sleep(Duration::from_millis(faults.submit_latency_ms)).await;
+    }
+    let done = app.merchant.submit(claimed).await?;
     let status = if done.reused {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(stamped(done.body()))).into_response())
+    Ok((status, Json(stamped(&app, done.body()))).into_response())
 }
 
 /// `GET /api/orders/{orderNo}`.
@@ -118,24 +121,20 @@ pub async fn get_order(
     State(app): State<Arc<App>>,
     PathParam(order_no): PathParam,
 ) -> Result<Json<Value>, ApiError> {
-    let order = app
-        .store
-        .with(|c| records::get_order(c, &order_no))?
-        .ok_or_else(|| ApiError::unknown_order(&order_no))?;
-    Ok(Json(stamped(orders::order_body(&order))))
+    let order = app.merchant.order(&order_no).await?;
+    Ok(Json(stamped(&app, rules::order_body(&order))))
 }
 
 /// `PUT /api/orders/{orderNo}`: changes an unpaid order's content (and so its fingerprint),
 /// closing its open attempt at the provider first.
 pub async fn update_order(
     State(app): State<Arc<App>>,
-    Extension(faults): Extension<Faults>,
     PathParam(order_no): PathParam,
     JsonBody(req): JsonBody<OrderContent>,
 ) -> Result<Json<Value>, ApiError> {
-    let content = orders::checked_content(req.content)?;
-    let order = orders::change_content(&app, &order_no, content, &faults).await?;
-    Ok(Json(stamped(orders::order_body(&order))))
+    let content = rules::checked_content(req.content)?;
+    let order = app.merchant.change_content(&order_no, content).await?;
+    Ok(Json(stamped(&app, rules::order_body(&order))))
 }
 
 /// `POST /api/orders/{orderNo}/payments` body.
@@ -147,7 +146,6 @@ pub struct CreatePayment {
 /// `POST /api/orders/{orderNo}/payments`: contract §1.
 pub async fn create_payment(
     State(app): State<Arc<App>>,
-    Extension(faults): Extension<Faults>,
     PathParam(order_no): PathParam,
     headers: HeaderMap,
     body: Result<JsonBody<CreatePayment>, ApiError>,
@@ -161,13 +159,22 @@ pub async fn create_payment(
             "`fingerprint` must be 64 lowercase hex digits",
         ));
     };
-    let reply = payments::create_payment(&app, &order_no, &key, print.as_str(), &faults).await?;
+    let reply = app
+        .merchant
+        .create_payment(&rules::CreatePayment {
+            order_no: &order_no,
+            key: &key,
+            fingerprint: print.as_str(),
+            // The reference backend's prepays are QR codes (plus the simulated wallet's page).
+            scene: Scene::Native,
+        })
+        .await?;
     let status = if reply.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(stamped(reply.body))).into_response())
+    Ok((status, Json(stamped(&app, reply.body))).into_response())
 }
 
 /// The `wait=n` of a `Prefer` header, if any.
@@ -193,9 +200,15 @@ pub async fn payment_status(
     PathParam(order_no): PathParam,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (view, applied) =
-        payments::payment_status(&app, &order_no, prefer_wait(&headers), &faults).await?;
-    let mut response = Json(stamped(view.body(&order_no))).into_response();
+    let (view, applied) = app
+        .merchant
+        .payment_status(&order_no, prefer_wait(&headers))
+        .await?;
+    if applied.is_some() && faults.slow_poll_ms > 0 {
+        // The `slow-poll` fault: a long-poll that holds its reply this much longer.
+        tokio::time::sleep(Duration::from_millis(faults.slow_poll_ms)).await;
+    }
+    let mut response = Json(stamped(&app, view.body(&order_no))).into_response();
     if let Some(wait) = applied {
         if let Ok(value) = HeaderValue::from_str(&format!("wait={wait}")) {
             response.headers_mut().insert("preference-applied", value);
@@ -234,7 +247,7 @@ pub async fn notify(
             .unwrap_or_default()
             .to_owned()
     };
-    let now = now_ms();
+    let now = app.clock.now_ms();
     if !signing::verify(
         &app.notify_secret,
         &header(signing::TIMESTAMP_HEADER),
@@ -254,29 +267,12 @@ pub async fn notify(
     if msg.trade_state != TradeState::Success.as_str() {
         return Err(ApiError::invalid_body("only SUCCESS notifies are expected"));
     }
-    let attempt = app
-        .store
-        .with(|c| records::get_attempt(c, &msg.out_trade_no))?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_attempt",
-                format!("no attempt {:?}", msg.out_trade_no),
-            )
-        })?;
-    let changed = app.store.with(|c| {
-        let tx = c.transaction()?;
-        let first = records::record_notify(&tx, &msg.id, &attempt.attempt_id, now)?;
-        stats::bump(&tx, &attempt.order_no, Counter::NotifiesReceived)?;
-        tx.commit()?;
-        let changed = records::mark_paid(c, &attempt.attempt_id, msg.amount, now)?;
-        if !first || !changed {
-            stats::bump(c, &attempt.order_no, Counter::NotifiesDuplicate)?;
-        }
-        Ok(changed)
-    })?;
-    if changed {
-        app.slots.signal(&attempt.order_no);
-    }
+    app.merchant
+        .apply_notify(PaymentNotice {
+            notify_id: &msg.id,
+            attempt_id: &msg.out_trade_no,
+            charged: msg.amount,
+        })
+        .await?;
     Ok(Json(json!({"code": "SUCCESS", "message": "OK"})))
 }

@@ -13,6 +13,7 @@ pub mod sim;
 use crate::app::App;
 use crate::error::ApiError;
 use crate::faults::{Faults, FAULT_HEADER};
+use crate::provider::faulty;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -82,8 +83,10 @@ async fn inject_faults(
     }
     let drop_reply = faults.drop_reply;
     let abort = req.extensions().get::<ConnAbort>().cloned();
+    let provider_faults = faults.provider_faults();
     req.extensions_mut().insert(faults);
-    let response = next.run(req).await;
+    // The provider faults ride beside the request, for the `Faulty` provider to apply.
+    let response = faulty::scope(provider_faults, next.run(req)).await;
     if drop_reply {
         if let Some(ConnAbort(abort)) = abort {
             // The work is committed; now lose the reply: the accept loop drops the connection.

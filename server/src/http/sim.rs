@@ -1,13 +1,11 @@
 //! The simulated provider over HTTP (`/sim/...`) and its wallet.
 
 use crate::app::App;
-use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::http::extract::{JsonBody, PathPair, PathParam};
-use crate::notify::DeliveryPlan;
-use crate::provider::{NewTransaction, ProviderError, WalletAction, WalletRefusal};
-use crate::wallet;
+use crate::provider::sim::notify::DeliveryPlan;
+use crate::provider::sim::{wallet, NewTransaction, SimError, WalletAction, WalletRefusal};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -16,29 +14,25 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
-fn provider_error(err: ProviderError) -> ApiError {
+fn provider_error(err: SimError) -> ApiError {
     match err {
-        ProviderError::Duplicate => ApiError::new(
+        SimError::Duplicate => ApiError::new(
             StatusCode::BAD_REQUEST,
             "out_trade_no_duplicate",
             "201 商户订单号重复: this out_trade_no was used before",
         ),
-        ProviderError::NotFound => ApiError::new(
+        SimError::NotFound => ApiError::new(
             StatusCode::NOT_FOUND,
             "order_not_exist",
             "no such out_trade_no",
         ),
-        ProviderError::Paid => ApiError::new(
+        SimError::Paid => ApiError::new(
             StatusCode::CONFLICT,
             "order_paid",
             "ORDERPAID: a paid transaction cannot be closed",
         ),
-        ProviderError::Unavailable => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "provider_unavailable",
-            "injected provider fault",
-        ),
-        ProviderError::Store(err) => err.into(),
+        SimError::Invalid(why) => ApiError::invalid_body(why),
+        SimError::Store(err) => err.into(),
     }
 }
 
@@ -77,18 +71,14 @@ pub async fn create(
         .unwrap_or(app.settings().prepay_ttl_ms)
         .clamp(1000, 7 * 24 * 3600 * 1000);
     let grant = app
-        .provider
-        .create(
-            &NewTransaction {
-                out_trade_no: &req.out_trade_no,
-                order_no: &req.attach,
-                amount: req.amount,
-                notify_url: &req.notify_url,
-                ttl_ms,
-            },
-            now_ms(),
-            None,
-        )
+        .sim
+        .create_transaction(&NewTransaction {
+            out_trade_no: &req.out_trade_no,
+            order_no: &req.attach,
+            amount: req.amount,
+            notify_url: &req.notify_url,
+            ttl_ms,
+        })
         .map_err(provider_error)?;
     Ok((StatusCode::OK, Json(grant)).into_response())
 }
@@ -99,8 +89,8 @@ pub async fn query(
     PathParam(out_trade_no): PathParam,
 ) -> Result<Response, ApiError> {
     let tx = app
-        .provider
-        .query(&out_trade_no, None)
+        .sim
+        .query_transaction(&out_trade_no)
         .map_err(provider_error)?;
     Ok(Json(tx).into_response())
 }
@@ -110,8 +100,8 @@ pub async fn close(
     State(app): State<Arc<App>>,
     PathParam(out_trade_no): PathParam,
 ) -> Result<Response, ApiError> {
-    app.provider
-        .close(&out_trade_no, now_ms(), None)
+    app.sim
+        .close_transaction(&out_trade_no)
         .map_err(provider_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -121,14 +111,14 @@ pub async fn wallet_page(
     State(app): State<Arc<App>>,
     PathParam(prepay_id): PathParam,
 ) -> Result<Response, ApiError> {
-    let Some(tx) = app.provider.by_prepay(&prepay_id)? else {
+    let Some(tx) = app.sim.by_prepay(&prepay_id)? else {
         return Ok((
             StatusCode::NOT_FOUND,
             Html(wallet::result_page(false, "Unknown payment.", &prepay_id)),
         )
             .into_response());
     };
-    Ok(Html(wallet::wallet_page(&tx, now_ms())).into_response())
+    Ok(Html(wallet::wallet_page(&tx, app.clock.now_ms())).into_response())
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -154,7 +144,7 @@ pub async fn wallet_action(
             "actions are start, confirm, cancel, fail",
         ));
     };
-    let result = app.provider.wallet(&prepay_id, action, now_ms());
+    let result = app.sim.wallet(&prepay_id, action);
     let (status, code, message) = match &result {
         Ok((tx, _)) => {
             let done = match action {

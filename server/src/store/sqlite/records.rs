@@ -1,146 +1,13 @@
-//! The merchant's own rows: business orders, payment attempts, stored idempotent replies.
+//! The merchant's rows in SQLite: business orders, payment attempts, stored idempotent
+//! replies, notifies seen, order submissions.
 //!
-//! Plain functions over a connection so callers can group them in one transaction.
+//! Plain functions over a connection, so that [`super::SqliteStore`] can group them in one
+//! transaction (and the admin view and tests can read them directly).
 
-use crate::error::StoreError;
-use crate::stats::{self, Counter};
+use crate::model::{payment_flags, Attempt, AttemptState, Order, StoredReply, Submission};
+use crate::store::{NewReply, PaidRecord, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde::Serialize;
 use serde_json::Value;
-
-/// A business order: its number never changes; its content may, until it is paid.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Order {
-    /// The business order number.
-    pub order_no: String,
-    /// What the buyer agrees to pay for (free-form JSON object).
-    pub content: Value,
-    /// `checkout_guard::core::fingerprint` of `content`.
-    pub fingerprint: String,
-    /// Amount sent to the provider: `content.amount` when it is an integer, else 0.
-    pub amount: i64,
-    /// Who submitted it (contract §4's `buyer`; empty when not given).
-    pub buyer: String,
-    /// The attempt that paid the order, once paid.
-    pub paid_attempt: Option<String>,
-    /// What the provider charged for it, once paid (unknown for payments recorded by a server
-    /// older than this column).
-    pub paid_amount: Option<i64>,
-    /// What the merchant must look at: see [`payment_flags`].
-    pub flags: Vec<OrderFlag>,
-    /// Creation time (ms).
-    pub created_at: i64,
-    /// Last change (ms).
-    pub updated_at: i64,
-}
-
-/// Something wrong with an order that its `paid` alone does not say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderFlag {
-    /// Paid, but for another amount than the order's (its content changed while an attempt for
-    /// the old content could still be paid). Still paid: the buyer was charged.
-    AmountMismatch,
-}
-
-/// The flags of an order with this `amount` and, once paid, this `paid_amount`.
-///
-/// Derived rather than stored: a paid order's amount can no longer change (its content is
-/// frozen) and neither can what was paid, so the answer never goes stale. An unknown paid
-/// amount is not flagged: there is nothing to compare.
-pub fn payment_flags(amount: i64, paid_amount: Option<i64>) -> Vec<OrderFlag> {
-    match paid_amount {
-        Some(paid) if paid != amount => vec![OrderFlag::AmountMismatch],
-        _ => Vec::new(),
-    }
-}
-
-/// Where an attempt is in its life, as far as the merchant knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttemptState {
-    /// Minted and being (or having been) sent to the provider, outcome unknown: not known dead,
-    /// so it is closed at the provider before anything replaces it.
-    Creating,
-    /// The provider gave a prepay; nobody has paid yet.
-    Unpaid,
-    /// The provider said the buyer is paying (`USERPAYING`).
-    Paying,
-    /// Paid: final for the whole order.
-    Paid,
-    /// Closed at the provider: can never be charged.
-    Closed,
-    /// The provider said the payment failed (`PAYERROR`).
-    Failed,
-}
-
-impl AttemptState {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptState::Creating => "creating",
-            AttemptState::Unpaid => "unpaid",
-            AttemptState::Paying => "paying",
-            AttemptState::Paid => "paid",
-            AttemptState::Closed => "closed",
-            AttemptState::Failed => "failed",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self, StoreError> {
-        Ok(match text {
-            "creating" => AttemptState::Creating,
-            "unpaid" => AttemptState::Unpaid,
-            "paying" => AttemptState::Paying,
-            "paid" => AttemptState::Paid,
-            "closed" => AttemptState::Closed,
-            "failed" => AttemptState::Failed,
-            other => return Err(StoreError::Corrupt(format!("attempt state {other:?}"))),
-        })
-    }
-
-    /// Closed or failed: can never be charged, needs no close before a replacement.
-    pub fn is_dead(self) -> bool {
-        matches!(self, AttemptState::Closed | AttemptState::Failed)
-    }
-}
-
-/// One merchant payment number (`out_trade_no`) of an order.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Attempt {
-    /// The merchant payment number.
-    pub attempt_id: String,
-    /// Its business order.
-    pub order_no: String,
-    /// 1 for the order's first attempt, then 2, 3…
-    pub seq: i64,
-    /// The order fingerprint it was created for.
-    pub fingerprint: String,
-    /// The amount the provider was asked to charge (unknown for attempts made by a server
-    /// older than this column).
-    pub amount: Option<i64>,
-    /// Its state.
-    pub state: AttemptState,
-    /// The provider's prepay parameters, once known.
-    pub prepay: Option<Value>,
-    /// When the provider stops accepting the prepay (ms).
-    pub expires_at: Option<i64>,
-    /// Last active query of the provider for it (ms).
-    pub last_query_at: i64,
-    /// Creation time (ms).
-    pub created_at: i64,
-}
-
-/// A stored reply to a create-payment request (rule 1.1).
-#[derive(Debug, Clone)]
-pub struct StoredReply {
-    /// The fingerprint sent with the key.
-    pub fingerprint: String,
-    /// The reply body that was sent.
-    pub reply: Value,
-}
 
 const ORDER_COLUMNS: &str = "order_no, content, fingerprint, amount, buyer, paid_attempt, paid_amount, created_at, updated_at";
 
@@ -271,7 +138,8 @@ fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<(Attempt, String, Option<
 
 fn finish_attempt(raw: (Attempt, String, Option<String>)) -> Result<Attempt, StoreError> {
     let (mut attempt, state, prepay) = raw;
-    attempt.state = AttemptState::parse(&state)?;
+    attempt.state = AttemptState::parse(&state)
+        .ok_or_else(|| StoreError::Corrupt(format!("attempt state {state:?}")))?;
     attempt.prepay = prepay.as_deref().map(serde_json::from_str).transpose()?;
     Ok(attempt)
 }
@@ -345,20 +213,34 @@ pub fn insert_creating_attempt(
     })
 }
 
-/// Records the provider's prepay: the attempt becomes `unpaid`.
+/// Records the provider's prepay of a `creating` attempt: it becomes `unpaid`. `false` when
+/// the attempt is not `creating` (nothing changed).
 pub fn set_prepay(
     conn: &Connection,
     attempt_id: &str,
     prepay: &Value,
     expires_at: i64,
     now: i64,
-) -> Result<(), StoreError> {
-    conn.execute(
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
         "UPDATE attempts SET state = 'unpaid', prepay = ?2, expires_at = ?3, updated_at = ?4
          WHERE attempt_id = ?1 AND state = 'creating'",
         params![attempt_id, serde_json::to_string(prepay)?, expires_at, now],
     )?;
-    Ok(())
+    Ok(changed == 1)
+}
+
+/// Whether the order has an attempt that is not known dead (`creating`, `unpaid`, `paying`
+/// or `paid`).
+pub fn has_open_attempt(conn: &Connection, order_no: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM attempts WHERE order_no = ?1 AND state NOT IN ('closed', 'failed') LIMIT 1",
+            params![order_no],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }
 
 /// Moves a not-yet-final attempt to `state` (`paid` never moves back, `closed` and `failed`
@@ -377,21 +259,22 @@ pub fn set_attempt_state(
     Ok(changed == 1)
 }
 
-/// Marks an attempt and its order paid. Idempotent: returns whether this call changed
-/// anything (a repeated notify or query changes nothing).
+/// Marks an attempt and its order paid. Idempotent: a repeated notify or query changes
+/// nothing.
 ///
 /// `charged` is the amount the provider reports (notify, query); without it, the amount the
 /// attempt was created for. The first payment recorded for the order stores it as the order's
 /// paid amount, and when it is not the order's current amount the order is flagged
-/// ([`payment_flags`]) and counted in `amountMismatches`, in the same transaction: paid is
-/// final, but a payment for an old amount is never silently taken as paid in full.
+/// ([`payment_flags`]) in the same transaction: paid is final, but a payment for an old amount
+/// is never silently taken as paid in full.
+///
+/// Runs in the caller's transaction: both updates must commit together.
 pub fn mark_paid(
-    conn: &mut Connection,
+    tx: &Connection,
     attempt_id: &str,
     charged: Option<i64>,
     now: i64,
-) -> Result<bool, StoreError> {
-    let tx = conn.transaction()?;
+) -> Result<PaidRecord, StoreError> {
     let changed = tx.execute(
         "UPDATE attempts SET state = 'paid', updated_at = ?2 WHERE attempt_id = ?1 AND state != 'paid'",
         params![attempt_id, now],
@@ -402,6 +285,7 @@ pub fn mark_paid(
          WHERE paid_attempt IS NULL AND order_no = (SELECT order_no FROM attempts WHERE attempt_id = ?1)",
         params![attempt_id, now, charged],
     )?;
+    let mut mismatch = false;
     if recorded == 1 {
         let order: Option<(String, i64, Option<i64>)> = tx
             .query_row(
@@ -413,12 +297,14 @@ pub fn mark_paid(
         if let Some((order_no, amount, paid)) = order {
             if !payment_flags(amount, paid).is_empty() {
                 tracing::warn!(%order_no, amount, ?paid, "paid for another amount: flagged");
-                stats::bump(&tx, &order_no, Counter::AmountMismatches)?;
+                mismatch = true;
             }
         }
     }
-    tx.commit()?;
-    Ok(changed == 1)
+    Ok(PaidRecord {
+        changed: changed == 1,
+        mismatch,
+    })
 }
 
 /// Notes that the provider was just queried for this attempt.
@@ -453,22 +339,21 @@ pub fn get_reply(
         .transpose()
 }
 
-/// Stores the reply for `(order_no, key)`.
-pub fn put_reply(
-    conn: &Connection,
-    order_no: &str,
-    key: &str,
-    fingerprint: &str,
-    reply: &Value,
-    attempt_id: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO idempotency_keys (order_no, idem_key, fingerprint, reply, attempt_id, created_at)
+/// Stores `reply` under its key; `false` (nothing written) when the key has a reply.
+pub fn put_reply(conn: &Connection, reply: &NewReply<'_>) -> Result<bool, StoreError> {
+    let inserted = conn.execute(
+        "INSERT OR IGNORE INTO idempotency_keys (order_no, idem_key, fingerprint, reply, attempt_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![order_no, key, fingerprint, serde_json::to_string(reply)?, attempt_id, now],
+        params![
+            reply.order_no,
+            reply.key,
+            reply.fingerprint,
+            serde_json::to_string(reply.body)?,
+            reply.attempt_id,
+            reply.now
+        ],
     )?;
-    Ok(())
+    Ok(inserted == 1)
 }
 
 /// How many idempotency keys the order has stored replies for.
@@ -492,4 +377,49 @@ pub fn record_notify(
         params![notify_id, attempt_id, now],
     )?;
     Ok(inserted == 1)
+}
+
+/// The submission of `key` by `buyer`, if any.
+pub fn get_submission(
+    conn: &Connection,
+    buyer: &str,
+    key: &str,
+) -> Result<Option<Submission>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT fingerprint, order_no FROM submissions WHERE buyer = ?1 AND idem_key = ?2",
+            params![buyer, key],
+            |row| {
+                Ok(Submission {
+                    fingerprint: row.get(0)?,
+                    order_no: row.get(1)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Stores `key` of `buyer` for `submission`. The caller has checked that the key is new.
+pub fn put_submission(
+    conn: &Connection,
+    buyer: &str,
+    key: &str,
+    submission: &Submission,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO submissions (buyer, idem_key, fingerprint, order_no, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![buyer, key, submission.fingerprint, submission.order_no, now],
+    )?;
+    Ok(())
+}
+
+/// How many submission keys point at the order (admin view).
+pub fn count_submissions(conn: &Connection, order_no: &str) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM submissions WHERE order_no = ?1",
+        params![order_no],
+        |row| row.get(0),
+    )?)
 }

@@ -1,7 +1,7 @@
 //! The simulated wallet's HTML: what a buyer sees after scanning the code or being redirected.
 //! Plain server-rendered HTML with forms, so it works without JS and in any test browser.
 
-use crate::provider::{TradeState, Transaction};
+use super::{TradeState, Transaction};
 
 fn escape(text: &str) -> String {
     text.chars()

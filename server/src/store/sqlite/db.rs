@@ -1,4 +1,6 @@
-//! The SQLite database: opening it, its schema, and serialised access.
+//! The SQLite database file: opening it, its schema, and serialised access. Shared by the
+//! merchant's [`super::SqliteStore`], the stats ([`crate::stats::StatsRecorder`]) and the
+//! simulated provider ([`crate::provider::sim::SimProvider`]).
 //!
 //! One connection behind a mutex: every statement is short and the demo's load is small, and a
 //! single writer makes the transactions that the contract needs (attempt + idempotent reply
@@ -12,7 +14,7 @@
 //! fresh file goes through the same steps, so there is one path to the current schema.
 
 use crate::config::Storage;
-use crate::error::StoreError;
+use crate::store::StoreError;
 use rusqlite::Connection;
 use std::sync::Mutex;
 
@@ -125,13 +127,13 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 /// The database handle shared by the whole server.
 #[derive(Debug)]
-pub struct Store {
+pub struct Db {
     conn: Mutex<Connection>,
 }
 
-impl Store {
+impl Db {
     /// Opens (creating if needed) the database and its schema.
-    pub fn open(storage: &Storage) -> Result<Store, StoreError> {
+    pub fn open(storage: &Storage) -> Result<Db, StoreError> {
         let mut conn = match storage {
             Storage::Memory => Connection::open_in_memory()?,
             Storage::File(path) => {
@@ -146,7 +148,7 @@ impl Store {
         };
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
-        Ok(Store {
+        Ok(Db {
             conn: Mutex::new(conn),
         })
     }
@@ -178,7 +180,7 @@ mod tests {
             .join("db.sqlite")
     }
 
-    fn version(store: &Store) -> i64 {
+    fn version(store: &Db) -> i64 {
         store
             .with(|c| Ok(c.query_row("PRAGMA user_version", [], |row| row.get(0))?))
             .expect("version")
@@ -198,17 +200,17 @@ mod tests {
             )
             .expect("old row");
         }
-        let store = Store::open(&Storage::File(path.clone())).expect("migrates");
+        let store = Db::open(&Storage::File(path.clone())).expect("migrates");
         assert_eq!(version(&store), 1 + MIGRATIONS.len() as i64);
         let order = store
-            .with(|c| crate::records::get_order(c, "OLD-0001"))
+            .with(|c| super::super::records::get_order(c, "OLD-0001"))
             .expect("read")
             .expect("kept");
         assert_eq!((order.buyer.as_str(), order.paid_amount), ("", None));
         assert!(order.flags.is_empty());
         drop(store);
         // Opening again runs nothing twice.
-        let store = Store::open(&Storage::File(path.clone())).expect("reopens");
+        let store = Db::open(&Storage::File(path.clone())).expect("reopens");
         assert_eq!(version(&store), 1 + MIGRATIONS.len() as i64);
         drop(store);
         let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
@@ -225,7 +227,7 @@ mod tests {
                 .expect("version");
         }
         assert!(matches!(
-            Store::open(&Storage::File(path.clone())),
+            Db::open(&Storage::File(path.clone())),
             Err(StoreError::Corrupt(_))
         ));
         let _ = std::fs::remove_dir_all(path.parent().expect("dir"));

@@ -1,8 +1,10 @@
-//! Per-order coordination in memory: one lock so a close/create for an order never runs twice
-//! at once, and one change signal that wakes long-polls; and the order-submission keys in
-//! flight.
+//! The SQLite store's leases, in memory: one lock per order so a close/create for an order
+//! never runs twice at once, one change signal per order that wakes long-polls, and the
+//! order-submission keys in flight.
 //!
-//! The lock is only about this process's concurrency; what must survive a crash is in SQLite.
+//! Only about this process's concurrency (run one server per database file); what must
+//! survive a crash is in SQLite, and the store's conditional writes keep the contract even
+//! without these locks (see [`crate::store`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -11,8 +13,8 @@ use tokio::sync::watch;
 /// The coordination state of one order.
 #[derive(Debug)]
 pub struct Slot {
-    /// Held while a create or a status evaluation for the order runs.
-    pub lock: tokio::sync::Mutex<()>,
+    /// Held while a create, a close or a status evaluation for the order runs.
+    pub lock: Arc<tokio::sync::Mutex<()>>,
     /// Bumped whenever the order's payment state changes.
     pub changed: watch::Sender<u64>,
 }
@@ -31,7 +33,7 @@ impl Slots {
         map.entry(order_no.to_owned())
             .or_insert_with(|| {
                 Arc::new(Slot {
-                    lock: tokio::sync::Mutex::new(()),
+                    lock: Arc::new(tokio::sync::Mutex::new(())),
                     changed: watch::Sender::new(0),
                 })
             })

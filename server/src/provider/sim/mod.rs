@@ -9,15 +9,24 @@
 //!   before replacing learns about a payment it had not heard of;
 //! - query tells the truth even when the notify was lost (the "掉单" case).
 //!
-//! It is in-process: the merchant calls these methods directly (faults are injected through
-//! [`ProviderFault`]), and `/sim/...` exposes the same methods over HTTP.
+//! It is in-process: the merchant rules call it through the [`Provider`] trait (faults come
+//! from a [`super::faulty::Faulty`] wrapper, not from here), and `/sim/...` exposes the same
+//! operations over HTTP. It reads the time from the [`Clock`] it was given, so it follows a
+//! virtual clock in tests, and it reports what it receives and does to an [`Observer`] (the
+//! stats) instead of counting anything itself.
 
-use crate::error::StoreError;
+pub mod notify;
+pub mod wallet;
+
+use super::{Payment, PaymentState, Prepay, PrepayRequest, Provider, ProviderError, Scene};
+use crate::clock::Clock;
 use crate::ids::random_token;
-use crate::stats::{self, Counter};
-use crate::store::Store;
+use crate::stats::{Event, Observer};
+use crate::store::sqlite::Db;
+use crate::store::StoreError;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
+use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -65,19 +74,10 @@ impl TradeState {
     }
 }
 
-/// A fault injected into one provider call made by the merchant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderFault {
-    /// The call fails before the provider does anything (a 500 from the provider).
-    Fail,
-    /// The provider does the work and commits, but the merchant never sees the reply.
-    Lost,
-}
-
-/// Why a provider call did not succeed.
+/// Why a simulated provider operation did not succeed, in the simulation's own (WeChat) terms;
+/// [`Provider`] callers see it as a [`ProviderError`].
 #[derive(Debug, Error)]
-pub enum ProviderError {
+pub enum SimError {
     /// `out_trade_no` was used before (WeChat "201").
     #[error("201 duplicate out_trade_no")]
     Duplicate,
@@ -87,17 +87,33 @@ pub enum ProviderError {
     /// Close refused: the transaction is paid (`ORDERPAID`).
     #[error("ORDERPAID")]
     Paid,
-    /// The provider did not answer (injected fault).
-    #[error("provider unavailable")]
-    Unavailable,
+    /// The request is not one WeChat Pay would accept (`PARAM_ERROR`).
+    #[error("PARAM_ERROR: {0}")]
+    Invalid(&'static str),
     /// The provider's own storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-impl From<rusqlite::Error> for ProviderError {
+impl From<rusqlite::Error> for SimError {
     fn from(err: rusqlite::Error) -> Self {
-        ProviderError::Store(StoreError::Sqlite(err))
+        SimError::Store(StoreError::Sqlite(err))
+    }
+}
+
+impl From<SimError> for ProviderError {
+    fn from(err: SimError) -> Self {
+        match err {
+            SimError::Duplicate => ProviderError::DuplicateNumber,
+            SimError::NotFound => ProviderError::NotFound,
+            SimError::Paid => ProviderError::AlreadyPaid,
+            SimError::Invalid(why) => ProviderError::Rejected(why.to_owned()),
+            // To the merchant, a provider whose storage fails is a provider that is down.
+            SimError::Store(err) => {
+                tracing::error!(%err, "the simulated provider's storage failed");
+                ProviderError::Unavailable(err.to_string())
+            }
+        }
     }
 }
 
@@ -234,7 +250,23 @@ pub struct NotifyMessage {
 /// The simulated provider over the shared database (`sim_transactions`).
 #[derive(Debug, Clone)]
 pub struct SimProvider {
-    store: Arc<Store>,
+    store: Arc<Db>,
+    clock: Clock,
+    observer: Arc<dyn Observer>,
+    notify_url: String,
+}
+
+/// Everything [`SimProvider::new`] needs.
+#[derive(Debug, Clone)]
+pub struct SimParts {
+    /// The database holding `sim_transactions`.
+    pub store: Arc<Db>,
+    /// Where the provider reads the time (prepay expiry, wallet refusals).
+    pub clock: Clock,
+    /// Told about every call received, charge and refused confirm.
+    pub observer: Arc<dyn Observer>,
+    /// Where the notifies of transactions created through [`Provider::create`] go.
+    pub notify_url: String,
 }
 
 const TX_COLUMNS: &str =
@@ -291,25 +323,22 @@ fn set_state(
 }
 
 impl SimProvider {
-    /// A provider on `store`.
-    pub fn new(store: Arc<Store>) -> Self {
-        SimProvider { store }
+    /// A provider as `parts` say.
+    pub fn new(parts: SimParts) -> Self {
+        SimProvider {
+            store: parts.store,
+            clock: parts.clock,
+            observer: parts.observer,
+            notify_url: parts.notify_url,
+        }
     }
 
     /// Creates a transaction and returns its prepay. A reused `out_trade_no` is refused.
-    pub fn create(
-        &self,
-        req: &NewTransaction<'_>,
-        now: i64,
-        fault: Option<ProviderFault>,
-    ) -> Result<PrepayGrant, ProviderError> {
+    pub fn create_transaction(&self, req: &NewTransaction<'_>) -> Result<PrepayGrant, SimError> {
+        self.observer.observe(req.order_no, Event::PrepayCall);
+        let now = self.clock.now_ms();
         let grant = self.store.with(|conn| {
             let tx = conn.transaction()?;
-            stats::bump(&tx, req.order_no, Counter::PrepayCalls)?;
-            if fault == Some(ProviderFault::Fail) {
-                tx.commit()?;
-                return Ok(Err(ProviderError::Unavailable));
-            }
             let exists: Option<i64> = tx
                 .query_row(
                     "SELECT 1 FROM sim_transactions WHERE out_trade_no = ?1",
@@ -318,9 +347,7 @@ impl SimProvider {
                 )
                 .optional()?;
             if exists.is_some() {
-                stats::bump(&tx, req.order_no, Counter::DuplicatesRefused)?;
-                tx.commit()?;
-                return Ok(Err(ProviderError::Duplicate));
+                return Ok(Err(SimError::Duplicate));
             }
             let prepay_id = format!("wx{}", random_token(30));
             let expires_at = now.saturating_add(req.ttl_ms);
@@ -335,54 +362,35 @@ impl SimProvider {
                 prepay_id,
                 expires_at,
             }))
-        })??;
-        if fault == Some(ProviderFault::Lost) {
-            return Err(ProviderError::Unavailable);
+        })?;
+        if matches!(grant, Err(SimError::Duplicate)) {
+            self.observer.observe(req.order_no, Event::DuplicateRefused);
         }
-        Ok(grant)
+        grant
     }
 
     /// The transaction, as the provider knows it (active query).
-    pub fn query(
-        &self,
-        out_trade_no: &str,
-        fault: Option<ProviderFault>,
-    ) -> Result<Transaction, ProviderError> {
-        if fault == Some(ProviderFault::Fail) {
-            return Err(ProviderError::Unavailable);
+    pub fn query_transaction(&self, out_trade_no: &str) -> Result<Transaction, SimError> {
+        let found = self
+            .store
+            .with(|conn| load(conn, "out_trade_no", out_trade_no))?;
+        if let Some(tx) = &found {
+            self.observer.observe(&tx.order_no, Event::Query);
         }
-        let found = self.store.with(|conn| {
-            let found = load(conn, "out_trade_no", out_trade_no)?;
-            if let Some(tx) = &found {
-                stats::bump(conn, &tx.order_no, Counter::Queries)?;
-            }
-            Ok(found)
-        })?;
-        if fault == Some(ProviderFault::Lost) {
-            return Err(ProviderError::Unavailable);
-        }
-        found.ok_or(ProviderError::NotFound)
+        found.ok_or(SimError::NotFound)
     }
 
     /// Closes the transaction so it can never be paid. Closing a closed (or failed)
-    /// transaction succeeds again; closing a paid one is refused with [`ProviderError::Paid`].
-    pub fn close(
-        &self,
-        out_trade_no: &str,
-        now: i64,
-        fault: Option<ProviderFault>,
-    ) -> Result<(), ProviderError> {
-        if fault == Some(ProviderFault::Fail) {
-            return Err(ProviderError::Unavailable);
-        }
-        let outcome = self.store.with(|conn| {
+    /// transaction succeeds again; closing a paid one is refused with [`SimError::Paid`].
+    pub fn close_transaction(&self, out_trade_no: &str) -> Result<(), SimError> {
+        let now = self.clock.now_ms();
+        let (outcome, closed_for) = self.store.with(|conn| {
             let tx = conn.transaction()?;
             let Some(found) = load(&tx, "out_trade_no", out_trade_no)? else {
-                return Ok(Err(ProviderError::NotFound));
+                return Ok((Err(SimError::NotFound), None));
             };
-            stats::bump(&tx, &found.order_no, Counter::Closes)?;
             let outcome = match found.trade_state {
-                TradeState::Success => Err(ProviderError::Paid),
+                TradeState::Success => Err(SimError::Paid),
                 TradeState::NotPay | TradeState::UserPaying => {
                     set_state(&tx, out_trade_no, TradeState::Closed, now)?;
                     Ok(())
@@ -390,10 +398,10 @@ impl SimProvider {
                 TradeState::Closed | TradeState::PayError => Ok(()),
             };
             tx.commit()?;
-            Ok(outcome)
+            Ok((outcome, Some(found.order_no)))
         })?;
-        if fault == Some(ProviderFault::Lost) {
-            return Err(ProviderError::Unavailable);
+        if let Some(order_no) = closed_for {
+            self.observer.observe(&order_no, Event::Close);
         }
         outcome
     }
@@ -409,12 +417,12 @@ impl SimProvider {
         &self,
         prepay_id: &str,
         action: WalletAction,
-        now: i64,
     ) -> Result<(Transaction, Option<NotifyMessage>), WalletRefusal> {
-        self.store.with(|conn| {
+        let now = self.clock.now_ms();
+        let (result, event) = self.store.with(|conn| {
             let tx = conn.transaction()?;
             let Some(mut found) = load(&tx, "prepay_id", prepay_id)? else {
-                return Ok(Err(WalletRefusal::Unknown));
+                return Ok((Err(WalletRefusal::Unknown), None));
             };
             let refusal = match found.trade_state {
                 TradeState::Success => Some(WalletRefusal::Paid),
@@ -424,11 +432,9 @@ impl SimProvider {
                 _ => None,
             };
             if let Some(refusal) = refusal {
-                if action == WalletAction::Confirm {
-                    stats::bump(&tx, &found.order_no, Counter::PaymentsRefused)?;
-                    tx.commit()?;
-                }
-                return Ok(Err(refusal));
+                let event = (action == WalletAction::Confirm)
+                    .then(|| (found.order_no.clone(), Event::PaymentRefused));
+                return Ok((Err(refusal), event));
             }
             let mut notify = None;
             let next = match action {
@@ -441,7 +447,6 @@ impl SimProvider {
                         "UPDATE sim_transactions SET transaction_id = ?2 WHERE out_trade_no = ?1",
                         params![found.out_trade_no, transaction_id],
                     )?;
-                    stats::bump(&tx, &found.order_no, Counter::Charges)?;
                     notify = Some(NotifyMessage {
                         id: format!("n{}", random_token(20)),
                         event_type: "TRANSACTION.SUCCESS",
@@ -460,8 +465,15 @@ impl SimProvider {
             set_state(&tx, &found.out_trade_no, next, now)?;
             tx.commit()?;
             found.trade_state = next;
-            Ok(Ok((found, notify)))
-        })?
+            let event = notify
+                .is_some()
+                .then(|| (found.order_no.clone(), Event::Charge));
+            Ok((Ok((found, notify)), event))
+        })?;
+        if let Some((order_no, event)) = event {
+            self.observer.observe(&order_no, event);
+        }
+        result
     }
 
     /// Every transaction of a business order (admin view).
@@ -473,5 +485,84 @@ impl SimProvider {
             let rows = stmt.query_map(params![order_no], tx_from_row)?;
             rows.map(|raw| finish(raw?)).collect()
         })
+    }
+}
+
+/// The prepay parameters of a grant for `scene`: what the buyer's side needs to start paying,
+/// plus the simulated wallet's page (`walletUrl`), which stands in for the WeChat app.
+fn prepay_params(grant: &PrepayGrant, scene: &Scene) -> Map<String, Value> {
+    let wallet_url = format!("/sim/wallet/{}", grant.prepay_id);
+    let params = match scene {
+        Scene::Native => json!({
+            "prepayId": grant.prepay_id,
+            "codeUrl": grant.code_url,
+            "walletUrl": wallet_url,
+        }),
+        Scene::MiniProgram { .. } | Scene::OfficialAccount { .. } => json!({
+            "prepayId": grant.prepay_id,
+            "package": format!("prepay_id={}", grant.prepay_id),
+            "walletUrl": wallet_url,
+        }),
+        Scene::H5 { .. } => json!({
+            "prepayId": grant.prepay_id,
+            "h5Url": wallet_url,
+            "walletUrl": wallet_url,
+        }),
+    };
+    match params {
+        Value::Object(map) => map,
+        // `json!({...})` is always an object.
+        _ => Map::new(),
+    }
+}
+
+/// What WeChat Pay itself would refuse about a scene before creating anything.
+fn check_scene(scene: &Scene) -> Result<(), SimError> {
+    match scene {
+        Scene::MiniProgram { openid } | Scene::OfficialAccount { openid } if openid.is_empty() => {
+            Err(SimError::Invalid(
+                "a JSAPI payment needs the payer's openid",
+            ))
+        }
+        Scene::H5 { client_ip } if client_ip.is_empty() => Err(SimError::Invalid(
+            "an H5 payment needs the payer's client IP",
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Provider for SimProvider {
+    async fn create(&self, req: &PrepayRequest) -> Result<Prepay, ProviderError> {
+        check_scene(&req.scene)?;
+        let grant = self.create_transaction(&NewTransaction {
+            out_trade_no: &req.attempt_id,
+            order_no: &req.order_no,
+            amount: req.amount,
+            notify_url: &self.notify_url,
+            ttl_ms: req.ttl_ms,
+        })?;
+        Ok(Prepay {
+            params: prepay_params(&grant, &req.scene),
+            expires_at: grant.expires_at,
+        })
+    }
+
+    async fn query(&self, attempt_id: &str) -> Result<Payment, ProviderError> {
+        let tx = self.query_transaction(attempt_id)?;
+        let state = match tx.trade_state {
+            TradeState::NotPay => PaymentState::NotPaid,
+            TradeState::UserPaying => PaymentState::Paying,
+            TradeState::Success => PaymentState::Paid,
+            TradeState::Closed => PaymentState::Closed,
+            TradeState::PayError => PaymentState::Failed,
+        };
+        Ok(Payment {
+            state,
+            amount: tx.amount,
+        })
+    }
+
+    async fn close(&self, attempt_id: &str) -> Result<(), ProviderError> {
+        Ok(self.close_transaction(attempt_id)?)
     }
 }

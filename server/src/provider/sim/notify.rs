@@ -4,9 +4,9 @@
 //! Delivery runs on the server's task tracker and stops at shutdown: a notify still pending
 //! then is lost, exactly the case the merchant's active query exists for.
 
+use super::NotifyMessage;
 use crate::clock::now_ms;
 use crate::ids::random_token;
-use crate::provider::NotifyMessage;
 use crate::signing;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
