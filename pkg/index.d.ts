@@ -188,6 +188,14 @@ export interface CheckoutGuardOptions {
   storage?: 'local' | 'memory' | StorageLike;
   /** Your own `fetch(url, init)` (a mini-program adapter, a test double). Default: the global `fetch`. */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /**
+   * Headers added to every request: a buyer token the payment center asks for
+   * (`Authorization: Bearer …`), fixed, or a function called for each request (a token that is
+   * refreshed). The guard's own (`Idempotency-Key`, `Prefer`, `Content-Type`, `Accept`) cannot
+   * be replaced; a function that throws makes that request fail like a lost reply (the same
+   * key is sent again later, never a new one).
+   */
+  headers?: Record<string, string> | (() => Record<string, string>);
   /** Time-out of one request, long-poll wait excluded. Default 15000. */
   requestTimeoutMs?: number;
   /** How long a prepay is reused when the server gave no `expiresAt`. Default 300000. */

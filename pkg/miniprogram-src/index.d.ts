@@ -34,6 +34,8 @@ export interface CreateGuardOptions {
   /** One buyer's records apart from another's (e.g. the user id). */
   scope?: string;
   requestTimeoutMs?: number;
+  /** Headers added to every request (a buyer token), fixed or computed per request. */
+  headers?: Record<string, string> | (() => Record<string, string>);
   /** `wx.requestPayment` parameters from a prepay; default: the signed fields of the prepay. */
   paymentParams?: (prepay: Record<string, unknown>, context: { orderNo: string; attemptId: string }) => object;
   /** Replaces the `wx.requestPayment` adapter. */

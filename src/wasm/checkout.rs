@@ -69,7 +69,8 @@ impl CheckoutGuard {
         let transport = match &options.fetch {
             Some(fetch) => Transport::custom(fetch.clone()),
             None => Transport::global()?,
-        };
+        }
+        .with_headers(options.headers.clone());
         let scope = options.config.scope.clone();
         let owner = hex(&seed[..8]);
         let locks = TabLocks::new(Mechanism::detect(), store.clone(), owner, LEASE_MS);

@@ -50,9 +50,8 @@ impl MiniProgramGuard {
                 "invalid option `request`: required",
             )
         })?;
-        let driver = Driver::new(options, seed, store, Transport::custom(request), |_| {
-            Rc::new(Alone)
-        })?;
+        let transport = Transport::custom(request).with_headers(options.headers.clone());
+        let driver = Driver::new(options, seed, store, transport, |_| Rc::new(Alone))?;
         Ok(MiniProgramGuard { driver })
     }
 

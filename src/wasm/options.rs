@@ -8,6 +8,7 @@
 
 use super::errors::{ErrorCode, GuardError};
 use super::order::to_json;
+use super::transport::{header_pairs, ExtraHeaders};
 use crate::core::config::Config;
 use js_sys::{Array, Function, Object, Reflect};
 use serde_json::{Map, Value};
@@ -53,6 +54,8 @@ pub struct ShellOptions {
     /// The `fetch`-shaped transport function: the `fetch` option in browsers, `request` in
     /// mini-programs.
     pub fetch: Option<Function>,
+    /// `headers`: added to every request (e.g. the payment center's buyer token).
+    pub headers: ExtraHeaders,
     pub config: Config,
 }
 
@@ -83,6 +86,7 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
     };
     let mut request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
     let mut fetch = None;
+    let mut headers = ExtraHeaders::None;
     let mut core = Map::new();
     for key in Object::keys(options.unchecked_ref::<Object>()).iter() {
         let name = key.as_string().unwrap_or_default();
@@ -97,6 +101,7 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
             }
             "storage" => storage = Some(storage_of(value, flavour)?),
             "requestTimeoutMs" => request_timeout_ms = timeout_of(&value)?,
+            "headers" => headers = headers_of(value)?,
             _ => {
                 let json = to_json(&value).map_err(|e| invalid(&name, &e.message))?;
                 core.insert(name, integral(json));
@@ -132,6 +137,7 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
         storage,
         request_timeout_ms,
         fetch,
+        headers,
         config,
     })
 }
@@ -188,6 +194,16 @@ fn endpoints_of(value: &JsValue) -> Result<(String, String, String), GuardError>
         }
     }
     Ok((create, status, submit))
+}
+
+/// `headers`: `{ name: value }`, checked now, or a function returning one for each request.
+fn headers_of(value: JsValue) -> Result<ExtraHeaders, GuardError> {
+    if value.is_function() {
+        return Ok(ExtraHeaders::Computed(value.unchecked_into()));
+    }
+    header_pairs(&value)
+        .map(ExtraHeaders::Fixed)
+        .map_err(|e| invalid("headers", &e))
 }
 
 fn function_of(option: &str, value: JsValue) -> Result<Function, GuardError> {

@@ -78,9 +78,64 @@ extern "C" {
     fn signal(this: &AbortController) -> JsValue;
 }
 
+/// Headers the page adds to every request (a buyer token the payment center asks for).
+#[derive(Clone, Default)]
+pub enum ExtraHeaders {
+    /// None.
+    #[default]
+    None,
+    /// The same ones every time, validated with the options.
+    Fixed(Vec<(String, String)>),
+    /// `headers()` called for each request (a token that is refreshed): what it returns is
+    /// checked then, and a request whose headers cannot be built is not sent (a network error
+    /// for the core: the same key again later, never a new one).
+    Computed(Function),
+}
+
+/// The headers the guard itself sets: a page may not replace them.
+pub const OWN_HEADERS: [&str; 4] = ["idempotency-key", "prefer", "content-type", "accept"];
+
+/// Checks one extra header: an HTTP token for the name, no CR/LF in the value, not one of the
+/// guard's own.
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+    let token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token {
+        return Err(format!("{name:?} is not a header name"));
+    }
+    if OWN_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(format!("{name} is set by the guard itself"));
+    }
+    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(format!("the value of {name} has a line break"));
+    }
+    Ok(())
+}
+
+/// `{ name: value, … }` as checked header pairs.
+pub fn header_pairs(object: &JsValue) -> Result<Vec<(String, String)>, String> {
+    if !object.is_object() || object.is_function() || Array::is_array(object) {
+        return Err("must be an object of header names to string values".into());
+    }
+    let mut pairs = Vec::new();
+    for key in Object::keys(object.unchecked_ref::<Object>()).iter() {
+        let name = key.as_string().unwrap_or_default();
+        let value = Reflect::get(object, &key)
+            .ok()
+            .and_then(|v| v.as_string())
+            .ok_or_else(|| format!("the value of {name} must be a string"))?;
+        check_header(&name, &value)?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
+}
+
 /// A `fetch` function and how to call it.
 pub struct Transport {
     fetch: Function,
+    extra: ExtraHeaders,
 }
 
 impl Transport {
@@ -88,7 +143,10 @@ impl Transport {
     pub fn global() -> Result<Transport, GuardError> {
         property("fetch")
             .and_then(|f| f.dyn_into::<Function>().ok())
-            .map(|fetch| Transport { fetch })
+            .map(|fetch| Transport {
+                fetch,
+                extra: ExtraHeaders::None,
+            })
             .ok_or_else(|| {
                 GuardError::new(
                     ErrorCode::Platform,
@@ -99,14 +157,37 @@ impl Transport {
 
     /// A caller-supplied `fetch(url, init)`.
     pub fn custom(fetch: Function) -> Transport {
-        Transport { fetch }
+        Transport {
+            fetch,
+            extra: ExtraHeaders::None,
+        }
+    }
+
+    /// The same transport adding `extra` to every request.
+    pub fn with_headers(self, extra: ExtraHeaders) -> Transport {
+        Transport { extra, ..self }
+    }
+
+    /// The extra headers for one request, or why they cannot be had.
+    fn extra_headers(&self) -> Result<Vec<(String, String)>, TransportError> {
+        match &self.extra {
+            ExtraHeaders::None => Ok(Vec::new()),
+            ExtraHeaders::Fixed(pairs) => Ok(pairs.clone()),
+            ExtraHeaders::Computed(headers) => {
+                let value = headers.call0(&JsValue::UNDEFINED).map_err(|e| {
+                    TransportError::Network(format!("headers() threw: {}", describe(&e)))
+                })?;
+                header_pairs(&value).map_err(|e| TransportError::Network(format!("headers(): {e}")))
+            }
+        }
     }
 
     /// Sends `request` and reads the whole reply, or fails within its time-out.
     pub async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
         let timeout_ms = u64::from(request.timeout_ms) + u64::from(request.wait_secs) * 1000;
+        let extra = self.extra_headers()?;
         let deadline = Deadline::start(timeout_ms);
-        let init = init_object(request, timeout_ms, deadline.signal());
+        let init = init_object(request, &extra, timeout_ms, deadline.signal());
         let url = JsValue::from_str(&request.url);
         let pending = self
             .fetch
@@ -135,7 +216,12 @@ impl Transport {
 /// The `init` argument of `fetch`: a plain object, so custom fetches need no DOM types.
 /// `timeoutMs` (ignored by `fetch`) lets an adapter without `AbortController` (the
 /// mini-program's `wx.request`) end the native request at the same deadline.
-fn init_object(request: &HttpRequest, timeout_ms: u64, signal: Option<JsValue>) -> JsValue {
+fn init_object(
+    request: &HttpRequest,
+    extra: &[(String, String)],
+    timeout_ms: u64,
+    signal: Option<JsValue>,
+) -> JsValue {
     let headers = Object::new();
     let init = Object::new();
     // Setting properties on fresh plain objects cannot fail.
@@ -147,6 +233,10 @@ fn init_object(request: &HttpRequest, timeout_ms: u64, signal: Option<JsValue>) 
         Method::Post => "POST",
     };
     set(&init, "method", &method.into());
+    // The page's own first: the guard's below always win (they are checked not to clash).
+    for (name, value) in extra {
+        set(&headers, name, &value.as_str().into());
+    }
     if let Some(key) = &request.idempotency_key {
         set(&headers, "Idempotency-Key", &format!("\"{key}\"").into());
     }

@@ -147,3 +147,30 @@ test('the guard\'s errors are recognised at run time: instanceof and isCheckoutG
   assert.equal(isCheckoutGuardError({ name: 'CheckoutGuardError', code: 'busy' }), false);
   assert.throws(() => new CheckoutGuardError(), TypeError);
 });
+
+test('headers: fixed or computed per request, on every request; the guard\'s own cannot be replaced', async () => {
+  const seen = [];
+  let server = fakeServer();
+  const fetch = (url, init) => {
+    seen.push({ ...init.headers });
+    return server.fetch(url, init);
+  };
+  const fixed = new CheckoutGuard({ launch, storage: 'memory', fetch, headers: { Authorization: 'Bearer t-1' }, poll: { fastMs: [0, 10], baseMs: 20, floorMs: 10 } });
+  assert.equal((await fixed.pay({ orderNo: 'H1', content: { amount: 1 } })).status, 'paid');
+  assert.ok(seen.length >= 2);
+  assert.ok(seen.every((h) => h.Authorization === 'Bearer t-1'), JSON.stringify(seen));
+  fixed.free();
+  let n = 0;
+  seen.length = 0;
+  server = fakeServer();
+  const computed = new CheckoutGuard({ launch, storage: 'memory', fetch, headers: () => ({ 'X-Buyer-Token': `t-${++n}` }), poll: { fastMs: [0, 10], baseMs: 20, floorMs: 10 } });
+  assert.equal((await computed.pay({ orderNo: 'H2', content: { amount: 1 } })).status, 'paid');
+  assert.deepEqual(seen.map((h) => h['X-Buyer-Token']), seen.map((_, i) => `t-${i + 1}`));
+  assert.ok(seen.some((h) => h['Idempotency-Key']), 'the guard\'s own header is still there');
+  computed.free();
+  optionsError({ launch, headers: 'Bearer x' }, 'headers');
+  optionsError({ launch, headers: { 'Idempotency-Key': 'x' } }, 'headers');
+  optionsError({ launch, headers: { 'bad name': 'x' } }, 'headers');
+  optionsError({ launch, headers: { Authorization: 42 } }, 'headers');
+  optionsError({ launch, headers: { Authorization: 'a\r\nb' } }, 'headers');
+});
