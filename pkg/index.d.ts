@@ -129,6 +129,14 @@ export interface Order {
   content: Content;
 }
 
+/** What `launch` is told besides the prepay. */
+export interface LaunchContext {
+  orderNo: string;
+  attemptId: string;
+  /** What `prepare(order)` returned for this payment, if that option is set. */
+  prepared?: unknown;
+}
+
 /** What `launch` settles with. Anything else, or a throw, counts as `'failed'`. */
 export type LaunchResult = 'ok' | 'cancelled' | 'failed';
 
@@ -172,7 +180,17 @@ export interface CheckoutGuardOptions {
    * Starts the payment UI (QR code, JSAPI, redirect…) with the provider's parameters and
    * settles when the buyer is done there.
    */
-  launch(prepay: Record<string, Json>, context: { orderNo: string; attemptId: string }): LaunchReturn;
+  launch(prepay: Record<string, Json>, context: LaunchContext): LaunchReturn;
+  /**
+   * Called synchronously when a payment starts, inside the click's user activation (by
+   * `attach`'s handler, or by `pay` called from yours), never for a click that joins a payment
+   * in flight. What it returns (e.g. `window.open('', 'pay')`, a sheet) reaches `launch` as
+   * `context.prepared`, which runs after the server's replies, outside the activation, where
+   * a popup would be blocked.
+   */
+  prepare?(order: Order): unknown;
+  /** Gets `prepare`'s value when the payment ended without `launch` taking it (paid, pending, refused). */
+  dismiss?(prepared: unknown): void;
   /** Part of every storage key and channel name. Default 'default'. */
   namespace?: string;
   /** Whose records these are, e.g. a hash of the buyer's id: one buyer never sees another's. Default 'default'. */

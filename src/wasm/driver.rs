@@ -85,6 +85,9 @@ pub struct Driver {
     next_listener: Cell<u64>,
     inbox: RefCell<VecDeque<Input>>,
     driving: Cell<bool>,
+    /// What `prepare(order)` returned for a payment starting now, until `launch` takes it or
+    /// the call ends (then `dismiss` gets it).
+    prepared: RefCell<HashMap<OrderNo, JsValue>>,
     /// The driver itself while a call runs: a page may drop its last reference to the guard
     /// mid-payment (`new CheckoutGuard(o).pay(order)`), and the payment must still finish and
     /// settle its promise. Cleared when the core is idle, so an idle guard can be collected.
@@ -121,6 +124,7 @@ impl Driver {
                 next_listener: Cell::new(0),
                 inbox: RefCell::new(VecDeque::new()),
                 driving: Cell::new(false),
+                prepared: RefCell::new(HashMap::new()),
                 keep_alive: RefCell::new(None),
             }
         }))
@@ -139,6 +143,7 @@ impl Driver {
     /// `pay(order)`: a promise of the outcome.
     pub fn pay(self: Rc<Self>, order: &JsValue) -> Result<Promise, GuardError> {
         let (order_no, print) = read_order(order)?;
+        self.prepare(&order_no, order);
         let caller = self.next_caller.get();
         self.next_caller.set(caller + 1);
         let mut parts = None;
@@ -152,6 +157,37 @@ impl Driver {
             caller: CallerId(caller),
         });
         Ok(promise)
+    }
+
+    /// Calls `prepare(order)` now, synchronously (inside the caller's user activation), for a
+    /// payment that starts with this call; a call joining one in flight prepares nothing (a
+    /// double click must not open two windows). A throw is reported as an `error` event and
+    /// the payment goes on without a prepared value.
+    fn prepare(&self, order_no: &OrderNo, order: &JsValue) {
+        let Some(prepare) = &self.options.prepare else {
+            return;
+        };
+        if self.guard.borrow().is_busy(order_no) || self.guard.borrow().is_paid(order_no) {
+            return;
+        }
+        match prepare.call1(&JsValue::UNDEFINED, order) {
+            Ok(value) => {
+                if let Some(old) = self.prepared.borrow_mut().insert(order_no.clone(), value) {
+                    self.dismiss(old);
+                }
+            }
+            Err(e) => {
+                let message = format!("prepare() threw: {}", super::errors::describe(&e));
+                self.emit("error", &js_error(ErrorCode::Platform, &message));
+            }
+        }
+    }
+
+    /// Hands a prepared value nobody launched to `dismiss`.
+    fn dismiss(&self, prepared: JsValue) {
+        if let Some(dismiss) = &self.options.dismiss {
+            let _ = dismiss.call1(&JsValue::UNDEFINED, &prepared);
+        }
     }
 
     /// `submit(content)`: a promise of the business order for this submission of the order
@@ -251,7 +287,14 @@ impl Driver {
     fn perform(&self, action: Action) {
         match action {
             Action::LockUi { order_no } => self.platform.lock_ui(&order_no),
-            Action::UnlockUi { order_no, status } => self.platform.unlock_ui(&order_no, status),
+            Action::UnlockUi { order_no, status } => {
+                // The call ended: a window prepared for it and never launched goes.
+                let unused = self.prepared.borrow_mut().remove(&order_no);
+                if let Some(prepared) = unused {
+                    self.dismiss(prepared);
+                }
+                self.platform.unlock_ui(&order_no, status)
+            }
             Action::AcquireTabLock { order_no, request } => {
                 if let Some(driver) = self.me.upgrade() {
                     self.platform.clone().acquire(driver, order_no, request);
@@ -302,7 +345,12 @@ impl Driver {
                     order_no: order_no.as_str(),
                     attempt_id: attempt_id.as_str(),
                 };
-                let args = (to_js(prepay.as_map()), to_js(&context));
+                let context = to_js(&context);
+                let prepared = self.prepared.borrow_mut().remove(&order_no);
+                if let Some(prepared) = prepared {
+                    let _ = Reflect::set(&context, &"prepared".into(), &prepared);
+                }
+                let args = (to_js(prepay.as_map()), context);
                 self.launch(order_no, request, args);
             }
             Action::Emit(event) => self.emit_event(&event),

@@ -56,6 +56,12 @@ pub struct ShellOptions {
     pub fetch: Option<Function>,
     /// `headers`: added to every request (e.g. the payment center's buyer token).
     pub headers: ExtraHeaders,
+    /// `prepare(order)`: called synchronously when a payment starts (inside the click's user
+    /// activation), its result handed to `launch` as `context.prepared`.
+    pub prepare: Option<Function>,
+    /// `dismiss(prepared)`: called when a payment ends without `launch` taking the prepared
+    /// value (paid, pending, refused), so a window opened on the click does not linger.
+    pub dismiss: Option<Function>,
     pub config: Config,
 }
 
@@ -87,6 +93,7 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
     let mut request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
     let mut fetch = None;
     let mut headers = ExtraHeaders::None;
+    let (mut prepare, mut dismiss) = (None, None);
     let mut core = Map::new();
     for key in Object::keys(options.unchecked_ref::<Object>()).iter() {
         let name = key.as_string().unwrap_or_default();
@@ -102,6 +109,8 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
             "storage" => storage = Some(storage_of(value, flavour)?),
             "requestTimeoutMs" => request_timeout_ms = timeout_of(&value)?,
             "headers" => headers = headers_of(value)?,
+            "prepare" => prepare = Some(function_of("prepare", value)?),
+            "dismiss" => dismiss = Some(function_of("dismiss", value)?),
             _ => {
                 let json = to_json(&value).map_err(|e| invalid(&name, &e.message))?;
                 core.insert(name, integral(json));
@@ -138,6 +147,8 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
         request_timeout_ms,
         fetch,
         headers,
+        prepare,
+        dismiss,
         config,
     })
 }
