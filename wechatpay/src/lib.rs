@@ -1,0 +1,15 @@
+//! WeChat Pay API v3 on the wire: its cryptography and message formats (work in progress).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod keys;
+pub mod time;
+
+#[cfg(test)]
+mod test_support;
+
+pub use keys::{
+    Certificate, KeyError, KeySet, PrivateKey, PublicKey, SignError, SignatureError, MIN_RSA_BITS,
+};
+pub use time::{UnixSeconds, MAX_CLOCK_SKEW_SECS};
