@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod keys;
+pub mod request;
 pub mod time;
 
 #[cfg(test)]
@@ -11,5 +12,9 @@ mod test_support;
 
 pub use keys::{
     Certificate, KeyError, KeySet, PrivateKey, PublicKey, SignError, SignatureError, MIN_RSA_BITS,
+};
+pub use request::{
+    Authorization, AuthorizationError, Merchant, RequestParts, RequestSignError,
+    AUTHORIZATION_SCHEMA,
 };
 pub use time::{UnixSeconds, MAX_CLOCK_SKEW_SECS};
