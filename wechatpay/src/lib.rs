@@ -5,6 +5,7 @@
 
 pub mod keys;
 pub mod request;
+pub mod response;
 pub mod time;
 
 #[cfg(test)]
@@ -17,4 +18,5 @@ pub use request::{
     Authorization, AuthorizationError, Merchant, RequestParts, RequestSignError,
     AUTHORIZATION_SCHEMA,
 };
+pub use response::{verify_response, VerifyError, WechatpaySignature, PROBE_PREFIX};
 pub use time::{UnixSeconds, MAX_CLOCK_SKEW_SECS};
