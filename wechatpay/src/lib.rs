@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod keys;
+pub mod notify;
 pub mod request;
 pub mod response;
 pub mod time;
@@ -13,6 +14,10 @@ mod test_support;
 
 pub use keys::{
     Certificate, KeyError, KeySet, PrivateKey, PublicKey, SignError, SignatureError, MIN_RSA_BITS,
+};
+pub use notify::{
+    decrypt, encrypt, open_notification, AeadError, ApiV3Key, EncryptedResource, Notification,
+    NotifyError, OpenedNotification,
 };
 pub use request::{
     Authorization, AuthorizationError, Merchant, RequestParts, RequestSignError,
