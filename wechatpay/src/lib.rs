@@ -5,6 +5,7 @@
 
 pub mod keys;
 pub mod notify;
+pub mod pay_sign;
 pub mod request;
 pub mod response;
 pub mod time;
@@ -19,6 +20,7 @@ pub use notify::{
     decrypt, encrypt, open_notification, AeadError, ApiV3Key, EncryptedResource, Notification,
     NotifyError, OpenedNotification,
 };
+pub use pay_sign::{JsapiClient, JsapiPayParams, PaySignError};
 pub use request::{
     Authorization, AuthorizationError, Merchant, RequestParts, RequestSignError,
     AUTHORIZATION_SCHEMA,
