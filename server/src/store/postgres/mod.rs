@@ -2,7 +2,7 @@
 //! database. Nothing here relies on memory shared between requests for correctness:
 //!
 //! - **Leases** are PostgreSQL session advisory locks (`pg_try_advisory_lock`), each taken on
-//!   its own pooled connection that the [`PgLease`] holds, and unlocked when the lease is
+//!   its own connection from a pool kept for leases, that the [`PgLease`] holds, and unlocked when the lease is
 //!   dropped. Session locks, not transaction locks, because a lease spans a provider call and
 //!   no transaction may stay open across one; and because a process that dies (or loses its
 //!   connection) has its session ended by the server, which releases its locks: a dead
@@ -44,8 +44,13 @@ use tokio::sync::watch;
 /// The channel every instance listens on; the payload is the order number.
 const CHANNEL: &str = "checkout_guard_order_changed";
 
-/// Connections per process: leases hold one each for the length of a provider call.
+/// Connections per process for the transactions (each short, never across a provider call).
 const POOL_SIZE: u32 = 16;
+
+/// Connections per process for leases, which hold one each for the length of a provider call.
+/// A pool of their own: were they taken from [`POOL_SIZE`]'s, requests holding leases could
+/// take every connection and then wait forever for one to run their transaction.
+const LEASE_POOL_SIZE: u32 = 64;
 
 /// How long a request waits for a free connection before the store reports itself unavailable
 /// (a `503` with `Retry-After` at the HTTP edge).
@@ -60,6 +65,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Debug)]
 pub struct PgStore {
     pool: PgPool,
+    lease_pool: PgPool,
     /// The session's schema, part of every lock key.
     namespace: String,
     slots: Arc<Slots>,
@@ -162,8 +168,12 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
+        let lease_pool = PgPoolOptions::new()
+            .max_connections(LEASE_POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
         MIGRATOR.run(&pool).await?;
         let namespace: String = sqlx::query_scalar("SELECT current_schema()")
             .fetch_one(&pool)
@@ -174,6 +184,7 @@ impl PgStore {
         let task = tokio::spawn(listen(listener, slots.clone()));
         Ok(PgStore {
             pool,
+            lease_pool,
             namespace,
             slots,
             releases: Arc::default(),
@@ -211,7 +222,7 @@ impl PgStore {
 
     async fn try_lock(&self, key: i64) -> Result<Option<PgLease>, StoreError> {
         self.releases.wait(key).await;
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.lease_pool.acquire().await?;
         let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(key)
             .fetch_one(&mut *conn)
