@@ -41,7 +41,8 @@ use checkout_guard_server::clock::Clock;
 use checkout_guard_server::http::router;
 use checkout_guard_server::provider::sim::notify::Deliverer;
 use checkout_guard_server::signing;
-use checkout_guard_server::store::sqlite::Db;
+use checkout_guard_server::store::sqlite::{Db, SqliteStore};
+use checkout_guard_server::store::AnyStore;
 use checkout_guard_server::{Settings, Storage};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -321,6 +322,7 @@ async fn run(data: &[u8]) {
     let shutdown = CancellationToken::new();
     shutdown.cancel();
     let app = Arc::new(App::new(AppParts {
+        store: AnyStore::from(SqliteStore::new(db.clone())),
         db,
         clock: Clock::system(),
         deliverer: Deliverer::new(secret.clone(), TaskTracker::new(), shutdown),

@@ -1,6 +1,7 @@
 //! The state every handler shares: the composition of the reference backend. This is the one
 //! place that names the concrete pieces the rules see only as traits (the simulated provider
-//! behind its fault wrapper, the SQLite store, the system clock, the stats observer).
+//! behind its fault wrapper, the store the configuration chose, the system clock, the stats
+//! observer).
 
 use crate::clock::Clock;
 use crate::config::{Settings, SharedSettings};
@@ -10,20 +11,21 @@ use crate::provider::sim::notify::Deliverer;
 use crate::provider::sim::{SimParts, SimProvider};
 use crate::rules::{Merchant, MerchantParts};
 use crate::stats::StatsRecorder;
-use crate::store::sqlite::{Db, SqliteStore};
+use crate::store::sqlite::Db;
+use crate::store::AnyStore;
 use std::sync::Arc;
 
 /// The merchant rules as this server runs them.
-pub type ReferenceMerchant = Merchant<Faulty<SimProvider>, SqliteStore>;
+pub type ReferenceMerchant = Merchant<Faulty<SimProvider>, AnyStore>;
 
 /// The running server's shared state.
 #[derive(Debug)]
 pub struct App {
     /// The contract's merchant rules: the simulated provider with the request's faults, the
-    /// SQLite store, the clock, the stats.
+    /// store (SQLite or PostgreSQL), the clock, the stats.
     pub merchant: ReferenceMerchant,
-    /// The database file underneath the store, the stats and the simulated provider (admin
-    /// views, tests).
+    /// The SQLite database of the stats and the simulated provider, and of the merchant's
+    /// store when that is SQLite (admin views, tests).
     pub db: Arc<Db>,
     /// Where the rules, the simulated provider and every reply's `now` read the time.
     pub clock: Clock,
@@ -49,6 +51,8 @@ pub struct App {
 pub struct AppParts {
     /// See [`App::db`].
     pub db: Arc<Db>,
+    /// The merchant's store (on [`AppParts::db`] when it is SQLite).
+    pub store: AnyStore,
     /// See [`App::clock`].
     pub clock: Clock,
     /// See [`App::deliverer`].
@@ -78,7 +82,7 @@ impl App {
         });
         let merchant = Merchant::new(MerchantParts {
             provider: Faulty::new(sim.clone()),
-            store: SqliteStore::new(parts.db.clone()),
+            store: parts.store,
             clock: parts.clock.clone(),
             observer: stats.clone(),
             settings: settings.clone(),
@@ -96,6 +100,11 @@ impl App {
             admin_from_loopback: parts.admin_from_loopback,
             settings,
         }
+    }
+
+    /// The merchant's store.
+    pub fn store(&self) -> &AnyStore {
+        self.merchant.store()
     }
 
     /// The current settings.

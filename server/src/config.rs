@@ -14,12 +14,19 @@ pub enum Storage {
     File(PathBuf),
     /// A private in-memory database that ends with the process: for tests.
     Memory,
+    /// A PostgreSQL database (`postgres://…` or `postgresql://…`), which any number of server
+    /// processes may share. The simulated provider and the stats stay in a private in-memory
+    /// SQLite database of each process (see `server/README.md`).
+    Postgres(String),
 }
 
 impl Storage {
-    /// `:memory:` means [`Storage::Memory`], anything else is a file path.
+    /// `postgres://…` / `postgresql://…` means [`Storage::Postgres`], `:memory:` means
+    /// [`Storage::Memory`], anything else is a file path.
     pub fn parse(text: &str) -> Storage {
-        if text == ":memory:" {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Storage::Postgres(text.to_owned())
+        } else if text == ":memory:" {
             Storage::Memory
         } else {
             Storage::File(PathBuf::from(text))

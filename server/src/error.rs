@@ -65,7 +65,19 @@ impl ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// A database that cannot be reached (or gave up for a passing reason) is `503
+    /// unavailable` + `Retry-After: 1`: the request's transaction committed whole or not at
+    /// all, and the retry (with the same key) finds out which. Anything else is `500`.
     fn from(err: StoreError) -> Self {
+        if err.is_unavailable() {
+            tracing::warn!(%err, "storage unavailable");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "storage unavailable, try again",
+            )
+            .retry_after(1);
+        }
         tracing::error!(%err, "storage failure");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -90,15 +102,13 @@ impl IntoResponse for ApiError {
 
 impl From<RuleError> for ApiError {
     fn from(err: RuleError) -> Self {
+        let err = match err {
+            RuleError::Store(store) => return ApiError::from(store),
+            other => other,
+        };
         let (status, code, retry_after) = match &err {
-            RuleError::Store(_) => {
-                tracing::error!(%err, "storage failure");
-                return ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "storage failure",
-                );
-            }
+            // Taken out above; kept for exhaustiveness.
+            RuleError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
             RuleError::UnknownOrder(_) => (StatusCode::NOT_FOUND, "unknown_order", None),
             RuleError::UnknownAttempt(_) => (StatusCode::NOT_FOUND, "unknown_attempt", None),
             RuleError::AlreadyPaid(_) => (StatusCode::CONFLICT, "already_paid", None),

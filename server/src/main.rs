@@ -13,7 +13,8 @@ struct Cli {
     /// Address to listen on (port 0: any free port).
     #[arg(long, env = "CG_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// SQLite file, or `:memory:` for a throw-away database.
+    /// SQLite file, `:memory:` for a throw-away database, or a PostgreSQL URL
+    /// (`postgres://user@host:port/db`) shared by any number of server processes.
     #[arg(long, env = "CG_DB", default_value = "./data/demo.sqlite")]
     db: String,
     /// Folder served at `/` (the demo page).

@@ -7,11 +7,13 @@
 
 use crate::app::{App, AppParts};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Storage};
 use crate::http::{router, ConnAbort};
 use crate::provider::sim::notify::Deliverer;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::Db;
-use crate::store::StoreError;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{AnyStore, StoreError};
 use axum::extract::ConnectInfo;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -75,7 +77,19 @@ impl RunningServer {
 
 /// Opens the database, binds, and starts serving in the background.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    let db = Arc::new(Db::open(&config.storage)?);
+    let (db, store) = match &config.storage {
+        Storage::Postgres(url) => {
+            // The simulated provider and the stats are this process's own (in memory); the
+            // merchant's rows are shared in PostgreSQL.
+            let db = Arc::new(Db::open(&Storage::Memory)?);
+            (db, AnyStore::from(PgStore::connect(url).await?))
+        }
+        local => {
+            let db = Arc::new(Db::open(local)?);
+            let store = AnyStore::from(SqliteStore::new(db.clone()));
+            (db, store)
+        }
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -95,6 +109,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     };
     let app = Arc::new(App::new(AppParts {
         db,
+        store,
         clock: Clock::system(),
         deliverer: Deliverer::new(secret.clone(), tasks.clone(), shutdown.clone()),
         notify_url: format!("http://{addr}/api/notify"),

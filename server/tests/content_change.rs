@@ -5,7 +5,6 @@
 mod common;
 
 use checkout_guard_server::clock::now_ms;
-use checkout_guard_server::store::sqlite::records;
 use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -234,17 +233,12 @@ async fn the_same_content_again_changes_nothing_and_keeps_the_prepay() {
 /// What close-first prevents, forced: the content changes behind the server's back (a
 /// business system writing the database, or a server without close-first) while the old
 /// prepay is still payable, and the buyer pays it.
-fn change_behind_the_servers_back(t: &TestServer, order: &str, content: &Value) {
+async fn change_behind_the_servers_back(t: &TestServer, order: &str, content: &Value) {
     let print = checkout_guard::core::fingerprint::fingerprint(content).expect("fingerprint");
     let amount = content["amount"].as_i64().expect("amount");
     let changed = t
-        .server
-        .app()
-        .db
-        .with(|c| {
-            records::update_order_content(c, order, content, print.as_str(), amount, now_ms())
-        })
-        .expect("store");
+        .change_content_in_the_database(order, content, print.as_str(), amount, now_ms())
+        .await;
     assert!(changed);
 }
 
@@ -253,7 +247,7 @@ async fn a_payment_for_an_old_amount_is_paid_and_flagged_through_the_notify() {
     let t = spawn().await;
     let (order, fp) = t.order(tea(1)).await;
     let first = t.pay(&order, &new_key(), &fp).await;
-    change_behind_the_servers_back(&t, &order, &tea(2));
+    change_behind_the_servers_back(&t, &order, &tea(2)).await;
     assert_eq!(
         t.wallet(&prepay_id(&first.body), "confirm", None)
             .await
@@ -286,7 +280,7 @@ async fn a_payment_for_an_old_amount_is_paid_and_flagged_through_the_active_quer
     let t = spawn().await;
     let (order, fp) = t.order(tea(1)).await;
     let first = t.pay(&order, &new_key(), &fp).await;
-    change_behind_the_servers_back(&t, &order, &tea(5));
+    change_behind_the_servers_back(&t, &order, &tea(5)).await;
     t.wallet(&prepay_id(&first.body), "confirm", Some("notify=lost"))
         .await;
     assert_eq!(t.status(&order).await.body["status"], "paid");
@@ -307,7 +301,7 @@ async fn a_payment_for_an_old_amount_found_by_a_close_is_flagged_with_the_attemp
     let (order, fp) = t.order(tea(1)).await;
     let first = t.pay(&order, &new_key(), &fp).await;
     let content = tea(2);
-    change_behind_the_servers_back(&t, &order, &content);
+    change_behind_the_servers_back(&t, &order, &content).await;
     t.wallet(&prepay_id(&first.body), "confirm", Some("notify=lost"))
         .await;
     // The create for the new content closes the old attempt first: the close reveals the

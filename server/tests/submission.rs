@@ -24,19 +24,9 @@ fn order_no(reply: &Reply) -> String {
 }
 
 /// How many orders the database holds with this content (no endpoint lists orders).
-fn orders_with(t: &TestServer, content: &Value) -> i64 {
+async fn orders_with(t: &TestServer, content: &Value) -> i64 {
     let print = checkout_guard::core::fingerprint::fingerprint(content).expect("fingerprint");
-    t.server
-        .app()
-        .db
-        .with(|c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM orders WHERE fingerprint = ?1",
-                [print.as_str()],
-                |row| row.get(0),
-            )?)
-        })
-        .expect("store")
+    t.count_orders_with(print.as_str()).await
 }
 
 #[tokio::test]
@@ -89,7 +79,7 @@ async fn the_same_key_returns_the_same_order_and_other_content_is_key_reused() {
     )
     .await
     .assert_error(422, "key_reused");
-    assert_eq!(orders_with(&t, &cart()), 1);
+    assert_eq!(orders_with(&t, &cart()).await, 1);
     assert_eq!(t.dump(&order_no(&first)).await["submissionKeys"], 1);
     t.server.shutdown().await;
 }
@@ -116,7 +106,7 @@ async fn the_same_content_from_the_same_buyer_within_the_window_is_one_order_wha
     // Other content from the same buyer is a new order.
     let other = t.submit(&json!({"amount": 5}), "alice", &new_key()).await;
     assert_eq!(other.status, 201);
-    assert_eq!(orders_with(&t, &cart()), 3);
+    assert_eq!(orders_with(&t, &cart()).await, 3);
     t.server.shutdown().await;
 }
 
@@ -218,7 +208,7 @@ async fn twenty_parallel_submissions_with_different_keys_make_one_order() {
     let numbers: BTreeSet<_> = replies.iter().map(order_no).collect();
     assert_eq!(numbers.len(), 1, "{numbers:?}");
     let order = numbers.into_iter().next().expect("one");
-    assert_eq!(orders_with(&t, &cart()), 1);
+    assert_eq!(orders_with(&t, &cart()).await, 1);
     assert_eq!(t.dump(&order).await["submissionKeys"], 20);
     t.server.shutdown().await;
 }
@@ -251,7 +241,7 @@ async fn twenty_parallel_submissions_with_one_key_make_one_order() {
     let retry = t.submit(&cart(), "alice", &key).await;
     assert_eq!(retry.status, 200);
     assert!(numbers.contains(&order_no(&retry)));
-    assert_eq!(orders_with(&t, &cart()), 1);
+    assert_eq!(orders_with(&t, &cart()).await, 1);
     t.server.shutdown().await;
 }
 
@@ -281,7 +271,7 @@ async fn a_key_still_being_handled_is_409_in_progress() {
     let retry = t.submit(&cart(), "alice", &key).await;
     assert_eq!(retry.status, 200);
     assert_eq!(order_no(&retry), order_no(&other));
-    assert_eq!(orders_with(&t, &cart()), 1);
+    assert_eq!(orders_with(&t, &cart()).await, 1);
     t.server.shutdown().await;
 }
 
@@ -301,7 +291,7 @@ async fn a_lost_reply_is_recovered_with_the_same_key() {
     let retry = t.submit(&cart(), "", &key).await;
     assert_eq!(retry.status, 200, "{}", retry.body);
     assert_eq!(retry.body["reused"], true);
-    assert_eq!(orders_with(&t, &cart()), 1);
+    assert_eq!(orders_with(&t, &cart()).await, 1);
     t.server.shutdown().await;
 }
 
@@ -357,7 +347,7 @@ async fn malformed_submissions_are_refused_and_store_nothing() {
     )
     .await
     .assert_error(422, "fingerprint_mismatch");
-    assert_eq!(orders_with(&t, &cart()), 0);
+    assert_eq!(orders_with(&t, &cart()).await, 0);
     // The key is still free: none of the refusals stored it.
     let print = checkout_guard::core::fingerprint::fingerprint(&cart()).expect("fp");
     let ok = t

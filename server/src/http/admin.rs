@@ -8,7 +8,7 @@ use crate::faults::FaultRuleSpec;
 use crate::http::extract::{JsonBody, PathParam};
 use crate::rules::RuleError;
 use crate::stats;
-use crate::store::sqlite::records;
+use crate::store::Store;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -61,12 +61,10 @@ pub async fn order_stats(
     State(app): State<Arc<App>>,
     PathParam(order_no): PathParam,
 ) -> Result<Json<Value>, ApiError> {
-    let found = app.db.with(|c| {
-        Ok(match records::get_order(c, &order_no)? {
-            Some(_) => Some(stats::for_order(c, &order_no)?),
-            None => None,
-        })
-    })?;
+    let found = match app.store().order(&order_no).await? {
+        Some(_) => Some(app.db.with(|c| stats::for_order(c, &order_no))?),
+        None => None,
+    };
     let stats = found.ok_or_else(|| ApiError::from(RuleError::UnknownOrder(order_no.clone())))?;
     Ok(Json(json!(stats)))
 }
@@ -78,15 +76,11 @@ pub async fn order_dump(
     State(app): State<Arc<App>>,
     PathParam(order_no): PathParam,
 ) -> Result<Json<Value>, ApiError> {
-    let (order, attempts, keys, submission_keys, stats) = app.db.with(|c| {
-        Ok((
-            records::get_order(c, &order_no)?,
-            records::list_attempts(c, &order_no)?,
-            records::count_keys(c, &order_no)?,
-            records::count_submissions(c, &order_no)?,
-            stats::for_order(c, &order_no)?,
-        ))
-    })?;
+    let store = app.store();
+    let order = store.order(&order_no).await?;
+    let attempts = store.attempts(&order_no).await?;
+    let (keys, submission_keys) = store.key_counts(&order_no).await?;
+    let stats = app.db.with(|c| stats::for_order(c, &order_no))?;
     let order = order.ok_or_else(|| ApiError::from(RuleError::UnknownOrder(order_no.clone())))?;
     let transactions = app.sim.transactions_of(&order_no)?;
     Ok(Json(json!({

@@ -28,9 +28,15 @@
 //!
 //! Every time is passed in (`now`, ms since the epoch): a store never reads a clock. Methods
 //! return `Send` futures (`async fn` in the implementations), so an implementation on an async
-//! database driver fits the same trait. [`sqlite::SqliteStore`] is the implementation here.
+//! database driver fits the same trait. [`sqlite::SqliteStore`] (one process per file) and
+//! [`postgres::PgStore`] (any number of processes on one database) are the implementations
+//! here; [`AnyStore`] is whichever of them the configuration chose.
 
+mod any;
+pub mod postgres;
 pub mod sqlite;
+
+pub use any::{AnyLease, AnyStore};
 
 use crate::model::{Attempt, AttemptState, Order, StoredReply, Submission};
 use serde_json::Value;
@@ -38,12 +44,19 @@ use std::future::Future;
 use thiserror::Error;
 use tokio::sync::watch;
 
-/// Why storage failed. Surfaces as `500 internal`; never expected in normal operation.
+/// Why storage failed. Surfaces as `500 internal`, or as `503 unavailable` with
+/// `Retry-After` when [`StoreError::is_unavailable`]: never as a wrong answer.
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// SQLite refused or failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL refused or failed, or could not be reached.
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] sqlx::Error),
+    /// The PostgreSQL schema could not be brought to this server's version.
+    #[error("PostgreSQL migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
     /// A stored JSON column did not parse (a corrupted or foreign database).
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
@@ -53,6 +66,41 @@ pub enum StoreError {
     /// The database folder could not be created.
     #[error("cannot create the database folder: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached or gave up for a reason that passes (a lost
+    /// connection, no free connection in time, the server shutting down, a deadlock or
+    /// serialization failure). Whatever the request was doing is either committed whole or
+    /// not at all, so the client is told to come back (`503` + `Retry-After`); its retry with
+    /// the same key finds what was committed.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Postgres(err) => match err {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::BeginFailed => true,
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                    // 08: connection exception; 57P0x: server shutting down or restarting;
+                    // 53300: too many connections; 40001/40P01: serialization failure,
+                    // deadlock (nothing was committed).
+                    code.starts_with("08")
+                        || code.starts_with("57P0")
+                        || matches!(&*code, "53300" | "40001" | "40P01")
+                }),
+                _ => false,
+            },
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(err, _)) => matches!(
+                err.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// A new attempt for [`Store::begin_attempt`].

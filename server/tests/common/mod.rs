@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use checkout_guard_server::store::AnyStore;
 use checkout_guard_server::{start, Config, RunningServer, Settings, Storage};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
@@ -24,11 +25,67 @@ pub fn fast_settings() -> Settings {
     }
 }
 
-/// A config for tests: in-memory database, any free port, no static folders.
+/// The environment variable that runs the tests on PostgreSQL: a `postgres://…` URL of a
+/// database the tests may create schemas in (`cargo xtask ci` sets it to a throw-away
+/// cluster). Unset or empty: SQLite in memory.
+pub const DATABASE_URL_VAR: &str = "CG_TEST_DATABASE_URL";
+
+/// The storage of one test server: a fresh in-memory SQLite database, or, with
+/// [`DATABASE_URL_VAR`] set, a fresh schema of its own in that PostgreSQL database, so tests
+/// stay independent and can run in parallel (schemas are left for the throw-away cluster to
+/// take away).
+pub fn test_storage() -> Storage {
+    match std::env::var(DATABASE_URL_VAR) {
+        Ok(url) if !url.is_empty() => Storage::Postgres(fresh_schema(&url)),
+        _ => Storage::Memory,
+    }
+}
+
+/// Creates a schema with a random name and returns `url` with its `search_path` set to it.
+fn fresh_schema(url: &str) -> String {
+    use sqlx::Connection;
+    let schema = format!(
+        "test_{}",
+        checkout_guard_server::ids::random_token(16)
+            .to_ascii_lowercase()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+    );
+    let (admin_url, sql) = (url.to_owned(), format!("CREATE SCHEMA {schema}"));
+    // Its own thread and runtime: this is called from sync code inside the test's runtime.
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .expect("connect to CG_TEST_DATABASE_URL");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create schema");
+                let _ = conn.close().await;
+            })
+    })
+    .join()
+    .expect("schema thread");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// Whether the tests run on PostgreSQL (see [`DATABASE_URL_VAR`]).
+pub fn on_postgres() -> bool {
+    std::env::var(DATABASE_URL_VAR).is_ok_and(|url| !url.is_empty())
+}
+
+/// A config for tests: a fresh database ([`test_storage`]), any free port, no static folders.
 pub fn test_config() -> Config {
     Config {
         listen: "127.0.0.1:0".parse().expect("address"),
-        storage: Storage::Memory,
+        storage: test_storage(),
         www_dir: PathBuf::from("/nonexistent/www"),
         pkg_dir: PathBuf::from("/nonexistent/pkg"),
         settings: fast_settings(),
@@ -66,6 +123,74 @@ pub async fn spawn_with(config: Config) -> TestServer {
         server,
         client,
         url,
+    }
+}
+
+impl TestServer {
+    /// How many orders the merchant's database holds with this fingerprint (no endpoint lists
+    /// orders), on whichever store the server runs.
+    pub async fn count_orders_with(&self, fingerprint: &str) -> i64 {
+        match self.server.app().store() {
+            AnyStore::Sqlite(store) => store
+                .db()
+                .with(|c| {
+                    Ok(c.query_row(
+                        "SELECT COUNT(*) FROM orders WHERE fingerprint = ?1",
+                        [fingerprint],
+                        |row| row.get(0),
+                    )?)
+                })
+                .expect("sqlite"),
+            AnyStore::Postgres(store) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE fingerprint = $1")
+                    .bind(fingerprint)
+                    .fetch_one(store.pool())
+                    .await
+                    .expect("postgres")
+            }
+        }
+    }
+
+    /// Changes an unpaid order's content straight in the database, behind the rules' back (a
+    /// business system writing the table); whether it changed.
+    pub async fn change_content_in_the_database(
+        &self,
+        order_no: &str,
+        content: &Value,
+        fingerprint: &str,
+        amount: i64,
+        now: i64,
+    ) -> bool {
+        match self.server.app().store() {
+            AnyStore::Sqlite(store) => store
+                .db()
+                .with(|c| {
+                    checkout_guard_server::store::sqlite::records::update_order_content(
+                        c,
+                        order_no,
+                        content,
+                        fingerprint,
+                        amount,
+                        now,
+                    )
+                })
+                .expect("sqlite"),
+            AnyStore::Postgres(store) => {
+                let done = sqlx::query(
+                    "UPDATE orders SET content = $2, fingerprint = $3, amount = $4, updated_at = $5
+                     WHERE order_no = $1 AND paid_attempt IS NULL",
+                )
+                .bind(order_no)
+                .bind(content.to_string())
+                .bind(fingerprint)
+                .bind(amount)
+                .bind(now)
+                .execute(store.pool())
+                .await
+                .expect("postgres");
+                done.rows_affected() == 1
+            }
+        }
     }
 }
 

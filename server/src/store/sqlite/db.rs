@@ -136,6 +136,11 @@ impl Db {
     pub fn open(storage: &Storage) -> Result<Db, StoreError> {
         let mut conn = match storage {
             Storage::Memory => Connection::open_in_memory()?,
+            Storage::Postgres(_) => {
+                return Err(StoreError::Corrupt(
+                    "a PostgreSQL URL is not an SQLite database".into(),
+                ))
+            }
             Storage::File(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir)?;

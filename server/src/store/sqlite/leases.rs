@@ -40,6 +40,15 @@ impl Slots {
             .clone()
     }
 
+    /// Wakes everyone waiting on any order (a store that may have missed changes: they
+    /// re-read).
+    pub fn signal_all(&self) {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        for slot in map.values() {
+            slot.changed.send_modify(|v| *v = v.wrapping_add(1));
+        }
+    }
+
     /// Wakes everyone waiting on `order_no`.
     pub fn signal(&self, order_no: &str) {
         self.get(order_no)
