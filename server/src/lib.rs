@@ -21,6 +21,7 @@
 //! - [`clock`]: time, passed in; [`stats`]: the observer that counts; [`ids`]; [`app`].
 
 pub mod app;
+pub mod buyer_token;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -30,10 +31,12 @@ pub mod ids;
 pub mod model;
 pub mod provider;
 pub mod rules;
+pub mod secret;
 pub mod serve;
 pub mod signing;
 pub mod stats;
 pub mod store;
 
-pub use config::{Config, Settings, SharedSettings, Storage};
+pub use config::{Config, ConfigError, Profile, ProviderKind, Settings, SharedSettings, Storage};
+pub use secret::Secret;
 pub use serve::{start, RunningServer, StartError};

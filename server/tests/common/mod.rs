@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use checkout_guard_server::{start, Config, RunningServer, Settings, Storage};
+use checkout_guard_server::{start, Config, Profile, RunningServer, Settings, Storage};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -24,9 +24,11 @@ pub fn fast_settings() -> Settings {
     }
 }
 
-/// A config for tests: in-memory database, any free port, no static folders.
+/// A config for tests: the demo/test profile (chosen explicitly: production is the default),
+/// in-memory database, any free port, no static folders.
 pub fn test_config() -> Config {
     Config {
+        profile: Profile::Demo,
         listen: "127.0.0.1:0".parse().expect("address"),
         storage: Storage::Memory,
         www_dir: PathBuf::from("/nonexistent/www"),
