@@ -9,7 +9,10 @@
 //! stats), [`http`] serves them.
 //!
 //! Map:
-//! - [`serve`]: start/stop, the accept loop; [`config`]: what can be set.
+//! - [`serve`]: start/stop, the accept loop; [`config`]: what can be set, the profiles;
+//!   [`config::load`]: flags > environment > TOML file > defaults; [`secret`]: redacted secrets.
+//! - [`http::business`]: the business system's API; [`buyer_token`]: what opens one order's
+//!   create and status in the production profile.
 //! - [`http`]: routes and handlers; [`faults`]: the fault-injection specs; [`error`]: the
 //!   JSON error replies, and the status and code of each rule's refusal.
 //! - [`rules`]: the contract's merchant rules (submission, create/reuse/close, content change,
