@@ -43,7 +43,7 @@ use checkout_guard_server::provider::sim::notify::Deliverer;
 use checkout_guard_server::signing;
 use checkout_guard_server::store::sqlite::{Db, SqliteStore};
 use checkout_guard_server::store::AnyStore;
-use checkout_guard_server::{Settings, Storage};
+use checkout_guard_server::{Profile, Secret, Settings, Storage};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -59,6 +59,8 @@ const MAX_REQUESTS: usize = 8;
 const ORDER: &str = "FUZZ-ORDER-1";
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 const ADMIN_TOKEN: &str = "fuzz-admin-token";
+/// The business API key the fuzzer may send.
+const API_KEY: &str = "fuzz-api-key";
 const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longer than any delay the server can be told to take (faults ≤ 600 s, long-poll ≤ 25 s); on
 /// the paused clock it costs nothing unless a request really hangs.
@@ -329,8 +331,14 @@ async fn run(data: &[u8]) {
         // Loopback port 9 (discard): nothing listens, should a notify ever be attempted.
         notify_url: "http://127.0.0.1:9/api/notify".to_owned(),
         notify_secret: secret.clone(),
-        admin_token: Some(ADMIN_TOKEN.to_owned()),
+        admin_token: Some(ADMIN_TOKEN.into()),
         admin_from_loopback: true,
+        // The whole surface, faults and `/sim/...` included.
+        profile: Profile::Demo,
+        api_keys: vec![Secret::from(API_KEY)],
+        buyer_token_secret: Secret::from("fuzz-buyer-token-secret"),
+        buyer_token_ttl_ms: 60_000,
+        cors_origins: vec!["https://shop.example".to_owned()],
         settings: settings(),
     }));
     let routes = router(app, empty_dir(), empty_dir(), MAX_BODY_BYTES);

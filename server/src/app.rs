@@ -4,12 +4,13 @@
 //! observer).
 
 use crate::clock::Clock;
-use crate::config::{Settings, SharedSettings};
+use crate::config::{Profile, Settings, SharedSettings};
 use crate::faults::FaultRules;
 use crate::provider::faulty::Faulty;
 use crate::provider::sim::notify::Deliverer;
 use crate::provider::sim::{SimParts, SimProvider};
 use crate::rules::{Merchant, MerchantParts};
+use crate::secret::Secret;
 use crate::stats::StatsRecorder;
 use crate::store::sqlite::Db;
 use crate::store::AnyStore;
@@ -40,9 +41,19 @@ pub struct App {
     /// The provider's notify signing key (server-side only).
     pub notify_secret: Vec<u8>,
     /// Bearer token for admin endpoints.
-    pub admin_token: Option<String>,
-    /// Whether loopback peers may use admin endpoints without the token.
+    pub admin_token: Option<Secret>,
+    /// Whether loopback peers may use admin endpoints without the token (demo profile only).
     pub admin_from_loopback: bool,
+    /// Which surface is served (see [`Profile`]).
+    pub profile: Profile,
+    /// The business system's API keys.
+    pub api_keys: Vec<Secret>,
+    /// Signs and checks buyer tokens.
+    pub buyer_token_secret: Secret,
+    /// How long a new buyer token is valid (ms).
+    pub buyer_token_ttl_ms: i64,
+    /// Origins allowed cross-origin (CORS).
+    pub cors_origins: Vec<String>,
     settings: SharedSettings,
 }
 
@@ -62,9 +73,19 @@ pub struct AppParts {
     /// See [`App::notify_secret`].
     pub notify_secret: Vec<u8>,
     /// See [`App::admin_token`].
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     /// See [`App::admin_from_loopback`].
     pub admin_from_loopback: bool,
+    /// See [`App::profile`].
+    pub profile: Profile,
+    /// See [`App::api_keys`].
+    pub api_keys: Vec<Secret>,
+    /// See [`App::buyer_token_secret`].
+    pub buyer_token_secret: Secret,
+    /// See [`App::buyer_token_ttl_ms`].
+    pub buyer_token_ttl_ms: i64,
+    /// See [`App::cors_origins`].
+    pub cors_origins: Vec<String>,
     /// Initial settings.
     pub settings: Settings,
 }
@@ -97,7 +118,14 @@ impl App {
             deliverer: parts.deliverer,
             notify_secret: parts.notify_secret,
             admin_token: parts.admin_token,
-            admin_from_loopback: parts.admin_from_loopback,
+            // Behind a reverse proxy every request comes from loopback: only a profile chosen
+            // for demos and tests may trust it.
+            admin_from_loopback: parts.admin_from_loopback && parts.profile.is_demo(),
+            profile: parts.profile,
+            api_keys: parts.api_keys,
+            buyer_token_secret: parts.buyer_token_secret,
+            buyer_token_ttl_ms: parts.buyer_token_ttl_ms,
+            cors_origins: parts.cors_origins,
             settings,
         }
     }

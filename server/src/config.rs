@@ -1,8 +1,12 @@
-//! Everything the server can be told at start, with the defaults a demo wants.
+//! Everything the server can be told at start.
 //!
 //! One struct instead of boolean parameters: tests build it with short prepay lifetimes and
-//! `:memory:` storage, the binary fills it from its flags.
+//! `:memory:` storage, the binary fills it from flags, the environment and a TOML file
+//! ([`load`]). Secrets are [`Secret`]s, so a `{:?}` of a [`Config`] never shows one.
 
+pub mod load;
+
+use crate::secret::Secret;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -34,9 +38,59 @@ impl Storage {
     }
 }
 
+/// Which surface the server offers.
+///
+/// The test surface (fault injection, the simulated provider's endpoints and wallet, admin
+/// calls from loopback without a token) is what makes the demo and the tests possible and
+/// what must never face the internet: behind a reverse proxy every request comes from
+/// loopback, and `X-Fault` would let anyone break payments. So it exists only in a profile
+/// chosen explicitly; [`Profile::Production`] is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// No test surface: `X-Fault` ignored, `/admin/faults` and `/sim/...` answer 404, admin
+    /// calls always need the admin token, the guard-facing create and status need a buyer
+    /// token, and page-submitted orders (`POST`/`PUT /api/orders`) are off: orders come from
+    /// the business API.
+    #[default]
+    Production,
+    /// Today's demo and test surface (`--profile demo`, alias `test`).
+    #[serde(alias = "test")]
+    Demo,
+}
+
+impl Profile {
+    /// `production`, or `demo`/`test`.
+    pub fn parse(text: &str) -> Option<Profile> {
+        match text {
+            "production" | "prod" => Some(Profile::Production),
+            "demo" | "test" => Some(Profile::Demo),
+            _ => None,
+        }
+    }
+
+    /// Whether the test surface is on.
+    pub fn is_demo(self) -> bool {
+        self == Profile::Demo
+    }
+}
+
+/// The payment provider the rules call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProviderKind {
+    /// The simulated WeChat-Pay-like provider, in process. The only one built in so far; in
+    /// the production profile its wallet is not served, so nothing can be paid through it.
+    #[default]
+    Sim,
+}
+
 /// The server's configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Which surface the server offers (see [`Profile`]).
+    pub profile: Profile,
+    /// The payment provider.
+    pub provider: ProviderKind,
     /// Address to listen on; port 0 picks a free port (tests).
     pub listen: SocketAddr,
     /// The database.
@@ -50,11 +104,87 @@ pub struct Config {
     /// Runtime-adjustable timings (also changeable with `PUT /admin/settings`).
     pub settings: Settings,
     /// Bearer token that opens the admin endpoints from anywhere.
-    pub admin_token: Option<String>,
-    /// Whether loopback peers may use the admin endpoints without the token.
+    pub admin_token: Option<Secret>,
+    /// Whether loopback peers may use the admin endpoints without the token (demo profile
+    /// only: the production profile always asks for the token).
     pub admin_from_loopback: bool,
-    /// The provider's notify signing key. Only ever used server-side.
-    pub notify_secret: Vec<u8>,
+    /// The provider's notify signing key (random per start when `None`). Only ever used
+    /// server-side.
+    pub notify_secret: Option<Secret>,
+    /// The business system's API keys (`Authorization: Bearer <key>` on `/v1/business/...`).
+    /// Several, so a key can be rotated without downtime. Required in the production profile.
+    pub api_keys: Vec<Secret>,
+    /// Signs buyer tokens. Required in the production profile (every instance must share
+    /// it); random per start in the demo profile when `None`.
+    pub buyer_token_secret: Option<Secret>,
+    /// How long a buyer token opens its order, in seconds.
+    pub buyer_token_ttl_secs: u64,
+    /// Browser origins allowed to call the guard-facing API cross-origin (CORS). Empty: no
+    /// CORS headers at all, same-origin pages only.
+    pub cors_origins: Vec<String>,
+}
+
+/// A configuration that cannot run; names the setting (as spelled in the config file).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("setting `{setting}`: {why}")]
+pub struct ConfigError {
+    /// The setting, as spelled in the TOML file (`api_key`, `listen`, …).
+    pub setting: String,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+impl ConfigError {
+    /// `setting` is wrong for this reason.
+    pub fn new(setting: impl Into<String>, why: impl Into<String>) -> Self {
+        ConfigError {
+            setting: setting.into(),
+            why: why.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Refuses a configuration the chosen profile cannot run with. The production profile
+    /// needs an API key (else the business API could never be used) and a buyer-token secret
+    /// (a random one would break every token at a restart and across instances).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.profile == Profile::Production {
+            if !self.api_keys.iter().any(|k| !k.is_empty()) {
+                return Err(ConfigError::new(
+                    "api_key",
+                    "the production profile needs the business system's API key (CG_API_KEY or CG_API_KEY_FILE)",
+                ));
+            }
+            if self
+                .buyer_token_secret
+                .as_ref()
+                .is_none_or(Secret::is_empty)
+            {
+                return Err(ConfigError::new(
+                    "buyer_token_secret",
+                    "the production profile needs the buyer-token signing secret (CG_BUYER_TOKEN_SECRET or CG_BUYER_TOKEN_SECRET_FILE)",
+                ));
+            }
+        }
+        if self.buyer_token_ttl_secs == 0 {
+            return Err(ConfigError::new(
+                "buyer_token_ttl_secs",
+                "must be at least 1 second",
+            ));
+        }
+        for origin in &self.cors_origins {
+            if origin == "*" || axum::http::HeaderValue::from_str(origin).is_err() {
+                return Err(ConfigError::new(
+                    "cors_origins",
+                    format!(
+                        "{origin:?} is not an origin (scheme://host[:port]; `*` is not allowed)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Timings that tests and demos shorten, and that an admin call can change while running.
@@ -110,6 +240,8 @@ impl Default for Settings {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            profile: Profile::default(),
+            provider: ProviderKind::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             storage: Storage::File(PathBuf::from("./data/demo.sqlite")),
             www_dir: PathBuf::from("www"),
@@ -118,7 +250,11 @@ impl Default for Config {
             settings: Settings::default(),
             admin_token: None,
             admin_from_loopback: true,
-            notify_secret: Vec::new(),
+            notify_secret: None,
+            api_keys: Vec::new(),
+            buyer_token_secret: None,
+            buyer_token_ttl_secs: 30 * 60,
+            cors_origins: Vec::new(),
         }
     }
 }

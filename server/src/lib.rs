@@ -9,7 +9,10 @@
 //! stats), [`http`] serves them.
 //!
 //! Map:
-//! - [`serve`]: start/stop, the accept loop; [`config`]: what can be set.
+//! - [`serve`]: start/stop, the accept loop; [`config`]: what can be set, the profiles;
+//!   [`config::load`]: flags > environment > TOML file > defaults; [`secret`]: redacted secrets.
+//! - [`http::business`]: the business system's API; [`buyer_token`]: what opens one order's
+//!   create and status in the production profile.
 //! - [`http`]: routes and handlers; [`faults`]: the fault-injection specs; [`error`]: the
 //!   JSON error replies, and the status and code of each rule's refusal.
 //! - [`rules`]: the contract's merchant rules (submission, create/reuse/close, content change,
@@ -21,6 +24,7 @@
 //! - [`clock`]: time, passed in; [`stats`]: the observer that counts; [`ids`]; [`app`].
 
 pub mod app;
+pub mod buyer_token;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -30,10 +34,12 @@ pub mod ids;
 pub mod model;
 pub mod provider;
 pub mod rules;
+pub mod secret;
 pub mod serve;
 pub mod signing;
 pub mod stats;
 pub mod store;
 
-pub use config::{Config, Settings, SharedSettings, Storage};
+pub use config::{Config, ConfigError, Profile, ProviderKind, Settings, SharedSettings, Storage};
+pub use secret::Secret;
 pub use serve::{start, RunningServer, StartError};

@@ -7,9 +7,10 @@
 
 use crate::app::{App, AppParts};
 use crate::clock::Clock;
-use crate::config::{Config, Storage};
+use crate::config::{Config, ConfigError, Storage};
 use crate::http::{router, ConnAbort};
 use crate::provider::sim::notify::Deliverer;
+use crate::secret::Secret;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::Db;
 use crate::store::sqlite::SqliteStore;
@@ -39,6 +40,9 @@ pub enum StartError {
     /// The database could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The configuration cannot run (it names the setting).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// A started server.
@@ -77,6 +81,7 @@ impl RunningServer {
 
 /// Opens the database, binds, and starts serving in the background.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    config.validate()?;
     let (db, store) = match &config.storage {
         Storage::Postgres(url) => {
             // The simulated provider and the stats are this process's own (in memory); the
@@ -102,10 +107,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     })?;
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let secret = if config.notify_secret.is_empty() {
-        crate::ids::random_token(40).into_bytes()
-    } else {
-        config.notify_secret.clone()
+    let secret = match &config.notify_secret {
+        Some(secret) if !secret.is_empty() => secret.expose().as_bytes().to_vec(),
+        _ => crate::ids::random_token(40).into_bytes(),
+    };
+    // `validate` made sure production has its own; a demo's tokens may die with the process.
+    let buyer_token_secret = match &config.buyer_token_secret {
+        Some(secret) if !secret.is_empty() => secret.clone(),
+        _ => Secret::new(crate::ids::random_token(40)),
     };
     let app = Arc::new(App::new(AppParts {
         db,
@@ -116,6 +125,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         notify_secret: secret,
         admin_token: config.admin_token.clone(),
         admin_from_loopback: config.admin_from_loopback,
+        profile: config.profile,
+        api_keys: config.api_keys.clone(),
+        buyer_token_secret,
+        buyer_token_ttl_ms: i64::try_from(config.buyer_token_ttl_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX),
+        cors_origins: config.cors_origins.clone(),
         settings: config.settings,
     }));
     let routes = router(
@@ -130,7 +145,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         shutdown.clone(),
         tasks.clone(),
     ));
-    tracing::info!(%addr, "checkout-guard-server listening");
+    tracing::info!(%addr, profile = ?config.profile, "checkout-guard-server listening");
     Ok(RunningServer {
         addr,
         shutdown,

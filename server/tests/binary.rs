@@ -19,7 +19,8 @@ impl Drop for Running {
 /// Starts the binary on `db`; returns the child and its base URL.
 fn launch(db: &std::path::Path) -> (Running, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_checkout-guard-server"))
-        .args(["--listen", "127.0.0.1:0", "--notify-delay-ms", "0", "--db"])
+        .args(["--profile", "demo", "--listen", "127.0.0.1:0"])
+        .args(["--notify-delay-ms", "0", "--db"])
         .arg(db)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -30,7 +30,11 @@ fn signed_notify(
 async fn notify_needs_a_valid_signature_and_repeats_change_nothing() {
     let secret = b"test-notify-secret".to_vec();
     let mut config = test_config();
-    config.notify_secret = secret.clone();
+    config.notify_secret = Some(
+        String::from_utf8(secret.clone())
+            .expect("ASCII secret")
+            .into(),
+    );
     config.settings.query_interval_ms = 60_000;
     let t = spawn_with(config).await;
     let (order, fp) = t.simple_order().await;

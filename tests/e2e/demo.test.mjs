@@ -38,7 +38,7 @@ async function startServer() {
   assert.ok(existsSync(SERVER_BIN), `no server binary at ${SERVER_BIN}: run \`cargo build -p checkout-guard-server\` or set CG_SERVER_BIN`);
   assert.ok(existsSync(join(ROOT, 'pkg/gen/web/checkout_guard_bg.wasm')), 'the package is not built: run `cargo xtask build`');
   server = spawn(SERVER_BIN, [
-    '--listen', '127.0.0.1:0', '--db', ':memory:', '--www', 'www', '--pkg', 'pkg',
+    '--profile', 'demo', '--listen', '127.0.0.1:0', '--db', ':memory:', '--www', 'www', '--pkg', 'pkg',
     '--notify-delay-ms', '200',
   ], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   server.stderr.on('data', (chunk) => { serverLog += chunk; });

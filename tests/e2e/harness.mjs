@@ -27,7 +27,7 @@ export const CHROMIUM_ARGS = [
 export async function startServer({ listen = '127.0.0.1:0', db = ':memory:', www = 'www', args = [] } = {}) {
   assert.ok(existsSync(SERVER_BIN), `no server binary at ${SERVER_BIN}: run \`cargo build -p checkout-guard-server\` or set CG_SERVER_BIN`);
   assert.ok(existsSync(resolve(ROOT, PKG_DIR, 'gen/web/checkout_guard_bg.wasm')), 'the package is not built: run `cargo xtask build`');
-  const child = spawn(SERVER_BIN, ['--listen', listen, '--db', db, '--www', www, '--pkg', PKG_DIR, ...args], {
+  const child = spawn(SERVER_BIN, ['--profile', 'demo', '--listen', listen, '--db', db, '--www', www, '--pkg', PKG_DIR, ...args], {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

@@ -37,7 +37,7 @@ export async function startServer() {
   if (!fs.existsSync(bin)) {
     throw new Error(`${bin} is missing: run \`cargo build -p checkout-guard-server\` or set CG_SERVER_BIN`);
   }
-  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--db', ':memory:', '--notify-delay-ms', '0'], {
+  const child = spawn(bin, ['--profile', 'demo', '--listen', '127.0.0.1:0', '--db', ':memory:', '--notify-delay-ms', '0'], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -334,7 +334,7 @@ async function clickFiftyTimes(context, page) {
 async function startServer(www) {
   let log = '';
   const child = spawn(SERVER_BIN, [
-    '--listen', '127.0.0.1:0', '--db', ':memory:', '--www', www, '--pkg', join(work, 'no-pkg'),
+    '--profile', 'demo', '--listen', '127.0.0.1:0', '--db', ':memory:', '--www', www, '--pkg', join(work, 'no-pkg'),
   ], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.on('data', (chunk) => { log += chunk; });
   const exited = new Promise((done) => {

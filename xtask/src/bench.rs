@@ -152,7 +152,14 @@ impl Server {
         ]))?;
         let binary: PathBuf = target.join("release/checkout-guard-server");
         let mut child = Command::new(&binary)
-            .args(["--listen", "127.0.0.1:0", "--db", ":memory:"])
+            .args([
+                "--profile",
+                "demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                ":memory:",
+            ])
             .current_dir(root())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

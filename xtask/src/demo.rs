@@ -22,11 +22,20 @@ pub fn demo(args: &[String]) -> Result<(), String> {
     let server = build_server()?;
     let mut command = Command::new(&server);
     command
-        .args(["--listen", &format!("127.0.0.1:{port}")])
+        // The demo's surface (the simulated wallet, fault injection) is the demo profile's.
+        .args([
+            "--profile",
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .args(["--www", "www", "--pkg", "pkg"])
         .current_dir(root())
         .stdout(Stdio::piped());
-    println!("\n$ {} --listen 127.0.0.1:{port}", server.display());
+    println!(
+        "\n$ {} --profile demo --listen 127.0.0.1:{port}",
+        server.display()
+    );
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", server.display()))?;

@@ -1,5 +1,6 @@
 //! Admin endpoints: stats, the database's view of an order, global faults, settings.
-//! Reachable from loopback, or from anywhere with `Authorization: Bearer <admin token>`.
+//! Reachable with `Authorization: Bearer <admin token>`, and in the demo profile from loopback
+//! without it. Fault rules exist only in the demo profile.
 
 use crate::app::App;
 use crate::config::Settings;
@@ -28,12 +29,8 @@ pub async fn guard(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback());
-    let token_ok = app.admin_token.as_deref().is_some_and(|token| {
-        req.headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+    let token_ok = app.admin_token.as_ref().is_some_and(|token| {
+        crate::http::bearer(req.headers()).is_some_and(|given| token.matches(given.as_bytes()))
     });
     if (loopback && app.admin_from_loopback) || token_ok {
         Ok(next.run(req).await)
@@ -41,13 +38,13 @@ pub async fn guard(
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "admin endpoints need loopback or the admin token",
+            if app.profile.is_demo() {
+                "admin endpoints need loopback or the admin token"
+            } else {
+                "admin endpoints need the admin token"
+            },
         ))
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `GET /admin/stats`: every order's counters.

@@ -1,6 +1,7 @@
 //! The merchant API: business orders, create-payment, payment status, provider notify.
 
 use crate::app::App;
+use crate::buyer_token::{self, TokenError};
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::http::extract::{JsonBody, PathParam};
@@ -9,6 +10,7 @@ use crate::provider::sim::TradeState;
 use crate::provider::Scene;
 use crate::rules::{self, PaymentNotice};
 use crate::signing;
+use crate::store::Store;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -116,11 +118,13 @@ pub async fn create_order(
     Ok((status, Json(stamped(&app, done.body()))).into_response())
 }
 
-/// `GET /api/orders/{orderNo}`.
+/// `GET /api/orders/{orderNo}` (with the buyer token in the production profile).
 pub async fn get_order(
     State(app): State<Arc<App>>,
     PathParam(order_no): PathParam,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    authorize_buyer(&app, &headers, &order_no).await?;
     let order = app.merchant.order(&order_no).await?;
     Ok(Json(stamped(&app, rules::order_body(&order))))
 }
@@ -137,6 +141,38 @@ pub async fn update_order(
     Ok(Json(stamped(&app, rules::order_body(&order))))
 }
 
+/// Checks the buyer token of a guard-facing request for `order_no`: required in the production
+/// profile, optional in the demo profile (but checked when sent). A token opens one order, for
+/// the order's buyer, until it expires; anything else is `401 invalid_buyer_token`. Returns
+/// the order when it was read for the check.
+async fn authorize_buyer(
+    app: &App,
+    headers: &HeaderMap,
+    order_no: &str,
+) -> Result<Option<crate::model::Order>, ApiError> {
+    let refused = |why: TokenError| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_buyer_token",
+            why.to_string(),
+        )
+    };
+    let token = headers
+        .get(buyer_token::HEADER)
+        // Not ASCII: cannot be one of ours.
+        .map(|v| v.to_str().unwrap_or_default());
+    if token.is_none() && app.profile.is_demo() {
+        return Ok(None);
+    }
+    let claims = buyer_token::check(&app.buyer_token_secret, token, order_no, app.clock.now_ms())
+        .map_err(refused)?;
+    let order = app.merchant.order(order_no).await?;
+    if order.buyer != claims.buyer {
+        return Err(refused(TokenError::WrongBuyer));
+    }
+    Ok(Some(order))
+}
+
 /// `POST /api/orders/{orderNo}/payments` body.
 #[derive(Debug, Deserialize)]
 pub struct CreatePayment {
@@ -150,6 +186,21 @@ pub async fn create_payment(
     headers: HeaderMap,
     body: Result<JsonBody<CreatePayment>, ApiError>,
 ) -> Result<Response, ApiError> {
+    let order = match authorize_buyer(&app, &headers, &order_no).await? {
+        Some(order) => Some(order),
+        // An unknown order goes on to the rules, which answer `unknown_order` (rule 2.5).
+        None => app.merchant.store().order(&order_no).await?,
+    };
+    if order
+        .as_ref()
+        .is_some_and(crate::http::business::is_cancelled)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "order_cancelled",
+            format!("order {order_no} is cancelled"),
+        ));
+    }
     let key = idempotency_key(&headers)?.ok_or_else(|| {
         ApiError::invalid_idempotency_key("the Idempotency-Key header is missing")
     })?;
@@ -200,6 +251,7 @@ pub async fn payment_status(
     PathParam(order_no): PathParam,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    authorize_buyer(&app, &headers, &order_no).await?;
     let (view, applied) = app
         .merchant
         .payment_status(&order_no, prefer_wait(&headers))

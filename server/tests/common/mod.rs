@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use checkout_guard_server::store::AnyStore;
-use checkout_guard_server::{start, Config, RunningServer, Settings, Storage};
+use checkout_guard_server::{start, Config, Profile, RunningServer, Settings, Storage};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -81,9 +81,11 @@ pub fn on_postgres() -> bool {
     std::env::var(DATABASE_URL_VAR).is_ok_and(|url| !url.is_empty())
 }
 
-/// A config for tests: a fresh database ([`test_storage`]), any free port, no static folders.
+/// A config for tests: the demo/test profile (chosen explicitly: production is the default),
+/// a fresh database ([`test_storage`]), any free port, no static folders.
 pub fn test_config() -> Config {
     Config {
+        profile: Profile::Demo,
         listen: "127.0.0.1:0".parse().expect("address"),
         storage: test_storage(),
         www_dir: PathBuf::from("/nonexistent/www"),
