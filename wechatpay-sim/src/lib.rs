@@ -1,0 +1,322 @@
+//! A WeChat Pay API v3 simulator as its own program: the payment center talks to it over HTTP
+//! exactly as it would talk to `api.mch.weixin.qq.com` (same paths, JSON field names, status
+//! codes and signatures), because WeChat Pay offers no sandbox for API v3 and the code path
+//! under test should be the one that ships.
+//!
+//! - requests' `Authorization` is checked against the configured merchant public key
+//!   (`401 SIGN_ERROR` otherwise); every `/v3` reply is signed with a WeChat Pay key the
+//!   simulator generates (or loads), in the public-key mode (`PUB_KEY_ID_…`);
+//! - payments are made in a wallet page (`/sim/wallet/{id}`); a confirmed payment's notify is
+//!   encrypted with the APIv3 key, signed, and retried on WeChat Pay's schedule, scaled down by
+//!   [`Config::notify_time_scale`];
+//! - faults (`X-Fault`, `/sim/admin/faults`) and per-order counters (`/sim/admin/stats/…`) are
+//!   the present in-process simulated provider's.
+//!
+//! All cryptography is `checkout-guard-wechatpay`'s. State is in memory: a restart forgets every
+//! order (the simulator stands in for WeChat Pay during one test run or one demo session).
+//!
+//! ```no_run
+//! # async fn run(merchant_key: checkout_guard_wechatpay::PublicKey) -> Result<(), checkout_guard_wechatpay_sim::StartError> {
+//! use checkout_guard_wechatpay_sim::{start, Config, MerchantConfig};
+//! let sim = start(Config::new(MerchantConfig {
+//!     mchid: "1900000109".into(),
+//!     serial_no: "5157F09EFDC096DE15EBE81A47057A7232F1B8E1".into(),
+//!     public_key: merchant_key,
+//! }))
+//! .await?;
+//! println!("point the provider's base URL at {}", sim.base_url());
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod faults;
+mod http;
+pub mod ledger;
+pub mod notify;
+pub mod wallet;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use checkout_guard_wechatpay::{ApiV3Key, KeyError, KeySet, PrivateKey, PublicKey};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt as _;
+
+use crate::faults::FaultRules;
+use crate::ledger::Ledger;
+
+/// The serial the simulator's WeChat Pay public key goes by unless configured: public-key mode
+/// (`PUB_KEY_ID_` + digits, like the ids new merchants get), recognisably not a real one.
+pub const DEFAULT_WECHATPAY_SERIAL: &str = "PUB_KEY_ID_0100000000000000000000000000000001";
+
+/// WeChat Pay's prepay lifetime: 2 hours.
+pub const DEFAULT_PREPAY_TTL_MS: i64 = 2 * 60 * 60 * 1000;
+
+/// The one merchant the simulator serves.
+#[derive(Debug, Clone)]
+pub struct MerchantConfig {
+    /// `mchid`: requests signed for another merchant are `401 SIGN_ERROR`.
+    pub mchid: String,
+    /// The merchant API certificate serial the requests name in `serial_no`.
+    pub serial_no: String,
+    /// The merchant API public key (the half of `apiclient_key.pem` WeChat Pay holds).
+    pub public_key: PublicKey,
+}
+
+/// Everything [`start`] needs. [`Config::new`] gives the defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// The base URL `code_url`-less links (`h5_url`, wallet pages) are built on; default
+    /// `http://{the bound address}`.
+    pub public_url: Option<String>,
+    /// The merchant.
+    pub merchant: MerchantConfig,
+    /// The APIv3 key notifies are encrypted with; none: no notifies (as at WeChat Pay).
+    pub apiv3_key: Option<ApiV3Key>,
+    /// The WeChat Pay private key to sign with; none: a new one is generated at start.
+    pub wechatpay_key: Option<PrivateKey>,
+    /// The serial of that key (`Wechatpay-Serial`).
+    pub wechatpay_serial: String,
+    /// How long a prepay is payable, unless `time_expire` is sooner.
+    pub prepay_ttl_ms: i64,
+    /// Multiplies WeChat Pay's notify retry intervals (0.01: 15 s becomes 150 ms).
+    pub notify_time_scale: f64,
+}
+
+impl Config {
+    /// Defaults: `127.0.0.1:0`, a generated key, [`DEFAULT_WECHATPAY_SERIAL`], 2-hour prepays,
+    /// real-time notify retries, no APIv3 key.
+    pub fn new(merchant: MerchantConfig) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            merchant,
+            apiv3_key: None,
+            wechatpay_key: None,
+            wechatpay_serial: DEFAULT_WECHATPAY_SERIAL.to_owned(),
+            prepay_ttl_ms: DEFAULT_PREPAY_TTL_MS,
+            notify_time_scale: 1.0,
+        }
+    }
+}
+
+/// Why the simulator did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A key or serial is unusable (or key generation failed).
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A setting is out of range.
+    #[error("invalid setting: {0}")]
+    Setting(&'static str),
+}
+
+/// The simulator's shared state.
+pub(crate) struct Sim {
+    pub(crate) mchid: String,
+    pub(crate) merchant_keys: KeySet,
+    pub(crate) apiv3_key: Option<ApiV3Key>,
+    pub(crate) wechatpay_key: PrivateKey,
+    pub(crate) wechatpay_serial: String,
+    pub(crate) public_url: String,
+    pub(crate) prepay_ttl_ms: i64,
+    pub(crate) notify_time_scale: f64,
+    pub(crate) faults: FaultRules,
+    pub(crate) http: reqwest::Client,
+    pub(crate) tasks: TaskTracker,
+    pub(crate) shutdown: CancellationToken,
+    ledger: Mutex<Ledger>,
+}
+
+impl Sim {
+    /// The ledger. Held only for one synchronous operation, never across an `await`.
+    pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A running simulator. Dropping it without [`RunningSim::shutdown`] leaves its tasks running
+/// until the runtime ends.
+pub struct RunningSim {
+    addr: SocketAddr,
+    public_url: String,
+    wechatpay_public_key: PublicKey,
+    wechatpay_serial: String,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl RunningSim {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL a merchant's provider points at (instead of `https://api.mch.weixin.qq.com`).
+    pub fn base_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The WeChat Pay public key replies and notifies verify with.
+    pub fn wechatpay_public_key(&self) -> &PublicKey {
+        &self.wechatpay_public_key
+    }
+
+    /// Its serial (`PUB_KEY_ID_…`).
+    pub fn wechatpay_serial(&self) -> &str {
+        &self.wechatpay_serial
+    }
+
+    /// A [`KeySet`] with that key under its serial: what a merchant configures.
+    pub fn wechatpay_keys(&self) -> Result<KeySet, KeyError> {
+        let mut keys = KeySet::new();
+        keys.insert(&self.wechatpay_serial, self.wechatpay_public_key.clone())?;
+        Ok(keys)
+    }
+
+    /// Stops accepting, drops open connections and pending notifies, and waits for all tasks.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+/// Starts the simulator on the current tokio runtime.
+pub async fn start(config: Config) -> Result<RunningSim, StartError> {
+    if !(config.notify_time_scale.is_finite() && config.notify_time_scale >= 0.0) {
+        return Err(StartError::Setting(
+            "notify_time_scale must be a number >= 0",
+        ));
+    }
+    if config.prepay_ttl_ms <= 0 {
+        return Err(StartError::Setting("prepay_ttl_ms must be positive"));
+    }
+    let mut merchant_keys = KeySet::new();
+    merchant_keys.insert(
+        &config.merchant.serial_no,
+        config.merchant.public_key.clone(),
+    )?;
+    // Checked the same way as the merchant's serial, so a typo fails here, not at every reply.
+    KeySet::new().insert(&config.wechatpay_serial, config.merchant.public_key.clone())?;
+    let wechatpay_key = match config.wechatpay_key {
+        Some(key) => key,
+        // RSA key generation takes a while: keep it off the async workers.
+        None => tokio::task::spawn_blocking(PrivateKey::generate)
+            .await
+            .map_err(|e| KeyError::Generate(e.to_string()))??,
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let public_url = config
+        .public_url
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let sim = Arc::new(Sim {
+        mchid: config.merchant.mchid,
+        merchant_keys,
+        apiv3_key: config.apiv3_key,
+        wechatpay_serial: config.wechatpay_serial.clone(),
+        wechatpay_key: wechatpay_key.clone(),
+        public_url: public_url.clone(),
+        prepay_ttl_ms: config.prepay_ttl_ms,
+        notify_time_scale: config.notify_time_scale,
+        faults: FaultRules::default(),
+        http: reqwest::Client::new(),
+        tasks: tasks.clone(),
+        shutdown: shutdown.clone(),
+        ledger: Mutex::new(Ledger::default()),
+    });
+    tasks.spawn(accept_loop(
+        listener,
+        http::router(sim),
+        shutdown.clone(),
+        tasks.clone(),
+    ));
+    tracing::info!(%addr, serial = %config.wechatpay_serial, "wechatpay-sim listening");
+    Ok(RunningSim {
+        addr,
+        public_url,
+        wechatpay_public_key: wechatpay_key.public_key(),
+        wechatpay_serial: config.wechatpay_serial,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Put in every request's extensions: notifying it closes the request's connection without a
+/// reply (the `drop-reply` fault).
+#[derive(Debug, Clone)]
+pub(crate) struct ConnAbort(pub(crate) Arc<Notify>);
+
+/// Hand-written over hyper rather than `axum::serve` for one reason: `drop-reply` must close a
+/// connection **after** its request's work committed, which needs a handle on the connection.
+async fn accept_loop(
+    listener: TcpListener,
+    routes: axum::Router,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(%err, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let routes = routes.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let abort = Arc::new(Notify::new());
+            let conn_abort = abort.clone();
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let mut req = req.map(axum::body::Body::new);
+                    req.extensions_mut().insert(ConnAbort(conn_abort.clone()));
+                    routes.clone().oneshot(req)
+                });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                () = abort.notified() => {}
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
+}
