@@ -57,6 +57,7 @@ pub fn run_ci() -> Result<(), String> {
     )?;
     run("cargo", &["test", "--workspace"])?;
     build()?;
+    crate::size::report()?;
     run("node", &["--test", "tests/node/"])?;
     crate::build::miniprogram::tests()?;
     packaging_tests()?;
