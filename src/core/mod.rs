@@ -2,6 +2,7 @@
 //!
 //! - [`time`]: milliseconds since the epoch, always passed in.
 //! - [`ids`]: order numbers, idempotency keys, attempt ids, validated at the edge.
+//! - [`json`]: the core's own JSON reader and writer (no serde in the wasm).
 //! - [`fingerprint`]: RFC 8785 canonical JSON and its SHA-256, the order's identity.
 //! - [`entropy`]: keys and jitter from a seed the shell supplies.
 //! - [`record`]: the versioned per-order record the shell persists.
@@ -16,6 +17,7 @@ pub mod contract;
 pub mod entropy;
 pub mod fingerprint;
 pub mod ids;
+pub mod json;
 pub mod machine;
 pub mod record;
 pub mod schedule;
