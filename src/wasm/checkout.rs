@@ -6,7 +6,7 @@
 //! element synchronously on click.
 
 use super::broadcast::Channel;
-use super::button::{status_name, Button};
+use super::button::Button;
 use super::driver::{feed, Driver, Platform};
 use super::errors::{describe, ErrorCode, GuardError};
 use super::options::{parse, Flavour, StorageChoice};
@@ -18,6 +18,7 @@ use super::transport::Transport;
 use super::visibility::Watcher;
 use crate::core::fingerprint::hex;
 use crate::core::ids::OrderNo;
+use crate::core::json::{Fields, Object, Raw, Writer};
 use crate::core::machine::{Input, LockResult, OutcomeStatus, RequestId};
 use crate::core::time::Millis;
 use js_sys::{Function, Promise, Reflect};
@@ -73,8 +74,8 @@ impl CheckoutGuard {
         let scope = options.config.scope.clone();
         let owner = hex(&seed[..8]);
         let locks = TabLocks::new(Mechanism::detect(), store.clone(), owner, LEASE_MS);
-        let channel_name = format!("checkout-guard:{}:{scope}", options.namespace);
-        let lock_prefix = format!("checkout-guard:{}:{scope}", options.namespace);
+        let channel_name = ["checkout-guard:", &options.namespace, ":", &scope].concat();
+        let lock_prefix = channel_name.clone();
         let mut made = None;
         let driver = Driver::new(options, seed, store, transport, |weak: &Weak<Driver>| {
             let (on_message, on_shown) = (weak.clone(), weak.clone());
@@ -182,7 +183,7 @@ impl Platform for Browser {
 
     fn acquire(self: Rc<Self>, driver: Rc<Driver>, order_no: OrderNo, request: RequestId) {
         spawn_local(async move {
-            let name = format!("{}:{}", self.lock_prefix, order_no);
+            let name = [&self.lock_prefix, ":", order_no.as_str()].concat();
             let result = match self.locks.try_acquire(&name, now()).await {
                 Ok(Some(lock)) => {
                     self.held.borrow_mut().insert(order_no.clone(), lock);
@@ -207,11 +208,10 @@ impl Platform for Browser {
 
     fn broadcast(&self, order_no: &OrderNo, status: OutcomeStatus) {
         if let Some(channel) = &self.channel {
-            let message = serde_json::json!({
-                "orderNo": order_no.as_str(),
-                "status": status_name(status),
-            });
-            channel.post(&message.to_string());
+            let mut message = Writer::new();
+            message.str("orderNo", order_no.as_str());
+            message.str("status", status.as_str());
+            channel.post(&message.finish());
         }
     }
 
@@ -251,15 +251,9 @@ impl Browser {
 
 /// Another tab's `{"orderNo","status"}` message as an input; anything else is ignored.
 fn parse_broadcast(text: &str) -> Option<Input> {
-    let message: serde_json::Value = serde_json::from_str(text).ok()?;
-    let order_no = OrderNo::parse(message.get("orderNo")?.as_str()?).ok()?;
-    let status = match message.get("status")?.as_str()? {
-        "paid" => OutcomeStatus::Paid,
-        "cancelled" => OutcomeStatus::Cancelled,
-        "failed" => OutcomeStatus::Failed,
-        "pending" => OutcomeStatus::Pending,
-        _ => return None,
-    };
+    let message = Object::parse(text).ok()?;
+    let order_no = OrderNo::parse(&message.get("orderNo").and_then(Raw::as_str)?).ok()?;
+    let status = OutcomeStatus::parse(&message.get("status").and_then(Raw::as_str)?)?;
     Some(Input::OtherTabFinished { order_no, status })
 }
 
@@ -337,7 +331,7 @@ fn click(driver: &Rc<Driver>, browser: &Browser, element: &web_sys::Element, get
         Ok(order) => driver.clone().pay(&order),
         Err(e) => Err(GuardError::new(
             ErrorCode::InvalidOrder,
-            format!("getOrder() threw: {}", describe(&e)),
+            ["getOrder() threw: ", &describe(&e)].concat(),
         )),
     };
     let promise = match result {

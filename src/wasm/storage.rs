@@ -89,7 +89,7 @@ impl Store {
         {
             Ok(value) => value.as_string(),
             Err(e) => {
-                self.warn(format!("getItem threw: {}", describe(&e)));
+                self.warn(["getItem threw: ", &describe(&e)].concat());
                 None
             }
         }
@@ -104,10 +104,14 @@ impl Store {
                     self.memory.borrow_mut().remove(key);
                     return;
                 }
-                Err(e) => self.warn(format!(
-                    "setItem threw ({}); records are kept in memory",
-                    describe(&e)
-                )),
+                Err(e) => self.warn(
+                    [
+                        "setItem threw (",
+                        &describe(&e),
+                        "); records are kept in memory",
+                    ]
+                    .concat(),
+                ),
             }
         }
         self.memory
@@ -123,7 +127,7 @@ impl Store {
                 .remove_item
                 .call1(&backend.target, &JsValue::from_str(key))
             {
-                self.warn(format!("removeItem threw: {}", describe(&e)));
+                self.warn(["removeItem threw: ", &describe(&e)].concat());
             }
         }
     }

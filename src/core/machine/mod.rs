@@ -527,7 +527,7 @@ impl Guard {
                 slot.record = None;
                 self.emit(Event::RecordRejected {
                     order_no: order_no.clone(),
-                    error: error.to_string(),
+                    error: error.message(),
                 });
                 true
             }

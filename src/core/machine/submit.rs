@@ -137,7 +137,7 @@ impl Guard {
             Err(error) => {
                 self.emit(Event::SubmissionRejected {
                     fingerprint: fingerprint.clone(),
-                    error: error.to_string(),
+                    error: error.message(),
                 });
                 None
             }
