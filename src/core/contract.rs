@@ -192,6 +192,36 @@ pub fn submit_body(canonical_content: &str, fingerprint: &Fingerprint, buyer: &s
     w.finish()
 }
 
+/// Where an endpoint template names the order: `/api/orders/{orderNo}/payment`.
+pub const ORDER_SLOT: &str = "{orderNo}";
+
+/// Where `slot` first occurs in `text`. A byte-window search: `str::find` with a `&str` pattern
+/// links the two-way searcher and its panic messages (4 KB of wasm) for one nine-byte needle.
+fn position(text: &str, slot: &str) -> Option<usize> {
+    text.as_bytes()
+        .windows(slot.len())
+        .position(|window| window == slot.as_bytes())
+}
+
+/// Whether an endpoint template names the order ([`ORDER_SLOT`]).
+pub fn names_order(template: &str) -> bool {
+    position(template, ORDER_SLOT).is_some()
+}
+
+/// An endpoint's URL: `template` with every [`ORDER_SLOT`] replaced by `order_no`, already
+/// encoded as a URL path segment.
+pub fn endpoint_url(template: &str, order_no: &str) -> String {
+    let mut url = String::with_capacity(template.len() + order_no.len());
+    let mut rest = template;
+    while let Some(at) = position(rest, ORDER_SLOT) {
+        url.push_str(rest.get(..at).unwrap_or_default());
+        url.push_str(order_no);
+        rest = rest.get(at + ORDER_SLOT.len()..).unwrap_or_default();
+    }
+    url.push_str(rest);
+    url
+}
+
 /// The body of the create-payment request: `{"fingerprint": "<64 hex digits>"}`.
 pub fn create_body(fingerprint: &Fingerprint) -> String {
     let mut w = Writer::new();
@@ -664,6 +694,24 @@ mod tests {
             parse_submit(&reply(302, ""), &fp),
             SubmitReply::Invalid(_)
         ));
+    }
+
+    #[test]
+    fn endpoint_templates_name_the_order() {
+        assert_eq!(
+            endpoint_url("/api/orders/{orderNo}/payment", "A%3A1"),
+            "/api/orders/A%3A1/payment"
+        );
+        assert_eq!(endpoint_url("/{orderNo}/x/{orderNo}", "B"), "/B/x/B");
+        assert_eq!(endpoint_url("/api/orders", "B"), "/api/orders");
+        assert_eq!(endpoint_url("/é/{orderNo}{", "C"), "/é/C{");
+        assert!(names_order("https://shop.example/{orderNo}"));
+        assert!(!names_order("/api/orders/{order}"));
+        assert!(!names_order(""));
+        assert_eq!(
+            create_body(&Fingerprint::parse(&"ab".repeat(32)).expect("valid")),
+            format!(r#"{{"fingerprint":"{}"}}"#, "ab".repeat(32))
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`schedule`]: when to ask the server for the payment status.
 //! - [`contract`]: the server's replies, parsed as `docs/contract.md` states them.
 //! - [`config`]: the core's tuning, validated with errors that name the option.
+//! - [`map`]: the machine's ordered tables (a sorted `Vec`).
 //! - [`machine`]: the guard itself: `handle(input, now)`, then drain `poll_action()`.
 
 pub mod config;
@@ -19,6 +20,7 @@ pub mod fingerprint;
 pub mod ids;
 pub mod json;
 pub mod machine;
+pub mod map;
 pub mod record;
 pub mod schedule;
 pub mod submission;

@@ -12,6 +12,7 @@ use super::errors::{describe, ErrorCode, GuardError};
 use super::options::{parse, Flavour, StorageChoice};
 use super::random::seed;
 use super::storage::Store;
+use super::table::Table;
 use super::tablock::{Mechanism, TabLock, TabLocks};
 use super::timer::{now, Timer};
 use super::transport::Transport;
@@ -23,7 +24,6 @@ use crate::core::machine::{Input, LockResult, OutcomeStatus, RequestId};
 use crate::core::time::Millis;
 use js_sys::{Function, Promise, Reflect};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
@@ -41,10 +41,10 @@ pub struct CheckoutGuard {
 /// The browser's platform pieces.
 struct Browser {
     locks: TabLocks,
-    held: RefCell<HashMap<OrderNo, TabLock>>,
+    held: RefCell<Table<OrderNo, TabLock>>,
     channel: Option<Channel>,
     _watcher: Option<Watcher>,
-    buttons: RefCell<HashMap<OrderNo, Button>>,
+    buttons: RefCell<Table<OrderNo, Button>>,
     /// Every attached element with its `getOrder`, by attach id: a tab that never clicked
     /// still shows another tab's outcome on the button of that order (rule 10).
     attached: RefCell<Vec<(u64, web_sys::Element, Function)>>,
@@ -83,14 +83,14 @@ impl CheckoutGuard {
                 let on_renewal = me.clone();
                 Browser {
                     locks,
-                    held: RefCell::new(HashMap::new()),
+                    held: RefCell::new(Table::new()),
                     channel: Channel::open(&channel_name, move |text| {
                         if let Some(input) = parse_broadcast(&text) {
                             feed(&on_message, input);
                         }
                     }),
                     _watcher: Watcher::watch(move || feed(&on_shown, Input::PageShown)),
-                    buttons: RefCell::new(HashMap::new()),
+                    buttons: RefCell::new(Table::new()),
                     attached: RefCell::new(Vec::new()),
                     next_attach: std::cell::Cell::new(0),
                     lock_prefix,
@@ -322,9 +322,7 @@ fn click(driver: &Rc<Driver>, browser: &Browser, element: &web_sys::Element, get
     // Lock first, synchronously, before anything can yield to the event loop.
     if let Some(order_no) = &order_no {
         let mut buttons = browser.buttons.borrow_mut();
-        let button = buttons
-            .entry(order_no.clone())
-            .or_insert_with(|| Button::new(element.clone()));
+        let button = buttons.get_or_insert_with(order_no.clone(), || Button::new(element.clone()));
         button.lock();
     }
     let result = match order {

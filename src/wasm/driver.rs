@@ -15,11 +15,12 @@ use super::errors::{js_error, ErrorCode, GuardError};
 use super::options::ShellOptions;
 use super::order::to_canonical;
 use super::storage::Store;
+use super::table::Table;
 use super::timer::{now, Timer};
 use super::transport::{HttpRequest, HttpResponse, Method, Transport};
 use crate::core::contract::{
-    create_body, parse_create, parse_server_now, parse_status, parse_submit, CreateReply,
-    HttpReply, StatusReply, SubmitReply,
+    create_body, endpoint_url, parse_create, parse_server_now, parse_status, parse_submit,
+    CreateReply, HttpReply, StatusReply, SubmitReply,
 };
 use crate::core::fingerprint::{self, Fingerprint};
 use crate::core::ids::OrderNo;
@@ -33,7 +34,7 @@ use crate::core::submission::{submission_key, SubmissionRecord};
 use crate::core::time::Millis;
 use js_sys::{Function, Promise, Reflect};
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -79,7 +80,7 @@ pub struct Driver {
     transport: Transport,
     timer: Timer,
     platform: Rc<dyn Platform>,
-    calls: RefCell<HashMap<u64, (Function, Function)>>,
+    calls: RefCell<Table<u64, (Function, Function)>>,
     next_caller: Cell<u64>,
     listeners: RefCell<Vec<(u64, String, Function)>>,
     next_listener: Cell<u64>,
@@ -115,7 +116,7 @@ impl Driver {
                 transport,
                 timer: Timer::new(move || feed(&on_timer, Input::TimerFired)),
                 platform: platform(weak),
-                calls: RefCell::new(HashMap::new()),
+                calls: RefCell::new(Table::new()),
                 next_caller: Cell::new(0),
                 listeners: RefCell::new(Vec::new()),
                 next_listener: Cell::new(0),
@@ -379,7 +380,7 @@ impl Driver {
 
     fn url(&self, template: &str, order_no: &OrderNo) -> String {
         let encoded = String::from(js_sys::encode_uri_component(order_no.as_str()));
-        template.replace("{orderNo}", &encoded)
+        endpoint_url(template, &encoded)
     }
 
     fn send_create(&self, order_no: OrderNo, request: RequestId, key: String, print: Fingerprint) {

@@ -9,6 +9,7 @@
 use super::errors::{ErrorCode, GuardError};
 use super::order::to_canonical;
 use crate::core::config::Config;
+use crate::core::contract::names_order;
 use crate::core::json::Writer;
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
@@ -169,7 +170,7 @@ fn endpoints_of(value: &JsValue) -> Result<(String, String, String), GuardError>
         match name.as_str() {
             "create" | "status" => {
                 let url = url
-                    .filter(|u| u.contains("{orderNo}"))
+                    .filter(|u| names_order(u))
                     .ok_or_else(|| invalid(&option, "a URL template containing {orderNo}"))?;
                 if name == "create" {
                     create = url;
@@ -179,7 +180,7 @@ fn endpoints_of(value: &JsValue) -> Result<(String, String, String), GuardError>
             }
             "submit" => {
                 submit = url
-                    .filter(|u| !u.is_empty() && !u.contains("{orderNo}"))
+                    .filter(|u| !u.is_empty() && !names_order(u))
                     .ok_or_else(|| invalid(&option, "a URL (the order has no number yet)"))?;
             }
             _ => {
