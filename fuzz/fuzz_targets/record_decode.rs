@@ -46,7 +46,13 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(record.scope, scope);
     assert_eq!(record.order_no, order_no);
     if let Some(prepay) = &record.prepay {
-        let size = serde_json::to_string(prepay.as_map()).map_or(0, |s| s.len());
+        // Kept as the compact text it was stored as: an object, within the limit.
+        let size = prepay.as_str().len();
+        assert!(
+            prepay.as_str().starts_with('{') && serde_json::from_str::<serde_json::Value>(prepay.as_str()).is_ok(),
+            "accepted a prepay that is not a JSON object: {}",
+            prepay.as_str()
+        );
         assert!(
             size <= MAX_PREPAY_BYTES,
             "accepted a prepay of {size} bytes"

@@ -1,13 +1,13 @@
 //! The guard's tuning: what the core decides with. Platform options (storage, endpoints,
 //! the launcher) belong to the shells.
 
+use super::json::{Object, Raw};
 use super::schedule::PollConfig;
-use serde::{Deserialize, Serialize};
+use std::fmt;
 use thiserror::Error;
 
 /// An option has a wrong value; `option` is its name as the JS options object spells it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("invalid option `{option}`: {reason}")]
 pub struct ConfigError {
     /// The option's name, e.g. `"prepayTtlMs"` or `"poll.capMs"`.
     pub option: String,
@@ -22,11 +22,27 @@ impl ConfigError {
             reason: reason.to_owned(),
         }
     }
+
+    /// ``"invalid option `{option}`: {reason}"``, built without `core::fmt`.
+    pub fn message(&self) -> String {
+        ["invalid option `", &self.option, "`: ", &self.reason].concat()
+    }
 }
 
-/// The core's configuration. Deserialises from the camelCase JSON the shells pass.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+/// The core's configuration, read from the camelCase JSON the shells pass
+/// ([`Config::from_json`]); a missing member keeps its default.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(serde::Serialize),
+    serde(rename_all = "camelCase")
+)]
 pub struct Config {
     /// Whose records these are (e.g. a hash of the buyer's id): part of every storage key, and
     /// checked on every record read. 1–128 characters of `A–Z a–z 0–9 - _ . :`.
@@ -74,21 +90,51 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Parses the JSON form (unknown keys and wrong types are errors naming the option).
+    /// Parses the JSON form: an object whose members override the defaults. Unknown members
+    /// and wrong types are errors naming the option, with its path (`poll.capMs`).
     pub fn from_json(json: &str) -> Result<Config, ConfigError> {
-        let value: serde_json::Value = serde_json::from_str(json)
-            .map_err(|e| ConfigError::new("options", &format!("not JSON: {e}")))?;
-        if !value.is_object() {
-            return Err(ConfigError::new("options", "must be an object"));
-        }
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
-            // The path names the offending key, unknown keys included: `poll.capMs`.
-            let option = e.path().to_string();
-            let reason = e.inner().to_string();
-            ConfigError { option, reason }
+        let object = Object::parse(json).map_err(|e| {
+            ConfigError::new(
+                "options",
+                &["must be a JSON object (", &e.message(), ")"].concat(),
+            )
         })?;
+        let mut config = Config::default();
+        for (name, value) in members(&object) {
+            if name == "poll" {
+                let poll = value
+                    .as_object()
+                    .ok_or_else(|| ConfigError::new("poll", "must be an object"))?;
+                config.poll = PollConfig::default();
+                for (name, value) in members(&poll) {
+                    set_poll(&mut config.poll, name, value)
+                        .map_err(|reason| ConfigError::new(&["poll.", name].concat(), reason))?;
+                }
+            } else {
+                config
+                    .set(name, value)
+                    .map_err(|reason| ConfigError::new(name, reason))?;
+            }
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    /// Sets the option `name` from its JSON value; `Err` is why it cannot be.
+    fn set(&mut self, name: &str, value: Raw<'_>) -> Result<(), &'static str> {
+        match name {
+            "scope" => self.scope = value.as_str().ok_or("must be a string")?,
+            "prepayTtlMs" => self.prepay_ttl_ms = whole(value)?,
+            "expiryMarginMs" => self.expiry_margin_ms = whole(value)?,
+            "createRetries" => self.create_retries = whole32(value)?,
+            "createRetryMs" => self.create_retry_ms = whole(value)?,
+            "lockRetryMs" => self.lock_retry_ms = whole(value)?,
+            "lockWaitMs" => self.lock_wait_ms = whole(value)?,
+            "clockSkewMs" => self.clock_skew_ms = whole(value)?,
+            "launchTimeoutMs" => self.launch_timeout_ms = whole(value)?,
+            _ => return Err(UNKNOWN),
+        }
+        Ok(())
     }
 
     /// Checks every value is possible; the error names the first bad option.
@@ -141,6 +187,47 @@ impl Config {
             .validate()
             .map_err(|(option, reason)| ConfigError::new(option, reason))
     }
+}
+
+/// The reason given for a member no option has.
+const UNKNOWN: &str = "unknown option";
+
+/// The members of `object`, of a member named twice only the last (as serde_json's maps did).
+fn members<'o, 'a>(object: &'o Object<'a>) -> impl Iterator<Item = (&'o str, Raw<'a>)> + 'o {
+    object
+        .members()
+        .filter(|(name, value)| object.get(name) == Some(*value))
+}
+
+/// Sets the `poll` option `name` from its JSON value.
+fn set_poll(poll: &mut PollConfig, name: &str, value: Raw<'_>) -> Result<(), &'static str> {
+    match name {
+        "fastMs" => {
+            poll.fast_ms = value
+                .as_array()
+                .and_then(|items| items.into_iter().map(Raw::as_u64).collect())
+                .ok_or("must be an array of non-negative integers")?
+        }
+        "baseMs" => poll.base_ms = whole(value)?,
+        "capMs" => poll.cap_ms = whole(value)?,
+        "floorMs" => poll.floor_ms = whole(value)?,
+        "maxDurationMs" => poll.max_duration_ms = whole(value)?,
+        "expiryGraceMs" => poll.expiry_grace_ms = whole(value)?,
+        "maxQueries" => poll.max_queries = whole32(value)?,
+        "longPollSecs" => poll.long_poll_secs = whole32(value)?,
+        _ => return Err(UNKNOWN),
+    }
+    Ok(())
+}
+
+fn whole(value: Raw<'_>) -> Result<u64, &'static str> {
+    value.as_u64().ok_or("must be a non-negative integer")
+}
+
+fn whole32(value: Raw<'_>) -> Result<u32, &'static str> {
+    whole(value)?
+        .try_into()
+        .map_err(|_| "must be an integer below 4294967296")
 }
 
 #[cfg(test)]

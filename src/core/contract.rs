@@ -7,10 +7,10 @@
 
 use super::fingerprint::Fingerprint;
 use super::ids::{AttemptId, OrderNo};
+use super::json::{self, Fields, Object, Raw, Writer};
 use super::record::Prepay;
 use super::time::Millis;
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use std::fmt;
 use thiserror::Error;
 
 /// The longest `Retry-After` the guard honours; a larger one is clamped (a server must not be
@@ -30,8 +30,20 @@ pub struct HttpReply<'a> {
 
 /// A reply that breaks the contract.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("server reply breaks the contract: {0}")]
 pub struct ContractError(pub String);
+
+impl ContractError {
+    /// The error's text, built without `core::fmt`.
+    pub fn message(&self) -> String {
+        ["server reply breaks the contract: ", &self.0].concat()
+    }
+}
+
+impl fmt::Display for ContractError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
 
 /// A live attempt, as a create reply or an `unpaid` status reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,26 +182,51 @@ pub struct SubmittedOrder {
     pub reused: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireOrder {
-    order_no: String,
-    fingerprint: String,
-    #[serde(default)]
-    expires_at: Option<u64>,
-    #[serde(default)]
-    reused: bool,
-}
-
 /// The body of the order-submission request: the content the buyer agreed to (its canonical
 /// JSON text, sent as it is), its fingerprint and the buyer's scope (`docs/contract.md` §4).
 pub fn submit_body(canonical_content: &str, fingerprint: &Fingerprint, buyer: &str) -> String {
-    // The fingerprint is hex and the scope is validated (A–Z a–z 0–9 - _ . :): neither needs
-    // escaping; the content is canonical JSON already.
-    format!(
-        "{{\"content\":{canonical_content},\"fingerprint\":\"{}\",\"buyer\":\"{buyer}\"}}",
-        fingerprint.as_str()
-    )
+    let mut w = Writer::new();
+    w.raw("content", canonical_content);
+    w.str("fingerprint", fingerprint.as_str());
+    w.str("buyer", buyer);
+    w.finish()
+}
+
+/// Where an endpoint template names the order: `/api/orders/{orderNo}/payment`.
+pub const ORDER_SLOT: &str = "{orderNo}";
+
+/// Where `slot` first occurs in `text`. A byte-window search: `str::find` with a `&str` pattern
+/// links the two-way searcher and its panic messages (4 KB of wasm) for one nine-byte needle.
+fn position(text: &str, slot: &str) -> Option<usize> {
+    text.as_bytes()
+        .windows(slot.len())
+        .position(|window| window == slot.as_bytes())
+}
+
+/// Whether an endpoint template names the order ([`ORDER_SLOT`]).
+pub fn names_order(template: &str) -> bool {
+    position(template, ORDER_SLOT).is_some()
+}
+
+/// An endpoint's URL: `template` with every [`ORDER_SLOT`] replaced by `order_no`, already
+/// encoded as a URL path segment.
+pub fn endpoint_url(template: &str, order_no: &str) -> String {
+    let mut url = String::with_capacity(template.len() + order_no.len());
+    let mut rest = template;
+    while let Some(at) = position(rest, ORDER_SLOT) {
+        url.push_str(rest.get(..at).unwrap_or_default());
+        url.push_str(order_no);
+        rest = rest.get(at + ORDER_SLOT.len()..).unwrap_or_default();
+    }
+    url.push_str(rest);
+    url
+}
+
+/// The body of the create-payment request: `{"fingerprint": "<64 hex digits>"}`.
+pub fn create_body(fingerprint: &Fingerprint) -> String {
+    let mut w = Writer::new();
+    w.str("fingerprint", fingerprint.as_str());
+    w.finish()
 }
 
 /// Parses the order-submission endpoint's reply to a request that sent `sent`.
@@ -209,24 +246,30 @@ pub fn parse_submit(reply: &HttpReply<'_>, sent: &Fingerprint) -> SubmitReply {
             status,
             code: error_code(reply.body),
         },
-        status => SubmitReply::Invalid(invalid(format!("unexpected status {status}"))),
+        status => SubmitReply::Invalid(unexpected(status)),
     }
 }
 
 fn parse_order(body: &str, sent: &Fingerprint) -> Result<SubmittedOrder, ContractError> {
-    let wire: WireOrder =
-        serde_json::from_str(body).map_err(|e| invalid(format!("order body: {e}")))?;
-    let order_no = OrderNo::parse(&wire.order_no).map_err(|e| invalid(e.to_string()))?;
-    let fingerprint =
-        Fingerprint::parse(&wire.fingerprint).ok_or_else(|| invalid("bad fingerprint"))?;
+    let o = body_object(body, "order body: ")?;
+    let order_no = o.required("orderNo", Raw::as_str).map_err(missing)?;
+    let order_no = OrderNo::parse(&order_no).map_err(|e| invalid(e.message()))?;
+    let fingerprint = o.required("fingerprint", Raw::as_str).map_err(missing)?;
+    let fingerprint = Fingerprint::parse(&fingerprint).ok_or_else(|| invalid("bad fingerprint"))?;
     if &fingerprint != sent {
         return Err(invalid("order is for another fingerprint"));
     }
     Ok(SubmittedOrder {
         order_no,
         fingerprint,
-        expires_at: wire.expires_at.map(Millis),
-        reused: wire.reused,
+        expires_at: o
+            .optional("expiresAt", Raw::as_u64)
+            .map_err(missing)?
+            .map(Millis),
+        reused: o
+            .present("reused", Raw::as_bool)
+            .map_err(missing)?
+            .unwrap_or(false),
     })
 }
 
@@ -234,8 +277,7 @@ fn parse_order(body: &str, sent: &Fingerprint) -> Result<SubmittedOrder, Contrac
 /// `None` when the body has none or it is not a non-negative integer: the guard then keeps
 /// judging times on what it learned before, or on the device clock.
 pub fn parse_server_now(body: &str) -> Option<Millis> {
-    let value: Value = serde_json::from_str(body).ok()?;
-    value.as_object()?.get("now")?.as_u64().map(Millis)
+    Object::parse(body).ok()?.get("now")?.as_u64().map(Millis)
 }
 
 pub fn parse_retry_after(header: Option<&str>) -> Option<u64> {
@@ -243,47 +285,44 @@ pub fn parse_retry_after(header: Option<&str>) -> Option<u64> {
     Some(seconds.saturating_mul(1000).min(MAX_RETRY_AFTER_MS))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireAttempt {
-    order_no: String,
-    attempt_id: String,
-    fingerprint: String,
-    prepay: Map<String, Value>,
-    #[serde(default)]
-    expires_at: Option<u64>,
-    #[serde(default)]
-    reused: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireStatus {
-    order_no: String,
-    status: String,
-    #[serde(default)]
-    attempt_id: Option<String>,
-    #[serde(default)]
-    fingerprint: Option<String>,
-    #[serde(default)]
-    prepay: Option<Map<String, Value>>,
-    #[serde(default)]
-    expires_at: Option<u64>,
-}
-
 fn invalid(what: impl Into<String>) -> ContractError {
     ContractError(what.into())
 }
 
+fn unexpected(status: u16) -> ContractError {
+    invalid(["unexpected status ", &json::decimal(u64::from(status))].concat())
+}
+
+/// A member the contract requires is missing or of the wrong kind.
+fn missing(name: &str) -> ContractError {
+    invalid(["missing or invalid `", name, "`"].concat())
+}
+
+/// `body` as a JSON object, or an error starting with `what`.
+fn body_object<'a>(body: &'a str, what: &str) -> Result<Object<'a>, ContractError> {
+    Object::parse(body).map_err(|e| invalid([what, &e.message()].concat()))
+}
+
+/// A member that must be an object, kept raw.
+fn object(raw: Raw<'_>) -> Option<Raw<'_>> {
+    raw.text().starts_with('{').then_some(raw)
+}
+
+/// `text` in double quotes, for messages (a reply's value, never escaped).
+fn quoted(text: &str) -> String {
+    ["\"", text, "\""].concat()
+}
+
 fn error_code(body: &str) -> String {
-    serde_json::from_str::<Value>(body)
+    Object::parse(body)
         .ok()
-        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+        .and_then(|o| o.get("error"))
+        .and_then(Raw::as_str)
         .unwrap_or_default()
 }
 
 fn attempt_id(text: &str) -> Result<AttemptId, ContractError> {
-    AttemptId::parse(text).map_err(|e| invalid(e.to_string()))
+    AttemptId::parse(text).map_err(|e| invalid(e.message()))
 }
 
 fn attempt(
@@ -291,17 +330,19 @@ fn attempt(
     wire_order: &str,
     id: &str,
     fingerprint: &str,
-    prepay: Map<String, Value>,
+    prepay: Raw<'_>,
     expires_at: Option<u64>,
     reused: bool,
 ) -> Result<Attempt, ContractError> {
     if wire_order != order_no.as_str() {
-        return Err(invalid(format!("reply is for order {wire_order:?}")));
+        return Err(invalid(
+            ["reply is for order ", &quoted(wire_order)].concat(),
+        ));
     }
     Ok(Attempt {
         attempt_id: attempt_id(id)?,
         fingerprint: Fingerprint::parse(fingerprint).ok_or_else(|| invalid("bad fingerprint"))?,
-        prepay: Prepay::new(prepay).ok_or_else(|| invalid("prepay larger than 4096 bytes"))?,
+        prepay: Prepay::from_raw(prepay).ok_or_else(|| invalid("prepay larger than 4096 bytes"))?,
         expires_at: expires_at.map(Millis),
         reused,
     })
@@ -318,7 +359,7 @@ pub fn parse_create(reply: &HttpReply<'_>, order_no: &OrderNo, sent: &Fingerprin
         409 => match error_code(reply.body).as_str() {
             "in_progress" => CreateReply::InProgress { retry_after_ms },
             "already_paid" => CreateReply::AlreadyPaid,
-            code => CreateReply::Invalid(invalid(format!("409 with error {code:?}"))),
+            code => CreateReply::Invalid(invalid(["409 with error ", &quoted(code)].concat())),
         },
         422 if error_code(reply.body) == "key_reused" => CreateReply::KeyReused,
         429 | 500..=599 => CreateReply::Unavailable { retry_after_ms },
@@ -326,7 +367,7 @@ pub fn parse_create(reply: &HttpReply<'_>, order_no: &OrderNo, sent: &Fingerprin
             status,
             code: error_code(reply.body),
         },
-        status => CreateReply::Invalid(invalid(format!("unexpected status {status}"))),
+        status => CreateReply::Invalid(unexpected(status)),
     }
 }
 
@@ -335,16 +376,17 @@ fn parse_attempt(
     order_no: &OrderNo,
     sent: &Fingerprint,
 ) -> Result<Attempt, ContractError> {
-    let wire: WireAttempt =
-        serde_json::from_str(body).map_err(|e| invalid(format!("attempt body: {e}")))?;
+    let o = body_object(body, "attempt body: ")?;
     let a = attempt(
         order_no,
-        &wire.order_no,
-        &wire.attempt_id,
-        &wire.fingerprint,
-        wire.prepay,
-        wire.expires_at,
-        wire.reused,
+        &o.required("orderNo", Raw::as_str).map_err(missing)?,
+        &o.required("attemptId", Raw::as_str).map_err(missing)?,
+        &o.required("fingerprint", Raw::as_str).map_err(missing)?,
+        o.required("prepay", object).map_err(missing)?,
+        o.optional("expiresAt", Raw::as_u64).map_err(missing)?,
+        o.present("reused", Raw::as_bool)
+            .map_err(missing)?
+            .unwrap_or(false),
     )?;
     if &a.fingerprint != sent {
         return Err(invalid("attempt is for another fingerprint"));
@@ -362,54 +404,65 @@ pub fn parse_status(reply: &HttpReply<'_>, order_no: &OrderNo) -> StatusReply {
         429 | 500..=599 => StatusReply::Unavailable {
             retry_after_ms: parse_retry_after(reply.retry_after),
         },
-        status => StatusReply::Invalid(invalid(format!(
-            "status endpoint answered {status} {}",
-            error_code(reply.body)
-        ))),
+        status => StatusReply::Invalid(invalid(
+            [
+                "status endpoint answered ",
+                &json::decimal(u64::from(status)),
+                " ",
+                &error_code(reply.body),
+            ]
+            .concat(),
+        )),
     }
 }
 
 fn parse_status_body(body: &str, order_no: &OrderNo) -> Result<OrderStatus, ContractError> {
-    let wire: WireStatus =
-        serde_json::from_str(body).map_err(|e| invalid(format!("status body: {e}")))?;
-    if wire.order_no != order_no.as_str() {
-        return Err(invalid(format!("status is for order {:?}", wire.order_no)));
+    let o = body_object(body, "status body: ")?;
+    let wire_order = o.required("orderNo", Raw::as_str).map_err(missing)?;
+    let status = o.required("status", Raw::as_str).map_err(missing)?;
+    let wire_attempt = o.optional("attemptId", Raw::as_str).map_err(missing)?;
+    let wire_fingerprint = o.optional("fingerprint", Raw::as_str).map_err(missing)?;
+    let wire_prepay = o.optional("prepay", object).map_err(missing)?;
+    let wire_expires = o.optional("expiresAt", Raw::as_u64).map_err(missing)?;
+    if wire_order != order_no.as_str() {
+        return Err(invalid(
+            ["status is for order ", &quoted(&wire_order)].concat(),
+        ));
     }
     let id = || {
-        wire.attempt_id
+        wire_attempt
             .as_deref()
-            .ok_or_else(|| invalid(format!("{} without attemptId", wire.status)))
+            .ok_or_else(|| invalid([status.as_str(), " without attemptId"].concat()))
             .and_then(attempt_id)
     };
-    Ok(match wire.status.as_str() {
+    Ok(match status.as_str() {
         "none" => OrderStatus::None,
         "unpaid" => {
-            let need = |field: &str| invalid(format!("unpaid without {field}"));
+            let need = |field: &str| invalid(["unpaid without ", field].concat());
             OrderStatus::Unpaid(attempt(
                 order_no,
-                &wire.order_no,
-                wire.attempt_id
-                    .as_deref()
-                    .ok_or_else(|| need("attemptId"))?,
-                wire.fingerprint
+                &wire_order,
+                wire_attempt.as_deref().ok_or_else(|| need("attemptId"))?,
+                wire_fingerprint
                     .as_deref()
                     .ok_or_else(|| need("fingerprint"))?,
-                wire.prepay.clone().ok_or_else(|| need("prepay"))?,
-                Some(wire.expires_at.ok_or_else(|| need("expiresAt"))?),
+                wire_prepay.ok_or_else(|| need("prepay"))?,
+                Some(wire_expires.ok_or_else(|| need("expiresAt"))?),
                 true,
             )?)
         }
         "paying" => OrderStatus::Paying(id()?),
-        "paid" => OrderStatus::Paid(wire.attempt_id.as_deref().map(attempt_id).transpose()?),
+        "paid" => OrderStatus::Paid(wire_attempt.as_deref().map(attempt_id).transpose()?),
         "closed" => OrderStatus::Closed(id()?),
         "failed" => OrderStatus::Failed(id()?),
-        other => return Err(invalid(format!("unknown status {other:?}"))),
+        other => return Err(invalid(["unknown status ", &quoted(other)].concat())),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn order() -> OrderNo {
         OrderNo::parse("A1").expect("valid")
@@ -641,6 +694,24 @@ mod tests {
             parse_submit(&reply(302, ""), &fp),
             SubmitReply::Invalid(_)
         ));
+    }
+
+    #[test]
+    fn endpoint_templates_name_the_order() {
+        assert_eq!(
+            endpoint_url("/api/orders/{orderNo}/payment", "A%3A1"),
+            "/api/orders/A%3A1/payment"
+        );
+        assert_eq!(endpoint_url("/{orderNo}/x/{orderNo}", "B"), "/B/x/B");
+        assert_eq!(endpoint_url("/api/orders", "B"), "/api/orders");
+        assert_eq!(endpoint_url("/é/{orderNo}{", "C"), "/é/C{");
+        assert!(names_order("https://shop.example/{orderNo}"));
+        assert!(!names_order("/api/orders/{order}"));
+        assert!(!names_order(""));
+        assert_eq!(
+            create_body(&Fingerprint::parse(&"ab".repeat(32)).expect("valid")),
+            format!(r#"{{"fingerprint":"{}"}}"#, "ab".repeat(32))
+        );
     }
 
     #[test]

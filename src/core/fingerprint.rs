@@ -11,10 +11,14 @@
 //! numbers are printed the way ECMAScript's `Number.prototype.toString` does (the `ryu-js`
 //! crate; `-0` is `0`, `1e21` stays `1e+21`, integers beyond 2^53 are rounded like JS); strings
 //! escape only `"`, `\` and the C0 controls, as `JSON.stringify` does (U+2028 stays literal).
+//!
+//! The canonicalizer works on the core's own [`Json`] tree (`core::json`), which the wasm
+//! builds from a JS value or from JSON text; native builds also take a `serde_json::Value`
+//! ([`canonicalize`], [`fingerprint`]: the reference backend and the tests).
 
-use serde_json::Value;
+use super::json::{self, Json};
 use sha2::{Digest, Sha256};
-use std::fmt::{self, Write as _};
+use std::fmt;
 use thiserror::Error;
 
 /// How deeply objects and arrays may nest. An order is a few levels deep; the limit keeps a
@@ -25,11 +29,27 @@ pub const MAX_DEPTH: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum FingerprintError {
     /// The text is not JSON, or has a number JSON cannot represent (beyond ±1.8e308).
-    #[error("order content is not valid JSON: {0}")]
     InvalidJson(String),
     /// Objects or arrays nest deeper than [`MAX_DEPTH`].
-    #[error("order content nests deeper than {MAX_DEPTH} levels")]
     TooDeep,
+}
+
+impl FingerprintError {
+    /// The error's text, built without `core::fmt` (the wasm's error messages).
+    pub fn message(&self) -> String {
+        match self {
+            FingerprintError::InvalidJson(why) => {
+                ["order content is not valid JSON: ", why].concat()
+            }
+            FingerprintError::TooDeep => "order content nests deeper than 64 levels".to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for FingerprintError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
 }
 
 /// A SHA-256 fingerprint: exactly 64 lowercase hex digits.
@@ -49,12 +69,14 @@ impl Fingerprint {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl serde::Serialize for Fingerprint {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl<'de> serde::Deserialize<'de> for Fingerprint {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Fingerprint, D::Error> {
         let text = String::deserialize(d)?;
@@ -70,30 +92,42 @@ impl fmt::Display for Fingerprint {
 }
 
 /// The RFC 8785 canonical form of `value`.
-pub fn canonicalize(value: &Value) -> Result<String, FingerprintError> {
+pub fn canonicalize_value(value: &Json) -> Result<String, FingerprintError> {
     let mut out = String::new();
     write_value(&mut out, value, 0)?;
     Ok(out)
 }
 
+/// SHA-256 of the canonical form of `value`, as lowercase hex.
+pub fn fingerprint_value(value: &Json) -> Result<Fingerprint, FingerprintError> {
+    Ok(sha256_hex(canonicalize_value(value)?.as_bytes()))
+}
+
+/// The RFC 8785 canonical form of a `serde_json` value (native builds).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn canonicalize(value: &serde_json::Value) -> Result<String, FingerprintError> {
+    canonicalize_value(&Json::from(value))
+}
+
+/// SHA-256 of the canonical form of a `serde_json` value, as lowercase hex (native builds).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn fingerprint(value: &serde_json::Value) -> Result<Fingerprint, FingerprintError> {
+    fingerprint_value(&Json::from(value))
+}
+
 /// Parses `json` (e.g. the output of `JSON.stringify`) and canonicalizes it.
 pub fn canonicalize_json(json: &str) -> Result<String, FingerprintError> {
-    let value: Value =
-        serde_json::from_str(json).map_err(|e| FingerprintError::InvalidJson(e.to_string()))?;
-    canonicalize(&value)
+    let value = json::parse(json).map_err(|e| FingerprintError::InvalidJson(e.message()))?;
+    canonicalize_value(&value)
 }
 
-/// SHA-256 of the canonical form, as lowercase hex.
-pub fn fingerprint(value: &Value) -> Result<Fingerprint, FingerprintError> {
-    Ok(sha256_hex(canonicalize(value)?.as_bytes()))
-}
-
-/// [`fingerprint`] of JSON text.
+/// [`fingerprint_value`] of JSON text.
 pub fn fingerprint_json(json: &str) -> Result<Fingerprint, FingerprintError> {
     Ok(sha256_hex(canonicalize_json(json)?.as_bytes()))
 }
 
-fn sha256_hex(bytes: &[u8]) -> Fingerprint {
+/// SHA-256 of `bytes` (text already in canonical form), as a fingerprint.
+pub fn sha256_hex(bytes: &[u8]) -> Fingerprint {
     Fingerprint(hex(&Sha256::digest(bytes)))
 }
 
@@ -108,14 +142,15 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     out
 }
 
-fn write_value(out: &mut String, value: &Value, depth: usize) -> Result<(), FingerprintError> {
+fn write_value(out: &mut String, value: &Json, depth: usize) -> Result<(), FingerprintError> {
     match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        Value::Number(n) => write_number(out, n),
-        Value::String(s) => write_string(out, s),
-        Value::Array(items) => {
+        Json::Null => out.push_str("null"),
+        Json::Bool(true) => out.push_str("true"),
+        Json::Bool(false) => out.push_str("false"),
+        // Every JSON number is an IEEE double to JCS, so integers round above 2^53, as in JS.
+        Json::Number(x) => json::push_number(out, *x),
+        Json::String(s) => json::push_string(out, s),
+        Json::Array(items) => {
             let depth = deeper(depth)?;
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -126,16 +161,22 @@ fn write_value(out: &mut String, value: &Value, depth: usize) -> Result<(), Fing
             }
             out.push(']');
         }
-        Value::Object(members) => {
+        Json::Object(members) => {
             let depth = deeper(depth)?;
-            let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
-            sorted.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+            let mut sorted: Vec<&(String, Json)> = members.iter().collect();
+            sort_by_utf16(&mut sorted);
             out.push('{');
-            for (i, (name, member)) in sorted.into_iter().enumerate() {
-                if i > 0 {
+            let mut first = true;
+            for (i, (name, member)) in sorted.iter().enumerate() {
+                // A name given twice counts once, with its last value (as JSON.parse does).
+                if sorted.get(i + 1).is_some_and(|(next, _)| next == name) {
+                    continue;
+                }
+                if !first {
                     out.push(',');
                 }
-                write_string(out, name);
+                first = false;
+                json::push_string(out, name);
                 out.push(':');
                 write_value(out, member, depth)?;
             }
@@ -145,45 +186,48 @@ fn write_value(out: &mut String, value: &Value, depth: usize) -> Result<(), Fing
     Ok(())
 }
 
+/// Sorts members by their names' UTF-16 code units, stably (of members named twice the last
+/// stays last): a bottom-up merge sort, O(n log n) for a hostile object too. `slice::sort_by`
+/// would link 4 KB of wasm for the few members an order has.
+fn sort_by_utf16(members: &mut Vec<&(String, Json)>) {
+    let n = members.len();
+    let mut merged = Vec::with_capacity(n);
+    let mut width = 1;
+    while width < n {
+        merged.clear();
+        let mut start = 0;
+        while start < n {
+            let mid = (start + width).min(n);
+            let end = (start + 2 * width).min(n);
+            let (mut left, mut right) = (start, mid);
+            while left < mid || right < end {
+                let take_left = right >= end
+                    || (left < mid
+                        && members[left]
+                            .0
+                            .encode_utf16()
+                            .le(members[right].0.encode_utf16()));
+                if take_left {
+                    merged.push(members[left]);
+                    left += 1;
+                } else {
+                    merged.push(members[right]);
+                    right += 1;
+                }
+            }
+            start = end;
+        }
+        std::mem::swap(members, &mut merged);
+        width *= 2;
+    }
+}
+
 fn deeper(depth: usize) -> Result<usize, FingerprintError> {
     if depth >= MAX_DEPTH {
         Err(FingerprintError::TooDeep)
     } else {
         Ok(depth + 1)
     }
-}
-
-/// ECMAScript `Number.prototype.toString`, which is what JCS prescribes. Every JSON number is an
-/// IEEE double to JCS, so integers go through `f64` too (and round above 2^53, as in JS).
-fn write_number(out: &mut String, n: &serde_json::Number) {
-    // `as_f64` is `Some` for every number serde_json holds without `arbitrary_precision`, and
-    // serde_json holds only finite numbers; 0 is the unreachable fallback, never used.
-    let x = n.as_f64().unwrap_or(0.0);
-    let mut buffer = ryu_js::Buffer::new();
-    out.push_str(buffer.format_finite(x));
-}
-
-/// JCS string: `"` and `\` escaped, C0 controls as the short escapes or `\u00xx`, all else
-/// literal.
-fn write_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if u32::from(c) < 0x20 => {
-                // Writing to a String cannot fail.
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -318,6 +362,36 @@ mod tests {
             a.as_str(),
             "43258cff783fe7036d8a43033f830adfc60ec037382473548ac742b888292777"
         );
+    }
+
+    #[test]
+    fn a_name_given_twice_keeps_its_last_value() {
+        assert_eq!(
+            canonicalize_json(r#"{"b":1,"a":2,"b":3,"c":{"y":1,"x":2},"a":4}"#).expect("ok"),
+            r#"{"a":4,"b":3,"c":{"x":2,"y":1}}"#
+        );
+    }
+
+    #[test]
+    fn the_merge_sort_orders_many_members_as_javascript_sorts_strings() {
+        let names: Vec<String> = (0..300u32)
+            .map(|i| {
+                // Astral characters too: by UTF-16 code units they sort before U+E000–U+FFFF.
+                let code = if i % 10 == 0 {
+                    0x1f600 + i
+                } else {
+                    0x20 + (i * 7919) % 0xffdf
+                };
+                char::from_u32(code).map_or(String::new(), |c| c.to_string() + &i.to_string())
+            })
+            .collect();
+        let members: Vec<(String, Json)> = names.iter().map(|n| (n.clone(), Json::Null)).collect();
+        let mut expected = names.clone();
+        expected.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+        let mut sorted: Vec<&(String, Json)> = members.iter().collect();
+        sort_by_utf16(&mut sorted);
+        let got: Vec<&String> = sorted.iter().map(|(n, _)| n).collect();
+        assert_eq!(got, expected.iter().collect::<Vec<_>>());
     }
 
     #[test]

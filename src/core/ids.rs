@@ -1,18 +1,29 @@
 //! The identifiers the guard handles, each validated once at the edge so the machine never
 //! sees a malformed one.
 
-use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 use thiserror::Error;
 
 /// An identifier failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("invalid {what}: {reason}")]
 pub struct IdError {
     /// Which identifier: "order number", "idempotency key", "attempt id".
     pub what: &'static str,
     /// What is wrong with it.
     pub reason: &'static str,
+}
+
+impl IdError {
+    /// `"invalid {what}: {reason}"`, built without `core::fmt`.
+    pub fn message(&self) -> String {
+        ["invalid ", self.what, ": ", self.reason].concat()
+    }
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
 }
 
 fn check(
@@ -39,8 +50,7 @@ fn check(
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $what:literal, $len:expr, $allowed:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        #[serde(transparent)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(String);
 
         impl $name {
@@ -62,8 +72,18 @@ macro_rules! id_type {
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
+        /// Native builds only: the wasm has no serde.
+        #[cfg(not(target_arch = "wasm32"))]
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        /// Native builds only: the wasm has no serde.
+        #[cfg(not(target_arch = "wasm32"))]
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
                 let text = String::deserialize(d)?;
                 $name::parse(&text).map_err(serde::de::Error::custom)
             }

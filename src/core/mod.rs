@@ -2,6 +2,7 @@
 //!
 //! - [`time`]: milliseconds since the epoch, always passed in.
 //! - [`ids`]: order numbers, idempotency keys, attempt ids, validated at the edge.
+//! - [`json`]: the core's own JSON reader and writer (no serde in the wasm).
 //! - [`fingerprint`]: RFC 8785 canonical JSON and its SHA-256, the order's identity.
 //! - [`entropy`]: keys and jitter from a seed the shell supplies.
 //! - [`record`]: the versioned per-order record the shell persists.
@@ -9,6 +10,7 @@
 //! - [`schedule`]: when to ask the server for the payment status.
 //! - [`contract`]: the server's replies, parsed as `docs/contract.md` states them.
 //! - [`config`]: the core's tuning, validated with errors that name the option.
+//! - [`map`]: the machine's ordered tables (a sorted `Vec`).
 //! - [`machine`]: the guard itself: `handle(input, now)`, then drain `poll_action()`.
 
 pub mod config;
@@ -16,7 +18,9 @@ pub mod contract;
 pub mod entropy;
 pub mod fingerprint;
 pub mod ids;
+pub mod json;
 pub mod machine;
+pub mod map;
 pub mod record;
 pub mod schedule;
 pub mod submission;

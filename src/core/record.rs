@@ -8,21 +8,28 @@
 //! own meddling, so decoding trusts nothing: a record that is not exactly a version-1 record
 //! for this scope and order is a typed [`RecordError`], and the machine then asks the server
 //! before creating anything.
+//!
+//! The format is compact JSON, members in a fixed order (`v`, `orderNo`, `scope`,
+//! `fingerprint`, `key`, `attemptId`, `prepay`, `createdAt`, `expiresAt`, `updatedAt`, `state`;
+//! absent values as `null`), read and written with `core::json`.
 
 use super::fingerprint::Fingerprint;
 use super::ids::{AttemptId, IdempotencyKey, OrderNo};
+use super::json::{self, Fields, Object, Raw, Writer};
 use super::time::Millis;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use std::fmt;
 use thiserror::Error;
 
 /// The record format this build writes and reads.
 pub const RECORD_VERSION: u64 = 1;
 
+/// The start of every storage key of this format: `checkout-guard/v{RECORD_VERSION}/`.
+pub const KEY_PREFIX: &str = "checkout-guard/v1/";
+
 /// Largest record text accepted when decoding; a real record is well under 5 KB.
 pub const MAX_RECORD_BYTES: usize = 16 * 1024;
 
-/// Largest prepay object (serialised) the guard stores; docs/contract.md promises servers 4 KB.
+/// Largest prepay object (compact JSON) the guard stores; docs/contract.md promises servers 4 KB.
 pub const MAX_PREPAY_BYTES: usize = 4096;
 
 /// Where an order's record is stored: `checkout-guard/v1/{namespace}/{scope}/{orderNo}`.
@@ -30,12 +37,16 @@ pub const MAX_PREPAY_BYTES: usize = 4096;
 /// The scope (e.g. a hash of the buyer's id) is part of the key so that one buyer on a shared
 /// device never sees another's record.
 pub fn storage_key(namespace: &str, scope: &str, order_no: &OrderNo) -> String {
-    format!("checkout-guard/v{RECORD_VERSION}/{namespace}/{scope}/{order_no}")
+    [KEY_PREFIX, namespace, "/", scope, "/", order_no.as_str()].concat()
 }
 
 /// How far an order has got, as far as this browser knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum RecordState {
     /// A key was minted and the create request may have been sent; the reply is unknown.
     Creating,
@@ -49,38 +60,74 @@ pub enum RecordState {
     Dead,
 }
 
-/// The provider's parameters to start paying an attempt: an opaque JSON object of at most
-/// [`MAX_PREPAY_BYTES`]. Deserialising checks the size too, so a record read from storage
-/// holds no larger prepay than one built from a server reply.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(transparent)]
-pub struct Prepay(Map<String, Value>);
+impl RecordState {
+    /// The state as stored (and in `recordLoaded` events).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Creating => "creating",
+            RecordState::Ready => "ready",
+            RecordState::Launched => "launched",
+            RecordState::Paid => "paid",
+            RecordState::Dead => "dead",
+        }
+    }
 
-impl<'de> Deserialize<'de> for Prepay {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Prepay, D::Error> {
-        let object = Map::<String, Value>::deserialize(d)?;
-        Prepay::new(object).ok_or_else(|| {
-            serde::de::Error::custom(format!("prepay larger than {MAX_PREPAY_BYTES} bytes"))
-        })
+    fn parse(text: &str) -> Option<RecordState> {
+        [
+            RecordState::Creating,
+            RecordState::Ready,
+            RecordState::Launched,
+            RecordState::Paid,
+            RecordState::Dead,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
     }
 }
 
+/// The provider's parameters to start paying an attempt: a JSON object of at most
+/// [`MAX_PREPAY_BYTES`], kept as the compact text the server sent. The core never looks inside;
+/// the shell hands it to the launcher as an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepay(String);
+
 impl Prepay {
-    /// Accepts a JSON object that is not too large to store.
-    pub fn new(object: Map<String, Value>) -> Option<Prepay> {
-        let size = serde_json::to_string(&object).map(|s| s.len()).ok()?;
-        (size <= MAX_PREPAY_BYTES).then_some(Prepay(object))
+    /// Accepts the raw text of a JSON object (its whitespace between tokens dropped) that is
+    /// not too large to store.
+    pub fn from_raw(raw: Raw<'_>) -> Option<Prepay> {
+        if !raw.text().starts_with('{') {
+            return None;
+        }
+        let text = json::compact(raw.text());
+        (text.len() <= MAX_PREPAY_BYTES).then_some(Prepay(text))
     }
 
-    /// The parameters, to hand to the launcher.
-    pub fn as_map(&self) -> &Map<String, Value> {
+    /// Accepts JSON text that is one object, not too large to store.
+    pub fn parse(text: &str) -> Option<Prepay> {
+        Prepay::from_raw(Raw::parse(text).ok()?)
+    }
+
+    /// The parameters as compact JSON text (an object), to hand to the launcher.
+    pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Accepts a JSON object that is not too large to store (native builds: tests, the
+    /// reference backend's native shell).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new(object: serde_json::Map<String, serde_json::Value>) -> Option<Prepay> {
+        Prepay::parse(&serde_json::to_string(&object).ok()?)
+    }
+
+    /// The parameters as a `serde_json` object (native builds).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn as_map(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(&self.0).unwrap_or_default()
     }
 }
 
 /// The persisted record of one order (format version 1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// Always [`RECORD_VERSION`].
     pub v: u64,
@@ -93,15 +140,12 @@ pub struct Record {
     /// The idempotency key of the current attempt's create request.
     pub key: IdempotencyKey,
     /// The server's attempt id, once a create reply arrived.
-    #[serde(default)]
     pub attempt_id: Option<AttemptId>,
     /// The prepay parameters of that attempt.
-    #[serde(default)]
     pub prepay: Option<Prepay>,
     /// When the key was minted.
     pub created_at: Millis,
     /// When the prepay stops being usable (the server's time, or local TTL), if known.
-    #[serde(default)]
     pub expires_at: Option<Millis>,
     /// Last change.
     pub updated_at: Millis,
@@ -113,54 +157,155 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RecordError {
     /// Not JSON, not a record, or inconsistent (e.g. launched without a prepay).
-    #[error("corrupt record: {0}")]
     Corrupt(String),
     /// Written by a newer version of checkout-guard; left for that version to handle.
-    #[error("record format version {0} is newer than this build's ({RECORD_VERSION})")]
     FutureVersion(u64),
     /// A valid-looking record for another scope or order (copied or tampered with).
-    #[error("record belongs to another {0}")]
     Foreign(&'static str),
 }
+
+impl RecordError {
+    /// The error's text, built without `core::fmt` (it reaches the page in events).
+    pub fn message(&self) -> String {
+        match self {
+            RecordError::Corrupt(why) => ["corrupt record: ", why].concat(),
+            RecordError::FutureVersion(v) => [
+                "record format version ",
+                &json::decimal(*v),
+                " is newer than this build's (1)",
+            ]
+            .concat(),
+            RecordError::Foreign(what) => ["record belongs to another ", what].concat(),
+        }
+    }
+
+    /// `Corrupt`, for a member that is missing or of the wrong kind.
+    pub(crate) fn field(name: &str) -> RecordError {
+        RecordError::Corrupt(["missing or invalid `", name, "`"].concat())
+    }
+
+    /// `Corrupt`, for a text over `limit` bytes.
+    pub(crate) fn too_large(len: usize, limit: usize) -> RecordError {
+        RecordError::Corrupt(
+            [
+                &json::decimal(len as u64),
+                " bytes is larger than ",
+                &json::decimal(limit as u64),
+            ]
+            .concat(),
+        )
+    }
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+/// The checks every stored format shares: size, JSON object, version, scope, and the member
+/// that says whose it is (`owner`: the order number, or the fingerprint of a submission).
+pub(crate) fn open<'a>(
+    text: &'a str,
+    limit: usize,
+    scope: &str,
+    owner: (&'static str, &str, &'static str),
+) -> Result<Object<'a>, RecordError> {
+    if text.len() > limit {
+        return Err(RecordError::too_large(text.len(), limit));
+    }
+    let object = Object::parse(text).map_err(|e| RecordError::Corrupt(e.message()))?;
+    let version = object
+        .get("v")
+        .and_then(Raw::as_u64)
+        .ok_or_else(|| RecordError::Corrupt("no version".into()))?;
+    if version > RECORD_VERSION {
+        return Err(RecordError::FutureVersion(version));
+    }
+    if version != RECORD_VERSION {
+        return Err(RecordError::Corrupt(
+            ["unknown version ", &json::decimal(version)].concat(),
+        ));
+    }
+    if object.get("scope").and_then(Raw::as_str).as_deref() != Some(scope) {
+        return Err(RecordError::Foreign("scope"));
+    }
+    let (member, value, what) = owner;
+    if object.get(member).and_then(Raw::as_str).as_deref() != Some(value) {
+        return Err(RecordError::Foreign(what));
+    }
+    Ok(object)
+}
+
+/// The members of a [`Record`], in the order they are written.
+const RECORD_MEMBERS: [&str; 11] = [
+    "v",
+    "orderNo",
+    "scope",
+    "fingerprint",
+    "key",
+    "attemptId",
+    "prepay",
+    "createdAt",
+    "expiresAt",
+    "updatedAt",
+    "state",
+];
 
 impl Record {
     /// The record as stored: compact JSON.
     pub fn encode(&self) -> String {
-        // Serialising plain data with string keys cannot fail; an empty string would decode as
-        // corrupt and so fail safe.
-        serde_json::to_string(self).unwrap_or_default()
+        let mut w = Writer::new();
+        w.u64("v", self.v);
+        w.str("orderNo", self.order_no.as_str());
+        w.str("scope", &self.scope);
+        w.str("fingerprint", self.fingerprint.as_str());
+        w.str("key", self.key.as_str());
+        w.opt_str("attemptId", self.attempt_id.as_ref().map(AttemptId::as_str));
+        match &self.prepay {
+            Some(prepay) => w.raw("prepay", prepay.as_str()),
+            None => w.null("prepay"),
+        }
+        w.u64("createdAt", self.created_at.0);
+        w.opt_u64("expiresAt", self.expires_at.map(|t| t.0));
+        w.u64("updatedAt", self.updated_at.0);
+        w.str("state", self.state.as_str());
+        w.finish()
     }
 
     /// Decodes a stored record, checking it belongs to `scope` and `order_no`.
     pub fn decode(text: &str, scope: &str, order_no: &OrderNo) -> Result<Record, RecordError> {
-        if text.len() > MAX_RECORD_BYTES {
-            return Err(RecordError::Corrupt(format!(
-                "{} bytes is larger than {MAX_RECORD_BYTES}",
-                text.len()
-            )));
+        let o = open(
+            text,
+            MAX_RECORD_BYTES,
+            scope,
+            ("orderNo", order_no.as_str(), "order"),
+        )?;
+        if let Some(name) = o.unknown(&RECORD_MEMBERS) {
+            return Err(RecordError::Corrupt(
+                ["unknown member `", name, "`"].concat(),
+            ));
         }
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| RecordError::Corrupt(e.to_string()))?;
-        let version = value
-            .get("v")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| RecordError::Corrupt("no version".into()))?;
-        if version > RECORD_VERSION {
-            return Err(RecordError::FutureVersion(version));
-        }
-        if version != RECORD_VERSION {
-            return Err(RecordError::Corrupt(format!("unknown version {version}")));
-        }
-        if value.get("scope").and_then(Value::as_str) != Some(scope) {
-            return Err(RecordError::Foreign("scope"));
-        }
-        if value.get("orderNo").and_then(Value::as_str) != Some(order_no.as_str()) {
-            return Err(RecordError::Foreign("order"));
-        }
-        let record: Record =
-            serde_json::from_value(value).map_err(|e| RecordError::Corrupt(e.to_string()))?;
+        let record = Record::read(&o, scope, order_no).map_err(RecordError::field)?;
         record.check()?;
         Ok(record)
+    }
+
+    /// The members of an opened record; `Err` names the first missing or invalid one.
+    fn read(o: &Object<'_>, scope: &str, order_no: &OrderNo) -> Result<Record, &'static str> {
+        Ok(Record {
+            v: RECORD_VERSION,
+            order_no: order_no.clone(),
+            scope: scope.to_owned(),
+            fingerprint: o.required("fingerprint", |r| Fingerprint::parse(&r.as_str()?))?,
+            key: o.required("key", |r| IdempotencyKey::parse(&r.as_str()?).ok())?,
+            attempt_id: o.optional("attemptId", |r| AttemptId::parse(&r.as_str()?).ok())?,
+            prepay: o.optional("prepay", Prepay::from_raw)?,
+            created_at: o.required("createdAt", millis)?,
+            expires_at: o.optional("expiresAt", millis)?,
+            updated_at: o.required("updatedAt", millis)?,
+            state: o.required("state", |r| RecordState::parse(&r.as_str()?))?,
+        })
     }
 
     fn check(&self) -> Result<(), RecordError> {
@@ -179,10 +324,15 @@ impl Record {
     }
 }
 
+/// A time member: milliseconds since the epoch.
+pub(crate) fn millis(raw: Raw<'_>) -> Option<Millis> {
+    raw.as_u64().map(Millis)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn order() -> OrderNo {
         OrderNo::parse("A1").expect("valid")
@@ -314,5 +464,52 @@ mod tests {
     fn prepay_size_is_bounded() {
         let big = json!({"p": "x".repeat(MAX_PREPAY_BYTES)});
         assert!(Prepay::new(big.as_object().cloned().unwrap_or_default()).is_none());
+    }
+
+    #[test]
+    fn the_stored_text_is_what_serde_json_wrote() {
+        // Byte for byte the format of the serde-derived encoder this replaced (issue 13), so
+        // records written by earlier builds and by this one are the same text.
+        assert_eq!(
+            sample().encode(),
+            format!(
+                r#"{{"v":1,"orderNo":"A1","scope":"buyer-1","fingerprint":"{}","key":"{}","attemptId":"A1x1","prepay":{{"prepayId":"wx1"}},"createdAt":1000,"expiresAt":301000,"updatedAt":2000,"state":"launched"}}"#,
+                "ab".repeat(32),
+                "01".repeat(16)
+            )
+        );
+        let bare = Record {
+            attempt_id: None,
+            prepay: None,
+            expires_at: None,
+            state: RecordState::Creating,
+            ..sample()
+        };
+        let text = bare.encode();
+        assert!(
+            text.contains(r#""attemptId":null,"prepay":null,"createdAt":1000,"expiresAt":null,"#)
+        );
+        assert_eq!(Record::decode(&text, "buyer-1", &order()), Ok(bare));
+        assert_eq!(KEY_PREFIX, format!("checkout-guard/v{RECORD_VERSION}/"));
+    }
+
+    #[test]
+    fn a_prepay_is_kept_as_sent_without_the_whitespace() {
+        let text = sample().encode().replace(
+            r#"{"prepayId":"wx1"}"#,
+            r#"{ "z": [1, 2.50], "a" : "x y" }"#,
+        );
+        let record = Record::decode(&text, "buyer-1", &order()).expect("valid");
+        assert_eq!(
+            record.prepay.as_ref().map(Prepay::as_str),
+            Some(r#"{"z":[1,2.50],"a":"x y"}"#)
+        );
+        for bad in ["[]", "\"wx1\"", "1"] {
+            let text = sample().encode().replace(r#"{"prepayId":"wx1"}"#, bad);
+            assert!(matches!(
+                Record::decode(&text, "buyer-1", &order()),
+                Err(RecordError::Corrupt(_))
+            ));
+        }
     }
 }

@@ -12,11 +12,15 @@
 //! long-poll (`Prefer: wait=N`) that held the reply for N seconds is followed at once.
 
 use super::time::Millis;
-use serde::{Deserialize, Serialize};
 
-/// Tuning of the status polling. Validated by [`PollConfig::validate`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+/// Tuning of the status polling. Validated by [`PollConfig::validate`]; read from the options by
+/// `Config::from_json` (the `poll` member).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(serde::Serialize),
+    serde(rename_all = "camelCase")
+)]
 pub struct PollConfig {
     /// Offsets of the fast first checks from the start, ascending (ms).
     pub fast_ms: Vec<u64>,

@@ -8,10 +8,9 @@
 
 use super::fingerprint::Fingerprint;
 use super::ids::{IdempotencyKey, OrderNo};
-use super::record::{RecordError, RECORD_VERSION};
+use super::json::{Fields, Object, Writer};
+use super::record::{millis, open, RecordError, KEY_PREFIX, RECORD_VERSION};
 use super::time::Millis;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// Longest submission record accepted from storage (bytes): a few hundred is usual.
 pub const MAX_SUBMISSION_BYTES: usize = 2048;
@@ -19,12 +18,19 @@ pub const MAX_SUBMISSION_BYTES: usize = 2048;
 /// The storage key of the submission with `fingerprint`. `submit:` and 64 hex digits make 71
 /// characters, longer than any order number (64 at most), so it never meets an order's key.
 pub fn submission_key(namespace: &str, scope: &str, fingerprint: &Fingerprint) -> String {
-    format!("checkout-guard/v{RECORD_VERSION}/{namespace}/{scope}/submit:{fingerprint}")
+    [
+        KEY_PREFIX,
+        namespace,
+        "/",
+        scope,
+        "/submit:",
+        fingerprint.as_str(),
+    ]
+    .concat()
 }
 
 /// What one submission of the order form is known to have made.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SubmissionRecord {
     /// Format version ([`RECORD_VERSION`]).
     pub v: u64,
@@ -35,21 +41,36 @@ pub struct SubmissionRecord {
     /// The `Idempotency-Key` of the submission request: persisted before it is sent.
     pub key: IdempotencyKey,
     /// The business order, once the server answered.
-    #[serde(default)]
     pub order_no: Option<OrderNo>,
     /// The end of the server's de-duplication window (server clock), once answered.
-    #[serde(default)]
     pub expires_at: Option<Millis>,
     /// When the key was minted (device clock).
     pub created_at: Millis,
 }
 
+/// The members of a [`SubmissionRecord`], in the order they are written.
+const MEMBERS: [&str; 7] = [
+    "v",
+    "scope",
+    "fingerprint",
+    "key",
+    "orderNo",
+    "expiresAt",
+    "createdAt",
+];
+
 impl SubmissionRecord {
-    /// The JSON text to store.
+    /// The JSON text to store (compact, members in a fixed order, absent values as `null`).
     pub fn encode(&self) -> String {
-        // Plain data with string keys always serialises; an empty string would decode as
-        // corrupt and so fail safe (a new key, and the server's window still finds the order).
-        serde_json::to_string(self).unwrap_or_default()
+        let mut w = Writer::new();
+        w.u64("v", self.v);
+        w.str("scope", &self.scope);
+        w.str("fingerprint", self.fingerprint.as_str());
+        w.str("key", self.key.as_str());
+        w.opt_str("orderNo", self.order_no.as_ref().map(OrderNo::as_str));
+        w.opt_u64("expiresAt", self.expires_at.map(|t| t.0));
+        w.u64("createdAt", self.created_at.0);
+        w.finish()
     }
 
     /// Reads a stored submission, refusing anything that is not exactly a version-1
@@ -59,42 +80,45 @@ impl SubmissionRecord {
         scope: &str,
         fingerprint: &Fingerprint,
     ) -> Result<SubmissionRecord, RecordError> {
-        if text.len() > MAX_SUBMISSION_BYTES {
-            return Err(RecordError::Corrupt(format!(
-                "{} bytes is larger than {MAX_SUBMISSION_BYTES}",
-                text.len()
-            )));
+        let o = open(
+            text,
+            MAX_SUBMISSION_BYTES,
+            scope,
+            ("fingerprint", fingerprint.as_str(), "submission"),
+        )?;
+        if let Some(name) = o.unknown(&MEMBERS) {
+            return Err(RecordError::Corrupt(
+                ["unknown member `", name, "`"].concat(),
+            ));
         }
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| RecordError::Corrupt(e.to_string()))?;
-        let version = value
-            .get("v")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| RecordError::Corrupt("no version".into()))?;
-        if version > RECORD_VERSION {
-            return Err(RecordError::FutureVersion(version));
-        }
-        if version != RECORD_VERSION {
-            return Err(RecordError::Corrupt(format!("unknown version {version}")));
-        }
-        if value.get("scope").and_then(Value::as_str) != Some(scope) {
-            return Err(RecordError::Foreign("scope"));
-        }
-        if value.get("fingerprint").and_then(Value::as_str) != Some(fingerprint.as_str()) {
-            return Err(RecordError::Foreign("submission"));
-        }
-        let record: SubmissionRecord =
-            serde_json::from_value(value).map_err(|e| RecordError::Corrupt(e.to_string()))?;
+        let record = SubmissionRecord::read(&o, scope, fingerprint).map_err(RecordError::field)?;
         if record.order_no.is_none() && record.expires_at.is_some() {
             return Err(RecordError::Corrupt("a window without an order".into()));
         }
         Ok(record)
+    }
+
+    fn read(
+        o: &Object<'_>,
+        scope: &str,
+        fingerprint: &Fingerprint,
+    ) -> Result<SubmissionRecord, &'static str> {
+        Ok(SubmissionRecord {
+            v: RECORD_VERSION,
+            scope: scope.to_owned(),
+            fingerprint: fingerprint.clone(),
+            key: o.required("key", |r| IdempotencyKey::parse(&r.as_str()?).ok())?,
+            order_no: o.optional("orderNo", |r| OrderNo::parse(&r.as_str()?).ok())?,
+            expires_at: o.optional("expiresAt", millis)?,
+            created_at: o.required("createdAt", millis)?,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn fp() -> Fingerprint {
         Fingerprint::parse(&"ab".repeat(32)).expect("valid")

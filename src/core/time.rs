@@ -1,6 +1,5 @@
 //! Time as the core sees it: a number passed in, never read from a clock.
 
-use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Milliseconds since the Unix epoch (wall-clock time, as `Date.now()` gives it).
@@ -8,10 +7,12 @@ use std::fmt;
 /// Wall-clock rather than monotonic because records outlive the page: an expiry written by one
 /// tab must be comparable in another tab and after a reload. The machine copes with the clock
 /// jumping (see `Guard::handle`).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
 )]
-#[serde(transparent)]
 pub struct Millis(pub u64);
 
 impl Millis {

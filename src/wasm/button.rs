@@ -69,7 +69,7 @@ impl Button {
             None => self.remove("aria-busy"),
         }
         match status {
-            Some(status) => self.set(STATE_ATTRIBUTE, status_name(status)),
+            Some(status) => self.set(STATE_ATTRIBUTE, status.as_str()),
             None => self.remove(STATE_ATTRIBUTE),
         }
     }
@@ -81,15 +81,5 @@ impl Button {
 
     fn remove(&self, name: &str) {
         let _ = self.element.remove_attribute(name);
-    }
-}
-
-/// The outcome's name as the page sees it (`data-checkout-state`, events, `pay()` results).
-pub fn status_name(status: OutcomeStatus) -> &'static str {
-    match status {
-        OutcomeStatus::Paid => "paid",
-        OutcomeStatus::Cancelled => "cancelled",
-        OutcomeStatus::Failed => "failed",
-        OutcomeStatus::Pending => "pending",
     }
 }

@@ -6,23 +6,24 @@
 //! element synchronously on click.
 
 use super::broadcast::Channel;
-use super::button::{status_name, Button};
+use super::button::Button;
 use super::driver::{feed, Driver, Platform};
 use super::errors::{describe, ErrorCode, GuardError};
 use super::options::{parse, Flavour, StorageChoice};
 use super::random::seed;
 use super::storage::Store;
+use super::table::Table;
 use super::tablock::{Mechanism, TabLock, TabLocks};
 use super::timer::{now, Timer};
 use super::transport::Transport;
 use super::visibility::Watcher;
 use crate::core::fingerprint::hex;
 use crate::core::ids::OrderNo;
+use crate::core::json::{Fields, Object, Raw, Writer};
 use crate::core::machine::{Input, LockResult, OutcomeStatus, RequestId};
 use crate::core::time::Millis;
 use js_sys::{Function, Promise, Reflect};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
@@ -40,10 +41,10 @@ pub struct CheckoutGuard {
 /// The browser's platform pieces.
 struct Browser {
     locks: TabLocks,
-    held: RefCell<HashMap<OrderNo, TabLock>>,
+    held: RefCell<Table<OrderNo, TabLock>>,
     channel: Option<Channel>,
     _watcher: Option<Watcher>,
-    buttons: RefCell<HashMap<OrderNo, Button>>,
+    buttons: RefCell<Table<OrderNo, Button>>,
     /// Every attached element with its `getOrder`, by attach id: a tab that never clicked
     /// still shows another tab's outcome on the button of that order (rule 10).
     attached: RefCell<Vec<(u64, web_sys::Element, Function)>>,
@@ -74,8 +75,8 @@ impl CheckoutGuard {
         let scope = options.config.scope.clone();
         let owner = hex(&seed[..8]);
         let locks = TabLocks::new(Mechanism::detect(), store.clone(), owner, LEASE_MS);
-        let channel_name = format!("checkout-guard:{}:{scope}", options.namespace);
-        let lock_prefix = format!("checkout-guard:{}:{scope}", options.namespace);
+        let channel_name = ["checkout-guard:", &options.namespace, ":", &scope].concat();
+        let lock_prefix = channel_name.clone();
         let mut made = None;
         let driver = Driver::new(options, seed, store, transport, |weak: &Weak<Driver>| {
             let (on_message, on_shown) = (weak.clone(), weak.clone());
@@ -83,14 +84,14 @@ impl CheckoutGuard {
                 let on_renewal = me.clone();
                 Browser {
                     locks,
-                    held: RefCell::new(HashMap::new()),
+                    held: RefCell::new(Table::new()),
                     channel: Channel::open(&channel_name, move |text| {
                         if let Some(input) = parse_broadcast(&text) {
                             feed(&on_message, input);
                         }
                     }),
                     _watcher: Watcher::watch(move || feed(&on_shown, Input::PageShown)),
-                    buttons: RefCell::new(HashMap::new()),
+                    buttons: RefCell::new(Table::new()),
                     attached: RefCell::new(Vec::new()),
                     next_attach: std::cell::Cell::new(0),
                     lock_prefix,
@@ -183,7 +184,7 @@ impl Platform for Browser {
 
     fn acquire(self: Rc<Self>, driver: Rc<Driver>, order_no: OrderNo, request: RequestId) {
         spawn_local(async move {
-            let name = format!("{}:{}", self.lock_prefix, order_no);
+            let name = [&self.lock_prefix, ":", order_no.as_str()].concat();
             let result = match self.locks.try_acquire(&name, now()).await {
                 Ok(Some(lock)) => {
                     self.held.borrow_mut().insert(order_no.clone(), lock);
@@ -208,11 +209,10 @@ impl Platform for Browser {
 
     fn broadcast(&self, order_no: &OrderNo, status: OutcomeStatus) {
         if let Some(channel) = &self.channel {
-            let message = serde_json::json!({
-                "orderNo": order_no.as_str(),
-                "status": status_name(status),
-            });
-            channel.post(&message.to_string());
+            let mut message = Writer::new();
+            message.str("orderNo", order_no.as_str());
+            message.str("status", status.as_str());
+            channel.post(&message.finish());
         }
     }
 
@@ -252,15 +252,9 @@ impl Browser {
 
 /// Another tab's `{"orderNo","status"}` message as an input; anything else is ignored.
 fn parse_broadcast(text: &str) -> Option<Input> {
-    let message: serde_json::Value = serde_json::from_str(text).ok()?;
-    let order_no = OrderNo::parse(message.get("orderNo")?.as_str()?).ok()?;
-    let status = match message.get("status")?.as_str()? {
-        "paid" => OutcomeStatus::Paid,
-        "cancelled" => OutcomeStatus::Cancelled,
-        "failed" => OutcomeStatus::Failed,
-        "pending" => OutcomeStatus::Pending,
-        _ => return None,
-    };
+    let message = Object::parse(text).ok()?;
+    let order_no = OrderNo::parse(&message.get("orderNo").and_then(Raw::as_str)?).ok()?;
+    let status = OutcomeStatus::parse(&message.get("status").and_then(Raw::as_str)?)?;
     Some(Input::OtherTabFinished { order_no, status })
 }
 
@@ -329,16 +323,14 @@ fn click(driver: &Rc<Driver>, browser: &Browser, element: &web_sys::Element, get
     // Lock first, synchronously, before anything can yield to the event loop.
     if let Some(order_no) = &order_no {
         let mut buttons = browser.buttons.borrow_mut();
-        let button = buttons
-            .entry(order_no.clone())
-            .or_insert_with(|| Button::new(element.clone()));
+        let button = buttons.get_or_insert_with(order_no.clone(), || Button::new(element.clone()));
         button.lock();
     }
     let result = match order {
         Ok(order) => driver.clone().pay(&order),
         Err(e) => Err(GuardError::new(
             ErrorCode::InvalidOrder,
-            format!("getOrder() threw: {}", describe(&e)),
+            ["getOrder() threw: ", &describe(&e)].concat(),
         )),
     };
     let promise = match result {

@@ -13,16 +13,18 @@
 
 use super::errors::{js_error, ErrorCode, GuardError};
 use super::options::ShellOptions;
-use super::order::to_json;
+use super::order::to_canonical;
 use super::storage::Store;
+use super::table::Table;
 use super::timer::{now, Timer};
 use super::transport::{HttpRequest, HttpResponse, Method, Transport};
 use crate::core::contract::{
-    parse_create, parse_server_now, parse_status, parse_submit, CreateReply, HttpReply,
-    StatusReply, SubmitReply,
+    create_body, endpoint_url, parse_create, parse_server_now, parse_status, parse_submit,
+    CreateReply, HttpReply, StatusReply, SubmitReply,
 };
 use crate::core::fingerprint::{self, Fingerprint};
 use crate::core::ids::OrderNo;
+use crate::core::json::{Fields, Writer};
 use crate::core::machine::{
     Action, CallerId, Event, Guard, Input, LaunchResult, Loaded, LockResult, OutcomeStatus,
     PayError, RequestId, SubmitError,
@@ -31,9 +33,8 @@ use crate::core::record::{storage_key, Record};
 use crate::core::submission::{submission_key, SubmissionRecord};
 use crate::core::time::Millis;
 use js_sys::{Function, Promise, Reflect};
-use serde::Serialize;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -79,7 +80,7 @@ pub struct Driver {
     transport: Transport,
     timer: Timer,
     platform: Rc<dyn Platform>,
-    calls: RefCell<HashMap<u64, (Function, Function)>>,
+    calls: RefCell<Table<u64, (Function, Function)>>,
     next_caller: Cell<u64>,
     listeners: RefCell<Vec<(u64, String, Function)>>,
     next_listener: Cell<u64>,
@@ -87,7 +88,7 @@ pub struct Driver {
     driving: Cell<bool>,
     /// What `prepare(order)` returned for a payment starting now, until `launch` takes it or
     /// the call ends (then `dismiss` gets it).
-    prepared: RefCell<HashMap<OrderNo, JsValue>>,
+    prepared: RefCell<Table<OrderNo, JsValue>>,
     /// The driver itself while a call runs: a page may drop its last reference to the guard
     /// mid-payment (`new CheckoutGuard(o).pay(order)`), and the payment must still finish and
     /// settle its promise. Cleared when the core is idle, so an idle guard can be collected.
@@ -105,7 +106,7 @@ impl Driver {
         platform: impl FnOnce(&Weak<Driver>) -> Rc<dyn Platform>,
     ) -> Result<Rc<Driver>, GuardError> {
         let guard = Guard::new(options.config.clone(), seed)
-            .map_err(|e| GuardError::new(ErrorCode::InvalidOptions, e.to_string()))?;
+            .map_err(|e| GuardError::new(ErrorCode::InvalidOptions, e.message()))?;
         let scope = options.config.scope.clone();
         Ok(Rc::new_cyclic(|weak: &Weak<Driver>| {
             let on_timer = weak.clone();
@@ -118,13 +119,13 @@ impl Driver {
                 transport,
                 timer: Timer::new(move || feed(&on_timer, Input::TimerFired)),
                 platform: platform(weak),
-                calls: RefCell::new(HashMap::new()),
+                calls: RefCell::new(Table::new()),
                 next_caller: Cell::new(0),
                 listeners: RefCell::new(Vec::new()),
                 next_listener: Cell::new(0),
                 inbox: RefCell::new(VecDeque::new()),
                 driving: Cell::new(false),
-                prepared: RefCell::new(HashMap::new()),
+                prepared: RefCell::new(Table::new()),
                 keep_alive: RefCell::new(None),
             }
         }))
@@ -200,9 +201,8 @@ impl Driver {
                 "the submitted content must be an object or array",
             ));
         }
-        let json = to_json(content)?;
-        let canonical = fingerprint::canonicalize(&json)?;
-        let print = fingerprint::fingerprint(&json)?;
+        let canonical = to_canonical(content)?;
+        let print = fingerprint::sha256_hex(canonical.as_bytes());
         let caller = self.next_caller.get();
         self.next_caller.set(caller + 1);
         let mut parts = None;
@@ -231,7 +231,7 @@ impl Driver {
         self.guard
             .borrow_mut()
             .forget(&order_no)
-            .map_err(|e| GuardError::new(ErrorCode::Busy, e.to_string()))?;
+            .map_err(|e| GuardError::new(ErrorCode::Busy, e.message()))?;
         self.drive();
         Ok(())
     }
@@ -341,22 +341,25 @@ impl Driver {
                 attempt_id,
                 prepay,
             } => {
-                let context = LaunchContext {
-                    order_no: order_no.as_str(),
-                    attempt_id: attempt_id.as_str(),
-                };
-                let context = to_js(&context);
+                let mut context = Writer::new();
+                context.str("orderNo", order_no.as_str());
+                context.str("attemptId", attempt_id.as_str());
+                let context = from_json(&context.finish());
                 let prepared = self.prepared.borrow_mut().remove(&order_no);
                 if let Some(prepared) = prepared {
                     let _ = Reflect::set(&context, &"prepared".into(), &prepared);
                 }
-                let args = (to_js(prepay.as_map()), context);
+                let args = (from_json(prepay.as_str()), context);
                 self.launch(order_no, request, args);
             }
             Action::Emit(event) => self.emit_event(&event),
             Action::Resolve { callers, result } => {
                 let value = match &result {
-                    Ok(outcome) => Ok(to_js(outcome)),
+                    Ok(outcome) => {
+                        let mut w = Writer::new();
+                        outcome.fields(&mut w);
+                        Ok(from_json(&w.finish()))
+                    }
                     Err(e) => Err(pay_error(e)),
                 };
                 for caller in callers {
@@ -403,7 +406,11 @@ impl Driver {
             } => self.send_submit(fingerprint, request, key.as_str().to_owned(), body),
             Action::ResolveSubmit { callers, result } => {
                 let value = match &result {
-                    Ok(submitted) => Ok(to_js(submitted)),
+                    Ok(submitted) => {
+                        let mut w = Writer::new();
+                        submitted.fields(&mut w);
+                        Ok(from_json(&w.finish()))
+                    }
                     Err(e) => Err(submit_error(e)),
                 };
                 for caller in callers {
@@ -421,7 +428,7 @@ impl Driver {
 
     fn url(&self, template: &str, order_no: &OrderNo) -> String {
         let encoded = String::from(js_sys::encode_uri_component(order_no.as_str()));
-        template.replace("{orderNo}", &encoded)
+        endpoint_url(template, &encoded)
     }
 
     fn send_create(&self, order_no: OrderNo, request: RequestId, key: String, print: Fingerprint) {
@@ -432,7 +439,7 @@ impl Driver {
             method: Method::Post,
             url: self.url(&self.options.create_url, &order_no),
             idempotency_key: Some(key),
-            json_body: Some(serde_json::json!({ "fingerprint": print.as_str() }).to_string()),
+            json_body: Some(create_body(&print)),
             wait_secs: 0,
             timeout_ms: self.options.request_timeout_ms,
         };
@@ -540,12 +547,7 @@ impl Driver {
     }
 
     fn emit_event(&self, event: &Event) {
-        let value = to_js(event);
-        let kind = Reflect::get(&value, &"type".into())
-            .ok()
-            .and_then(|t| t.as_string())
-            .unwrap_or_default();
-        self.emit(&kind, &value);
+        self.emit(event.kind(), &from_json(&event.to_json()));
     }
 
     /// Calls the listeners of `kind` and of `'state'` (every event but `'error'`). A listener
@@ -576,8 +578,10 @@ impl Driver {
             return;
         }
         for warning in self.store.take_warnings() {
-            let event = serde_json::json!({ "type": "storage", "message": warning.message });
-            self.emit("storage", &to_js(&event));
+            let mut event = Writer::new();
+            event.str("type", "storage");
+            event.str("message", &warning.message);
+            self.emit("storage", &from_json(&event.finish()));
         }
     }
 }
@@ -591,8 +595,12 @@ pub fn feed(weak: &Weak<Driver>, input: Input) {
 
 /// An order number from JS, or `invalid_order`.
 pub fn order_no_of(text: &str) -> Result<OrderNo, GuardError> {
-    OrderNo::parse(text)
-        .map_err(|e| GuardError::new(ErrorCode::InvalidOrder, format!("orderNo: {e}")))
+    OrderNo::parse(text).map_err(|e| {
+        GuardError::new(
+            ErrorCode::InvalidOrder,
+            ["orderNo: ", &e.message()].concat(),
+        )
+    })
 }
 
 fn http_reply(response: &HttpResponse) -> HttpReply<'_> {
@@ -603,25 +611,12 @@ fn http_reply(response: &HttpResponse) -> HttpReply<'_> {
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LaunchContext<'a> {
-    order_no: &'a str,
-    attempt_id: &'a str,
-}
-
-/// A Rust value as a plain JS value (objects, not Maps; `None` as `null`).
-///
-/// Through JSON text rather than `serde-wasm-bindgen`: serde_json's serialiser is in the
-/// module anyway (records), and a second serialiser per event type cost ~20 KB of wasm.
-fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    // Every type passed here is plain data (strings, numbers, maps with string keys), which
-    // always serialises to JSON that `JSON.parse` reads; `undefined` is the unreachable
-    // fallback.
-    serde_json::to_string(value)
-        .ok()
-        .and_then(|text| js_sys::JSON::parse(&text).ok())
-        .unwrap_or(JsValue::UNDEFINED)
+/// JSON text the core wrote (an event, an outcome, a prepay) as a plain JS value: one
+/// `JSON.parse`, rather than a property set per member from wasm.
+fn from_json(text: &str) -> JsValue {
+    // The texts come from `core::json` (or were validated by it): `JSON.parse` reads them;
+    // `undefined` is the unreachable fallback.
+    js_sys::JSON::parse(text).unwrap_or(JsValue::UNDEFINED)
 }
 
 fn submit_error(error: &SubmitError) -> JsValue {
@@ -629,7 +624,7 @@ fn submit_error(error: &SubmitError) -> JsValue {
         SubmitError::Rejected { .. } => ErrorCode::ServerRejected,
         SubmitError::Unreachable(_) => ErrorCode::Network,
     };
-    js_error(code, &error.to_string())
+    js_error(code, &error.message())
 }
 
 fn pay_error(error: &PayError) -> JsValue {
@@ -637,7 +632,7 @@ fn pay_error(error: &PayError) -> JsValue {
         PayError::Busy => ErrorCode::Busy,
         PayError::Rejected { .. } => ErrorCode::ServerRejected,
     };
-    js_error(code, &error.to_string())
+    js_error(code, &error.message())
 }
 
 /// `{ orderNo, content }` → the order number and the content's fingerprint.
@@ -658,6 +653,6 @@ fn read_order(order: &JsValue) -> Result<(OrderNo, Fingerprint), GuardError> {
             "order.content must be the order's content (an object or array)",
         ));
     }
-    let print = fingerprint::fingerprint(&to_json(&content)?)?;
+    let print = fingerprint::sha256_hex(to_canonical(&content)?.as_bytes());
     Ok((order_no, print))
 }

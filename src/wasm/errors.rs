@@ -62,7 +62,7 @@ impl GuardError {
 
 impl From<FingerprintError> for GuardError {
     fn from(error: FingerprintError) -> GuardError {
-        GuardError::new(ErrorCode::InvalidOrder, error.to_string())
+        GuardError::new(ErrorCode::InvalidOrder, error.message())
     }
 }
 
@@ -86,10 +86,18 @@ pub fn js_error(code: ErrorCode, message: &str) -> JsValue {
     error.into()
 }
 
-/// The message of a JS exception, for wrapping platform failures in a [`GuardError`].
+/// The message of a JS exception, for wrapping platform failures in a [`GuardError`]: an
+/// `Error`'s message, a string as it is, anything else as `JSON.stringify` writes it.
 pub fn describe(value: &JsValue) -> String {
     if let Some(error) = value.dyn_ref::<Error>() {
         return String::from(error.message());
     }
-    value.as_string().unwrap_or_else(|| format!("{value:?}"))
+    value
+        .as_string()
+        .or_else(|| {
+            js_sys::JSON::stringify(value)
+                .ok()
+                .and_then(|s| s.as_string())
+        })
+        .unwrap_or_else(|| "a value that is not an Error".to_owned())
 }

@@ -4,22 +4,21 @@
 //! backend in any language can recompute a fingerprint the browser sent.
 
 use super::errors::GuardError;
-use super::order::{set_json_text, to_json};
+use super::order::{set_json_text, to_canonical};
 use crate::core::fingerprint;
 use js_sys::Function;
-use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
 
 /// RFC 8785 (JCS) canonical JSON of `value`. Throws `invalid_order` for what JSON cannot say.
 #[wasm_bindgen]
 pub fn canonicalize(value: JsValue) -> Result<String, GuardError> {
-    Ok(fingerprint::canonicalize(&to_json(&value)?)?)
+    to_canonical(&value)
 }
 
 /// Lowercase hex SHA-256 of [`canonicalize`]`(value)`: the order's fingerprint.
 #[wasm_bindgen]
 pub fn fingerprint(value: JsValue) -> Result<String, GuardError> {
-    let print = fingerprint::fingerprint(&to_json(&value)?)?;
+    let print = fingerprint::sha256_hex(to_canonical(&value)?.as_bytes());
     Ok(print.as_str().to_owned())
 }
 
@@ -35,5 +34,7 @@ pub fn install_json_text(json_text: Function) {
 /// API.
 #[wasm_bindgen(js_name = "__sha256Hex")]
 pub fn sha256_hex(canonical: &str) -> String {
-    fingerprint::hex(&Sha256::digest(canonical.as_bytes()))
+    fingerprint::sha256_hex(canonical.as_bytes())
+        .as_str()
+        .to_owned()
 }

@@ -18,6 +18,7 @@
 //! - [`transport`]: a `fetch`-shaped function with a time-out; status, `Retry-After`, body.
 //! - [`timer`]: the one platform timer, re-armed to the core's earliest deadline.
 //! - [`global`]: bindings to globals (`setTimeout`, …) that work without `window`.
+//! - [`table`]: a small map for the shells' handful of entries.
 //!
 //! Browser (feature `browser`):
 //! - [`checkout`]: the `CheckoutGuard` class.
@@ -53,6 +54,7 @@ pub mod pool;
 #[cfg(feature = "browser")]
 pub mod random;
 pub mod storage;
+pub mod table;
 #[cfg(feature = "browser")]
 pub mod tablock;
 pub mod timer;

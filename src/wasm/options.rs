@@ -7,11 +7,12 @@
 //! knows its own names.
 
 use super::errors::{ErrorCode, GuardError};
-use super::order::to_json;
+use super::order::to_canonical;
 use super::transport::{header_pairs, ExtraHeaders};
 use crate::core::config::Config;
+use crate::core::contract::names_order;
+use crate::core::json::Writer;
 use js_sys::{Array, Function, Object, Reflect};
-use serde_json::{Map, Value};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The create endpoint when none is given (`docs/contract.md`).
@@ -68,7 +69,7 @@ pub struct ShellOptions {
 fn invalid(option: &str, reason: &str) -> GuardError {
     GuardError::new(
         ErrorCode::InvalidOptions,
-        format!("invalid option `{option}`: {reason}"),
+        ["invalid option `", option, "`: ", reason].concat(),
     )
 }
 
@@ -94,7 +95,8 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
     let mut fetch = None;
     let mut headers = ExtraHeaders::None;
     let (mut prepare, mut dismiss) = (None, None);
-    let mut core = Map::new();
+    // The core's options, as the JSON object `Config::from_json` reads.
+    let mut core = Writer::new();
     for key in Object::keys(options.unchecked_ref::<Object>()).iter() {
         let name = key.as_string().unwrap_or_default();
         let value = Reflect::get(options, &key).unwrap_or(JsValue::UNDEFINED);
@@ -112,8 +114,10 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
             "prepare" => prepare = Some(function_of("prepare", value)?),
             "dismiss" => dismiss = Some(function_of("dismiss", value)?),
             _ => {
-                let json = to_json(&value).map_err(|e| invalid(&name, &e.message))?;
-                core.insert(name, integral(json));
+                // As canonical JSON: numbers as JavaScript prints them, 2000 (a double) as
+                // `2000`, which the core's integer options accept.
+                let json = to_canonical(&value).map_err(|e| invalid(&name, &e.message))?;
+                core.raw(&name, &json);
             }
         }
     }
@@ -135,8 +139,8 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
             "required: 'memory' or { getItem, setItem, removeItem }",
         )
     })?;
-    let config = Config::from_json(&Value::Object(core).to_string())
-        .map_err(|e| GuardError::new(ErrorCode::InvalidOptions, e.to_string()))?;
+    let config = Config::from_json(&core.finish())
+        .map_err(|e| GuardError::new(ErrorCode::InvalidOptions, e.message()))?;
     Ok(ShellOptions {
         namespace,
         create_url,
@@ -178,12 +182,12 @@ fn endpoints_of(value: &JsValue) -> Result<(String, String, String), GuardError>
     let mut submit = DEFAULT_SUBMIT.to_owned();
     for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
         let name = key.as_string().unwrap_or_default();
-        let option = format!("endpoints.{name}");
+        let option = ["endpoints.", &name].concat();
         let url = Reflect::get(value, &key).ok().and_then(|v| v.as_string());
         match name.as_str() {
             "create" | "status" => {
                 let url = url
-                    .filter(|u| u.contains("{orderNo}"))
+                    .filter(|u| names_order(u))
                     .ok_or_else(|| invalid(&option, "a URL template containing {orderNo}"))?;
                 if name == "create" {
                     create = url;
@@ -193,7 +197,7 @@ fn endpoints_of(value: &JsValue) -> Result<(String, String, String), GuardError>
             }
             "submit" => {
                 submit = url
-                    .filter(|u| !u.is_empty() && !u.contains("{orderNo}"))
+                    .filter(|u| !u.is_empty() && !names_order(u))
                     .ok_or_else(|| invalid(&option, "a URL (the order has no number yet)"))?;
             }
             _ => {
@@ -245,28 +249,4 @@ fn timeout_of(value: &JsValue) -> Result<u32, GuardError> {
         .filter(|ms| ms.fract() == 0.0 && (1000.0..=120_000.0).contains(ms))
         .map(|ms| ms as u32)
         .ok_or_else(|| invalid("requestTimeoutMs", "an integer between 1000 and 120000"))
-}
-
-/// JS has only doubles: `2000` arrives as `2000.0`, which the core's integer options refuse.
-/// Whole numbers within ±2^53 become integers; anything else stays as it is (and is refused
-/// with the option's name if an integer was due).
-fn integral(value: Value) -> Value {
-    const SAFE: f64 = 9_007_199_254_740_992.0;
-    match value {
-        Value::Number(n) => match n.as_f64() {
-            Some(x) if x.fract() == 0.0 && x.abs() <= SAFE => {
-                if x >= 0.0 {
-                    Value::from(x as u64)
-                } else {
-                    Value::from(x as i64)
-                }
-            }
-            _ => Value::Number(n),
-        },
-        Value::Array(items) => Value::Array(items.into_iter().map(integral).collect()),
-        Value::Object(members) => {
-            Value::Object(members.into_iter().map(|(k, v)| (k, integral(v))).collect())
-        }
-        other => other,
-    }
 }

@@ -9,16 +9,18 @@
 //!
 //! Walking a JS value from wasm costs several boundary crossings per value (about 80 µs for a
 //! 1 KB order in Chromium, `cargo xtask bench`). So when the package's hand-written layer has
-//! installed its text function ([`set_json_text`]: `canonicalText` of `pkg/shell.js`, which
-//! reads the value exactly as this walk does and declines on anything the walk would refuse or
-//! might read differently), that text is parsed instead, in one crossing. Whenever it declines
-//! (returns `undefined`) or its text does not parse within [`MAX_DEPTH`], the walk runs and
-//! decides, with its error naming the path.
+//! installed its text function ([`set_json_text`]: `canonicalText` of `pkg/shell.js`, the
+//! package's JS canonicalizer, which reads the value exactly as this walk does and declines on
+//! anything the walk would refuse or might read differently), its text is the canonical form
+//! ([`to_canonical`]), in one crossing; it is only checked to be JSON within [`MAX_DEPTH`], not
+//! parsed into numbers again (`tests/node/fast-path.test.mjs` holds both canonicalizers to the
+//! same bytes). Whenever it declines (returns `undefined`) or its text does not check, the walk
+//! runs and decides, with its error naming the path.
 
 use super::errors::{describe, ErrorCode, GuardError};
-use crate::core::fingerprint::MAX_DEPTH;
+use crate::core::fingerprint::{canonicalize_value, MAX_DEPTH};
+use crate::core::json::{self, Json};
 use js_sys::{Array, Function, JsString, Object, Reflect};
-use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -33,76 +35,95 @@ pub fn set_json_text(json_text: Function) {
     JSON_TEXT.with(|slot| *slot.borrow_mut() = Some(json_text));
 }
 
-/// Converts `value` (an order's content) to JSON, or an `invalid_order` error naming the path.
-pub fn to_json(value: &JsValue) -> Result<Value, GuardError> {
-    if let Some(json) = from_text(value) {
-        return Ok(json);
+/// The RFC 8785 canonical JSON of `value` (an order's content, an option's value), or an
+/// `invalid_order` error naming the path.
+pub fn to_canonical(value: &JsValue) -> Result<String, GuardError> {
+    match from_text(value) {
+        Some(text) => Ok(text),
+        None => Ok(canonicalize_value(&to_json(value)?)?),
     }
-    let mut ancestors = Vec::new();
-    convert(value, &JsValue::from_str(""), "order", &mut ancestors)
 }
 
-/// The fast path: the installed JSON text function, parsed; `None` to walk instead.
-fn from_text(value: &JsValue) -> Option<Value> {
+/// Converts `value` to JSON by walking it, or an `invalid_order` error naming the path.
+pub fn to_json(value: &JsValue) -> Result<Json, GuardError> {
+    let mut ancestors = Vec::new();
+    convert(value, &JsValue::from_str(""), &Path::Root, &mut ancestors)
+}
+
+/// The fast path: the installed canonical-text function's answer, if it gave one that is JSON
+/// nesting less than [`MAX_DEPTH`] deep (as the walk requires); `None` to walk instead.
+fn from_text(value: &JsValue) -> Option<String> {
     let returned = JSON_TEXT.with(|slot| {
         slot.borrow()
             .as_ref()
             .map(|json_text| json_text.call1(&JsValue::UNDEFINED, value))
     })?;
     let text = returned.ok()?.as_string()?;
-    // Lone surrogates arrive escaped and fail to parse here: the walk then names them.
-    let json: Value = serde_json::from_str(&text).ok()?;
-    within_depth(&json, 0).then_some(json)
+    json::validate(&text, MAX_DEPTH).ok()?;
+    Some(text)
 }
 
-/// Whether every object and array sits less than [`MAX_DEPTH`] levels deep, as the walk
-/// requires.
-fn within_depth(value: &Value, depth: usize) -> bool {
-    match value {
-        Value::Array(items) => {
-            depth < MAX_DEPTH && items.iter().all(|v| within_depth(v, depth + 1))
+/// Where a value sits in the order: `order`, `order.items[1].sku`. Kept as links to the parent
+/// and rendered only for an error, so converting a valid order builds no path strings.
+enum Path<'a> {
+    Root,
+    Member(&'a Path<'a>, &'a str),
+    Item(&'a Path<'a>, u32),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        match self {
+            Path::Root => "order".to_owned(),
+            Path::Member(parent, name) => [&parent.render(), ".", name].concat(),
+            Path::Item(parent, i) => {
+                let mut out = parent.render();
+                out.push('[');
+                json::push_u64(&mut out, u64::from(*i));
+                out.push(']');
+                out
+            }
         }
-        Value::Object(members) => {
-            depth < MAX_DEPTH && members.values().all(|v| within_depth(v, depth + 1))
-        }
-        _ => true,
     }
 }
 
-fn invalid(path: &str, what: &str) -> GuardError {
-    GuardError::new(ErrorCode::InvalidOrder, format!("{path} {what}"))
+fn invalid(path: &Path<'_>, what: &str) -> GuardError {
+    GuardError::new(
+        ErrorCode::InvalidOrder,
+        [&path.render(), " ", what].concat(),
+    )
 }
 
 fn convert(
     value: &JsValue,
     key: &JsValue,
-    path: &str,
+    path: &Path<'_>,
     ancestors: &mut Vec<JsValue>,
-) -> Result<Value, GuardError> {
+) -> Result<Json, GuardError> {
     let value = apply_to_json(value, key, path)?;
     if value.is_null() {
-        return Ok(Value::Null);
+        return Ok(Json::Null);
     }
     if let Some(b) = value.as_bool() {
-        return Ok(Value::Bool(b));
+        return Ok(Json::Bool(b));
     }
     if let Some(x) = value.as_f64() {
-        // Named by hand: formatting an f64 with `{}` would pull ~15 KB of float printing
-        // into the wasm (the canonical form prints numbers with ryu-js instead).
-        let name = match x {
-            x if x.is_nan() => "NaN",
-            x if x > 0.0 => "Infinity",
-            _ => "-Infinity",
+        if x.is_finite() {
+            return Ok(Json::Number(x));
+        }
+        // Named by hand: formatting an f64 would pull float printing into the wasm.
+        let what = match x {
+            x if x.is_nan() => "is NaN, which JSON cannot represent",
+            x if x > 0.0 => "is Infinity, which JSON cannot represent",
+            _ => "is -Infinity, which JSON cannot represent",
         };
-        return Number::from_f64(x)
-            .map(Value::Number)
-            .ok_or_else(|| invalid(path, &format!("is {name}, which JSON cannot represent")));
+        return Err(invalid(path, what));
     }
     if let Some(s) = value.dyn_ref::<JsString>() {
         if !s.is_valid_utf16() {
             return Err(invalid(path, "is a string with a lone surrogate"));
         }
-        return Ok(Value::String(String::from(s)));
+        return Ok(Json::String(String::from(s)));
     }
     if value.is_undefined() {
         return Err(invalid(
@@ -126,10 +147,7 @@ fn convert(
         return Err(invalid(path, "refers back to itself (a cycle)"));
     }
     if ancestors.len() >= MAX_DEPTH {
-        return Err(invalid(
-            path,
-            &format!("nests deeper than {MAX_DEPTH} levels"),
-        ));
+        return Err(invalid(path, "nests deeper than 64 levels"));
     }
     ancestors.push(value.clone());
     let result = if Array::is_array(&value) {
@@ -143,49 +161,50 @@ fn convert(
 
 fn convert_array(
     array: &Array,
-    path: &str,
+    path: &Path<'_>,
     ancestors: &mut Vec<JsValue>,
-) -> Result<Value, GuardError> {
+) -> Result<Json, GuardError> {
     let mut items = Vec::with_capacity(array.length() as usize);
     for i in 0..array.length() {
         let item = array.get(i);
         items.push(convert(
             &item,
             &JsValue::from(i),
-            &format!("{path}[{i}]"),
+            &Path::Item(path, i),
             ancestors,
         )?);
     }
-    Ok(Value::Array(items))
+    Ok(Json::Array(items))
 }
 
 fn convert_object(
     object: &Object,
-    path: &str,
+    path: &Path<'_>,
     ancestors: &mut Vec<JsValue>,
-) -> Result<Value, GuardError> {
-    let mut members = Map::new();
+) -> Result<Json, GuardError> {
+    let mut members = Vec::new();
     for key in Object::keys(object).iter() {
         let name = key.as_string().unwrap_or_default();
-        let member_path = format!("{path}.{name}");
+        let member_path = Path::Member(path, &name);
         let member = Reflect::get(object, &key)
-            .map_err(|e| invalid(&member_path, &format!("cannot be read: {}", describe(&e))))?;
-        members.insert(name, convert(&member, &key, &member_path, ancestors)?);
+            .map_err(|e| invalid(&member_path, &["cannot be read: ", &describe(&e)].concat()))?;
+        let member = convert(&member, &key, &member_path, ancestors)?;
+        members.push((name, member));
     }
-    Ok(Value::Object(members))
+    Ok(Json::Object(members))
 }
 
 /// `value.toJSON(key)` when `value` has such a method, as `JSON.stringify` does.
-fn apply_to_json(value: &JsValue, key: &JsValue, path: &str) -> Result<JsValue, GuardError> {
+fn apply_to_json(value: &JsValue, key: &JsValue, path: &Path<'_>) -> Result<JsValue, GuardError> {
     if !value.is_object() {
         return Ok(value.clone());
     }
     let method = Reflect::get(value, &JsValue::from_str("toJSON"))
-        .map_err(|e| invalid(path, &format!("cannot be read: {}", describe(&e))))?;
+        .map_err(|e| invalid(path, &["cannot be read: ", &describe(&e)].concat()))?;
     match method.dyn_ref::<Function>() {
         Some(to_json) => to_json
             .call1(value, key)
-            .map_err(|e| invalid(path, &format!("toJSON() threw: {}", describe(&e)))),
+            .map_err(|e| invalid(path, &["toJSON() threw: ", &describe(&e)].concat())),
         None => Ok(value.clone()),
     }
 }

@@ -13,6 +13,7 @@
 
 use super::errors::{ErrorCode, GuardError};
 use crate::core::entropy::Entropy;
+use crate::core::json::decimal;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
@@ -30,10 +31,11 @@ pub fn add_entropy(bytes: &[u8]) -> Result<(), GuardError> {
     if bytes.len() < MIN_ENTROPY_BYTES {
         return Err(GuardError::new(
             ErrorCode::Platform,
-            format!(
-                "addEntropy needs at least {MIN_ENTROPY_BYTES} random bytes, got {}",
-                bytes.len()
-            ),
+            [
+                "addEntropy needs at least 32 random bytes, got ",
+                &decimal(bytes.len() as u64),
+            ]
+            .concat(),
         ));
     }
     POOL.with(|pool| {

@@ -6,10 +6,10 @@ use super::errors::{ErrorCode, GuardError};
 /// 32 fresh random bytes, or a `platform` error where there is no `crypto.getRandomValues`.
 pub fn seed() -> Result<[u8; 32], GuardError> {
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| {
+    getrandom::fill(&mut seed).map_err(|_| {
         GuardError::new(
             ErrorCode::Platform,
-            format!("crypto.getRandomValues is not available: {e}"),
+            "crypto.getRandomValues is not available",
         )
     })?;
     Ok(seed)

@@ -10,9 +10,9 @@
 
 use super::errors::{describe, ErrorCode, GuardError};
 use super::global::{method, property};
+use super::table::Table;
 use js_sys::Function;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use wasm_bindgen::JsValue;
 
 /// Why the store fell back to memory; reported once per store, when it first happens.
@@ -33,7 +33,7 @@ struct Backend {
 /// A key-value store with an in-memory overlay for when the backend fails.
 pub struct Store {
     backend: Option<Backend>,
-    memory: RefCell<HashMap<String, String>>,
+    memory: RefCell<Table<String, String>>,
     warned: RefCell<bool>,
     warnings: RefCell<Vec<StorageWarning>>,
 }
@@ -71,7 +71,7 @@ impl Store {
     fn with_backend(backend: Option<Backend>) -> Store {
         Store {
             backend,
-            memory: RefCell::new(HashMap::new()),
+            memory: RefCell::new(Table::new()),
             warned: RefCell::new(false),
             warnings: RefCell::new(Vec::new()),
         }
@@ -89,7 +89,7 @@ impl Store {
         {
             Ok(value) => value.as_string(),
             Err(e) => {
-                self.warn(format!("getItem threw: {}", describe(&e)));
+                self.warn(["getItem threw: ", &describe(&e)].concat());
                 None
             }
         }
@@ -104,10 +104,14 @@ impl Store {
                     self.memory.borrow_mut().remove(key);
                     return;
                 }
-                Err(e) => self.warn(format!(
-                    "setItem threw ({}); records are kept in memory",
-                    describe(&e)
-                )),
+                Err(e) => self.warn(
+                    [
+                        "setItem threw (",
+                        &describe(&e),
+                        "); records are kept in memory",
+                    ]
+                    .concat(),
+                ),
             }
         }
         self.memory
@@ -123,7 +127,7 @@ impl Store {
                 .remove_item
                 .call1(&backend.target, &JsValue::from_str(key))
             {
-                self.warn(format!("removeItem threw: {}", describe(&e)));
+                self.warn(["removeItem threw: ", &describe(&e)].concat());
             }
         }
     }

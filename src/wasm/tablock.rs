@@ -11,6 +11,7 @@
 use super::errors::{describe, ErrorCode, GuardError};
 use super::global::{method, property};
 use super::storage::Store;
+use crate::core::json::push_u64;
 use crate::core::time::Millis;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::rc::Rc;
@@ -88,14 +89,14 @@ impl TabLocks {
     }
 
     fn lease(&self, name: &str, now: Millis) -> Option<TabLock> {
-        let key = format!("checkout-guard:lock:{name}");
+        let key = ["checkout-guard:lock:", name].concat();
         if let Some((owner, expires)) = self.store.get(&key).as_deref().and_then(parse_lease) {
             if owner != self.owner && expires > now.0 {
                 return None;
             }
         }
-        let expires = now.plus(self.lease_ms).0;
-        self.store.set(&key, &format!("{} {expires}", self.owner));
+        self.store
+            .set(&key, &lease(&self.owner, now.plus(self.lease_ms)));
         // Read back: of two tabs writing at once, only the one whose write stuck goes on.
         let stuck = self.store.get(&key);
         let ours = stuck
@@ -118,7 +119,7 @@ impl TabLock {
     /// no-op for Web Locks, which last until dropped.
     pub fn renew(&self, now: Millis, lease_ms: u64) {
         if let Held::Lease { store, key, owner } = &self.held {
-            store.set(key, &format!("{owner} {}", now.plus(lease_ms).0));
+            store.set(key, &lease(owner, now.plus(lease_ms)));
         }
     }
 }
@@ -141,6 +142,13 @@ impl Drop for TabLock {
             }
         }
     }
+}
+
+/// A lease's text: `{owner} {expiresAt}`.
+fn lease(owner: &str, expires: Millis) -> String {
+    let mut text = [owner, " "].concat();
+    push_u64(&mut text, expires.0);
+    text
 }
 
 fn parse_lease(text: &str) -> Option<(&str, u64)> {
@@ -182,12 +190,12 @@ async fn web_lock(name: &str) -> Result<Option<TabLock>, GuardError> {
     let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
     let requested = request
         .call3(&locks, &JsValue::from_str(name), &options, &callback)
-        .map_err(|e| platform(&format!("locks.request threw: {}", describe(&e))))?;
+        .map_err(|e| platform(&["locks.request threw: ", &describe(&e)].concat()))?;
     // `requested` settles after the lock ends, or rejects at once (e.g. an opaque origin);
     // `answered` settles as soon as the callback knows whether the lock was granted.
     let got = JsFuture::from(Promise::race(&Array::of2(&answered, &requested)))
         .await
-        .map_err(|e| platform(&format!("locks.request failed: {}", describe(&e))))?;
+        .map_err(|e| platform(&["locks.request failed: ", &describe(&e)].concat()))?;
     Ok((got.as_bool() == Some(true)).then_some(TabLock {
         held: Held::WebLock(release),
     }))

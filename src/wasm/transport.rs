@@ -12,6 +12,7 @@
 
 use super::errors::{describe, ErrorCode, GuardError};
 use super::global::{clear_timeout, method, property, set_timeout};
+use crate::core::json;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -238,14 +239,12 @@ fn init_object(
         set(&headers, name, &value.as_str().into());
     }
     if let Some(key) = &request.idempotency_key {
-        set(&headers, "Idempotency-Key", &format!("\"{key}\"").into());
+        let quoted = ["\"", key, "\""].concat();
+        set(&headers, "Idempotency-Key", &quoted.into());
     }
     if request.wait_secs > 0 {
-        set(
-            &headers,
-            "Prefer",
-            &format!("wait={}", request.wait_secs).into(),
-        );
+        let prefer = ["wait=", &json::decimal(u64::from(request.wait_secs))].concat();
+        set(&headers, "Prefer", &prefer.into());
     }
     if let Some(body) = &request.json_body {
         set(&headers, "Content-Type", &"application/json".into());

@@ -58,6 +58,7 @@ pub fn run_ci() -> Result<(), String> {
     run("cargo", &["test", "--workspace"])?;
     server_tests_on_postgres()?;
     build()?;
+    crate::size::report()?;
     run("node", &["--test", "tests/node/"])?;
     // The package's types as a strict TypeScript merchant uses them (tests/types/).
     let tsc = crate::setup::node_bin("tsc");

@@ -31,6 +31,10 @@ struct Target {
 /// Every target in `fuzz/fuzz_targets/`, in the order they run.
 const TARGETS: &[Target] = &[
     Target {
+        name: "json",
+        max_len: 4096,
+    },
+    Target {
         name: "record_decode",
         max_len: 20_000,
     },

@@ -3,19 +3,20 @@
 use crate::core::contract::{CreateReply, StatusReply, SubmitReply};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::ids::{AttemptId, IdempotencyKey, OrderNo};
+use crate::core::json::{self, Fields};
 use crate::core::record::{Prepay, Record, RecordError, RecordState};
 use crate::core::submission::SubmissionRecord;
 use crate::core::time::Millis;
-use serde::Serialize;
+use std::fmt;
 use thiserror::Error;
 
 /// Identifies one `pay()` call, so that [`Action::Resolve`] can say whose promise to settle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallerId(pub u64);
 
 /// Identifies one request the guard asked the shell to make; the reply must carry it back.
 /// Replies with an id the guard is not waiting for (late, duplicated) are ignored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
 
 /// Whether this tab got the cross-tab lock for an order.
@@ -39,8 +40,7 @@ pub enum Loaded {
 }
 
 /// What the wallet / launcher reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LaunchResult {
     /// The launcher finished without error; the server's word is still needed.
     Ok,
@@ -160,8 +160,7 @@ pub enum Input {
 }
 
 /// How a payment ended, as far as this page can tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutcomeStatus {
     /// The server said paid. Final for the order.
     Paid,
@@ -175,8 +174,7 @@ pub enum OutcomeStatus {
 }
 
 /// Why an outcome is pending or failed, for the page and the logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
     /// The server could not be reached, or did not answer in time.
     Network,
@@ -201,8 +199,7 @@ pub enum Reason {
 }
 
 /// The settled result of a payment for one order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     /// The business order.
     pub order_no: OrderNo,
@@ -220,10 +217,8 @@ pub struct Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PayError {
     /// A payment for this order with **other content** is in flight; it must finish first.
-    #[error("a payment for this order with other content is in progress")]
     Busy,
     /// The server refused the create request (4xx); nothing was created for its key.
-    #[error("the server refused the payment ({status} {code})")]
     Rejected {
         /// HTTP status.
         status: u16,
@@ -233,8 +228,7 @@ pub enum PayError {
 }
 
 /// What `submit()` resolves with: the business order of this submission.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Submitted {
     /// The business order number: pay it with the same content.
     pub order_no: OrderNo,
@@ -251,7 +245,6 @@ pub struct Submitted {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SubmitError {
     /// The server refused the submission for good (4xx); the stored key is dropped.
-    #[error("the server refused the order ({status} {code})")]
     Rejected {
         /// HTTP status.
         status: u16,
@@ -260,29 +253,24 @@ pub enum SubmitError {
     },
     /// No usable answer after the retries; the key stays stored, so submitting again re-sends
     /// it and cannot make a second order.
-    #[error("the server could not be reached to submit the order ({0:?})")]
     Unreachable(Reason),
 }
 
 /// What happened, for the page's timeline and for logs. Keys appear here because the page owns
 /// them anyway; no order content ever does.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// The order's button was locked.
-    #[serde(rename_all = "camelCase")]
     Locked {
         /// The order.
         order_no: OrderNo,
     },
     /// Another tab is handling the order; this one waits.
-    #[serde(rename_all = "camelCase")]
     WaitingForOtherTab {
         /// The order.
         order_no: OrderNo,
     },
     /// The stored record was read.
-    #[serde(rename_all = "camelCase")]
     RecordLoaded {
         /// The order.
         order_no: OrderNo,
@@ -290,7 +278,6 @@ pub enum Event {
         state: Option<RecordState>,
     },
     /// The stored record was unusable; the server decides instead.
-    #[serde(rename_all = "camelCase")]
     RecordRejected {
         /// The order.
         order_no: OrderNo,
@@ -298,7 +285,6 @@ pub enum Event {
         error: String,
     },
     /// A create request was sent.
-    #[serde(rename_all = "camelCase")]
     CreateSent {
         /// The order.
         order_no: OrderNo,
@@ -310,7 +296,6 @@ pub enum Event {
         try_no: u32,
     },
     /// A stored, still valid prepay is launched instead of creating one.
-    #[serde(rename_all = "camelCase")]
     PrepayReused {
         /// The order.
         order_no: OrderNo,
@@ -318,7 +303,6 @@ pub enum Event {
         attempt_id: AttemptId,
     },
     /// Payment was launched.
-    #[serde(rename_all = "camelCase")]
     LaunchStarted {
         /// The order.
         order_no: OrderNo,
@@ -326,7 +310,6 @@ pub enum Event {
         attempt_id: AttemptId,
     },
     /// A status query was sent.
-    #[serde(rename_all = "camelCase")]
     StatusQuery {
         /// The order.
         order_no: OrderNo,
@@ -336,7 +319,6 @@ pub enum Event {
         delay_ms: u64,
     },
     /// The server reported a status.
-    #[serde(rename_all = "camelCase")]
     StatusSeen {
         /// The order.
         order_no: OrderNo,
@@ -344,7 +326,6 @@ pub enum Event {
         status: &'static str,
     },
     /// A request will be retried.
-    #[serde(rename_all = "camelCase")]
     Retrying {
         /// The order.
         order_no: OrderNo,
@@ -354,14 +335,12 @@ pub enum Event {
         reason: Reason,
     },
     /// The clock moved backwards; timers were shifted to keep their remaining time.
-    #[serde(rename_all = "camelCase")]
     ClockJumped {
         /// How far back (ms).
         back_ms: u64,
     },
     /// The device clock differs from the server's (first reply with `now`), or changed while
     /// a payment ran (learned from a reply): every time is judged on the server's clock.
-    #[serde(rename_all = "camelCase")]
     ServerClock {
         /// Server clock minus device clock (ms).
         offset_ms: i64,
@@ -370,7 +349,6 @@ pub enum Event {
     },
     /// The stored record names an attempt the server does not confirm (edited, foreign or
     /// stale): it is never launched; the server's attempt is used instead.
-    #[serde(rename_all = "camelCase")]
     RecordMismatch {
         /// The order.
         order_no: OrderNo,
@@ -382,7 +360,6 @@ pub enum Event {
     /// An order reached an outcome.
     Outcome(Outcome),
     /// A submission request was sent.
-    #[serde(rename_all = "camelCase")]
     SubmitSent {
         /// The submitted content's fingerprint.
         fingerprint: Fingerprint,
@@ -395,7 +372,6 @@ pub enum Event {
     },
     /// A stored submission record was unusable (corrupt, foreign, future version): a new key
     /// is minted, and the server's window still finds an order made with the lost one.
-    #[serde(rename_all = "camelCase")]
     SubmissionRejected {
         /// The submission.
         fingerprint: Fingerprint,
@@ -403,7 +379,6 @@ pub enum Event {
         error: String,
     },
     /// A submission found its business order.
-    #[serde(rename_all = "camelCase")]
     Submitted(Submitted),
 }
 
@@ -531,4 +506,341 @@ pub enum Action {
         /// The order, or why there is none.
         result: Result<Submitted, SubmitError>,
     },
+}
+
+/// `"({status} {code})"`, the end of a refusal's message.
+fn refusal(what: &str, status: u16, code: &str) -> String {
+    [
+        what,
+        " (",
+        &json::decimal(u64::from(status)),
+        " ",
+        code,
+        ")",
+    ]
+    .concat()
+}
+
+impl PayError {
+    /// The error's text, built without `core::fmt` (the page sees it as `error.message`).
+    pub fn message(&self) -> String {
+        match self {
+            PayError::Busy => {
+                "a payment for this order with other content is in progress".to_owned()
+            }
+            PayError::Rejected { status, code } => {
+                refusal("the server refused the payment", *status, code)
+            }
+        }
+    }
+}
+
+impl fmt::Display for PayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl SubmitError {
+    /// The error's text, built without `core::fmt`.
+    pub fn message(&self) -> String {
+        match self {
+            SubmitError::Rejected { status, code } => {
+                refusal("the server refused the order", *status, code)
+            }
+            SubmitError::Unreachable(reason) => [
+                "the server could not be reached to submit the order (",
+                reason.as_str(),
+                ")",
+            ]
+            .concat(),
+        }
+    }
+}
+
+impl fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl OutcomeStatus {
+    /// The status as the page sees it (`outcome.status`, `data-checkout-state`, other tabs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatus::Paid => "paid",
+            OutcomeStatus::Cancelled => "cancelled",
+            OutcomeStatus::Failed => "failed",
+            OutcomeStatus::Pending => "pending",
+        }
+    }
+
+    /// The status named `text`, if any.
+    pub fn parse(text: &str) -> Option<OutcomeStatus> {
+        [
+            OutcomeStatus::Paid,
+            OutcomeStatus::Cancelled,
+            OutcomeStatus::Failed,
+            OutcomeStatus::Pending,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
+impl Reason {
+    /// The reason as the page sees it (`outcome.reason`, `retrying` events).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Network => "network",
+            Reason::ServerContract => "server_contract",
+            Reason::ServerBusy => "server_busy",
+            Reason::Deadline => "deadline",
+            Reason::OtherTab => "other_tab",
+            Reason::Wallet => "wallet",
+            Reason::AttemptDead => "attempt_dead",
+            Reason::NotStarted => "not_started",
+            Reason::WalletNoReply => "wallet_no_reply",
+        }
+    }
+}
+
+impl Outcome {
+    /// The outcome's members as the page sees them (what `pay()` resolves with):
+    /// `{ orderNo, status, attemptId, reused, reason }`.
+    pub fn fields(&self, out: &mut impl Fields) {
+        out.str("orderNo", self.order_no.as_str());
+        out.str("status", self.status.as_str());
+        out.opt_str("attemptId", self.attempt_id.as_ref().map(AttemptId::as_str));
+        out.bool("reused", self.reused);
+        out.opt_str("reason", self.reason.map(Reason::as_str));
+    }
+}
+
+impl Submitted {
+    /// What `submit()` resolves with: `{ orderNo, fingerprint, reused, expiresAt }`.
+    pub fn fields(&self, out: &mut impl Fields) {
+        out.str("orderNo", self.order_no.as_str());
+        out.str("fingerprint", self.fingerprint.as_str());
+        out.bool("reused", self.reused);
+        out.opt_u64("expiresAt", self.expires_at);
+    }
+}
+
+impl Event {
+    /// The event's `type`, as the page's listeners see it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Locked { .. } => "locked",
+            Event::WaitingForOtherTab { .. } => "waitingForOtherTab",
+            Event::RecordLoaded { .. } => "recordLoaded",
+            Event::RecordRejected { .. } => "recordRejected",
+            Event::CreateSent { .. } => "createSent",
+            Event::PrepayReused { .. } => "prepayReused",
+            Event::LaunchStarted { .. } => "launchStarted",
+            Event::StatusQuery { .. } => "statusQuery",
+            Event::StatusSeen { .. } => "statusSeen",
+            Event::Retrying { .. } => "retrying",
+            Event::ClockJumped { .. } => "clockJumped",
+            Event::ServerClock { .. } => "serverClock",
+            Event::RecordMismatch { .. } => "recordMismatch",
+            Event::Outcome(_) => "outcome",
+            Event::SubmitSent { .. } => "submitSent",
+            Event::SubmissionRejected { .. } => "submissionRejected",
+            Event::Submitted(_) => "submitted",
+        }
+    }
+
+    /// The event as the page's listeners see it: `type` first, then its members in camelCase,
+    /// absent values as `null` (the shape `pkg/index.d.ts` declares).
+    pub fn fields(&self, out: &mut impl Fields) {
+        out.str("type", self.kind());
+        match self {
+            Event::Locked { order_no } | Event::WaitingForOtherTab { order_no } => {
+                out.str("orderNo", order_no.as_str());
+            }
+            Event::RecordLoaded { order_no, state } => {
+                out.str("orderNo", order_no.as_str());
+                out.opt_str("state", state.map(RecordState::as_str));
+            }
+            Event::RecordRejected { order_no, error } => {
+                out.str("orderNo", order_no.as_str());
+                out.str("error", error);
+            }
+            Event::CreateSent {
+                order_no,
+                key,
+                new_key,
+                try_no,
+            } => {
+                out.str("orderNo", order_no.as_str());
+                out.str("key", key.as_str());
+                out.bool("newKey", *new_key);
+                out.u64("tryNo", u64::from(*try_no));
+            }
+            Event::PrepayReused {
+                order_no,
+                attempt_id,
+            }
+            | Event::LaunchStarted {
+                order_no,
+                attempt_id,
+            } => {
+                out.str("orderNo", order_no.as_str());
+                out.str("attemptId", attempt_id.as_str());
+            }
+            Event::StatusQuery {
+                order_no,
+                try_no,
+                delay_ms,
+            } => {
+                out.str("orderNo", order_no.as_str());
+                out.u64("tryNo", u64::from(*try_no));
+                out.u64("delayMs", *delay_ms);
+            }
+            Event::StatusSeen { order_no, status } => {
+                out.str("orderNo", order_no.as_str());
+                out.str("status", status);
+            }
+            Event::Retrying {
+                order_no,
+                after_ms,
+                reason,
+            } => {
+                out.str("orderNo", order_no.as_str());
+                out.u64("afterMs", *after_ms);
+                out.str("reason", reason.as_str());
+            }
+            Event::ClockJumped { back_ms } => out.u64("backMs", *back_ms),
+            Event::ServerClock { offset_ms, jump_ms } => {
+                out.i64("offsetMs", *offset_ms);
+                out.i64("jumpMs", *jump_ms);
+            }
+            Event::RecordMismatch {
+                order_no,
+                stored,
+                server,
+            } => {
+                out.str("orderNo", order_no.as_str());
+                out.opt_str("stored", stored.as_ref().map(AttemptId::as_str));
+                out.str("server", server.as_str());
+            }
+            Event::Outcome(outcome) => outcome.fields(out),
+            Event::SubmitSent {
+                fingerprint,
+                key,
+                new_key,
+                try_no,
+            } => {
+                out.str("fingerprint", fingerprint.as_str());
+                out.str("key", key.as_str());
+                out.bool("newKey", *new_key);
+                out.u64("tryNo", u64::from(*try_no));
+            }
+            Event::SubmissionRejected { fingerprint, error } => {
+                out.str("fingerprint", fingerprint.as_str());
+                out.str("error", error);
+            }
+            Event::Submitted(submitted) => submitted.fields(out),
+        }
+    }
+
+    /// [`Event::fields`] as compact JSON text.
+    pub fn to_json(&self) -> String {
+        let mut w = json::Writer::new();
+        self.fields(&mut w);
+        w.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_keep_the_shape_serde_gave_them() {
+        // Each line is what the serde derive this replaced wrote for the event (issue 13):
+        // the page's listeners see exactly the same objects.
+        let o = OrderNo::parse("A1").expect("valid");
+        let a = AttemptId::parse("A1x1").expect("valid");
+        let k = IdempotencyKey::parse(&"0f".repeat(16)).expect("valid");
+        let f = Fingerprint::parse(&"ab".repeat(32)).expect("valid");
+        let (kh, fh) = ("0f".repeat(16), "ab".repeat(32));
+        let outcome = |status, attempt_id, reused, reason| Outcome {
+            order_no: o.clone(),
+            status,
+            attempt_id,
+            reused,
+            reason,
+        };
+        let submitted = |reused, expires_at| Submitted {
+            order_no: o.clone(),
+            fingerprint: f.clone(),
+            reused,
+            expires_at,
+        };
+        let cases = [
+            (Event::Locked { order_no: o.clone() }, r#"{"type":"locked","orderNo":"A1"}"#.to_owned()),
+            (Event::WaitingForOtherTab { order_no: o.clone() }, r#"{"type":"waitingForOtherTab","orderNo":"A1"}"#.to_owned()),
+            (Event::RecordLoaded { order_no: o.clone(), state: Some(RecordState::Launched) }, r#"{"type":"recordLoaded","orderNo":"A1","state":"launched"}"#.to_owned()),
+            (Event::RecordLoaded { order_no: o.clone(), state: None }, r#"{"type":"recordLoaded","orderNo":"A1","state":null}"#.to_owned()),
+            (Event::RecordRejected { order_no: o.clone(), error: "corrupt record: \"x\"\n".into() }, r#"{"type":"recordRejected","orderNo":"A1","error":"corrupt record: \"x\"\n"}"#.to_owned()),
+            (Event::CreateSent { order_no: o.clone(), key: k.clone(), new_key: true, try_no: 2 }, format!(r#"{{"type":"createSent","orderNo":"A1","key":"{kh}","newKey":true,"tryNo":2}}"#)),
+            (Event::PrepayReused { order_no: o.clone(), attempt_id: a.clone() }, r#"{"type":"prepayReused","orderNo":"A1","attemptId":"A1x1"}"#.to_owned()),
+            (Event::LaunchStarted { order_no: o.clone(), attempt_id: a.clone() }, r#"{"type":"launchStarted","orderNo":"A1","attemptId":"A1x1"}"#.to_owned()),
+            (Event::StatusQuery { order_no: o.clone(), try_no: 3, delay_ms: 1500 }, r#"{"type":"statusQuery","orderNo":"A1","tryNo":3,"delayMs":1500}"#.to_owned()),
+            (Event::StatusSeen { order_no: o.clone(), status: "unpaid" }, r#"{"type":"statusSeen","orderNo":"A1","status":"unpaid"}"#.to_owned()),
+            (Event::Retrying { order_no: o.clone(), after_ms: 2000, reason: Reason::ServerContract }, r#"{"type":"retrying","orderNo":"A1","afterMs":2000,"reason":"server_contract"}"#.to_owned()),
+            (Event::ClockJumped { back_ms: 3_600_000 }, r#"{"type":"clockJumped","backMs":3600000}"#.to_owned()),
+            (Event::ServerClock { offset_ms: -3_600_000, jump_ms: 12 }, r#"{"type":"serverClock","offsetMs":-3600000,"jumpMs":12}"#.to_owned()),
+            (Event::RecordMismatch { order_no: o.clone(), stored: Some(a.clone()), server: a.clone() }, r#"{"type":"recordMismatch","orderNo":"A1","stored":"A1x1","server":"A1x1"}"#.to_owned()),
+            (Event::RecordMismatch { order_no: o.clone(), stored: None, server: a.clone() }, r#"{"type":"recordMismatch","orderNo":"A1","stored":null,"server":"A1x1"}"#.to_owned()),
+            (Event::Outcome(outcome(OutcomeStatus::Pending, Some(a.clone()), true, Some(Reason::WalletNoReply))), r#"{"type":"outcome","orderNo":"A1","status":"pending","attemptId":"A1x1","reused":true,"reason":"wallet_no_reply"}"#.to_owned()),
+            (Event::Outcome(outcome(OutcomeStatus::Paid, None, false, None)), r#"{"type":"outcome","orderNo":"A1","status":"paid","attemptId":null,"reused":false,"reason":null}"#.to_owned()),
+            (Event::SubmitSent { fingerprint: f.clone(), key: k.clone(), new_key: false, try_no: 1 }, format!(r#"{{"type":"submitSent","fingerprint":"{fh}","key":"{kh}","newKey":false,"tryNo":1}}"#)),
+            (Event::SubmissionRejected { fingerprint: f.clone(), error: "e".into() }, format!(r#"{{"type":"submissionRejected","fingerprint":"{fh}","error":"e"}}"#)),
+            (Event::Submitted(submitted(true, Some(900))), format!(r#"{{"type":"submitted","orderNo":"A1","fingerprint":"{fh}","reused":true,"expiresAt":900}}"#)),
+            (Event::Submitted(submitted(false, None)), format!(r#"{{"type":"submitted","orderNo":"A1","fingerprint":"{fh}","reused":false,"expiresAt":null}}"#)),
+        ];
+        for (event, expected) in cases {
+            assert_eq!(event.to_json(), expected);
+        }
+        let mut w = json::Writer::new();
+        outcome(
+            OutcomeStatus::Failed,
+            None,
+            false,
+            Some(Reason::AttemptDead),
+        )
+        .fields(&mut w);
+        assert_eq!(
+            w.finish(),
+            r#"{"orderNo":"A1","status":"failed","attemptId":null,"reused":false,"reason":"attempt_dead"}"#
+        );
+    }
+
+    #[test]
+    fn reasons_and_statuses_are_named_as_on_the_wire() {
+        let reasons = [
+            (Reason::Network, "network"),
+            (Reason::ServerContract, "server_contract"),
+            (Reason::ServerBusy, "server_busy"),
+            (Reason::Deadline, "deadline"),
+            (Reason::OtherTab, "other_tab"),
+            (Reason::Wallet, "wallet"),
+            (Reason::AttemptDead, "attempt_dead"),
+            (Reason::NotStarted, "not_started"),
+            (Reason::WalletNoReply, "wallet_no_reply"),
+        ];
+        for (reason, name) in reasons {
+            assert_eq!(reason.as_str(), name);
+        }
+        for name in ["paid", "cancelled", "failed", "pending"] {
+            assert_eq!(
+                OutcomeStatus::parse(name).map(OutcomeStatus::as_str),
+                Some(name)
+            );
+        }
+        assert_eq!(OutcomeStatus::parse("Paid"), None);
+    }
 }

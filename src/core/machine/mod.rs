@@ -57,7 +57,8 @@ use super::ids::OrderNo;
 use super::record::{Record, RecordState, RECORD_VERSION};
 use super::schedule::PollRun;
 use super::time::Millis;
-use std::collections::{BTreeMap, VecDeque};
+use crate::core::map::SortedMap;
+use std::collections::VecDeque;
 
 /// A clock step back smaller than this is ordinary jitter between inputs, not a jump.
 const CLOCK_JUMP_MS: u64 = 1000;
@@ -204,9 +205,9 @@ impl Slot {
 pub struct Guard {
     config: Config,
     entropy: Entropy,
-    orders: BTreeMap<OrderNo, Slot>,
+    orders: SortedMap<OrderNo, Slot>,
     /// Submissions of the order form, by content fingerprint (`submit`).
-    submits: BTreeMap<Fingerprint, submit::SubmitSlot>,
+    submits: SortedMap<Fingerprint, submit::SubmitSlot>,
     actions: VecDeque<Action>,
     next_request: u64,
     last_now: Option<Millis>,
@@ -222,8 +223,8 @@ impl Guard {
         Ok(Guard {
             config,
             entropy: Entropy::new(seed),
-            orders: BTreeMap::new(),
-            submits: BTreeMap::new(),
+            orders: SortedMap::new(),
+            submits: SortedMap::new(),
             actions: VecDeque::new(),
             next_request: 0,
             last_now: None,
@@ -393,10 +394,7 @@ impl Guard {
         caller: CallerId,
         now: Millis,
     ) {
-        let slot = self
-            .orders
-            .entry(order_no.clone())
-            .or_insert_with(Slot::new);
+        let slot = self.orders.get_or_insert_with(order_no.clone(), Slot::new);
         if slot.paid && slot.phase == Phase::Idle {
             // Rules 1 and 10: known paid here (a reply, another tab): settled at once, with
             // the outcome event and the button shown paid, like any other call.
@@ -449,10 +447,7 @@ impl Guard {
     }
 
     fn on_resume(&mut self, order_no: OrderNo, now: Millis) {
-        let slot = self
-            .orders
-            .entry(order_no.clone())
-            .or_insert_with(Slot::new);
+        let slot = self.orders.get_or_insert_with(order_no.clone(), Slot::new);
         if slot.phase != Phase::Idle {
             return;
         }
@@ -527,7 +522,7 @@ impl Guard {
                 slot.record = None;
                 self.emit(Event::RecordRejected {
                     order_no: order_no.clone(),
-                    error: error.to_string(),
+                    error: error.message(),
                 });
                 true
             }
@@ -909,10 +904,7 @@ impl Guard {
     }
 
     fn on_other_tab(&mut self, order_no: &OrderNo, status: OutcomeStatus, _now: Millis) {
-        let slot = self
-            .orders
-            .entry(order_no.clone())
-            .or_insert_with(Slot::new);
+        let slot = self.orders.get_or_insert_with(order_no.clone(), Slot::new);
         if status == OutcomeStatus::Paid {
             slot.paid = true;
         }

@@ -87,8 +87,7 @@ impl Guard {
         let request = self.request_id();
         let slot = self
             .submits
-            .entry(fingerprint.clone())
-            .or_insert_with(SubmitSlot::new);
+            .get_or_insert_with(fingerprint.clone(), SubmitSlot::new);
         if slot.is_busy() {
             slot.callers.push(caller);
             return;
@@ -137,7 +136,7 @@ impl Guard {
             Err(error) => {
                 self.emit(Event::SubmissionRejected {
                     fingerprint: fingerprint.clone(),
-                    error: error.to_string(),
+                    error: error.message(),
                 });
                 None
             }
