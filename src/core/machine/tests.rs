@@ -1543,7 +1543,7 @@ fn every_event_is_documented() {
             | Event::SubmissionRejected { .. }
             | Event::Submitted(_) => {}
         }
-        let value = serde_json::to_value(event).expect("serialisable");
+        let value: serde_json::Value = serde_json::from_str(&event.to_json()).expect("JSON");
         let kind = value["type"].as_str().expect("a type").to_owned();
         assert!(
             doc.contains(&format!("| `{kind}` |")),
