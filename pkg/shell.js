@@ -1,6 +1,7 @@
 // The hand-written layer shared by every entry point (index.js, web.js, bundler.js, node.cjs):
 // two fast paths in plain JS around the generated glue, each exact (it answers only when the
-// wasm would answer the same, and otherwise lets the wasm decide).
+// wasm would answer the same, and otherwise lets the wasm decide). It decides nothing itself:
+// no single-flight, button locking or error mapping of its own.
 //
 // 1. `canonicalText(value)`: RFC 8785 canonical JSON built by the JS engine, which is the
 //    reference for every JCS rule (numbers are `String(x)`, strings `JSON.stringify(s)`, member
@@ -13,9 +14,10 @@
 //    a throw. The wasm then walks the value, decides, and names the path in its error. Walking
 //    a JS object from wasm costs boundary crossings per value; this costs one per call.
 // 2. `pay(order)` while that very order object is in flight returns the promise already in
-//    flight, without crossing into wasm or reading the content again: the double click costs
-//    a Map look-up. Anything else (another object, even with equal content) goes to the wasm,
-//    which fingerprints it and joins the payment or refuses with `busy`.
+//    flight, read from the wasm's own table of calls in flight, without crossing into wasm or
+//    reading the content again: the double click costs a Map look-up. Anything else (another
+//    object, even with equal content) goes to the wasm, which fingerprints it and joins the
+//    payment or refuses with `busy`.
 
 const OBJECT = Object.prototype;
 const ARRAY = Array.prototype;
@@ -100,70 +102,19 @@ export function canonicalText(value) {
 }
 
 /**
- * `Base` (the generated `CheckoutGuard`) with the single-flight fast path of `pay`.
- *
- * A flight is the promise of a `pay(order)` that went to the wasm, kept until it settles or the
- * order's `outcome` event is emitted (the core emits it before it resolves the callers), so a
- * listener that pays again from inside that event reaches the wasm as before.
+ * `Base` (the generated `CheckoutGuard`) with the double click answered in JS. The wasm keeps
+ * the calls in flight in a `Map` of its own (`__flights()`: orderNo → [order, content, promise])
+ * and decides alone when each starts and ends (src/wasm/driver.rs); this only reads it: `pay()`
+ * with the very order object in flight, its content unchanged, gets the promise in flight
+ * without crossing into wasm. Anything else goes to the wasm.
  */
-export function singleFlight(Base) {
+export function withFlights(Base) {
   return class CheckoutGuard extends Base {
-    #flights = new Map();
-    #watching = false;
+    #flights = super.__flights();
 
     pay(order) {
-      if (typeof order === 'object' && order !== null) {
-        const flight = this.#flights.get(order.orderNo);
-        if (flight !== undefined && flight.order === order && flight.content === order.content) {
-          return flight.promise;
-        }
-      }
-      const settled = super.pay(order);
-      const orderNo = typeof order === 'object' && order !== null ? order.orderNo : undefined;
-      if (typeof orderNo !== 'string') return settled;
-      const end = () => {
-        if (this.#flights.get(orderNo) === flight) this.#flights.delete(orderNo);
-      };
-      const promise = settled.then(
-        (outcome) => {
-          end();
-          return outcome;
-        },
-        (error) => {
-          end();
-          throw error;
-        },
-      );
-      const flight = { order, content: order.content, promise };
-      this.#flights.set(orderNo, flight);
-      return promise;
-    }
-
-    on(type, listener) {
-      let wrapped = listener;
-      if ((type === 'outcome' || type === 'state') && typeof listener === 'function') {
-        wrapped = (event) => {
-          if (event.type === 'outcome') this.#flights.delete(event.orderNo);
-          return listener(event);
-        };
-      }
-      const off = super.on(type, wrapped);
-      if (!this.#watching) {
-        // After the caller's first listener, so storage warnings still go to that listener.
-        this.#watching = true;
-        super.on('outcome', (event) => this.#flights.delete(event.orderNo));
-      }
-      return off;
-    }
-
-    forget(orderNo) {
-      super.forget(orderNo);
-      this.#flights.delete(orderNo);
-    }
-
-    free() {
-      this.#flights.clear();
-      super.free();
+      const flight = typeof order === 'object' && order !== null ? this.#flights.get(order.orderNo) : undefined;
+      return flight !== undefined && flight[0] === order && flight[1] === order.content ? flight[2] : super.pay(order);
     }
   };
 }
@@ -172,7 +123,7 @@ export function singleFlight(Base) {
 export function wrap(glue) {
   let ready = false;
   return {
-    CheckoutGuard: singleFlight(glue.CheckoutGuard),
+    CheckoutGuard: withFlights(glue.CheckoutGuard),
     canonicalize(value) {
       const canonical = ready ? canonicalText(value) : undefined;
       return canonical === undefined ? glue.canonicalize(value) : canonical;

@@ -1192,4 +1192,60 @@ mod tests {
         let value = serde_json::json!({"a": [1, 2.5, "x", null, true]});
         assert_eq!(Json::from(&value), ok(r#"{"a":[1,2.5,"x",null,true]}"#));
     }
+
+    /// serde_json's reading, as the core's tree (for comparing; `None` when it refused).
+    fn serde_reading(text: &str) -> Option<Json> {
+        serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .map(|v| Json::from(&v))
+    }
+
+    /// The core's reading with duplicate names resolved as serde_json's maps resolve them (the
+    /// last counts) and members sorted as serde_json's maps sort them.
+    fn normalised(value: Json) -> Json {
+        match value {
+            Json::Array(items) => Json::Array(items.into_iter().map(normalised).collect()),
+            Json::Object(members) => {
+                let mut map = std::collections::BTreeMap::new();
+                for (name, member) in members {
+                    map.insert(name, normalised(member));
+                }
+                Json::Object(map.into_iter().collect())
+            }
+            other => other,
+        }
+    }
+
+    proptest::proptest! {
+        /// Texts near JSON (its tokens, shuffled): accepted exactly when serde_json accepted
+        /// them, and read the same. `fuzz/fuzz_targets/json.rs` does the same, unbounded.
+        #[test]
+        fn reads_token_soup_as_serde_json_did(tokens in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "{", "}", "[", "]", ",", ":", "\"", "\\", "\\u", "d83d", "de00", "00e9", "0",
+                "1", "9", "-", ".", "e", "E", "+", "a", "é", "\u{1f600}", "true", "false", "null",
+                " ", "\n", "\t", "\u{1}", "1e400", "\"k\"", "\"v\"", "\\n", "\\/", "/",
+            ]),
+            0..24,
+        )) {
+            let text: String = tokens.concat();
+            let ours = parse(&text).ok().map(normalised);
+            proptest::prop_assert_eq!(ours, serde_reading(&text).map(normalised), "{:?}", text);
+            proptest::prop_assert_eq!(validate(&text, MAX_NESTING).is_ok(), parse(&text).is_ok());
+        }
+
+        /// Any number serde_json writes reads back as the same double.
+        #[test]
+        fn numbers_read_as_serde_json_reads_them(x in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO, exp in -400i32..400) {
+            for text in [
+                serde_json::to_string(&x).unwrap_or_default(),
+                format!("{x:e}"),
+                format!("1e{exp}"),
+                format!("-12.5E{exp}"),
+            ] {
+                proptest::prop_assert_eq!(parse(&text).ok(), serde_reading(&text), "{}", text);
+                proptest::prop_assert_eq!(in_range(&text), text.parse::<f64>().is_ok_and(f64::is_finite), "{}", text);
+            }
+        }
+    }
 }

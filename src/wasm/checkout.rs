@@ -158,6 +158,21 @@ impl CheckoutGuard {
     pub fn on(&self, kind: String, listener: Function) -> Function {
         self.driver.on(kind, listener)
     }
+
+    /// The calls in flight, `orderNo → [order, content, promise]`, which `pkg/shell.js` reads
+    /// to answer a double click without crossing into wasm (see `driver.rs`). Not public API.
+    #[wasm_bindgen(js_name = "__flights")]
+    pub fn flights(&self) -> js_sys::Map {
+        self.driver.flights()
+    }
+}
+
+impl Drop for CheckoutGuard {
+    /// `free()`: nothing may join this guard's calls any more (a call in flight still ends: the
+    /// driver keeps itself alive until it does).
+    fn drop(&mut self) {
+        self.driver.end_all_flights();
+    }
 }
 
 impl Platform for Browser {

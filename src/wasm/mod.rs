@@ -14,6 +14,7 @@
 //! - [`errors`]: the only place Rust errors become JS `Error`s with a stable `code`.
 //! - [`order`]: a JS value → JSON, refusing what JSON cannot say (NaN, `undefined`, cycles…).
 //! - [`exports`]: the `canonicalize` / `fingerprint` functions of the npm package.
+//! - [`flights`]: the calls in flight, which the package's JS layer reads for a double click.
 //! - [`storage`]: records in `localStorage` or a caller's storage, memory when that fails.
 //! - [`transport`]: a `fetch`-shaped function with a time-out; status, `Retry-After`, body.
 //! - [`timer`]: the one platform timer, re-armed to the core's earliest deadline.
@@ -44,6 +45,7 @@ pub mod checkout;
 pub mod driver;
 pub mod errors;
 pub mod exports;
+pub mod flights;
 pub mod global;
 #[cfg(feature = "miniprogram")]
 pub mod miniprogram;

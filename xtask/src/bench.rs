@@ -100,7 +100,13 @@ fn size_rows() -> Result<Value, String> {
     };
     for target in Target::ALL {
         let dir = target.out_dir();
-        let wasm = sizes(&dir.join(format!("{STEM}_bg.wasm")))?;
+        // The Node.js glue shares the web target's wasm (see `build.rs`): no copy of its own.
+        let path = dir.join(format!("{STEM}_bg.wasm"));
+        let wasm = if path.exists() {
+            sizes(&path)?
+        } else {
+            Sizes::default()
+        };
         rows.push(row(target.name(), wasm, glue_sizes(&dir)?));
     }
     // The hand-written layer every browser build also loads (entry + JS fast paths).

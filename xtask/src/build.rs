@@ -1,9 +1,13 @@
 //! `cargo xtask build`: the npm package in `pkg/`.
 //!
 //! Release wasm → wasm-bindgen glue for each target into `pkg/gen/<target>/` (generated, never
-//! committed, never edited) → `wasm-opt -Oz` from the npm `binaryen` package. The hand-written
-//! files of `pkg/` (package.json, the thin JS layer, the TypeScript declarations) import from
-//! there.
+//! committed, never edited by hand) → `wasm-opt -Oz` from the npm `binaryen` package. The
+//! hand-written files of `pkg/` (package.json, the thin JS layer, the TypeScript declarations)
+//! import from there.
+//!
+//! The wasm is the same for every target (the glue differs), so the Node.js glue is pointed at
+//! the web target's copy and ships none of its own: one copy fewer in the npm tarball. The
+//! bundler target keeps its copy, which imports its glue by a path relative to itself.
 
 use crate::cmd::{root, run};
 use crate::setup::{node_bin, node_modules, target_dir, wasm_target, WASM_TARGET};
@@ -69,7 +73,11 @@ pub fn build() -> Result<(), String> {
         .join(format!("{STEM}.wasm"));
     for target in Target::ALL {
         bindgen(&wasm, target)?;
-        optimize(&target.out_dir().join(format!("{STEM}_bg.wasm")))?;
+        if target == Target::Nodejs {
+            share_web_wasm(&target.out_dir())?;
+        } else {
+            optimize(&target.out_dir().join(format!("{STEM}_bg.wasm")))?;
+        }
     }
     cjs_types()?;
     for license in ["LICENSE-MIT", "LICENSE-APACHE"] {
@@ -116,6 +124,39 @@ fn bindgen(wasm: &Path, target: Target) -> Result<(), String> {
             .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     }
     Ok(())
+}
+
+/// The line of wasm-bindgen's Node.js glue that names its wasm, and what it becomes.
+const NODE_WASM_PATH: (&str, &str) = (
+    "const wasmPath = `${__dirname}/checkout_guard_bg.wasm`;",
+    "const wasmPath = `${__dirname}/../web/checkout_guard_bg.wasm`; // rewritten by xtask: one copy",
+);
+
+/// Points the Node.js glue in `dir` at the web target's wasm (built and optimised first) and
+/// deletes its own copy, after checking that the two are the same bytes once optimised. Fails
+/// the build when wasm-bindgen's output changed shape.
+fn share_web_wasm(dir: &Path) -> Result<(), String> {
+    let own = dir.join(format!("{STEM}_bg.wasm"));
+    let web = Target::Web.out_dir().join(format!("{STEM}_bg.wasm"));
+    let read = |path: &Path| fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    optimize(&own)?;
+    if read(&own)? != read(&web)? {
+        return Err(
+            "the Node.js and web wasm differ (wasm-bindgen changed?): cannot share one".into(),
+        );
+    }
+    let glue_path = dir.join(format!("{STEM}.js"));
+    let glue =
+        fs::read_to_string(&glue_path).map_err(|e| format!("{}: {e}", glue_path.display()))?;
+    let (from, to) = NODE_WASM_PATH;
+    if glue.matches(from).count() != 1 {
+        return Err(format!(
+            "the Node.js glue does not name its wasm as expected (wasm-bindgen changed?): {from}"
+        ));
+    }
+    fs::write(&glue_path, glue.replace(from, to))
+        .map_err(|e| format!("cannot write {}: {e}", glue_path.display()))?;
+    fs::remove_file(&own).map_err(|e| format!("cannot remove {}: {e}", own.display()))
 }
 
 /// `wasm-opt -Oz` in place, with the npm `binaryen` (never Debian's: version 108 breaks
