@@ -190,7 +190,7 @@ impl Driver {
                 }
             }
             Err(e) => {
-                let message = format!("prepare() threw: {}", super::errors::describe(&e));
+                let message = ["prepare() threw: ", &super::errors::describe(&e)].concat();
                 self.emit("error", &js_error(ErrorCode::Platform, &message));
             }
         }

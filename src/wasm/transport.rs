@@ -104,13 +104,13 @@ pub fn check_header(name: &str, value: &str) -> Result<(), String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !token {
-        return Err(format!("{name:?} is not a header name"));
+        return Err(["`", name, "` is not a header name"].concat());
     }
     if OWN_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-        return Err(format!("{name} is set by the guard itself"));
+        return Err([name, " is set by the guard itself"].concat());
     }
     if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-        return Err(format!("the value of {name} has a line break"));
+        return Err(["the value of ", name, " has a line break"].concat());
     }
     Ok(())
 }
@@ -126,7 +126,7 @@ pub fn header_pairs(object: &JsValue) -> Result<Vec<(String, String)>, String> {
         let value = Reflect::get(object, &key)
             .ok()
             .and_then(|v| v.as_string())
-            .ok_or_else(|| format!("the value of {name} must be a string"))?;
+            .ok_or_else(|| ["the value of ", &name, " must be a string"].concat())?;
         check_header(&name, &value)?;
         pairs.push((name, value));
     }
@@ -176,9 +176,10 @@ impl Transport {
             ExtraHeaders::Fixed(pairs) => Ok(pairs.clone()),
             ExtraHeaders::Computed(headers) => {
                 let value = headers.call0(&JsValue::UNDEFINED).map_err(|e| {
-                    TransportError::Network(format!("headers() threw: {}", describe(&e)))
+                    TransportError::Network(["headers() threw: ", &describe(&e)].concat())
                 })?;
-                header_pairs(&value).map_err(|e| TransportError::Network(format!("headers(): {e}")))
+                header_pairs(&value)
+                    .map_err(|e| TransportError::Network(["headers(): ", &e].concat()))
             }
         }
     }
