@@ -6,9 +6,11 @@
 use crate::clock::Clock;
 use crate::config::{Profile, Settings, SharedSettings};
 use crate::faults::FaultRules;
+use crate::provider::any::AnyProvider;
 use crate::provider::faulty::Faulty;
 use crate::provider::sim::notify::Deliverer;
 use crate::provider::sim::{SimParts, SimProvider};
+use crate::provider::wechatpay::WechatPayV3;
 use crate::rules::{Merchant, MerchantParts};
 use crate::secret::Secret;
 use crate::stats::StatsRecorder;
@@ -17,7 +19,7 @@ use crate::store::AnyStore;
 use std::sync::Arc;
 
 /// The merchant rules as this server runs them.
-pub type ReferenceMerchant = Merchant<Faulty<SimProvider>, AnyStore>;
+pub type ReferenceMerchant = Merchant<Faulty<AnyProvider>, AnyStore>;
 
 /// The running server's shared state.
 #[derive(Debug)]
@@ -88,6 +90,9 @@ pub struct AppParts {
     pub cors_origins: Vec<String>,
     /// Initial settings.
     pub settings: Settings,
+    /// WeChat Pay, when the configuration chose it: the rules then call it instead of the
+    /// simulated provider (whose `/sim/...` endpoints stay, unused by the rules).
+    pub wechatpay: Option<WechatPayV3>,
 }
 
 impl App {
@@ -102,7 +107,10 @@ impl App {
             notify_url: parts.notify_url,
         });
         let merchant = Merchant::new(MerchantParts {
-            provider: Faulty::new(sim.clone()),
+            provider: Faulty::new(match parts.wechatpay {
+                Some(wechatpay) => AnyProvider::WechatPay(Box::new(wechatpay)),
+                None => AnyProvider::Sim(sim.clone()),
+            }),
             store: parts.store,
             clock: parts.clock.clone(),
             observer: stats.clone(),

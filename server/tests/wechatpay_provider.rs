@@ -407,3 +407,61 @@ fn the_self_check_names_the_wrong_part() {
     assert!(!shown.contains(&vector("apiv3_key")));
     assert!(!shown.contains("MIIEv"));
 }
+
+#[test]
+fn the_settings_choose_wechatpay_with_file_secrets() {
+    use checkout_guard_server::config::load::{from_sources, LoadError};
+    use checkout_guard_server::ProviderKind;
+    use std::collections::HashMap;
+
+    let dir = std::env::temp_dir().join(format!(
+        "cg-wechatpay-settings-{}-{}",
+        std::process::id(),
+        checkout_guard_server::ids::random_token(8)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path.display().to_string()
+    };
+    let key = write("apiclient_key.pem", &vector("merchant_private_key_pem"));
+    let public = write("pub_key.pem", &vector("wechatpay_public_key_pem"));
+    // One trailing newline, as an editor leaves it: dropped by the `_file` loader.
+    let apiv3 = write("apiv3.key", &format!("{}\n", vector("apiv3_key")));
+    let toml = |apiv3: &str| {
+        format!(
+            "profile = \"demo\"\nprovider = \"wechatpay\"\nwechatpay_mchid = \"{}\"\n\
+             wechatpay_appid = \"{APPID}\"\nwechatpay_merchant_serial = \"{}\"\n\
+             wechatpay_merchant_private_key_file = \"{key}\"\nwechatpay_public_key_file = \"{public}\"\n\
+             wechatpay_public_key_id = \"{}\"\nwechatpay_apiv3_key_file = \"{apiv3}\"\n\
+             wechatpay_notify_url = \"https://merchant.example/wechatpay/notify\"\n",
+            vector("mchid"),
+            vector("merchant_serial_no"),
+            vector("wechatpay_public_key_id"),
+        )
+    };
+    let file = write("server.toml", &toml(&apiv3));
+    let config = from_sources(["server", "--config", &file], &HashMap::new()).expect("loads");
+    assert_eq!(config.provider, ProviderKind::WechatPay);
+    let wechatpay = config.wechatpay.expect("wechatpay settings");
+    assert_eq!(wechatpay.base_url, "https://api.mch.weixin.qq.com");
+    assert_eq!(wechatpay.mchid, vector("mchid"));
+    assert_eq!(wechatpay.apiv3_key.expose(), vector("apiv3_key"));
+
+    let short = write("short.key", "0123456789");
+    let file = write("bad.toml", &toml(&short));
+    match from_sources(["server", "--config", &file], &HashMap::new()) {
+        Err(LoadError::Config(err)) => {
+            assert_eq!(err.setting, "wechatpay");
+            assert!(err.why.contains("apiv3_key"), "{}", err.why);
+            assert!(
+                !err.why.contains("0123456789"),
+                "the secret stays out: {}",
+                err.why
+            );
+        }
+        other => panic!("expected the APIv3 key to be named, got {other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -21,6 +21,7 @@
 //! The methods return `Send` futures (`async fn` in the implementations), so a provider that
 //! talks HTTP to the real WeChat Pay fits the same trait.
 
+pub mod any;
 pub mod faulty;
 pub mod sim;
 pub mod wechatpay;
