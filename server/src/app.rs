@@ -34,6 +34,9 @@ pub struct App {
     pub clock: Clock,
     /// The simulated provider itself, for its own endpoints (`/sim/...`) and the admin view.
     pub sim: SimProvider,
+    /// WeChat Pay, when configured: its notify endpoint (`/api/wechatpay/notify`) opens
+    /// notifies with its keys.
+    pub wechatpay: Option<WechatPayV3>,
     /// The stats: the observer the rules and the simulated provider report to.
     pub stats: Arc<StatsRecorder>,
     /// Globally installed faults.
@@ -107,7 +110,7 @@ impl App {
             notify_url: parts.notify_url,
         });
         let merchant = Merchant::new(MerchantParts {
-            provider: Faulty::new(match parts.wechatpay {
+            provider: Faulty::new(match parts.wechatpay.clone() {
                 Some(wechatpay) => AnyProvider::WechatPay(Box::new(wechatpay)),
                 None => AnyProvider::Sim(sim.clone()),
             }),
@@ -119,6 +122,7 @@ impl App {
         App {
             merchant,
             sim,
+            wechatpay: parts.wechatpay,
             stats,
             db: parts.db,
             clock: parts.clock,

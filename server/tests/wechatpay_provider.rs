@@ -2,6 +2,8 @@
 //! (`checkout-guard-wechatpay-sim`), with the throwaway keys of the crate's vectors: every
 //! request signed, every reply verified, every error mapped to the provider-neutral contract.
 
+mod common;
+
 use checkout_guard_server::clock::Clock;
 use checkout_guard_server::provider::wechatpay::{
     WechatPayConfig, WechatPayConfigError, WechatPayV3,
@@ -464,4 +466,95 @@ fn the_settings_choose_wechatpay_with_file_secrets() {
         other => panic!("expected the APIv3 key to be named, got {other:?}"),
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn notify_vector() -> (Vec<(String, String)>, String, i64) {
+    let v: Value = serde_json::from_str(VECTORS).expect("vector file is JSON");
+    let n = &v["notify"];
+    let headers: Vec<(String, String)> = n["headers"]
+        .as_object()
+        .expect("headers")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("header").to_owned()))
+        .collect();
+    let at: i64 = n["headers"]["Wechatpay-Timestamp"]
+        .as_str()
+        .expect("timestamp")
+        .parse()
+        .expect("seconds");
+    (headers, n["body"].as_str().expect("body").to_owned(), at)
+}
+
+#[test]
+fn a_notify_opens_only_when_signed_fresh_and_intact() {
+    let (headers, body, at) = notify_vector();
+    let lookup = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let provider = WechatPayV3::new(&config_without_sim(), Clock::manual(at * 1000)).expect("ok");
+    let notified = provider
+        .open_notify(lookup, body.as_bytes())
+        .expect("opens");
+    assert_eq!(notified.attempt_id, "A20261201001x3f9c2");
+    assert_eq!(notified.payment.state, PaymentState::Paid);
+    assert_eq!(notified.notify_id, "EV-2026120117051200001");
+
+    let tampered = body.replace("EV-2026120117051200001", "EV-2026120117051200002");
+    assert!(provider.open_notify(lookup, tampered.as_bytes()).is_err());
+    // Replayed an hour later: stale.
+    let later =
+        WechatPayV3::new(&config_without_sim(), Clock::manual((at + 3600) * 1000)).expect("ok");
+    assert!(later.open_notify(lookup, body.as_bytes()).is_err());
+    // Unsigned, and a probe.
+    assert!(provider.open_notify(|_| None, body.as_bytes()).is_err());
+    let probe = |name: &str| {
+        if name.eq_ignore_ascii_case("Wechatpay-Signature") {
+            Some("WECHATPAY/SIGNTEST/abc")
+        } else {
+            lookup(name)
+        }
+    };
+    assert!(provider.open_notify(probe, body.as_bytes()).is_err());
+}
+
+#[tokio::test]
+async fn the_notify_endpoint_refuses_what_does_not_open() {
+    let (headers, body, _) = notify_vector();
+    let mut config = common::test_config();
+    config.provider = checkout_guard_server::ProviderKind::WechatPay;
+    config.wechatpay = Some(config_without_sim());
+    let server = common::spawn_with(config).await;
+    let url = format!("{}/api/wechatpay/notify", server.url);
+    // The vector's notify is from 2026-12-01T09:05:13Z: stale on the system clock (or, on the
+    // day itself, valid for an attempt this server never made). Either way nothing is paid.
+    let mut replayed = server.client.post(&url).body(body.clone());
+    for (k, v) in &headers {
+        replayed = replayed.header(k.as_str(), v.as_str());
+    }
+    let status = replayed.send().await.expect("reply").status().as_u16();
+    assert_ne!(
+        status, 204,
+        "a replayed notify is not acknowledged as applied"
+    );
+    let unsigned = server
+        .client
+        .post(&url)
+        .body(body)
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(unsigned.status(), 401);
+
+    let sim_server = common::spawn_with(common::test_config()).await;
+    let reply = sim_server
+        .client
+        .post(format!("{}/api/wechatpay/notify", sim_server.url))
+        .body("{}")
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(reply.status(), 404);
 }

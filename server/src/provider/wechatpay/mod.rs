@@ -74,6 +74,9 @@ struct AmountReply {
 /// A payment notify that verified and decrypted: which attempt, and its state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifiedPayment {
+    /// The notify's id (the same on each of WeChat Pay's retries): what makes applying it
+    /// idempotent.
+    pub notify_id: String,
     /// The merchant payment number (`out_trade_no`).
     pub attempt_id: String,
     /// The transaction as the notify tells it.
@@ -132,6 +135,7 @@ impl WechatPayV3 {
             .map_err(|e| NotifyRefusal::Transaction(e.to_string()))?;
         let payment = payment_of(&tx).map_err(|e| NotifyRefusal::Transaction(e.to_string()))?;
         Ok(NotifiedPayment {
+            notify_id: opened.notification.id,
             attempt_id: tx.out_trade_no,
             payment,
         })
