@@ -6,9 +6,11 @@
 use crate::clock::Clock;
 use crate::config::{Profile, Settings, SharedSettings};
 use crate::faults::FaultRules;
+use crate::provider::any::AnyProvider;
 use crate::provider::faulty::Faulty;
 use crate::provider::sim::notify::Deliverer;
 use crate::provider::sim::{SimParts, SimProvider};
+use crate::provider::wechatpay::WechatPayV3;
 use crate::rules::{Merchant, MerchantParts};
 use crate::secret::Secret;
 use crate::stats::StatsRecorder;
@@ -17,7 +19,7 @@ use crate::store::AnyStore;
 use std::sync::Arc;
 
 /// The merchant rules as this server runs them.
-pub type ReferenceMerchant = Merchant<Faulty<SimProvider>, AnyStore>;
+pub type ReferenceMerchant = Merchant<Faulty<AnyProvider>, AnyStore>;
 
 /// The running server's shared state.
 #[derive(Debug)]
@@ -32,6 +34,9 @@ pub struct App {
     pub clock: Clock,
     /// The simulated provider itself, for its own endpoints (`/sim/...`) and the admin view.
     pub sim: SimProvider,
+    /// WeChat Pay, when configured: its notify endpoint (`/api/wechatpay/notify`) opens
+    /// notifies with its keys.
+    pub wechatpay: Option<WechatPayV3>,
     /// The stats: the observer the rules and the simulated provider report to.
     pub stats: Arc<StatsRecorder>,
     /// Globally installed faults.
@@ -88,6 +93,9 @@ pub struct AppParts {
     pub cors_origins: Vec<String>,
     /// Initial settings.
     pub settings: Settings,
+    /// WeChat Pay, when the configuration chose it: the rules then call it instead of the
+    /// simulated provider (whose `/sim/...` endpoints stay, unused by the rules).
+    pub wechatpay: Option<WechatPayV3>,
 }
 
 impl App {
@@ -102,7 +110,10 @@ impl App {
             notify_url: parts.notify_url,
         });
         let merchant = Merchant::new(MerchantParts {
-            provider: Faulty::new(sim.clone()),
+            provider: Faulty::new(match parts.wechatpay.clone() {
+                Some(wechatpay) => AnyProvider::WechatPay(Box::new(wechatpay)),
+                None => AnyProvider::Sim(sim.clone()),
+            }),
             store: parts.store,
             clock: parts.clock.clone(),
             observer: stats.clone(),
@@ -111,6 +122,7 @@ impl App {
         App {
             merchant,
             sim,
+            wechatpay: parts.wechatpay,
             stats,
             db: parts.db,
             clock: parts.clock,

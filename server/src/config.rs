@@ -82,6 +82,9 @@ pub enum ProviderKind {
     /// the production profile its wallet is not served, so nothing can be paid through it.
     #[default]
     Sim,
+    /// WeChat Pay API v3 ([`crate::provider::wechatpay::WechatPayV3`]), configured by
+    /// [`Config::wechatpay`].
+    WechatPay,
 }
 
 /// The server's configuration.
@@ -91,6 +94,9 @@ pub struct Config {
     pub profile: Profile,
     /// The payment provider.
     pub provider: ProviderKind,
+    /// WeChat Pay's settings (`wechatpay_*`), self-checked at load; set when
+    /// [`Config::provider`] is [`ProviderKind::WechatPay`].
+    pub wechatpay: Option<crate::provider::wechatpay::WechatPayConfig>,
     /// Address to listen on; port 0 picks a free port (tests).
     pub listen: SocketAddr,
     /// The database.
@@ -242,6 +248,7 @@ impl Default for Config {
         Config {
             profile: Profile::default(),
             provider: ProviderKind::default(),
+            wechatpay: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             storage: Storage::File(PathBuf::from("./data/demo.sqlite")),
             www_dir: PathBuf::from("www"),

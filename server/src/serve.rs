@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError, Storage};
 use crate::http::{router, ConnAbort};
 use crate::provider::sim::notify::Deliverer;
+use crate::provider::wechatpay::WechatPayV3;
 use crate::secret::Secret;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::Db;
@@ -116,6 +117,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         Some(secret) if !secret.is_empty() => secret.clone(),
         _ => Secret::new(crate::ids::random_token(40)),
     };
+    let wechatpay = match &config.wechatpay {
+        Some(wechatpay) => Some(
+            WechatPayV3::new(wechatpay, Clock::system())
+                .map_err(|err| ConfigError::new("wechatpay", err.to_string()))?,
+        ),
+        None => None,
+    };
     let app = Arc::new(App::new(AppParts {
         db,
         store,
@@ -132,6 +140,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             .unwrap_or(i64::MAX),
         cors_origins: config.cors_origins.clone(),
         settings: config.settings,
+        wechatpay,
     }));
     let routes = router(
         app.clone(),

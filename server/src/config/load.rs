@@ -15,6 +15,7 @@
 //! [`ConfigError`] naming the setting.
 
 use super::{Config, ConfigError, Profile, ProviderKind, Settings, Storage};
+use crate::provider::wechatpay::WechatPayConfig;
 use crate::secret::Secret;
 use clap::Parser;
 use std::collections::{BTreeMap, HashMap};
@@ -48,7 +49,8 @@ pub struct Flags {
     /// The older spelling of `--store` (a SQLite path or `:memory:`).
     #[arg(long)]
     pub db: Option<String>,
-    /// The payment provider: `sim` (the only one built in).
+    /// The payment provider: `sim` (in process) or `wechatpay` (WeChat Pay API v3, configured
+    /// by the `wechatpay_*` settings in the TOML file or `CG_WECHATPAY_*`).
     #[arg(long)]
     pub provider: Option<String>,
     /// Folder served at `/` (the demo page). Default www.
@@ -133,6 +135,13 @@ const PLAIN: &[&str] = &[
     "buyer_token_ttl_secs",
     "cors_origins",
     "admin_token_only",
+    "wechatpay_base_url",
+    "wechatpay_mchid",
+    "wechatpay_appid",
+    "wechatpay_merchant_serial",
+    "wechatpay_public_key_id",
+    "wechatpay_notify_url",
+    "wechatpay_description",
 ];
 
 /// Secrets, by their TOML name; each also has a `<name>_file` form.
@@ -141,6 +150,10 @@ const SECRETS: &[&str] = &[
     "notify_secret",
     "api_key",
     "buyer_token_secret",
+    "wechatpay_merchant_private_key",
+    // Not a secret, but a PEM file is the natural way to give it (`wechatpay_public_key_file`).
+    "wechatpay_public_key",
+    "wechatpay_apiv3_key",
 ];
 
 /// One source's settings, as text, by TOML name (`<secret>_file` for a secret's file).
@@ -294,6 +307,31 @@ impl Sources {
     }
 }
 
+/// The `wechatpay_*` settings, self-checked now so that a wrong key stops the start-up with
+/// its name instead of failing the first payment.
+fn wechatpay_config(s: &Sources) -> Result<WechatPayConfig, ConfigError> {
+    let defaults = WechatPayConfig::default();
+    let text = |name: &str| s.plain(name).map(|t| t.trim().to_owned());
+    let secret = |name: &str| s.secret(name).map(Option::unwrap_or_default);
+    let config = WechatPayConfig {
+        base_url: text("wechatpay_base_url").unwrap_or(defaults.base_url),
+        mchid: text("wechatpay_mchid").unwrap_or_default(),
+        appid: text("wechatpay_appid").unwrap_or_default(),
+        merchant_serial: text("wechatpay_merchant_serial").unwrap_or_default(),
+        merchant_private_key: secret("wechatpay_merchant_private_key")?,
+        wechatpay_public_key: secret("wechatpay_public_key")?.expose().to_owned(),
+        wechatpay_public_key_id: text("wechatpay_public_key_id").unwrap_or_default(),
+        apiv3_key: secret("wechatpay_apiv3_key")?,
+        notify_url: text("wechatpay_notify_url").unwrap_or_default(),
+        description: text("wechatpay_description").unwrap_or(defaults.description),
+        ..defaults
+    };
+    config
+        .check()
+        .map_err(|err| ConfigError::new("wechatpay", err.to_string()))?;
+    Ok(config)
+}
+
 /// The store a URL names: `sqlite:PATH`, `sqlite://PATH`, `:memory:` or a bare path.
 fn parse_store(text: &str) -> Result<Storage, ConfigError> {
     if text.starts_with("postgres://") || text.starts_with("postgresql://") {
@@ -373,12 +411,17 @@ fn build(s: &Sources) -> Result<Config, ConfigError> {
     };
     let provider = match s.plain("provider").map(str::trim) {
         None | Some("sim") => ProviderKind::Sim,
+        Some("wechatpay") => ProviderKind::WechatPay,
         Some(other) => {
             return Err(ConfigError::new(
                 "provider",
-                format!("{other:?}: the only provider built in is `sim`"),
+                format!("{other:?}: choose `sim` or `wechatpay`"),
             ))
         }
+    };
+    let wechatpay = match provider {
+        ProviderKind::Sim => None,
+        ProviderKind::WechatPay => Some(wechatpay_config(s)?),
     };
     let listen = match s.plain("listen") {
         None => defaults.listen,
@@ -404,6 +447,7 @@ fn build(s: &Sources) -> Result<Config, ConfigError> {
     let config = Config {
         profile,
         provider,
+        wechatpay,
         listen,
         storage,
         www_dir: s.plain("www").map_or(defaults.www_dir, PathBuf::from),

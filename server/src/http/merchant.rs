@@ -328,3 +328,46 @@ pub async fn notify(
         .await?;
     Ok(Json(json!({"code": "SUCCESS", "message": "OK"})))
 }
+
+/// `POST /api/wechatpay/notify`: WeChat Pay's payment notify, when the provider is
+/// `wechatpay` (404 otherwise). Signature, timestamp and probe checks and the AEAD decryption
+/// are `WechatPayV3::open_notify`'s; a refused notify is answered 401 `FAIL`, so WeChat Pay
+/// retries it and the active query still finds the truth. A `SUCCESS` transaction is applied
+/// idempotently by its notify id; any other state is acknowledged and changes nothing (the
+/// rules learn it from a query).
+pub async fn wechatpay_notify(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Some(wechatpay) = &app.wechatpay else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the WeChat Pay provider is not configured",
+        ));
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let notified = match wechatpay.open_notify(header, &body) {
+        Ok(notified) => notified,
+        Err(refusal) => {
+            tracing::warn!(%refusal, "a WeChat Pay notify was refused");
+            return Ok((
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"code": "FAIL", "message": "notify refused"})),
+            )
+                .into_response());
+        }
+    };
+    if notified.payment.state == crate::provider::PaymentState::Paid {
+        app.merchant
+            .apply_notify(PaymentNotice {
+                notify_id: &notified.notify_id,
+                attempt_id: &notified.attempt_id,
+                charged: Some(notified.payment.amount),
+            })
+            .await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

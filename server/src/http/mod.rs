@@ -181,7 +181,8 @@ pub fn router(app: Arc<App>, www: &Path, pkg: &Path, max_body_bytes: usize) -> R
             "/api/orders/{order_no}/payment",
             get(merchant::payment_status),
         )
-        .route("/api/notify", post(merchant::notify));
+        .route("/api/notify", post(merchant::notify))
+        .route("/api/wechatpay/notify", post(merchant::wechatpay_notify));
     if demo {
         // Page-submitted orders (contract §4) let the page choose the content and so the
         // amount: fine for a demo, not for taking money. Production registers orders through

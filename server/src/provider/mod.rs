@@ -14,13 +14,17 @@
 //!   provider: the attempt can never be charged.
 //!
 //! Implementations: [`sim::SimProvider`] (the simulated WeChat-Pay-like provider);
-//! [`faulty::Faulty`] wraps any provider with the faults a request asked for.
+//! [`wechatpay::WechatPayV3`] (WeChat Pay API v3 over HTTPS, tested against the
+//! `checkout-guard-wechatpay-sim` simulator); [`faulty::Faulty`] wraps any provider with the
+//! faults a request asked for.
 //!
 //! The methods return `Send` futures (`async fn` in the implementations), so a provider that
 //! talks HTTP to the real WeChat Pay fits the same trait.
 
+pub mod any;
 pub mod faulty;
 pub mod sim;
+pub mod wechatpay;
 
 use serde_json::{Map, Value};
 use std::future::Future;
