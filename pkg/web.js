@@ -8,18 +8,44 @@ import glueInit, * as glue from './gen/web/checkout_guard.js';
 import { wrap } from './shell.js';
 
 const api = wrap(glue);
+let ready = false;
+
+/** Used before `init`: a `CheckoutGuardError` that says what to do, not the glue's TypeError. */
+function notReady() {
+  const error = new Error('checkout-guard/web: call init() (or initSync()) before using the guard');
+  error.name = 'CheckoutGuardError';
+  error.code = 'platform';
+  return error;
+}
 
 export default async function init(options) {
   const exports = await glueInit(options);
   api.install();
+  ready = true;
   return exports;
 }
 
 export function initSync(options) {
   const exports = glue.initSync(options);
   api.install();
+  ready = true;
   return exports;
 }
 
-export const { CheckoutGuard, canonicalize, fingerprint } = api;
+export class CheckoutGuard extends api.CheckoutGuard {
+  constructor(options) {
+    if (!ready) throw notReady();
+    super(options);
+  }
+}
+
+export function canonicalize(value) {
+  if (!ready) throw notReady();
+  return api.canonicalize(value);
+}
+
+export function fingerprint(value) {
+  if (!ready) throw notReady();
+  return api.fingerprint(value);
+}
 export { CheckoutGuardError, isCheckoutGuardError } from './errors.js';
