@@ -150,10 +150,8 @@ impl Driver {
         &self.scope
     }
 
-    /// `pay(order)`: a promise of the outcome.
-    pub fn pay(self: Rc<Self>, order: &JsValue) -> Result<Promise, GuardError> {
-        let (order_no, content, print) = read_order(order)?;
-        self.prepare(&order_no, order);
+    /// A new caller id and the promise its result settles (`pay`, `submit`).
+    fn new_call(&self) -> (u64, Promise) {
         let caller = self.next_caller.get();
         self.next_caller.set(caller + 1);
         let mut parts = None;
@@ -161,6 +159,27 @@ impl Driver {
         if let Some(parts) = parts {
             self.calls.borrow_mut().insert(caller, parts);
         }
+        (caller, promise)
+    }
+
+    /// Resolves (or rejects) the promises of `callers` with `value`.
+    fn settle(&self, callers: &[CallerId], value: &Result<JsValue, JsValue>) {
+        for caller in callers {
+            let Some((resolve, reject)) = self.calls.borrow_mut().remove(&caller.0) else {
+                continue;
+            };
+            let _ = match value {
+                Ok(v) => resolve.call1(&JsValue::UNDEFINED, v),
+                Err(e) => reject.call1(&JsValue::UNDEFINED, e),
+            };
+        }
+    }
+
+    /// `pay(order)`: a promise of the outcome.
+    pub fn pay(self: Rc<Self>, order: &JsValue) -> Result<Promise, GuardError> {
+        let (order_no, content, print) = read_order(order)?;
+        self.prepare(&order_no, order);
+        let (caller, promise) = self.new_call();
         // Before the input: the core may settle the call within this feed (a paid order).
         self.flights
             .start(&order_no, caller, [order, &content, &promise]);
@@ -215,13 +234,7 @@ impl Driver {
         }
         let canonical = to_canonical(content)?;
         let print = fingerprint::sha256_hex(canonical.as_bytes());
-        let caller = self.next_caller.get();
-        self.next_caller.set(caller + 1);
-        let mut parts = None;
-        let promise = Promise::new(&mut |resolve, reject| parts = Some((resolve, reject)));
-        if let Some(parts) = parts {
-            self.calls.borrow_mut().insert(caller, parts);
-        }
+        let (caller, promise) = self.new_call();
         self.feed(Input::Submit {
             content: canonical,
             fingerprint: print,
@@ -395,15 +408,7 @@ impl Driver {
                     }
                     Err(e) => Err(pay_error(e)),
                 };
-                for caller in callers {
-                    let Some((resolve, reject)) = self.calls.borrow_mut().remove(&caller.0) else {
-                        continue;
-                    };
-                    let _ = match &value {
-                        Ok(v) => resolve.call1(&JsValue::UNDEFINED, v),
-                        Err(e) => reject.call1(&JsValue::UNDEFINED, e),
-                    };
-                }
+                self.settle(&callers, &value);
             }
             Action::Broadcast { order_no, status } => self.platform.broadcast(&order_no, status),
             Action::LoadSubmission {
@@ -446,15 +451,7 @@ impl Driver {
                     }
                     Err(e) => Err(submit_error(e)),
                 };
-                for caller in callers {
-                    let Some((resolve, reject)) = self.calls.borrow_mut().remove(&caller.0) else {
-                        continue;
-                    };
-                    let _ = match &value {
-                        Ok(v) => resolve.call1(&JsValue::UNDEFINED, v),
-                        Err(e) => reject.call1(&JsValue::UNDEFINED, e),
-                    };
-                }
+                self.settle(&callers, &value);
             }
         }
     }
