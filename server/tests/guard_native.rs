@@ -117,28 +117,8 @@ impl<'a> Page<'a> {
 
     /// Runs until `callers` submissions are answered (or 30 s pass).
     async fn run_until_submitted(&mut self, callers: usize) {
-        let started = Instant::now();
-        while self.submitted.len() < callers {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no order: {:#?}",
-                self.events
-            );
-            let wait = self
-                .guard
-                .poll_timeout()
-                .map(|at| Duration::from_millis(at.since(now())))
-                .unwrap_or(Duration::from_secs(30));
-            tokio::select! {
-                input = self.rx.recv() => {
-                    if let Some(input) = input {
-                        self.inbox.push_back(input);
-                    }
-                }
-                _ = tokio::time::sleep(wait) => self.inbox.push_back(Input::TimerFired),
-            }
-            self.drive();
-        }
+        self.run_until(|page| page.submitted.len() >= callers, "no order")
+            .await
     }
 
     /// Feeds queued inputs and performs the resulting actions, in order.
@@ -380,11 +360,17 @@ impl<'a> Page<'a> {
 
     /// Runs until `callers` results are in (or 30 s pass), feeding replies and timers.
     async fn run_until_resolved(&mut self, callers: usize) {
+        self.run_until(|page| page.results.len() >= callers, "no outcome")
+            .await
+    }
+
+    /// Feeds replies and timers until `done` holds (or 30 s pass: `what`, with the events).
+    async fn run_until(&mut self, done: impl Fn(&Page<'a>) -> bool, what: &str) {
         let started = Instant::now();
-        while self.results.len() < callers {
+        while !done(self) {
             assert!(
                 started.elapsed() < Duration::from_secs(30),
-                "no outcome: {:#?}",
+                "{what}: {:#?}",
                 self.events
             );
             let wait = self
