@@ -74,3 +74,30 @@ fn sweep_of_seeded_sequences() {
     // The sweep must exercise payments, not just idle clicks.
     assert!(charged > 100, "only {charged} sequences reached a payment");
 }
+
+/// Found by the property test: a reload resumes an order whose record is `creating` for the
+/// new content, a click joins the resume (which then decides), and a status answered before
+/// that create reached the server shows the old content's attempt. Minting a new key then would
+/// race the create already sent; the guard re-sends the stored key instead.
+#[test]
+fn a_pay_joining_a_resume_resends_a_creating_key_rather_than_racing_it() {
+    let steps: [(u16, u16); 15] = [
+        (0, 30),
+        (3, 0),
+        (6, 0),
+        (2, 0),
+        (0, 0),
+        (0, 0),
+        (3, 0),
+        (0, 0),
+        (13, 44),
+        (0, 20),
+        (3, 2),
+        (6, 26),
+        (3, 8),
+        (13, 2),
+        (0, 12),
+    ];
+    let world = play(2, &steps);
+    assert!(world.server.charges <= 1);
+}

@@ -677,24 +677,13 @@ impl Guard {
                 self.finish(order_no, OutcomeStatus::Paid, None)
             }
             (Purpose::Decide, OrderStatus::None) => {
-                let slot = self.orders.get(order_no);
-                let same_key_ok = slot.and_then(|s| s.record.as_ref()).is_some_and(|r| {
-                    r.state != RecordState::Dead
-                        && slot.and_then(|s| s.want.as_ref()) == Some(&r.fingerprint)
-                });
-                if same_key_ok {
-                    // Re-sending the key we have is never wrong: the server answers it
-                    // idempotently.
-                    self.send_create(order_no, 0, now)
-                } else {
-                    self.mint_and_create(order_no, now)
-                }
+                self.create_after_status(order_no, |state| state != RecordState::Dead, now)
             }
             (Purpose::Decide, OrderStatus::Unpaid(attempt)) => {
                 let wanted = self.orders.get(order_no).and_then(|s| s.want.clone());
                 if wanted.as_ref() != Some(&attempt.fingerprint) {
                     // Other content: the server closes this attempt before creating one.
-                    self.mint_and_create(order_no, now)
+                    self.create_after_status(order_no, |state| state == RecordState::Creating, now)
                 } else if self.usable(attempt.expires_at, now) {
                     // Rule 3: the server confirmed this attempt live for this content; what is
                     // launched is its prepay, never one the record alone claims.
@@ -719,7 +708,7 @@ impl Guard {
                 }
             }
             (Purpose::Decide, OrderStatus::Closed(_) | OrderStatus::Failed(_)) => {
-                self.mint_and_create(order_no, now)
+                self.create_after_status(order_no, |state| state == RecordState::Creating, now)
             }
             (_, OrderStatus::Paying(_)) | (Purpose::AwaitPayment, OrderStatus::Unpaid(_)) => {
                 self.next_query(order_no, now)
@@ -940,6 +929,28 @@ impl Guard {
             order_no: order_no.clone(),
             request,
         });
+    }
+
+    /// Rule 4, once the status showed nothing for this content could still be paid: re-send the
+    /// stored key when the record is for this content and in a state `resend_if` accepts (a
+    /// `creating` record's create may still be on its way, or committed after the status was
+    /// answered: a new key then would race it), else mint one. Re-sending a key is never wrong:
+    /// the server answers it idempotently.
+    fn create_after_status(
+        &mut self,
+        order_no: &OrderNo,
+        resend_if: impl Fn(RecordState) -> bool,
+        now: Millis,
+    ) {
+        let slot = self.orders.get(order_no);
+        let resend = slot.and_then(|s| s.record.as_ref()).is_some_and(|r| {
+            resend_if(r.state) && slot.and_then(|s| s.want.as_ref()) == Some(&r.fingerprint)
+        });
+        if resend {
+            self.send_create(order_no, 0, now)
+        } else {
+            self.mint_and_create(order_no, now)
+        }
     }
 
     /// Mints a key, persists it in a `creating` record, then sends the create request.
