@@ -98,6 +98,7 @@ fn settings() -> Settings {
         max_wait_secs: 25,
         busy_wait_ms: 3000,
         submit_window_ms: 15 * 60 * 1000,
+        ..Settings::default()
     }
 }
 

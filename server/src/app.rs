@@ -152,6 +152,11 @@ impl App {
         self.settings.get()
     }
 
+    /// The settings, shared with everything that reads them afresh (the webhook delivery).
+    pub fn shared_settings(&self) -> &SharedSettings {
+        &self.settings
+    }
+
     /// Replaces the settings (the rules read them afresh on every request).
     pub fn set_settings(&self, settings: Settings) {
         self.settings.set(settings);

@@ -128,6 +128,11 @@ pub struct Config {
     /// Browser origins allowed to call the guard-facing API cross-origin (CORS). Empty: no
     /// CORS headers at all, same-origin pages only.
     pub cors_origins: Vec<String>,
+    /// The business system's webhook: every paid order is POSTed here, signed, until it is
+    /// acknowledged (`docs/business-api.md`). `None`: events stay in the outbox, undelivered.
+    pub webhook_url: Option<String>,
+    /// Signs the webhook requests (HMAC-SHA256). Required with [`Config::webhook_url`].
+    pub webhook_secret: Option<Secret>,
 }
 
 /// A configuration that cannot run; names the setting (as spelled in the config file).
@@ -179,6 +184,22 @@ impl Config {
                 "must be at least 1 second",
             ));
         }
+        if let Some(url) = &self.webhook_url {
+            if reqwest::Url::parse(url).map_or(true, |u| {
+                !matches!(u.scheme(), "http" | "https") || !u.has_host()
+            }) {
+                return Err(ConfigError::new(
+                    "webhook_url",
+                    format!("{url:?} is not an http:// or https:// URL"),
+                ));
+            }
+            if self.webhook_secret.as_ref().is_none_or(Secret::is_empty) {
+                return Err(ConfigError::new(
+                    "webhook_secret",
+                    "a webhook URL needs the secret that signs its requests (CG_WEBHOOK_SECRET or CG_WEBHOOK_SECRET_FILE)",
+                ));
+            }
+        }
         for origin in &self.cors_origins {
             if origin == "*" || axum::http::HeaderValue::from_str(origin).is_err() {
                 return Err(ConfigError::new(
@@ -219,6 +240,41 @@ pub struct Settings {
     /// when a `PUT /admin/settings` omits it, so clients written before it existed still work.
     #[serde(default = "default_submit_window_ms")]
     pub submit_window_ms: i64,
+    /// The sweeper asks the provider about an attempt that may still be paid once nothing has
+    /// touched it (no create, status query or notify) for this long (ms): a lost notify is
+    /// found even when no page is asking.
+    #[serde(default = "default_sweep_after_ms")]
+    pub sweep_after_ms: i64,
+    /// How often the sweeper looks for such attempts (ms); 0 turns it off.
+    #[serde(default = "default_sweep_every_ms")]
+    pub sweep_every_ms: u64,
+    /// The wait before the first retry of an unacknowledged webhook (ms); it doubles with
+    /// every try up to [`Settings::webhook_retry_max_ms`].
+    #[serde(default = "default_webhook_retry_ms")]
+    pub webhook_retry_ms: u64,
+    /// The longest wait between two tries of one webhook (ms).
+    #[serde(default = "default_webhook_retry_max_ms")]
+    pub webhook_retry_max_ms: u64,
+}
+
+/// A minute: past any create's round trip and a buyer's usual time in the wallet, so the
+/// sweeper rarely asks about a payment a page is already watching.
+fn default_sweep_after_ms() -> i64 {
+    60 * 1000
+}
+
+fn default_sweep_every_ms() -> u64 {
+    10 * 1000
+}
+
+fn default_webhook_retry_ms() -> u64 {
+    1000
+}
+
+/// Ten minutes: a business system that is down for a deploy hears of its payments within
+/// minutes of coming back.
+fn default_webhook_retry_max_ms() -> u64 {
+    10 * 60 * 1000
 }
 
 /// 15 minutes: long enough to cover a reload, a second tab or an app relaunched mid-checkout,
@@ -239,6 +295,10 @@ impl Default for Settings {
             max_wait_secs: 25,
             busy_wait_ms: 2000,
             submit_window_ms: default_submit_window_ms(),
+            sweep_after_ms: default_sweep_after_ms(),
+            sweep_every_ms: default_sweep_every_ms(),
+            webhook_retry_ms: default_webhook_retry_ms(),
+            webhook_retry_max_ms: default_webhook_retry_max_ms(),
         }
     }
 }
@@ -262,6 +322,8 @@ impl Default for Config {
             buyer_token_secret: None,
             buyer_token_ttl_secs: 30 * 60,
             cors_origins: Vec::new(),
+            webhook_url: None,
+            webhook_secret: None,
         }
     }
 }

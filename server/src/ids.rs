@@ -3,6 +3,12 @@
 
 const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
+/// A new webhook event id (`evt_` + 24 random characters): stable across every delivery of
+/// one event, unique across events.
+pub fn new_event_id() -> String {
+    format!("evt_{}", random_token(24))
+}
+
 /// `len` random characters of `0-9a-z`, from the OS generator (ids must not be guessable:
 /// a prepay id is what lets a buyer pay).
 pub fn random_token(len: usize) -> String {

@@ -39,6 +39,7 @@ pub mod serve;
 pub mod signing;
 pub mod stats;
 pub mod store;
+pub mod webhook;
 
 pub use config::{Config, ConfigError, Profile, ProviderKind, Settings, SharedSettings, Storage};
 pub use secret::Secret;

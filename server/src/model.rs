@@ -148,3 +148,30 @@ pub struct Submission {
     /// The business order the key made or was given.
     pub order_no: String,
 }
+
+/// An order's payment, waiting in the outbox to be delivered to the business system's webhook
+/// (or delivered already). Written in the same transaction that marks the order paid, so a
+/// paid order always has one, whatever crashes afterwards; [`crate::webhook`] turns it into a
+/// signed request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxEvent {
+    /// The event's id: the same on every delivery of it, so the receiver can de-duplicate.
+    pub event_id: String,
+    /// The business order that was paid.
+    pub order_no: String,
+    /// The attempt (merchant payment number) that paid it.
+    pub attempt_id: String,
+    /// The order's amount (cents).
+    pub amount: i64,
+    /// What the provider charged (cents): the order's amount unless the order is flagged.
+    pub paid_amount: i64,
+    /// When the order was marked paid (ms).
+    pub created_at: i64,
+    /// Delivery tries so far, failed or not answered.
+    pub tries: i64,
+    /// When it was acknowledged (ms), once delivered.
+    pub delivered_at: Option<i64>,
+    /// Why the last try failed, if it did.
+    pub last_error: Option<String>,
+}

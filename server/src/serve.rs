@@ -16,6 +16,7 @@ use crate::store::postgres::PgStore;
 use crate::store::sqlite::Db;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{AnyStore, StoreError};
+use crate::webhook::push::{self, Sender};
 use axum::extract::ConnectInfo;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -148,6 +149,27 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         &config.pkg_dir,
         config.max_body_bytes,
     );
+    // Results pushed to the business system, and the sweeper: on every instance, each event
+    // and attempt claimed by one of them at a time.
+    if let (Some(url), Some(secret)) = (&config.webhook_url, &config.webhook_secret) {
+        let sender = Sender::new(url.clone(), secret.clone())
+            .map_err(|err| ConfigError::new("webhook_url", err.to_string()))?;
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            push::run(
+                app.store(),
+                &sender,
+                &app.clock,
+                app.shared_settings(),
+                shutdown,
+            )
+            .await;
+        });
+    }
+    {
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        tasks.spawn(async move { app.merchant.run_sweeper(shutdown).await });
+    }
     tasks.spawn(accept_loop(
         listener,
         routes,

@@ -232,3 +232,63 @@ fn the_binary_refuses_to_start_and_says_which_setting() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("setting `api_key`"), "{stderr}");
 }
+
+#[test]
+fn the_webhook_and_sweeper_settings_load_with_the_secret_from_a_file() {
+    let dir = temp_dir("webhook-config");
+    let secret_file = dir.join("webhook-secret");
+    std::fs::write(&secret_file, "whsec-from-a-file\n").expect("write");
+    let args = [
+        "checkout-guard-server",
+        "--profile",
+        "demo",
+        "--webhook-url",
+        "https://erp.example/hooks/paid",
+        "--sweep-every-ms",
+        "250",
+    ];
+    let config = from_sources(
+        args,
+        &env(&[
+            (
+                "CG_WEBHOOK_SECRET_FILE",
+                secret_file.to_str().expect("utf-8"),
+            ),
+            ("CG_WEBHOOK_RETRY_MS", "20"),
+            ("CG_SWEEP_AFTER_MS", "1500"),
+        ]),
+    )
+    .expect("loads");
+    assert_eq!(
+        config.webhook_url.as_deref(),
+        Some("https://erp.example/hooks/paid")
+    );
+    assert_eq!(
+        config
+            .webhook_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned()),
+        Some("whsec-from-a-file".to_owned())
+    );
+    assert!(!format!("{config:?}").contains("whsec-from-a-file"));
+    assert_eq!(
+        (
+            config.settings.webhook_retry_ms,
+            config.settings.sweep_after_ms,
+            config.settings.sweep_every_ms
+        ),
+        (20, 1500, 250)
+    );
+    // A URL without its secret names the missing setting.
+    let no_secret = [
+        "checkout-guard-server",
+        "--profile",
+        "demo",
+        "--webhook-url",
+        "https://erp.example/h",
+    ];
+    assert_eq!(
+        setting_of(from_sources(no_secret, &env(&[])).expect_err("no secret")),
+        "webhook_secret"
+    );
+}

@@ -4,8 +4,9 @@
 //! Every setting has one name, spelled as in the TOML file (`buyer_token_ttl_secs`); its
 //! environment variable is `CG_` + the name in capitals (`CG_BUYER_TOKEN_TTL_SECS`) and its
 //! flag is the name in kebab case (`--buyer-token-ttl-secs`). A secret (`admin_token`,
-//! `notify_secret`, `api_key`, `buyer_token_secret`) may instead be read from a file, named
-//! by the same setting with `_file` (`CG_API_KEY_FILE`, `--api-key-file`, `api_key_file =`):
+//! `notify_secret`, `api_key`, `buyer_token_secret`, `webhook_secret`) may instead be read
+//! from a file, named by the same setting with `_file` (`CG_API_KEY_FILE`, `--api-key-file`,
+//! `api_key_file =`):
 //! what container platforms mount. Secrets have no value flags except the two the demo used
 //! before (`--admin-token`, `--notify-secret`): a command line is visible to every user of the
 //! machine.
@@ -104,6 +105,24 @@ pub struct Flags {
     /// A file holding the buyer-token signing secret.
     #[arg(long, value_name = "FILE")]
     pub buyer_token_secret_file: Option<String>,
+    /// The business system's webhook URL: paid orders are POSTed there, signed.
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    /// A file holding the webhook signing secret (or `CG_WEBHOOK_SECRET`).
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<String>,
+    /// First webhook retry delay in ms (doubles per try).
+    #[arg(long)]
+    pub webhook_retry_ms: Option<String>,
+    /// Longest webhook retry delay in ms.
+    #[arg(long)]
+    pub webhook_retry_max_ms: Option<String>,
+    /// The sweeper queries attempts untouched for this long (ms).
+    #[arg(long)]
+    pub sweep_after_ms: Option<String>,
+    /// How often the sweeper runs (ms; 0: off).
+    #[arg(long)]
+    pub sweep_every_ms: Option<String>,
 }
 
 /// Why the program's configuration could not be loaded.
@@ -135,6 +154,11 @@ const PLAIN: &[&str] = &[
     "buyer_token_ttl_secs",
     "cors_origins",
     "admin_token_only",
+    "webhook_url",
+    "webhook_retry_ms",
+    "webhook_retry_max_ms",
+    "sweep_after_ms",
+    "sweep_every_ms",
     "wechatpay_base_url",
     "wechatpay_mchid",
     "wechatpay_appid",
@@ -150,6 +174,7 @@ const SECRETS: &[&str] = &[
     "notify_secret",
     "api_key",
     "buyer_token_secret",
+    "webhook_secret",
     "wechatpay_merchant_private_key",
     // Not a secret, but a PEM file is the natural way to give it (`wechatpay_public_key_file`).
     "wechatpay_public_key",
@@ -189,6 +214,12 @@ fn flags_layer(flags: &Flags) -> Layer {
     put("notify_secret_file", &flags.notify_secret_file);
     put("api_key_file", &flags.api_key_file);
     put("buyer_token_secret_file", &flags.buyer_token_secret_file);
+    put("webhook_url", &flags.webhook_url);
+    put("webhook_secret_file", &flags.webhook_secret_file);
+    put("webhook_retry_ms", &flags.webhook_retry_ms);
+    put("webhook_retry_max_ms", &flags.webhook_retry_max_ms);
+    put("sweep_after_ms", &flags.sweep_after_ms);
+    put("sweep_every_ms", &flags.sweep_every_ms);
     if !flags.cors_origins.is_empty() {
         layer.insert("cors_origins".into(), flags.cors_origins.join(","));
     }
@@ -442,6 +473,10 @@ fn build(s: &Sources) -> Result<Config, ConfigError> {
         notify_delay_ms: s.number("notify_delay_ms", base.notify_delay_ms)?,
         query_interval_ms: s.number("query_interval_ms", base.query_interval_ms)?,
         submit_window_ms: s.number("submit_window_ms", base.submit_window_ms)?.max(0),
+        sweep_after_ms: s.number("sweep_after_ms", base.sweep_after_ms)?.max(0),
+        sweep_every_ms: s.number("sweep_every_ms", base.sweep_every_ms)?,
+        webhook_retry_ms: s.number("webhook_retry_ms", base.webhook_retry_ms)?.max(1),
+        webhook_retry_max_ms: s.number("webhook_retry_max_ms", base.webhook_retry_max_ms)?,
         ..base
     };
     let config = Config {
@@ -468,6 +503,11 @@ fn build(s: &Sources) -> Result<Config, ConfigError> {
         buyer_token_secret: s.secret("buyer_token_secret")?.filter(|t| !t.is_empty()),
         buyer_token_ttl_secs: s.number("buyer_token_ttl_secs", defaults.buyer_token_ttl_secs)?,
         cors_origins: s.plain("cors_origins").map(list).unwrap_or_default(),
+        webhook_url: s
+            .plain("webhook_url")
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty()),
+        webhook_secret: s.secret("webhook_secret")?.filter(|t| !t.is_empty()),
     };
     config.validate()?;
     Ok(config)

@@ -67,8 +67,8 @@ pub async fn order_stats(
 }
 
 /// `GET /admin/orders/{orderNo}`: the order (with its `paidAmount` and `flags`), its
-/// attempts, its stored create-payment and submission keys (counts), its provider transactions
-/// and its stats, straight from the database.
+/// attempts, its stored create-payment and submission keys (counts), its provider transactions,
+/// its webhook events (outbox) and its stats, straight from the database.
 pub async fn order_dump(
     State(app): State<Arc<App>>,
     PathParam(order_no): PathParam,
@@ -80,12 +80,14 @@ pub async fn order_dump(
     let stats = app.db.with(|c| stats::for_order(c, &order_no))?;
     let order = order.ok_or_else(|| ApiError::from(RuleError::UnknownOrder(order_no.clone())))?;
     let transactions = app.sim.transactions_of(&order_no)?;
+    let webhooks = store.webhook_events(&order_no).await?;
     Ok(Json(json!({
         "order": order,
         "attempts": attempts,
         "idempotencyKeys": keys,
         "submissionKeys": submission_keys,
         "providerTransactions": transactions,
+        "webhooks": webhooks,
         "stats": stats,
     })))
 }

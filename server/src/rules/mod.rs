@@ -65,6 +65,14 @@
 //! an amount other than the order's current one is recorded as paid (the buyer was charged)
 //! and flagged for the merchant (rule 1.3's last sentence), never taken as paid in full.
 //!
+//! **The sweeper** ([`Merchant::sweep`], run on a timer): attempts that may still be paid and
+//! that nothing touched for `sweep_after_ms` are settled as a status request would settle
+//! them (rule 2.2's query, rule 2.1's close of an expired or `creating` attempt), one instance
+//! per attempt, so a lost notify is found even when no page is asking.
+//!
+//! **Results pushed.** Whatever marks an order paid (notify, query, refused close, sweeper)
+//! writes its webhook event in the same store transaction; [`crate::webhook`] delivers it.
+//!
 //! **Time.** Every time the rules store or compare comes from the [`Clock`]; none from the
 //! system. **Exclusion.** The leases make concurrent requests answer `in_progress` or wait;
 //! the store's transactions refuse on their own what would break the rules above (a second
@@ -74,6 +82,7 @@
 mod notify;
 mod orders;
 mod payments;
+mod sweep;
 #[cfg(test)]
 mod tests;
 
@@ -83,6 +92,7 @@ pub use orders::{
     Submitted, MAX_BUYER_CHARS,
 };
 pub use payments::{attempt_body, CreatePayment, CreateReply, Status, StatusView};
+pub use sweep::Swept;
 
 use crate::clock::Clock;
 use crate::config::{Settings, SharedSettings};

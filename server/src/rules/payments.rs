@@ -441,7 +441,7 @@ impl<P: Provider, S: Store> Merchant<P, S> {
 
     /// Asks the provider about a possibly late notify (掉单) and records what it says. A
     /// provider that does not answer leaves the local state as it is.
-    async fn refresh_from_provider(&self, attempt: &Attempt) -> Result<(), RuleError> {
+    pub(super) async fn refresh_from_provider(&self, attempt: &Attempt) -> Result<(), RuleError> {
         let now = self.clock.now_ms();
         self.store.touch_query(&attempt.attempt_id, now).await?;
         let payment = match self.provider.query(&attempt.attempt_id).await {
@@ -473,7 +473,7 @@ impl<P: Provider, S: Store> Merchant<P, S> {
     }
 
     /// `attempt` as stored now.
-    async fn reload(&self, attempt: &Attempt) -> Result<Attempt, RuleError> {
+    pub(super) async fn reload(&self, attempt: &Attempt) -> Result<Attempt, RuleError> {
         Ok(self
             .store
             .attempt(&attempt.attempt_id)

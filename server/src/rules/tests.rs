@@ -19,6 +19,8 @@ const T0: i64 = 1_795_424_034_567;
 const TTL: i64 = 60_000;
 /// The active-query interval (rule 2.2).
 const INTERVAL: i64 = 3_000;
+/// The sweeper's idle time.
+const SWEEP_AFTER: i64 = 10_000;
 /// The submission window (§4).
 const WINDOW: i64 = 15 * 60 * 1000;
 
@@ -131,6 +133,8 @@ fn settings() -> Settings {
         max_wait_secs: 25,
         busy_wait_ms: 1_000,
         submit_window_ms: WINDOW,
+        sweep_after_ms: SWEEP_AFTER,
+        ..Settings::default()
     }
 }
 
@@ -807,4 +811,204 @@ async fn rule_4_3_after_the_window_the_same_content_is_a_new_order() {
     assert!(!later.reused);
     assert_ne!(later.order.order_no, first.order.order_no);
     assert_eq!(later.order.created_at, T0 + WINDOW, "made on the clock");
+}
+
+#[tokio::test]
+async fn sweeper_finds_a_lost_notify_with_no_page_asking_and_writes_its_webhook() {
+    let w = world();
+    let (order, fp) = w.order(tea(1)).await;
+    let first = w.pay(&order, &key(1), &fp).await.expect("created");
+    w.confirm(&prepay_id(&first)).expect("paid");
+    // Not idle long enough yet: nothing is claimed.
+    w.clock.advance(SWEEP_AFTER - 1);
+    assert_eq!(w.merchant.sweep(10).await.expect("sweep").claimed, 0);
+    w.clock.advance(1);
+    let swept = w.merchant.sweep(10).await.expect("sweep");
+    assert_eq!((swept.claimed, swept.queried, swept.paid), (1, 1, 1));
+    let paid = w.merchant.order(&order).await.expect("order");
+    assert_eq!(paid.paid_attempt, Some(attempt_id(&first)));
+    let events = w
+        .merchant
+        .store()
+        .webhook_events(&order)
+        .await
+        .expect("outbox");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (
+            events[0].attempt_id.as_str(),
+            events[0].amount,
+            events[0].paid_amount
+        ),
+        (attempt_id(&first).as_str(), 1999, 1999)
+    );
+    // Paid is final: the sweeper never looks at it again.
+    w.clock.advance(10 * SWEEP_AFTER);
+    assert_eq!(w.merchant.sweep(10).await.expect("sweep").claimed, 0);
+}
+
+#[tokio::test]
+async fn sweeper_asks_about_a_valid_prepay_without_closing_it_once_per_idle_time() {
+    let w = world();
+    let (order, fp) = w.order(tea(1)).await;
+    let first = w.pay(&order, &key(1), &fp).await.expect("created");
+    let id = attempt_id(&first);
+    w.clock.advance(SWEEP_AFTER);
+    let swept = w.merchant.sweep(10).await.expect("sweep");
+    assert_eq!((swept.queried, swept.closed), (1, 0));
+    assert_eq!(w.calls().last(), Some(&Call::Query(id.clone())));
+    assert_eq!(
+        w.trade_state(&order, &id),
+        TradeState::NotPay,
+        "still payable"
+    );
+    // Claimed now: not again until it has been idle as long again.
+    assert_eq!(w.merchant.sweep(10).await.expect("sweep").claimed, 0);
+    w.clock.advance(SWEEP_AFTER);
+    assert_eq!(w.merchant.sweep(10).await.expect("sweep").queried, 1);
+    // A page's status query touches it too: the sweeper leaves it alone for as long.
+    w.clock.advance(SWEEP_AFTER);
+    w.status(&order).await;
+    assert_eq!(w.merchant.sweep(10).await.expect("sweep").claimed, 0);
+}
+
+#[tokio::test]
+async fn sweeper_closes_an_attempt_left_creating_and_an_expired_prepay_at_the_provider() {
+    let w = world();
+    let (lost_order, lost_fp) = w.order(tea(1)).await;
+    let lost = faulty::scope(
+        provider(ProviderFault::Lost),
+        w.pay(&lost_order, &key(1), &lost_fp),
+    )
+    .await;
+    assert!(lost.is_err());
+    let orphan = w
+        .merchant
+        .store()
+        .attempts(&lost_order)
+        .await
+        .expect("store")[0]
+        .attempt_id
+        .clone();
+    let (order, fp) = w.order(tea(2)).await;
+    let expiring = attempt_id(&w.pay(&order, &key(2), &fp).await.expect("created"));
+    w.clock.advance(TTL);
+    let swept = w.merchant.sweep(10).await.expect("sweep");
+    assert_eq!((swept.claimed, swept.closed, swept.queried), (2, 2, 0));
+    for (order, id) in [(&lost_order, &orphan), (&order, &expiring)] {
+        assert_eq!(w.trade_state(order, id), TradeState::Closed);
+        assert_eq!(w.attempt_state(id).await, AttemptState::Closed);
+    }
+    assert!(w
+        .merchant
+        .store()
+        .webhook_events(&order)
+        .await
+        .expect("outbox")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn sweeper_passes_over_an_order_a_request_holds_and_retries_when_the_provider_is_down() {
+    let w = world();
+    let (order, fp) = w.order(tea(1)).await;
+    let first = w.pay(&order, &key(1), &fp).await.expect("created");
+    w.confirm(&prepay_id(&first)).expect("paid");
+    w.clock.advance(SWEEP_AFTER);
+    let lease = w
+        .merchant
+        .store()
+        .try_lease_order(&order)
+        .await
+        .expect("lease");
+    assert!(lease.is_some());
+    let swept = w.merchant.sweep(10).await.expect("sweep");
+    assert_eq!((swept.claimed, swept.busy, swept.paid), (1, 1, 0));
+    drop(lease);
+    // The provider is down for the next pass: nothing is decided, and it is asked again later.
+    w.clock.advance(SWEEP_AFTER);
+    let down = faulty::scope(provider(ProviderFault::Fail), w.merchant.sweep(10))
+        .await
+        .expect("sweep");
+    assert_eq!((down.queried, down.paid), (1, 0));
+    assert!(w
+        .merchant
+        .order(&order)
+        .await
+        .expect("order")
+        .paid_attempt
+        .is_none());
+    w.clock.advance(SWEEP_AFTER);
+    assert_eq!(w.merchant.sweep(10).await.expect("sweep").paid, 1);
+}
+
+#[tokio::test]
+async fn outbox_holds_one_event_per_paid_order_until_it_is_acknowledged() {
+    let w = world();
+    let (order, fp) = w.order(tea(1)).await;
+    let first = w.pay(&order, &key(1), &fp).await.expect("created");
+    w.confirm(&prepay_id(&first)).expect("paid");
+    let id = attempt_id(&first);
+    let notice = PaymentNotice {
+        notify_id: "n-1",
+        attempt_id: &id,
+        charged: Some(1999),
+    };
+    w.merchant.apply_notify(notice).await.expect("notify");
+    w.merchant
+        .apply_notify(PaymentNotice {
+            notify_id: "n-2",
+            ..notice
+        })
+        .await
+        .expect("another notify of the same payment");
+    assert_eq!(w.status(&order).await.status, Status::Paid);
+    let store = w.merchant.store();
+    let now = w.clock.now_ms();
+    let claimed = store
+        .claim_webhooks(now, now + 30_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1, "one event for one payment: {claimed:?}");
+    assert_eq!(
+        (claimed[0].order_no.as_str(), claimed[0].tries),
+        (order.as_str(), 1)
+    );
+    // Claimed: no second claimant gets it meanwhile.
+    assert!(store
+        .claim_webhooks(now, now + 30_000, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    // Not acknowledged: due again at the retry time, with the same id.
+    store
+        .webhook_failed(&claimed[0].event_id, "answered 500", now + 1_000)
+        .await
+        .expect("failed");
+    assert!(store
+        .claim_webhooks(now + 999, now + 30_000, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    let again = store
+        .claim_webhooks(now + 1_000, now + 31_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].event_id, claimed[0].event_id);
+    assert_eq!(
+        (again[0].tries, again[0].last_error.as_deref()),
+        (2, Some("answered 500"))
+    );
+    store
+        .webhook_delivered(&again[0].event_id, now + 1_001)
+        .await
+        .expect("delivered");
+    assert!(store
+        .claim_webhooks(now + 100_000, now + 130_000, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    let events = store.webhook_events(&order).await.expect("outbox");
+    assert_eq!(events[0].delivered_at, Some(now + 1_001));
 }

@@ -8,7 +8,7 @@ use super::{
     Changes, ContentChange, ContentChanged, KeyedSubmission, NewAttempt, NewReply, Notice,
     NotifyApplied, PaidRecord, Store, StoreError, SubmitOutcome,
 };
-use crate::model::{Attempt, AttemptState, Order, StoredReply};
+use crate::model::{Attempt, AttemptState, Order, OutboxEvent, StoredReply};
 use serde_json::Value;
 
 /// The SQLite store (one process per file) or the PostgreSQL store (many processes).
@@ -227,6 +227,55 @@ impl Store for AnyStore {
         match self {
             AnyStore::Sqlite(s) => s.apply_notify(notice).await,
             AnyStore::Postgres(s) => s.apply_notify(notice).await,
+        }
+    }
+    async fn claim_webhooks(
+        &self,
+        now: i64,
+        claim_until: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.claim_webhooks(now, claim_until, limit).await,
+            AnyStore::Postgres(s) => s.claim_webhooks(now, claim_until, limit).await,
+        }
+    }
+
+    async fn webhook_delivered(&self, event_id: &str, now: i64) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.webhook_delivered(event_id, now).await,
+            AnyStore::Postgres(s) => s.webhook_delivered(event_id, now).await,
+        }
+    }
+
+    async fn webhook_failed(
+        &self,
+        event_id: &str,
+        error: &str,
+        retry_at: i64,
+    ) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.webhook_failed(event_id, error, retry_at).await,
+            AnyStore::Postgres(s) => s.webhook_failed(event_id, error, retry_at).await,
+        }
+    }
+
+    async fn webhook_events(&self, order_no: &str) -> Result<Vec<OutboxEvent>, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.webhook_events(order_no).await,
+            AnyStore::Postgres(s) => s.webhook_events(order_no).await,
+        }
+    }
+
+    async fn claim_sweep(
+        &self,
+        now: i64,
+        idle_since: i64,
+        limit: u32,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.claim_sweep(now, idle_since, limit).await,
+            AnyStore::Postgres(s) => s.claim_sweep(now, idle_since, limit).await,
         }
     }
 }

@@ -15,6 +15,11 @@
 //!    together, so parallel submissions decide one after another.
 //! 5. [`Store::change_content`]: the content changes only while the order is unpaid and every
 //!    attempt is known dead (rule 1.3's close-first, again in the data).
+//! 6. The outbox: marking an order paid writes its webhook event in the same transaction
+//!    ([`OutboxEvent`]); a delivery claims due events ([`Store::claim_webhooks`]) and records
+//!    the outcome ([`Store::webhook_delivered`], [`Store::webhook_failed`]).
+//! 7. The sweeper's claim ([`Store::claim_sweep`]): attempts that may still be paid and that
+//!    nothing touched for a while, each handed to one claimant at a time.
 //!
 //! **Exclusion.** A rule that talks to the provider for an order first takes the order's
 //! [`Store::Lease`] ([`Store::try_lease_order`], [`Store::lease_order`]), so two requests do not
@@ -38,7 +43,7 @@ pub mod sqlite;
 
 pub use any::{AnyLease, AnyStore};
 
-use crate::model::{Attempt, AttemptState, Order, StoredReply, Submission};
+use crate::model::{Attempt, AttemptState, Order, OutboxEvent, StoredReply, Submission};
 use serde_json::Value;
 use std::future::Future;
 use thiserror::Error;
@@ -379,4 +384,45 @@ pub trait Store: Send + Sync {
         &self,
         notice: &Notice<'_>,
     ) -> impl Future<Output = Result<NotifyApplied, StoreError>> + Send;
+
+    /// Claims up to `limit` undelivered webhook events due at `now`: each is counted as tried
+    /// and is not due again before `claim_until`, so a claimant that dies mid-delivery only
+    /// delays it. With many instances each event goes to one claimant at a time.
+    fn claim_webhooks(
+        &self,
+        now: i64,
+        claim_until: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutboxEvent>, StoreError>> + Send;
+
+    /// Records that the business system acknowledged the event.
+    fn webhook_delivered(
+        &self,
+        event_id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records a failed delivery; the event is due again at `retry_at`.
+    fn webhook_failed(
+        &self,
+        event_id: &str,
+        error: &str,
+        retry_at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The order's webhook events (admin view).
+    fn webhook_events(
+        &self,
+        order_no: &str,
+    ) -> impl Future<Output = Result<Vec<OutboxEvent>, StoreError>> + Send;
+
+    /// Claims up to `limit` attempts that may still be paid (`creating`, `unpaid`, `paying`)
+    /// and that nothing touched since `idle_since`; they count as touched `now`. With many
+    /// instances each goes to one claimant.
+    fn claim_sweep(
+        &self,
+        now: i64,
+        idle_since: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
 }

@@ -23,9 +23,11 @@
 //! start. Every statement is in the session's `search_path`, so several payment centers (or
 //! tests) can share a database in separate schemas; the lock keys include the schema.
 
+#[macro_use]
 mod rows;
+mod outbox;
 
-use crate::model::{Attempt, AttemptState, Order, StoredReply, Submission};
+use crate::model::{Attempt, AttemptState, Order, OutboxEvent, StoredReply, Submission};
 use crate::store::sqlite::leases::Slots;
 use crate::store::{
     Changes, ContentChange, ContentChanged, KeyedSubmission, NewAttempt, NewReply, Notice,
@@ -521,5 +523,44 @@ impl Store for PgStore {
         tx.commit().await?;
         self.signal_if(paid.changed, order_no.as_deref());
         Ok(NotifyApplied { first, paid })
+    }
+    async fn claim_webhooks(
+        &self,
+        now: i64,
+        claim_until: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::claim_due(&mut conn, now, claim_until, limit).await
+    }
+
+    async fn webhook_delivered(&self, event_id: &str, now: i64) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::delivered(&mut conn, event_id, now).await
+    }
+
+    async fn webhook_failed(
+        &self,
+        event_id: &str,
+        error: &str,
+        retry_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::failed(&mut conn, event_id, error, retry_at).await
+    }
+
+    async fn webhook_events(&self, order_no: &str) -> Result<Vec<OutboxEvent>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::of_order(&mut conn, order_no).await
+    }
+
+    async fn claim_sweep(
+        &self,
+        now: i64,
+        idle_since: i64,
+        limit: u32,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::claim_sweep(&mut conn, now, idle_since, limit).await
     }
 }

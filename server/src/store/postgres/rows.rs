@@ -38,7 +38,7 @@ fn order_from(row: &PgRow) -> Result<Order, StoreError> {
     })
 }
 
-fn attempt_from(row: &PgRow) -> Result<Attempt, StoreError> {
+pub(super) fn attempt_from(row: &PgRow) -> Result<Attempt, StoreError> {
     let state: String = row.try_get("state")?;
     let prepay: Option<String> = row.try_get("prepay")?;
     Ok(Attempt {
@@ -345,7 +345,7 @@ pub async fn mark_paid(
     .bind(attempt_id)
     .bind(now)
     .bind(charged)
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?;
     let mut mismatch = false;
     if let Some((order_no, amount, paid)) = recorded {
@@ -353,6 +353,16 @@ pub async fn mark_paid(
             tracing::warn!(%order_no, amount, ?paid, "paid for another amount: flagged");
             mismatch = true;
         }
+        // The business system hears of the payment from the outbox, committed with it.
+        super::outbox::enqueue_paid(
+            conn,
+            &order_no,
+            attempt_id,
+            amount,
+            paid.unwrap_or(amount),
+            now,
+        )
+        .await?;
     }
     Ok(PaidRecord { changed, mismatch })
 }

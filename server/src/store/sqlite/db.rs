@@ -102,6 +102,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX submissions_by_order ON submissions (order_no);
     CREATE INDEX orders_by_buyer_content ON orders (buyer, fingerprint, created_at);
     "#,
+    // 3: the webhook outbox (results pushed to the business system) and the sweeper's mark.
+    r#"
+    ALTER TABLE attempts ADD COLUMN swept_at INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE webhook_outbox (
+        event_id     TEXT PRIMARY KEY,
+        order_no     TEXT NOT NULL UNIQUE REFERENCES orders(order_no),
+        attempt_id   TEXT NOT NULL,
+        amount       INTEGER NOT NULL,
+        paid_amount  INTEGER NOT NULL,
+        created_at   INTEGER NOT NULL,
+        tries        INTEGER NOT NULL DEFAULT 0,
+        next_at      INTEGER NOT NULL,
+        delivered_at INTEGER,
+        last_error   TEXT
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox (next_at) WHERE delivered_at IS NULL;
+    CREATE INDEX attempts_live ON attempts (state) WHERE state IN ('creating', 'unpaid', 'paying');
+    "#,
 ];
 
 /// Brings `conn` from whatever version it is at to the newest, one transaction per step.

@@ -6,11 +6,12 @@
 
 pub mod db;
 pub mod leases;
+pub mod outbox;
 pub mod records;
 
 pub use db::Db;
 
-use crate::model::{Attempt, AttemptState, Order, StoredReply, Submission};
+use crate::model::{Attempt, AttemptState, Order, OutboxEvent, StoredReply, Submission};
 use crate::store::{
     Changes, ContentChange, ContentChanged, KeyedSubmission, NewAttempt, NewReply, Notice,
     NotifyApplied, PaidRecord, Store, StoreError, SubmitOutcome,
@@ -313,5 +314,42 @@ impl Store for SqliteStore {
             self.signal_if(applied.paid.changed, &order_no);
         }
         Ok(applied)
+    }
+    async fn claim_webhooks(
+        &self,
+        now: i64,
+        claim_until: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.db
+            .with(|c| outbox::claim_due(c, now, claim_until, limit))
+    }
+
+    async fn webhook_delivered(&self, event_id: &str, now: i64) -> Result<(), StoreError> {
+        self.db.with(|c| outbox::delivered(c, event_id, now))
+    }
+
+    async fn webhook_failed(
+        &self,
+        event_id: &str,
+        error: &str,
+        retry_at: i64,
+    ) -> Result<(), StoreError> {
+        self.db
+            .with(|c| outbox::failed(c, event_id, error, retry_at))
+    }
+
+    async fn webhook_events(&self, order_no: &str) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.db.with(|c| outbox::of_order(c, order_no))
+    }
+
+    async fn claim_sweep(
+        &self,
+        now: i64,
+        idle_since: i64,
+        limit: u32,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        self.db
+            .with(|c| outbox::claim_sweep(c, now, idle_since, limit))
     }
 }

@@ -114,10 +114,12 @@ pub fn recent_submitted_order(
     .transpose()
 }
 
-const ATTEMPT_COLUMNS: &str =
+pub(super) const ATTEMPT_COLUMNS: &str =
     "attempt_id, order_no, seq, fingerprint, state, prepay, expires_at, last_query_at, created_at, amount";
 
-fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<(Attempt, String, Option<String>)> {
+pub(super) fn attempt_from_row(
+    row: &Row<'_>,
+) -> rusqlite::Result<(Attempt, String, Option<String>)> {
     Ok((
         Attempt {
             attempt_id: row.get(0)?,
@@ -136,7 +138,9 @@ fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<(Attempt, String, Option<
     ))
 }
 
-fn finish_attempt(raw: (Attempt, String, Option<String>)) -> Result<Attempt, StoreError> {
+pub(super) fn finish_attempt(
+    raw: (Attempt, String, Option<String>),
+) -> Result<Attempt, StoreError> {
     let (mut attempt, state, prepay) = raw;
     attempt.state = AttemptState::parse(&state)
         .ok_or_else(|| StoreError::Corrupt(format!("attempt state {state:?}")))?;
@@ -299,6 +303,15 @@ pub fn mark_paid(
                 tracing::warn!(%order_no, amount, ?paid, "paid for another amount: flagged");
                 mismatch = true;
             }
+            // The business system hears of the payment from the outbox, committed with it.
+            super::outbox::enqueue_paid(
+                tx,
+                &order_no,
+                attempt_id,
+                amount,
+                paid.unwrap_or(amount),
+                now,
+            )?;
         }
     }
     Ok(PaidRecord {
