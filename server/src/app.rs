@@ -6,6 +6,7 @@
 use crate::clock::Clock;
 use crate::config::{Profile, Settings, SharedSettings};
 use crate::faults::FaultRules;
+use crate::guard_api::{GuardApi, GuardApiOptions};
 use crate::provider::any::AnyProvider;
 use crate::provider::faulty::Faulty;
 use crate::provider::sim::notify::Deliverer;
@@ -21,12 +22,16 @@ use std::sync::Arc;
 /// The merchant rules as this server runs them.
 pub type ReferenceMerchant = Merchant<Faulty<AnyProvider>, AnyStore>;
 
+/// The guard-facing API as this server runs it: the library's, over the reference pieces.
+pub type ReferenceGuardApi = GuardApi<Faulty<AnyProvider>, AnyStore>;
+
 /// The running server's shared state.
 #[derive(Debug)]
 pub struct App {
-    /// The contract's merchant rules: the simulated provider with the request's faults, the
-    /// store (SQLite or PostgreSQL), the clock, the stats.
-    pub merchant: ReferenceMerchant,
+    /// The guard-facing API ([`crate::guard_api`]) over the contract's merchant rules: the
+    /// simulated provider (or WeChat Pay) with the request's faults, the store (SQLite or
+    /// PostgreSQL), the clock, the stats. See [`App::merchant`].
+    pub guard: Arc<ReferenceGuardApi>,
     /// The SQLite database of the stats and the simulated provider, and of the merchant's
     /// store when that is SQLite (admin views, tests).
     pub db: Arc<Db>,
@@ -119,8 +124,17 @@ impl App {
             observer: stats.clone(),
             settings: settings.clone(),
         });
-        App {
+        let guard = Arc::new(GuardApi::new(
             merchant,
+            GuardApiOptions {
+                buyer_token_secret: parts.buyer_token_secret.clone(),
+                // Behind a demo page anyone may pay; production opens an order to its buyer.
+                require_buyer_token: !parts.profile.is_demo(),
+                page_orders: parts.profile.is_demo(),
+            },
+        ));
+        App {
+            guard,
             sim,
             wechatpay: parts.wechatpay,
             stats,
@@ -142,9 +156,14 @@ impl App {
         }
     }
 
+    /// The contract's merchant rules.
+    pub fn merchant(&self) -> &ReferenceMerchant {
+        self.guard.merchant()
+    }
+
     /// The merchant's store.
     pub fn store(&self) -> &AnyStore {
-        self.merchant.store()
+        self.merchant().store()
     }
 
     /// The current settings.

@@ -21,6 +21,9 @@
 //!   its signed notifies); [`provider::faulty`]: faults around any provider; [`signing`]: HMAC.
 //! - [`store`]: the `Store` trait; [`store::sqlite`]: the SQLite store (the database file, its
 //!   SQL, per-order leases); [`model`]: the records they share.
+//! - [`guard_api`]: the library surface: [`router`] mounts the guard-facing routes over any
+//!   provider and store in a merchant's own axum app; [`webhook`]: results pushed to the
+//!   business system from the outbox.
 //! - [`clock`]: time, passed in; [`stats`]: the observer that counts; [`ids`]; [`app`].
 
 pub mod app;
@@ -29,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod faults;
+pub mod guard_api;
 pub mod http;
 pub mod ids;
 pub mod model;
@@ -42,5 +46,6 @@ pub mod store;
 pub mod webhook;
 
 pub use config::{Config, ConfigError, Profile, ProviderKind, Settings, SharedSettings, Storage};
+pub use guard_api::{router, GuardApi, GuardApiOptions};
 pub use secret::Secret;
 pub use serve::{start, RunningServer, StartError};

@@ -168,7 +168,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     }
     {
         let (app, shutdown) = (app.clone(), shutdown.clone());
-        tasks.spawn(async move { app.merchant.run_sweeper(shutdown).await });
+        tasks.spawn(async move { app.merchant().run_sweeper(shutdown).await });
     }
     tasks.spawn(accept_loop(
         listener,

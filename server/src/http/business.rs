@@ -260,9 +260,9 @@ pub async fn register(
         buyer: rules::checked_buyer(buyer)?,
         order_no: Some(order_no.clone()),
     };
-    let claimed = app.merchant.claim_submission(submit).await?;
+    let claimed = app.merchant().claim_submission(submit).await?;
     let done = app
-        .merchant
+        .merchant()
         .submit(claimed)
         .await
         .map_err(|err| match err {
@@ -286,9 +286,9 @@ pub async fn read(
     State(app): State<Arc<App>>,
     PathParam(order_no): PathParam,
 ) -> Result<Json<Value>, ApiError> {
-    let order = app.merchant.order(&order_no).await?;
+    let order = app.merchant().order(&order_no).await?;
     let attempts = app
-        .merchant
+        .merchant()
         .store()
         .attempts(&order_no)
         .await
@@ -329,11 +329,11 @@ pub async fn change(
         description: req.description,
         payer_id: req.payer_id,
     })?;
-    let order = app.merchant.order(&order_no).await?;
+    let order = app.merchant().order(&order_no).await?;
     if is_cancelled(&order) {
         return Err(cancelled_error(&order_no));
     }
-    let order = app.merchant.change_content(&order_no, content).await?;
+    let order = app.merchant().change_content(&order_no, content).await?;
     Ok(Json(order_reply(&app, &order)))
 }
 
@@ -345,7 +345,7 @@ pub async fn cancel(
     State(app): State<Arc<App>>,
     PathParam(order_no): PathParam,
 ) -> Result<Json<Value>, ApiError> {
-    let order = app.merchant.order(&order_no).await?;
+    let order = app.merchant().order(&order_no).await?;
     if is_cancelled(&order) {
         return Ok(Json(order_reply(&app, &order)));
     }
@@ -357,7 +357,7 @@ pub async fn cancel(
         map.insert(CANCELLED.into(), Value::Bool(true));
     }
     let content = rules::checked_content(content)?;
-    let order = app.merchant.change_content(&order_no, content).await?;
+    let order = app.merchant().change_content(&order_no, content).await?;
     Ok(Json(order_reply(&app, &order)))
 }
 
@@ -367,7 +367,7 @@ pub async fn new_buyer_token(
     State(app): State<Arc<App>>,
     PathParam(order_no): PathParam,
 ) -> Result<Json<Value>, ApiError> {
-    let order = app.merchant.order(&order_no).await?;
+    let order = app.merchant().order(&order_no).await?;
     if is_cancelled(&order) {
         return Err(cancelled_error(&order_no));
     }

@@ -1,12 +1,17 @@
-//! The merchant API: business orders, create-payment, payment status, provider notify.
+//! The merchant API: business orders, create-payment, payment status (generic over the
+//! provider and the store: [`crate::guard_api::router`] mounts them), and the reference
+//! server's provider notifies.
 
 use crate::app::App;
 use crate::buyer_token::{self, TokenError};
+use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::faults::Faults;
+use crate::guard_api::GuardApi;
 use crate::http::extract::{JsonBody, PathParam};
 use crate::ids;
 use crate::provider::sim::TradeState;
+use crate::provider::Provider;
 use crate::provider::Scene;
 use crate::rules::{self, PaymentNotice};
 use crate::signing;
@@ -45,9 +50,9 @@ pub struct OrderContent {
 /// Adds `"now"`: the server's clock when this reply is made (docs/contract.md, "The server's
 /// clock"). Read here, at the end of the handler, so a stored reply sent again carries the
 /// time of this reply, never the stored one.
-fn stamped(app: &App, mut body: Value) -> Value {
+fn stamped(clock: &Clock, mut body: Value) -> Value {
     if let Some(map) = body.as_object_mut() {
-        map.insert("now".into(), json!(app.clock.now_ms()));
+        map.insert("now".into(), json!(clock.now_ms()));
     }
     body
 }
@@ -77,9 +82,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 /// `POST /api/orders`: submits a business order (contract §4): idempotent with an
 /// `Idempotency-Key`, a new order every time without one.
-pub async fn create_order(
-    State(app): State<Arc<App>>,
-    Extension(faults): Extension<Faults>,
+pub async fn create_order<P: Provider, S: Store>(
+    State(api): State<Arc<GuardApi<P, S>>>,
+    faults: Option<Extension<Faults>>,
     headers: HeaderMap,
     body: Result<JsonBody<NewOrder>, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -104,49 +109,57 @@ pub async fn create_order(
         buyer: rules::checked_buyer(req.buyer)?,
         order_no: rules::checked_order_no(req.order_no)?,
     };
-    let claimed = app.merchant.claim_submission(submit).await?;
-    if claimed.is_keyed() && faults.submit_latency_ms > 0 {
+    let merchant = api.merchant();
+    let claimed = merchant.claim_submission(submit).await?;
+    let latency = faults.map_or(0, |Extension(f)| f.submit_latency_ms);
+    if claimed.is_keyed() && latency > 0 {
         // The `submit-latency` fault: a slow submission, with its key claimed.
-        tokio::time::sleep(Duration::from_millis(faults.submit_latency_ms)).await;
+        tokio::time::sleep(Duration::from_millis(latency)).await;
     }
-    let done = app.merchant.submit(claimed).await?;
+    let done = merchant.submit(claimed).await?;
     let status = if done.reused {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(stamped(&app, done.body()))).into_response())
+    Ok((status, Json(stamped(merchant.clock(), done.body()))).into_response())
 }
 
 /// `GET /api/orders/{orderNo}` (with the buyer token in the production profile).
-pub async fn get_order(
-    State(app): State<Arc<App>>,
+pub async fn get_order<P: Provider, S: Store>(
+    State(api): State<Arc<GuardApi<P, S>>>,
     PathParam(order_no): PathParam,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    authorize_buyer(&app, &headers, &order_no).await?;
-    let order = app.merchant.order(&order_no).await?;
-    Ok(Json(stamped(&app, rules::order_body(&order))))
+    authorize_buyer(&api, &headers, &order_no).await?;
+    let order = api.merchant().order(&order_no).await?;
+    Ok(Json(stamped(
+        api.merchant().clock(),
+        rules::order_body(&order),
+    )))
 }
 
 /// `PUT /api/orders/{orderNo}`: changes an unpaid order's content (and so its fingerprint),
 /// closing its open attempt at the provider first.
-pub async fn update_order(
-    State(app): State<Arc<App>>,
+pub async fn update_order<P: Provider, S: Store>(
+    State(api): State<Arc<GuardApi<P, S>>>,
     PathParam(order_no): PathParam,
     JsonBody(req): JsonBody<OrderContent>,
 ) -> Result<Json<Value>, ApiError> {
     let content = rules::checked_content(req.content)?;
-    let order = app.merchant.change_content(&order_no, content).await?;
-    Ok(Json(stamped(&app, rules::order_body(&order))))
+    let order = api.merchant().change_content(&order_no, content).await?;
+    Ok(Json(stamped(
+        api.merchant().clock(),
+        rules::order_body(&order),
+    )))
 }
 
-/// Checks the buyer token of a guard-facing request for `order_no`: required in the production
-/// profile, optional in the demo profile (but checked when sent). A token opens one order, for
+/// Checks the buyer token of a guard-facing request for `order_no`: required when the options
+/// say so (the production profile), else optional (but checked when sent). A token opens one order, for
 /// the order's buyer, until it expires; anything else is `401 invalid_buyer_token`. Returns
 /// the order when it was read for the check.
-async fn authorize_buyer(
-    app: &App,
+async fn authorize_buyer<P: Provider, S: Store>(
+    api: &GuardApi<P, S>,
     headers: &HeaderMap,
     order_no: &str,
 ) -> Result<Option<crate::model::Order>, ApiError> {
@@ -161,12 +174,14 @@ async fn authorize_buyer(
         .get(buyer_token::HEADER)
         // Not ASCII: cannot be one of ours.
         .map(|v| v.to_str().unwrap_or_default());
-    if token.is_none() && app.profile.is_demo() {
+    let options = api.options();
+    if token.is_none() && !options.require_buyer_token {
         return Ok(None);
     }
-    let claims = buyer_token::check(&app.buyer_token_secret, token, order_no, app.clock.now_ms())
-        .map_err(refused)?;
-    let order = app.merchant.order(order_no).await?;
+    let now = api.merchant().clock().now_ms();
+    let claims =
+        buyer_token::check(&options.buyer_token_secret, token, order_no, now).map_err(refused)?;
+    let order = api.merchant().order(order_no).await?;
     if order.buyer != claims.buyer {
         return Err(refused(TokenError::WrongBuyer));
     }
@@ -180,16 +195,17 @@ pub struct CreatePayment {
 }
 
 /// `POST /api/orders/{orderNo}/payments`: contract §1.
-pub async fn create_payment(
-    State(app): State<Arc<App>>,
+pub async fn create_payment<P: Provider, S: Store>(
+    State(api): State<Arc<GuardApi<P, S>>>,
     PathParam(order_no): PathParam,
     headers: HeaderMap,
     body: Result<JsonBody<CreatePayment>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let order = match authorize_buyer(&app, &headers, &order_no).await? {
+    let merchant = api.merchant();
+    let order = match authorize_buyer(&api, &headers, &order_no).await? {
         Some(order) => Some(order),
         // An unknown order goes on to the rules, which answer `unknown_order` (rule 2.5).
-        None => app.merchant.store().order(&order_no).await?,
+        None => merchant.store().order(&order_no).await?,
     };
     if order
         .as_ref()
@@ -210,8 +226,7 @@ pub async fn create_payment(
             "`fingerprint` must be 64 lowercase hex digits",
         ));
     };
-    let reply = app
-        .merchant
+    let reply = merchant
         .create_payment(&rules::CreatePayment {
             order_no: &order_no,
             key: &key,
@@ -225,7 +240,7 @@ pub async fn create_payment(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(stamped(&app, reply.body))).into_response())
+    Ok((status, Json(stamped(merchant.clock(), reply.body))).into_response())
 }
 
 /// The `wait=n` of a `Prefer` header, if any.
@@ -245,22 +260,23 @@ fn prefer_wait(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// `GET /api/orders/{orderNo}/payment`: contract §2, with `Prefer: wait=n`.
-pub async fn payment_status(
-    State(app): State<Arc<App>>,
-    Extension(faults): Extension<Faults>,
+pub async fn payment_status<P: Provider, S: Store>(
+    State(api): State<Arc<GuardApi<P, S>>>,
+    faults: Option<Extension<Faults>>,
     PathParam(order_no): PathParam,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize_buyer(&app, &headers, &order_no).await?;
-    let (view, applied) = app
-        .merchant
+    authorize_buyer(&api, &headers, &order_no).await?;
+    let merchant = api.merchant();
+    let (view, applied) = merchant
         .payment_status(&order_no, prefer_wait(&headers))
         .await?;
-    if applied.is_some() && faults.slow_poll_ms > 0 {
+    let slow_poll = faults.map_or(0, |Extension(f)| f.slow_poll_ms);
+    if applied.is_some() && slow_poll > 0 {
         // The `slow-poll` fault: a long-poll that holds its reply this much longer.
-        tokio::time::sleep(Duration::from_millis(faults.slow_poll_ms)).await;
+        tokio::time::sleep(Duration::from_millis(slow_poll)).await;
     }
-    let mut response = Json(stamped(&app, view.body(&order_no))).into_response();
+    let mut response = Json(stamped(merchant.clock(), view.body(&order_no))).into_response();
     if let Some(wait) = applied {
         if let Ok(value) = HeaderValue::from_str(&format!("wait={wait}")) {
             response.headers_mut().insert("preference-applied", value);
@@ -319,7 +335,7 @@ pub async fn notify(
     if msg.trade_state != TradeState::Success.as_str() {
         return Err(ApiError::invalid_body("only SUCCESS notifies are expected"));
     }
-    app.merchant
+    app.merchant()
         .apply_notify(PaymentNotice {
             notify_id: &msg.id,
             attempt_id: &msg.out_trade_no,
@@ -361,7 +377,7 @@ pub async fn wechatpay_notify(
         }
     };
     if notified.payment.state == crate::provider::PaymentState::Paid {
-        app.merchant
+        app.merchant()
             .apply_notify(PaymentNotice {
                 notify_id: &notified.notify_id,
                 attempt_id: &notified.attempt_id,

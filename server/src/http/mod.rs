@@ -172,34 +172,21 @@ fn panic_reply(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// The whole router, for the app's profile.
 pub fn router(app: Arc<App>, www: &Path, pkg: &Path, max_body_bytes: usize) -> Router {
     let demo = app.profile == Profile::Demo;
+    // The guard-facing routes are the library's (`crate::guard_api::router`), over the
+    // reference pieces. Page-submitted orders (contract §4) let the page choose the content
+    // and so the amount: the demo profile turns them on, production registers orders through
+    // the business API.
     let mut api = Router::new()
-        .route(
-            "/api/orders/{order_no}/payments",
-            post(merchant::create_payment),
-        )
-        .route(
-            "/api/orders/{order_no}/payment",
-            get(merchant::payment_status),
-        )
+        .merge(crate::guard_api::router(app.guard.clone()))
         .route("/api/notify", post(merchant::notify))
         .route("/api/wechatpay/notify", post(merchant::wechatpay_notify));
     if demo {
-        // Page-submitted orders (contract §4) let the page choose the content and so the
-        // amount: fine for a demo, not for taking money. Production registers orders through
-        // the business API.
         api = api
-            .route("/api/orders", post(merchant::create_order))
-            .route(
-                "/api/orders/{order_no}",
-                get(merchant::get_order).put(merchant::update_order),
-            )
             .route("/sim/transactions", post(sim::create))
             .route("/sim/transactions/{out_trade_no}", get(sim::query))
             .route("/sim/transactions/{out_trade_no}/close", post(sim::close))
             .route("/sim/wallet/{prepay_id}", get(sim::wallet_page))
             .route("/sim/wallet/{prepay_id}/{action}", post(sim::wallet_action));
-    } else {
-        api = api.route("/api/orders/{order_no}", get(merchant::get_order));
     }
     api = api
         .route("/api/{*rest}", axum::routing::any(api_not_found))
