@@ -96,6 +96,8 @@ pub struct AppParts {
     pub buyer_token_ttl_ms: i64,
     /// See [`App::cors_origins`].
     pub cors_origins: Vec<String>,
+    /// See [`GuardApiOptions::client_ip_header`].
+    pub client_ip_header: Option<axum::http::HeaderName>,
     /// Initial settings.
     pub settings: Settings,
     /// WeChat Pay, when the configuration chose it: the rules then call it instead of the
@@ -131,6 +133,7 @@ impl App {
                 // Behind a demo page anyone may pay; production opens an order to its buyer.
                 require_buyer_token: !parts.profile.is_demo(),
                 page_orders: parts.profile.is_demo(),
+                client_ip_header: parts.client_ip_header,
             },
         ));
         App {

@@ -133,7 +133,14 @@ pub struct Config {
     pub webhook_url: Option<String>,
     /// Signs the webhook requests (HMAC-SHA256). Required with [`Config::webhook_url`].
     pub webhook_secret: Option<Secret>,
+    /// Behind a reverse proxy: the header carrying the buyer's IP address (`x-forwarded-for`,
+    /// last entry; or `x-real-ip`), which H5 payments send to the provider. `None`: the peer.
+    pub client_ip_header: Option<String>,
 }
+
+/// The shortest prepay lifetime with WeChat Pay: it refuses a `time_expire` under a minute
+/// away (seconds precision), so leave room for the clocks of both sides.
+pub const MIN_WECHATPAY_PREPAY_TTL_MS: i64 = 90_000;
 
 /// A configuration that cannot run; names the setting (as spelled in the config file).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -184,6 +191,16 @@ impl Config {
                 "must be at least 1 second",
             ));
         }
+        if self.provider == ProviderKind::WechatPay
+            && self.settings.prepay_ttl_ms < MIN_WECHATPAY_PREPAY_TTL_MS
+        {
+            return Err(ConfigError::new(
+                "prepay_ttl_ms",
+                format!(
+                    "WeChat Pay refuses a time_expire less than a minute away: use at least {MIN_WECHATPAY_PREPAY_TTL_MS} ms"
+                ),
+            ));
+        }
         if let Some(url) = &self.webhook_url {
             if reqwest::Url::parse(url).map_or(true, |u| {
                 !matches!(u.scheme(), "http" | "https") || !u.has_host()
@@ -197,6 +214,14 @@ impl Config {
                 return Err(ConfigError::new(
                     "webhook_secret",
                     "a webhook URL needs the secret that signs its requests (CG_WEBHOOK_SECRET or CG_WEBHOOK_SECRET_FILE)",
+                ));
+            }
+        }
+        if let Some(name) = &self.client_ip_header {
+            if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(ConfigError::new(
+                    "client_ip_header",
+                    format!("{name:?} is not a header name"),
                 ));
             }
         }
@@ -324,6 +349,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             webhook_url: None,
             webhook_secret: None,
+            client_ip_header: None,
         }
     }
 }

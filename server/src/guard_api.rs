@@ -22,6 +22,7 @@
 //!     buyer_token_secret: Secret::new(std::env::var("BUYER_TOKEN_SECRET").unwrap_or_default()),
 //!     require_buyer_token: true,
 //!     page_orders: false,
+//!     client_ip_header: None,
 //! }));
 //! let app = axum::Router::new()
 //!     .route("/health", axum::routing::get(|| async { "ok" }))
@@ -61,6 +62,10 @@ pub struct GuardApiOptions {
     /// /api/orders/{orderNo}`, contract §4): the page then chooses the content and so the
     /// amount, so only for demos, or when your own layer in front checks the content.
     pub page_orders: bool,
+    /// The request header that carries the buyer's IP address behind a reverse proxy
+    /// (`x-forwarded-for`: its last entry, the one the proxy added; `x-real-ip`: the whole
+    /// value). `None`: the connection's peer address. Only H5 payments use it.
+    pub client_ip_header: Option<axum::http::HeaderName>,
 }
 
 /// The guard-facing API: the merchant rules and how requests are authorized.

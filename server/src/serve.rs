@@ -142,6 +142,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         cors_origins: config.cors_origins.clone(),
         settings: config.settings,
         wechatpay,
+        // `validate` checked it is a header name.
+        client_ip_header: config
+            .client_ip_header
+            .as_deref()
+            .and_then(|name| axum::http::HeaderName::from_bytes(name.as_bytes()).ok()),
     }));
     let routes = router(
         app.clone(),

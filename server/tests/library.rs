@@ -110,6 +110,7 @@ async fn a_merchant_mounts_the_routes_in_its_own_app_with_its_own_provider() {
             buyer_token_secret: Secret::new(SECRET),
             require_buyer_token: true,
             page_orders: true,
+            client_ip_header: None,
         },
     ));
     let app = axum::Router::new()

@@ -526,6 +526,7 @@ async fn the_notify_endpoint_refuses_what_does_not_open() {
     let mut config = common::test_config();
     config.provider = checkout_guard_server::ProviderKind::WechatPay;
     config.wechatpay = Some(config_without_sim());
+    config.settings.prepay_ttl_ms = 10 * 60 * 1000;
     let server = common::spawn_with(config).await;
     let url = format!("{}/api/wechatpay/notify", server.url);
     // The vector's notify is from 2026-12-01T09:05:13Z: stale on the system clock (or, on the

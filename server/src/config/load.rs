@@ -123,6 +123,9 @@ pub struct Flags {
     /// How often the sweeper runs (ms; 0: off).
     #[arg(long)]
     pub sweep_every_ms: Option<String>,
+    /// Behind a reverse proxy: the header with the buyer's IP (`x-forwarded-for`, `x-real-ip`).
+    #[arg(long)]
+    pub client_ip_header: Option<String>,
 }
 
 /// Why the program's configuration could not be loaded.
@@ -159,6 +162,7 @@ const PLAIN: &[&str] = &[
     "webhook_retry_max_ms",
     "sweep_after_ms",
     "sweep_every_ms",
+    "client_ip_header",
     "wechatpay_base_url",
     "wechatpay_mchid",
     "wechatpay_appid",
@@ -220,6 +224,7 @@ fn flags_layer(flags: &Flags) -> Layer {
     put("webhook_retry_max_ms", &flags.webhook_retry_max_ms);
     put("sweep_after_ms", &flags.sweep_after_ms);
     put("sweep_every_ms", &flags.sweep_every_ms);
+    put("client_ip_header", &flags.client_ip_header);
     if !flags.cors_origins.is_empty() {
         layer.insert("cors_origins".into(), flags.cors_origins.join(","));
     }
@@ -508,6 +513,10 @@ fn build(s: &Sources) -> Result<Config, ConfigError> {
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty()),
         webhook_secret: s.secret("webhook_secret")?.filter(|t| !t.is_empty()),
+        client_ip_header: s
+            .plain("client_ip_header")
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty()),
     };
     config.validate()?;
     Ok(config)

@@ -98,6 +98,8 @@ pub struct RegisterOrder {
     #[serde(default)]
     payer_id: Option<String>,
     #[serde(default)]
+    scene: Option<String>,
+    #[serde(default)]
     buyer: Option<String>,
 }
 
@@ -114,6 +116,8 @@ pub struct ChangeOrder {
     description: Option<String>,
     #[serde(default)]
     payer_id: Option<String>,
+    #[serde(default)]
+    scene: Option<String>,
 }
 
 /// What the buyer agrees to: the order's content and the fields the provider needs.
@@ -124,14 +128,15 @@ struct Terms {
     currency: String,
     description: Option<String>,
     payer_id: Option<String>,
+    scene: Option<String>,
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::invalid_body(message)
 }
 
-/// The order's content: `content` with `amount`, `currency` and, when given, `description`
-/// and `payerId` set in it, so the fingerprint covers all of them. A field already in
+/// The order's content: `content` with `amount`, `currency` and, when given, `description`,
+/// `payerId` and `scene` set in it, so the fingerprint covers all of them. A field already in
 /// `content` must agree.
 fn content_of(terms: Terms) -> Result<rules::Content, ApiError> {
     let mut content = match terms.content {
@@ -175,6 +180,7 @@ fn content_of(terms: Terms) -> Result<rules::Content, ApiError> {
         ("currency", Some(json!(terms.currency))),
         ("description", terms.description.map(Value::from)),
         ("payerId", terms.payer_id.map(Value::from)),
+        ("scene", terms.scene.map(Value::from)),
     ];
     for (name, value) in fields {
         let Some(value) = value else { continue };
@@ -251,6 +257,7 @@ pub async fn register(
         currency: req.currency,
         description: req.description,
         payer_id: req.payer_id,
+        scene: req.scene,
     })?;
     // The submission key is derived from the order number: a retried registration is the
     // same keyed submission (contract §4 rule 1), so it returns the order instead of failing.
@@ -328,6 +335,7 @@ pub async fn change(
         currency: req.currency,
         description: req.description,
         payer_id: req.payer_id,
+        scene: req.scene,
     })?;
     let order = app.merchant().order(&order_no).await?;
     if is_cancelled(&order) {

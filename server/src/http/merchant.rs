@@ -12,18 +12,18 @@ use crate::http::extract::{JsonBody, PathParam};
 use crate::ids;
 use crate::provider::sim::TradeState;
 use crate::provider::Provider;
-use crate::provider::Scene;
 use crate::rules::{self, PaymentNotice};
 use crate::signing;
 use crate::store::Store;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use checkout_guard::core::fingerprint::Fingerprint;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -197,6 +197,7 @@ pub struct CreatePayment {
 /// `POST /api/orders/{orderNo}/payments`: contract §1.
 pub async fn create_payment<P: Provider, S: Store>(
     State(api): State<Arc<GuardApi<P, S>>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     PathParam(order_no): PathParam,
     headers: HeaderMap,
     body: Result<JsonBody<CreatePayment>, ApiError>,
@@ -231,8 +232,11 @@ pub async fn create_payment<P: Provider, S: Store>(
             order_no: &order_no,
             key: &key,
             fingerprint: print.as_str(),
-            // The reference backend's prepays are QR codes (plus the simulated wallet's page).
-            scene: Scene::Native,
+            client_ip: client_ip(
+                &headers,
+                peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
+                api.options().client_ip_header.as_ref(),
+            ),
         })
         .await?;
     let status = if reply.created {
@@ -241,6 +245,20 @@ pub async fn create_payment<P: Provider, S: Store>(
         StatusCode::OK
     };
     Ok((status, Json(stamped(merchant.clock(), reply.body))).into_response())
+}
+
+/// The buyer's IP address: from `header` when configured (a reverse proxy's), else the peer's.
+/// A configured header that is missing or unreadable gives `None`, not the proxy's address.
+fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    header: Option<&HeaderName>,
+) -> Option<IpAddr> {
+    let Some(name) = header else {
+        return peer;
+    };
+    let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
+    value.rsplit(',').next()?.trim().parse().ok()
 }
 
 /// The `wait=n` of a `Prefer` header, if any.
@@ -386,4 +404,37 @@ pub async fn wechatpay_notify(
             .await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_ip_is_the_peers_unless_a_proxy_header_is_configured() {
+        let peer = Some(IpAddr::from([10, 0, 0, 2]));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 203.0.113.9"),
+        );
+        let xff = HeaderName::from_static("x-forwarded-for");
+        assert_eq!(client_ip(&headers, peer, None), peer);
+        // The last entry: the one the merchant's own proxy added (the first can be forged).
+        assert_eq!(
+            client_ip(&headers, peer, Some(&xff)),
+            Some(IpAddr::from([203, 0, 113, 9]))
+        );
+        let real = HeaderName::from_static("x-real-ip");
+        assert_eq!(
+            client_ip(&headers, peer, Some(&real)),
+            None,
+            "not the proxy's address"
+        );
+        headers.insert("x-real-ip", HeaderValue::from_static("2001:db8::1"));
+        assert_eq!(
+            client_ip(&headers, peer, Some(&real)).map(|ip| ip.to_string()),
+            Some("2001:db8::1".into())
+        );
+    }
 }

@@ -82,6 +82,7 @@
 mod notify;
 mod orders;
 mod payments;
+pub mod scene;
 mod sweep;
 #[cfg(test)]
 mod tests;

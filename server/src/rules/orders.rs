@@ -26,13 +26,15 @@ pub struct Content {
 }
 
 /// Checks `value` is content an order can have: a JSON object that can be fingerprinted, with
-/// an optional non-negative integer `amount`.
+/// an optional non-negative integer `amount` and, when given, a known `scene` with the
+/// `payerId` it needs ([`super::scene`]).
 pub fn checked_content(value: Value) -> Result<Content, RuleError> {
     if !value.is_object() {
         return Err(RuleError::InvalidBody(
             "`content` must be a JSON object".into(),
         ));
     }
+    super::scene::check(&value)?;
     let print = fingerprint(&value).map_err(|err| {
         RuleError::InvalidBody(format!("`content` cannot be fingerprinted: {err}"))
     })?;

@@ -3,10 +3,11 @@
 
 use super::{Merchant, RuleError};
 use crate::model::{Attempt, AttemptState};
-use crate::provider::{PaymentState, PrepayRequest, Provider, ProviderError, Scene};
+use crate::provider::{PaymentState, PrepayRequest, Provider, ProviderError};
 use crate::stats::Event;
 use crate::store::{NewAttempt, NewReply, Store, StoreError};
 use serde_json::{json, Value};
+use std::net::IpAddr;
 
 /// A create-payment request (§1), already checked for shape.
 #[derive(Debug, Clone)]
@@ -17,8 +18,9 @@ pub struct CreatePayment<'a> {
     pub key: &'a str,
     /// The fingerprint the guard sent.
     pub fingerprint: &'a str,
-    /// Where the buyer pays, for a new prepay (a reused one keeps its own).
-    pub scene: Scene,
+    /// The buyer's IP address as the request showed it: an H5 prepay needs it (the scene
+    /// itself is the order's, [`super::scene`]).
+    pub client_ip: Option<IpAddr>,
 }
 
 /// The reply to a create-payment request.
@@ -216,6 +218,8 @@ impl<P: Provider, S: Store> Merchant<P, S> {
                 return Err(RuleError::AlreadyPaid(order_no.to_owned()));
             }
         }
+        // The order's scene decides the prepay's shape; refused before anything is written.
+        let scene = super::scene::scene_of(&order.content, req.client_ip)?;
         // A new merchant payment number for the same business order, stored as `creating`
         // before the provider hears of it.
         let new = NewAttempt {
@@ -234,7 +238,7 @@ impl<P: Provider, S: Store> Merchant<P, S> {
             attempt_id: attempt.attempt_id.clone(),
             order_no: order_no.to_owned(),
             amount: order.amount,
-            scene: req.scene.clone(),
+            scene,
             ttl_ms: settings.prepay_ttl_ms,
         };
         let granted = match self.provider.create(&request).await {

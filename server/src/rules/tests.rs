@@ -7,7 +7,7 @@ use super::*;
 use crate::model::AttemptState;
 use crate::provider::faulty::{self, Faulty, ProviderFault, ProviderFaults};
 use crate::provider::sim::{SimParts, SimProvider, TradeState, WalletAction, WalletRefusal};
-use crate::provider::{Payment, Prepay, PrepayRequest, ProviderError, Scene};
+use crate::provider::{Payment, Prepay, PrepayRequest, ProviderError};
 use crate::store::sqlite::{Db, SqliteStore};
 use crate::Storage;
 use serde_json::{json, Value};
@@ -97,7 +97,7 @@ fn every_rule_is_send_for_any_provider_and_store<P: Provider, S: Store>(
         order_no: "O",
         key: "k",
         fingerprint: "f",
-        scene: Scene::Native,
+        client_ip: None,
     };
     send(merchant.create_payment(&create));
     send(merchant.payment_status("O", Some(1)));
@@ -220,7 +220,7 @@ impl World {
                 order_no,
                 key,
                 fingerprint: fp,
-                scene: Scene::Native,
+                client_ip: None,
             })
             .await
     }
