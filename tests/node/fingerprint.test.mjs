@@ -167,3 +167,14 @@ test('the Node entry loads with require and with import', async () => {
   const viaImport = await import('../../pkg/node.cjs');
   assert.equal(typeof viaImport.canonicalize, 'function');
 });
+
+test('the RFC 8785 vectors shared with the Rust canonicalizer (tests/vectors/jcs.json)', () => {
+  const { vectors } = require('../vectors/jcs.json');
+  assert.ok(vectors.length >= 10, 'the vector file lost its vectors');
+  for (const { name, input, canonical, sha256: print } of vectors) {
+    const value = JSON.parse(input);
+    assert.equal(canonicalize(value), canonical, name);
+    assert.equal(fingerprint(value), print, name);
+    assert.equal(sha256(canonical), print, `${name}: the file's own hash`);
+  }
+});
