@@ -15,8 +15,16 @@ fn the_shared_rfc8785_vectors() {
         let name = vector["name"].as_str().expect("name");
         let input = vector["input"].as_str().expect("input");
         let canonical = canonicalize_json(input).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        assert_eq!(canonical, vector["canonical"].as_str().expect("canonical"), "{name}");
+        assert_eq!(
+            canonical,
+            vector["canonical"].as_str().expect("canonical"),
+            "{name}"
+        );
         let print = fingerprint_json(input).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        assert_eq!(print.as_str(), vector["sha256"].as_str().expect("sha256"), "{name}");
+        assert_eq!(
+            print.as_str(),
+            vector["sha256"].as_str().expect("sha256"),
+            "{name}"
+        );
     }
 }
