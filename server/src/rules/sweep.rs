@@ -94,7 +94,12 @@ impl<P: Provider, S: Store> Merchant<P, S> {
             let every = self.settings().sweep_every_ms;
             let mut full = false;
             if every > 0 {
-                match self.sweep(PASS).await {
+                // Stopping mid-pass is safe: what was claimed is claimed again later.
+                let pass = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    pass = self.sweep(PASS) => pass,
+                };
+                match pass {
                     Ok(swept) => {
                         full = swept.claimed == PASS as usize;
                         if swept.paid > 0 || swept.closed > 0 {

@@ -134,7 +134,12 @@ pub async fn run<S: Store>(
 ) {
     loop {
         let now = settings.get();
-        let claimed = match deliver_due(store, sender, clock, &now).await {
+        // Stopping mid-delivery is safe: the claim runs out and the event is sent again.
+        let pass = tokio::select! {
+            () = shutdown.cancelled() => return,
+            pass = deliver_due(store, sender, clock, &now) => pass,
+        };
+        let claimed = match pass {
             Ok(claimed) => claimed,
             Err(err) => {
                 // The database is away: the events wait in it; try again later.
