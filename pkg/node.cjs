@@ -3,6 +3,8 @@
 // a Vite SSR build). Nothing is read when this module loads: the wasm is read from disk and
 // instantiated synchronously on first use (a guard, canonicalize, fingerprint), or earlier by
 // `initSync({ module })` / `init()` with bytes or a compiled module of your own.
+const fs = require('fs');
+const { createRequire } = require('module');
 const glue = require('./gen/nodejs/checkout_guard.js');
 
 // The JS fast paths (./shell.js, an ES module) where `require` can load ES modules (Node
@@ -17,14 +19,14 @@ let ready = false;
 
 /** The package's wasm (the web build's copy: the same bytes). */
 function readWasm() {
-  const fs = require('fs');
   try {
     return fs.readFileSync(__dirname + '/gen/web/checkout_guard_bg.wasm');
   } catch (error) {
-    // Bundled into a server build, this module's folder is not the package's any more; the
-    // installed package is, from where the server runs.
+    // Bundled into a server build (Vite SSR: no `__dirname`; Next.js: a virtual one), this
+    // module's folder is not the package's any more; the installed package is, from where the
+    // server runs. (Elsewhere: `initSync({ module })` with the bytes.)
     try {
-      const resolve = require('module').createRequire(process.cwd() + '/').resolve;
+      const resolve = createRequire(process.cwd() + '/').resolve;
       return fs.readFileSync(resolve('checkout-guard/checkout_guard_bg.wasm'));
     } catch {
       throw error;
@@ -44,7 +46,7 @@ function initSync(options) {
 /** `init()` as on the web entry: a path or `file:` URL, a `Response`, bytes or a module. */
 async function init(options) {
   let source = await (options && options.module_or_path);
-  if (typeof source === 'string' || source instanceof URL) source = require('fs').readFileSync(source);
+  if (typeof source === 'string' || source instanceof URL) source = fs.readFileSync(source);
   else if (typeof Response === 'function' && source instanceof Response) source = await source.arrayBuffer();
   initSync({ module: source });
 }
