@@ -7,4 +7,8 @@ const api = wrap(glue);
 api.install();
 
 export const { CheckoutGuard, canonicalize, fingerprint } = api;
+
+/** The root entry's `init` and `initSync`: nothing to do, the bundler instantiated the wasm. */
+export async function init() {}
+export function initSync() {}
 export { CheckoutGuardError, isCheckoutGuardError } from './errors.js';

@@ -18,3 +18,11 @@ export function isCheckoutGuardError(value) {
 export const CheckoutGuardError = Object.freeze({
   [Symbol.hasInstance]: isCheckoutGuardError,
 });
+
+/** A `platform` error: the wasm is not instantiated yet, and `message` says what to do. */
+export function notReady(message) {
+  const error = new Error(message);
+  error.name = 'CheckoutGuardError';
+  error.code = 'platform';
+  return error;
+}

@@ -71,6 +71,29 @@ export function canonicalize(value: unknown): string;
  */
 export function fingerprint(value: unknown): string;
 
+/** What {@link init} accepts: where the wasm is, its bytes, or a compiled module. */
+export type InitInput =
+  | RequestInfo
+  | URL
+  | Response
+  | BufferSource
+  | WebAssembly.Module
+  | Promise<RequestInfo | URL | Response | BufferSource | WebAssembly.Module>;
+
+/**
+ * Loads the wasm, once (later calls return the same promise). Optional: the wasm loads itself
+ * on first use (the first guard made, which is usable at once; in Node, synchronously), but
+ * {@link canonicalize} and {@link fingerprint} are synchronous and throw a `platform` error
+ * while it is not loaded yet in a browser or an edge runtime. Without `module_or_path` it is
+ * `checkout_guard_bg.wasm` beside the glue (in browsers fetched through `import.meta.url`, in
+ * Node read from disk); give it a URL (a classic `<script>` has no `import.meta.url`), a
+ * `Response`, bytes or a compiled module (an edge runtime that cannot fetch its own files).
+ */
+export function init(options?: { module_or_path?: InitInput }): Promise<void>;
+
+/** {@link init}, synchronously, from bytes or a compiled `WebAssembly.Module`. */
+export function initSync(options: { module: BufferSource | WebAssembly.Module }): void;
+
 /** How a payment ended, as far as this page can tell. */
 export type OutcomeStatus =
   /** The server said paid. Final for the order. */

@@ -1,16 +1,54 @@
 'use strict';
-// checkout-guard for Node.js (require or import): the wasm is read from disk synchronously
-// when this module loads, so everything is ready at once.
-const wasm = require('./gen/nodejs/checkout_guard.js');
+// checkout-guard for Node.js (require or import) and server builds that bundle it (Next.js,
+// a Vite SSR build). Nothing is read when this module loads: the wasm is read from disk and
+// instantiated synchronously on first use (a guard, canonicalize, fingerprint), or earlier by
+// `initSync({ module })` / `init()` with bytes or a compiled module of your own.
+const fs = require('fs');
+const { createRequire } = require('module');
+const glue = require('./gen/nodejs/checkout_guard.js');
 
 // The JS fast paths (./shell.js, an ES module) where `require` can load ES modules (Node
 // >= 20.19 / 22.12); elsewhere the wasm alone, which gives the same answers, only slower.
-let api = wasm;
+let api = glue;
 try {
-  api = require('./shell.js').wrap(wasm);
-  api.install();
+  api = require('./shell.js').wrap(glue);
 } catch {
-  api = wasm;
+  api = glue;
+}
+let ready = false;
+
+/** The package's wasm (the web build's copy: the same bytes). */
+function readWasm() {
+  try {
+    return fs.readFileSync(__dirname + '/gen/web/checkout_guard_bg.wasm');
+  } catch (error) {
+    // Bundled into a server build (Vite SSR: no `__dirname`; Next.js: a virtual one), this
+    // module's folder is not the package's any more; the installed package is, from where the
+    // server runs. (Elsewhere: `initSync({ module })` with the bytes.)
+    try {
+      const resolve = createRequire(process.cwd() + '/').resolve;
+      return fs.readFileSync(resolve('checkout-guard/checkout_guard_bg.wasm'));
+    } catch {
+      throw error;
+    }
+  }
+}
+
+function initSync(options) {
+  if (!ready) {
+    const source = options && options.module;
+    glue.__wbg_init_sync(source === undefined ? readWasm() : source);
+    if (api.install) api.install();
+    ready = true;
+  }
+}
+
+/** `init()` as on the web entry: a path or `file:` URL, a `Response`, bytes or a module. */
+async function init(options) {
+  let source = await (options && options.module_or_path);
+  if (typeof source === 'string' || source instanceof URL) source = fs.readFileSync(source);
+  else if (typeof Response === 'function' && source instanceof Response) source = await source.arrayBuffer();
+  initSync({ module: source });
 }
 
 // The same as ./errors.js (an ES module CommonJS cannot load everywhere).
@@ -22,8 +60,21 @@ function isCheckoutGuardError(value) {
   return value instanceof Error && value.name === 'CheckoutGuardError' && CODES.has(value.code);
 }
 
-exports.CheckoutGuard = api.CheckoutGuard;
+exports.CheckoutGuard = class CheckoutGuard extends api.CheckoutGuard {
+  constructor(options) {
+    initSync();
+    super(options);
+  }
+};
 exports.isCheckoutGuardError = isCheckoutGuardError;
 exports.CheckoutGuardError = Object.freeze({ [Symbol.hasInstance]: isCheckoutGuardError });
-exports.canonicalize = api.canonicalize;
-exports.fingerprint = api.fingerprint;
+exports.canonicalize = (value) => {
+  initSync();
+  return api.canonicalize(value);
+};
+exports.fingerprint = (value) => {
+  initSync();
+  return api.fingerprint(value);
+};
+exports.init = init;
+exports.initSync = initSync;

@@ -1,13 +1,5 @@
 export * from './index.js';
-
-/** What {@link init} accepts: where the wasm is, its bytes, or a compiled module. */
-export type InitInput =
-  | RequestInfo
-  | URL
-  | Response
-  | BufferSource
-  | WebAssembly.Module
-  | Promise<RequestInfo | URL | Response | BufferSource | WebAssembly.Module>;
+import type { InitInput } from './index.js';
 
 /**
  * Instantiates the wasm; call once before anything else. Without `module_or_path` it fetches

@@ -6,17 +6,16 @@
 // `initSync({ module })` takes bytes or a compiled `WebAssembly.Module` synchronously.
 import glueInit, * as glue from './gen/web/checkout_guard.js';
 import { wrap } from './shell.js';
+import { notReady } from './errors.js';
 
 const api = wrap(glue);
 let ready = false;
 
 /** Used before `init`: a `CheckoutGuardError` that says what to do, not the glue's TypeError. */
-function notReady() {
-  const error = new Error('checkout-guard/web: call init() (or initSync()) before using the guard');
-  error.name = 'CheckoutGuardError';
-  error.code = 'platform';
-  return error;
-}
+const NOT_READY = 'checkout-guard/web: call init() (or initSync()) before using the guard';
+
+/** Also exported by name, as from the package's root entry. */
+export { init };
 
 export default async function init(options) {
   const exports = await glueInit(options);
@@ -34,18 +33,18 @@ export function initSync(options) {
 
 export class CheckoutGuard extends api.CheckoutGuard {
   constructor(options) {
-    if (!ready) throw notReady();
+    if (!ready) throw notReady(NOT_READY);
     super(options);
   }
 }
 
 export function canonicalize(value) {
-  if (!ready) throw notReady();
+  if (!ready) throw notReady(NOT_READY);
   return api.canonicalize(value);
 }
 
 export function fingerprint(value) {
-  if (!ready) throw notReady();
+  if (!ready) throw notReady(NOT_READY);
   return api.fingerprint(value);
 }
 export { CheckoutGuardError, isCheckoutGuardError } from './errors.js';

@@ -2,10 +2,13 @@
 // a live timeline of the guard's events, the stored record, fault toggles and the server's
 // charge count. No framework; the package is imported the way a shop imports it.
 
-import { CheckoutGuard, fingerprint } from '/pkg/index.js';
+import { CheckoutGuard, fingerprint, init } from '/pkg/index.js';
 import { ApiError, admin, orders } from './api.js';
 import { createFaults } from './faults.js';
 import { createWallet } from './wallet.js';
+
+// The wasm loads on first use; this page uses the package synchronously from the start.
+await init();
 
 const $ = (id) => document.getElementById(id);
 

@@ -9,6 +9,8 @@ import { canonicalText } from '../../pkg/shell.js';
 const require = createRequire(import.meta.url);
 const api = require('../../pkg/node.cjs');
 const glue = require('../../pkg/gen/nodejs/checkout_guard.js');
+// The wasm is instantiated on first use; this test calls the glue directly, so first.
+api.initSync();
 
 /** The wasm walk alone, with the fast path switched off for the call. */
 function walk(fn, value) {

@@ -141,7 +141,10 @@ const APP_FILES = {
   </body>
 </html>
 `,
-  'main.js': `import { CheckoutGuard, fingerprint } from 'checkout-guard';
+  'main.js': `import { CheckoutGuard, fingerprint, init } from 'checkout-guard';
+
+// \`fingerprint\` is synchronous: the wasm (loaded on first use) must be there.
+await init();
 
 // What the test reads back: the launches (with the button as it looked then), the outcomes.
 const seen = (window.seen = { launches: [], outcomes: [], errors: [] });

@@ -5,8 +5,9 @@
 //! hand-written files of `pkg/` (package.json, the thin JS layer, the TypeScript declarations)
 //! import from there.
 //!
-//! The wasm is the same for every target (the glue differs), so the Node.js glue is pointed at
-//! the web target's copy and ships none of its own: one copy fewer in the npm tarball. The
+//! The wasm is the same for every target (the glue differs), so the Node.js glue ships none of
+//! its own: `pkg/node.cjs` hands it the web target's copy on first use (one copy fewer in the
+//! npm tarball, and nothing read when the module loads). The
 //! bundler target keeps its copy, which imports its glue by a path relative to itself.
 
 use crate::cmd::{root, run};
@@ -126,15 +127,38 @@ fn bindgen(wasm: &Path, target: Target) -> Result<(), String> {
     Ok(())
 }
 
-/// The line of wasm-bindgen's Node.js glue that names its wasm, and what it becomes.
-const NODE_WASM_PATH: (&str, &str) = (
-    "const wasmPath = `${__dirname}/checkout_guard_bg.wasm`;",
-    "const wasmPath = `${__dirname}/../web/checkout_guard_bg.wasm`; // rewritten by xtask: one copy",
+/// The lines of wasm-bindgen's Node.js glue that read and instantiate its wasm when the module
+/// loads, and what they become: nothing is read until the package's entry (`pkg/node.cjs`)
+/// calls `__wbg_init_sync` with the web target's wasm (the one copy the package ships) on first
+/// use. Reading the wasm at load time broke every server build that bundles the package
+/// (Next.js, a Vite SSR build with `ssr.noExternal`): their bundles have no such file beside
+/// the glue (issue 16).
+const NODE_WASM_LOAD: (&str, &str) = (
+    "const wasmPath = `${__dirname}/checkout_guard_bg.wasm`;
+const wasmBytes = require('fs').readFileSync(wasmPath);
+const wasmModule = new WebAssembly.Module(wasmBytes);
+let wasmInstance = new WebAssembly.Instance(wasmModule, __wbg_get_imports());
+let wasm = wasmInstance.exports;
+wasm.__wbindgen_start();
+",
+    "// Rewritten by xtask: instantiated on first use, from the bytes (or compiled module) the
+// package's entry passes, never when this module loads.
+let wasm;
+exports.__wbg_init_sync = function (source) {
+    if (wasm === undefined) {
+        const module = source instanceof WebAssembly.Module ? source : new WebAssembly.Module(source);
+        wasm = new WebAssembly.Instance(module, __wbg_get_imports()).exports;
+        wasm.__wbindgen_start();
+    }
+    return wasm;
+};
+",
 );
 
-/// Points the Node.js glue in `dir` at the web target's wasm (built and optimised first) and
-/// deletes its own copy, after checking that the two are the same bytes once optimised. Fails
-/// the build when wasm-bindgen's output changed shape.
+/// Rewrites the Node.js glue in `dir` to instantiate on first use (see [`NODE_WASM_LOAD`]) and
+/// deletes its own copy of the wasm, after checking that it is the web target's bytes (built
+/// and optimised first) once optimised: `pkg/node.cjs` reads the web target's. Fails the build
+/// when wasm-bindgen's output changed shape.
 fn share_web_wasm(dir: &Path) -> Result<(), String> {
     let own = dir.join(format!("{STEM}_bg.wasm"));
     let web = Target::Web.out_dir().join(format!("{STEM}_bg.wasm"));
@@ -148,10 +172,12 @@ fn share_web_wasm(dir: &Path) -> Result<(), String> {
     let glue_path = dir.join(format!("{STEM}.js"));
     let glue =
         fs::read_to_string(&glue_path).map_err(|e| format!("{}: {e}", glue_path.display()))?;
-    let (from, to) = NODE_WASM_PATH;
-    if glue.matches(from).count() != 1 {
+    let (from, to) = NODE_WASM_LOAD;
+    // Nothing else may name what the rewrite removes.
+    let others = |name: &str| glue.matches(name).count() != from.matches(name).count();
+    if glue.matches(from).count() != 1 || others("wasmModule") || others("wasmInstance") {
         return Err(format!(
-            "the Node.js glue does not name its wasm as expected (wasm-bindgen changed?): {from}"
+            "the Node.js glue does not load its wasm as expected (wasm-bindgen changed?): {from}"
         ));
     }
     fs::write(&glue_path, glue.replace(from, to))

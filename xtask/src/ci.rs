@@ -67,6 +67,7 @@ pub fn run_ci() -> Result<(), String> {
     guide_tests()?;
     crate::build::miniprogram::tests()?;
     packaging_tests()?;
+    stack_tests()?;
     crate::demo::e2e_tests()?;
     browser_tests()?;
     println!("\nxtask ci: all checks passed in {:.0?}", started.elapsed());
@@ -102,6 +103,19 @@ fn packaging_tests() -> Result<(), String> {
     let server = build_server()?;
     let mut test = Command::new("node");
     test.args(["--test", "tests/packaging/"])
+        .env("CG_SERVER_BIN", &server);
+    run_command(&mut test)
+}
+
+/// The stack tests (`tests/stacks/`, issue 16): one fresh app per common stack (Vite 5, 6 and
+/// 8, webpack 5, Next.js, a Vite SSR build, Node ESM and CJS, an edge bundle, a plain module
+/// script, an IIFE), each installed with `npm ci` from its lockfile with the packed package,
+/// built and driven against the reference backend. Needs the package built first.
+fn stack_tests() -> Result<(), String> {
+    chromium()?;
+    let server = build_server()?;
+    let mut test = Command::new("node");
+    test.args(["--test", "tests/stacks/"])
         .env("CG_SERVER_BIN", &server);
     run_command(&mut test)
 }

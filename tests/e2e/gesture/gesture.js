@@ -2,7 +2,10 @@
 // click's user activation) and navigates it in `launch`; the other opens it in `launch` itself,
 // after the server's replies, which a browser with popup blocking refuses. The test reads
 // `window.results` and confirms the payment at the simulated provider.
-import { CheckoutGuard } from '/pkg/index.js';
+import { CheckoutGuard, init } from '/pkg/index.js';
+
+// The wasm loads on first use; this page uses the package synchronously from the start.
+await init();
 
 const results = { opened: [], blocked: [], outcomes: [], dismissed: 0 };
 window.results = results;

@@ -6,7 +6,10 @@
 // Without `?order` it is the order form: no order, no button, `window.cg.submit(content)`
 // submits it through the guard. With `?button=guard` the page never sets the Pay button's
 // `disabled` itself: the button shows only what the guard makes of it.
-import { CheckoutGuard } from '/pkg/index.js';
+import { CheckoutGuard, init } from '/pkg/index.js';
+
+// The wasm loads on first use; this page uses the package synchronously from the start.
+await init();
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);

@@ -1,0 +1,4 @@
+import * as lib from 'checkout-guard';
+import { checkout } from '../checkout.js';
+
+checkout(lib);
