@@ -3,10 +3,11 @@
 //! Builds the package, then measures: sizes per target; start-up in headless Chromium and in
 //! Node; the click path and the fingerprint in one Chromium page (`benches/browser/`); status
 //! polling (the simulation `benches/polling.rs`, and the real wasm guard against the real
-//! reference backend); the native core (`benches/core.rs`). Prints one table and writes every
-//! number to `<target dir>/bench.json`. Benchmarks print numbers, they never fail on them; they
-//! are not part of `ci`. `--quick` runs every part with small samples (a smoke test that the
-//! benches still work; its numbers mean little).
+//! reference backend); the native core (`benches/core.rs`); the payment center per instance on
+//! SQLite and PostgreSQL (`bench_server.rs`; `--server` runs only that part). Prints one table
+//! and writes every number of the run to `<target dir>/bench.json`. Benchmarks print numbers,
+//! they never fail on them; they are not part of `ci`. `--quick` runs every part with small
+//! samples (a smoke test that the benches still work; its numbers mean little).
 
 use crate::build::{build, Target, STEM};
 use crate::cmd::{output, root, run_command};
@@ -22,25 +23,70 @@ use std::time::Instant;
 
 pub fn bench(args: &[String]) -> Result<(), String> {
     let mut quick = false;
+    let mut server_only = false;
     for arg in args {
         match arg.as_str() {
             "--quick" => quick = true,
-            other => return Err(format!("bench: unknown argument `{other}` (only --quick)")),
+            "--server" => server_only = true,
+            other => {
+                return Err(format!(
+                    "bench: unknown argument `{other}` (only --quick, --server)"
+                ))
+            }
         }
     }
     let started = Instant::now();
     let load_start = load()?;
-    build()?;
     let target = target_dir()?;
     fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+    let mut report = json!({
+        "date": output("date", &["-u", "+%Y-%m-%d %H:%M UTC"])?.trim(),
+        "machine": machine(),
+        "quick": quick,
+    });
+    if !server_only {
+        guard_parts(&target, quick, &mut report)?;
+    }
+    let load_server = load()?;
+    report["server"] = crate::bench_server::bench_server(&target, quick)?;
+    report["load"] = json!({
+        "start": load_start,
+        "beforeBrowser": report["loadBeforeBrowser"].take(),
+        "beforeServer": load_server,
+        "end": load()?,
+    });
+    if let Some(map) = report.as_object_mut() {
+        map.remove("loadBeforeBrowser");
+    }
+    report["seconds"] = json!(started.elapsed().as_secs_f64());
+    let path = target.join("bench.json");
+    fs::write(
+        &path,
+        serde_json::to_string_pretty(&report).unwrap_or_default(),
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("\n{}", table(&report));
+    println!(
+        "xtask bench: {:.0} s{}{}, numbers in {}",
+        started.elapsed().as_secs_f64(),
+        if quick { " (--quick)" } else { "" },
+        if server_only { " (--server)" } else { "" },
+        path.display()
+    );
+    Ok(())
+}
 
+/// Everything but the server part: the package built, then sizes, the two cargo benches and
+/// the browser and Node measurements, written into `report`.
+fn guard_parts(target: &Path, quick: bool, report: &mut Value) -> Result<(), String> {
+    build()?;
     let size = size_rows()?;
-    let polling = cargo_bench("polling", &target, quick)?;
-    let core = cargo_bench("core", &target, quick)?;
+    let polling = cargo_bench("polling", target, quick)?;
+    let core = cargo_bench("core", target, quick)?;
 
     node_modules()?;
     chromium()?;
-    let server = Server::start(&target)?;
+    let server = Server::start(&release_server(target)?, ":memory:")?;
     let js_out = target.join("bench-js.json");
     let mut node = Command::new("node");
     node.arg("benches/browser/run.mjs")
@@ -55,34 +101,14 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let js = run_command(&mut node).and_then(|()| read_json(&js_out));
     drop(server);
     let js = js?;
-    let load_end = load()?;
 
-    let report = json!({
-        "date": output("date", &["-u", "+%Y-%m-%d %H:%M UTC"])?.trim(),
-        "machine": machine(),
-        "quick": quick,
-        "load": { "start": load_start, "beforeBrowser": load_js, "end": load_end },
-        "seconds": started.elapsed().as_secs_f64(),
-        "size": size,
-        "startup": { "chromium": js["startupChromium"], "node": js["startupNode"], "chromiumVersion": js["chromium"] },
-        "clickPath": js["clickPath"],
-        "fingerprint": js["fingerprint"],
-        "polling": { "simulation": polling, "realBackend": js["pollingReal"] },
-        "core": core,
-    });
-    let path = target.join("bench.json");
-    fs::write(
-        &path,
-        serde_json::to_string_pretty(&report).unwrap_or_default(),
-    )
-    .map_err(|e| format!("{}: {e}", path.display()))?;
-    println!("\n{}", table(&report));
-    println!(
-        "xtask bench: {:.0} s{}, numbers in {}",
-        started.elapsed().as_secs_f64(),
-        if quick { " (--quick)" } else { "" },
-        path.display()
-    );
+    report["loadBeforeBrowser"] = load_js;
+    report["size"] = size;
+    report["startup"] = json!({ "chromium": js["startupChromium"], "node": js["startupNode"], "chromiumVersion": js["chromium"] });
+    report["clickPath"] = js["clickPath"].clone();
+    report["fingerprint"] = js["fingerprint"].clone();
+    report["polling"] = json!({ "simulation": polling, "realBackend": js["pollingReal"] });
+    report["core"] = core;
     Ok(())
 }
 
@@ -142,30 +168,19 @@ fn read_json(path: &Path) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The reference backend on a free loopback port with an in-memory database, stopped on drop.
-struct Server {
+/// The reference backend on a free loopback port, stopped (killed) on drop.
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    /// `http://127.0.0.1:<port>`, as it announced.
+    pub(crate) url: String,
 }
 
 impl Server {
-    fn start(target: &Path) -> Result<Server, String> {
-        run_command(Command::new("cargo").args([
-            "build",
-            "--release",
-            "--package",
-            "checkout-guard-server",
-        ]))?;
-        let binary: PathBuf = target.join("release/checkout-guard-server");
-        let mut child = Command::new(&binary)
-            .args([
-                "--profile",
-                "demo",
-                "--listen",
-                "127.0.0.1:0",
-                "--db",
-                ":memory:",
-            ])
+    /// Starts `binary` in the demo profile on `db` (`:memory:`, a SQLite path or a
+    /// `postgres://` URL) and waits for the address it announces.
+    pub(crate) fn start(binary: &Path, db: &str) -> Result<Server, String> {
+        let mut child = Command::new(binary)
+            .args(["--profile", "demo", "--listen", "127.0.0.1:0", "--db", db])
             .current_dir(root())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -191,6 +206,28 @@ impl Server {
                 ))
             }
         }
+    }
+
+    /// The server's process id (its `/proc/<pid>` for memory readings).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// `cargo build --release -p checkout-guard-server` and the binary's path: benchmarks measure
+/// the build a deployment would run, never a debug one.
+pub(crate) fn release_server(target: &Path) -> Result<PathBuf, String> {
+    run_command(Command::new("cargo").args([
+        "build",
+        "--release",
+        "--package",
+        "checkout-guard-server",
+    ]))?;
+    let binary = target.join("release/checkout-guard-server");
+    if binary.exists() {
+        Ok(binary)
+    } else {
+        Err(format!("{} was not built", binary.display()))
     }
 }
 
@@ -270,24 +307,40 @@ fn num(value: &Value, digits: usize) -> String {
         .map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
 }
 
-/// The report as one plain-text table (also the README's).
+/// The report as one plain-text table (also the README's): the guard's parts when they ran,
+/// then the payment center's.
 fn table(r: &Value) -> String {
     let mut t = String::new();
     let m = &r["machine"];
     let load = |k: &str| num(&r["load"][k][0], 2);
+    let browser = if r["load"]["beforeBrowser"].is_array() {
+        format!(", {} before the browser runs", load("beforeBrowser"))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         t,
-        "checkout-guard benchmarks, {}: {} ({} cores, {} GiB), load (1 min) {} at start, {} before the browser runs, {} at end{}",
+        "checkout-guard benchmarks, {}: {} ({} cores, {} GiB), load (1 min) {} at start{browser}, {} before the server part, {} at end{}",
         r["date"].as_str().unwrap_or(""),
         m["cpu"].as_str().unwrap_or("?"),
         m["cores"],
         m["memoryGiB"],
         load("start"),
-        load("beforeBrowser"),
+        load("beforeServer"),
         load("end"),
         if r["quick"] == true { "; --quick: small samples, indicative only" } else { "" }
     );
+    if r["size"].is_array() {
+        guard_tables(&mut t, r);
+    }
+    if r["server"].is_object() {
+        crate::bench_server::table(&mut t, &r["server"]);
+    }
+    t
+}
 
+/// The guard's rows: sizes, start-up, click path, fingerprint, polling, core.
+fn guard_tables(t: &mut String, r: &Value) {
     let _ = writeln!(
         t,
         "\nSize (bytes)          wasm raw      gzip    brotli   glue gzip    brotli"
@@ -463,5 +516,4 @@ fn table(r: &Value) -> String {
         k["sequences"],
         time(&k["joinNs"])
     );
-    t
 }

@@ -4,6 +4,7 @@
 //! commands (`demo`, `ci`) must work on a new machine of this kind with nothing else done.
 
 mod bench;
+mod bench_server;
 mod build;
 mod ci;
 mod cmd;
@@ -30,8 +31,10 @@ commands:
           figure recorded in xtask/size-budget.toml (a ratchet: lower it with every cut);
           `--no-build` measures what `build` left in pkg/
   bench   build, then measure size, start-up, click path, fingerprint, polling and core
-          throughput beside the alternatives; prints a table, writes <target>/bench.json
-          (`--quick`: small samples, a smoke test). Not part of `ci`
+          throughput beside the alternatives, and the payment center (release server over
+          HTTP: creates/s, status/s, memory of 1,000 long-polls, on SQLite and PostgreSQL);
+          prints a table, writes <target>/bench.json (`--quick`: small samples, a smoke test;
+          `--server`: only the payment center). Not part of `ci`
   ci      every check and test that CI runs (fmt, clippy -D warnings native and wasm32, tests,
           the size ratchet, node tests of the package, the mini-program in an emulated
           runtime, the packaging test, the demo page's and the adversarial suite's browser

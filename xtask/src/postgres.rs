@@ -113,7 +113,10 @@ impl Drop for Cluster {
 }
 
 /// `cargo xtask postgres -- CMD [ARGS…]`: CMD runs with `DATABASE_URL` set to a fresh
-/// cluster, which is stopped and deleted afterwards whatever CMD did.
+/// cluster, which is stopped and deleted afterwards whatever CMD did. `CG_TEST_DATABASE_URL`
+/// is set to it too, so `cargo xtask postgres -- cargo test -p checkout-guard-server` runs the
+/// server's tests on it (they read that variable, never `DATABASE_URL`, which a developer's
+/// shell may point at a database of their own).
 pub fn with_cluster(args: &[String]) -> Result<(), String> {
     let args = match args.first().map(String::as_str) {
         Some("--") => &args[1..],
@@ -123,9 +126,15 @@ pub fn with_cluster(args: &[String]) -> Result<(), String> {
         .split_first()
         .ok_or("usage: cargo xtask postgres -- CMD [ARGS…]")?;
     let cluster = Cluster::start()?;
-    println!("xtask postgres: DATABASE_URL={}", cluster.url());
+    println!(
+        "xtask postgres: DATABASE_URL=CG_TEST_DATABASE_URL={}",
+        cluster.url()
+    );
     let mut command = Command::new(program);
-    command.args(rest).env("DATABASE_URL", cluster.url());
+    command
+        .args(rest)
+        .env("DATABASE_URL", cluster.url())
+        .env("CG_TEST_DATABASE_URL", cluster.url());
     let result = run_command(&mut command);
     drop(cluster);
     result
