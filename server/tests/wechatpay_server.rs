@@ -201,7 +201,10 @@ async fn each_scene_gets_the_prepay_its_client_launches_and_a_payment_arrives_by
     let mut dump = Value::Null;
     for _ in 0..200 {
         dump = server.dump("WXMINI-0001").await;
-        if dump["stats"]["notifiesReceived"].as_i64() >= Some(1) {
+        // The dump reads its parts one after another: wait for the paid mark itself.
+        if dump["order"]["paidAttempt"].is_string()
+            && dump["stats"]["notifiesReceived"].as_i64() >= Some(1)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
