@@ -191,7 +191,10 @@ impl Config {
                 "must be at least 1 second",
             ));
         }
-        if self.provider == ProviderKind::WechatPay
+        // The demo/test profile may talk to a simulator told to accept shorter lifetimes
+        // (expiry tests in seconds); production talks to WeChat Pay itself.
+        if self.profile == Profile::Production
+            && self.provider == ProviderKind::WechatPay
             && self.settings.prepay_ttl_ms < MIN_WECHATPAY_PREPAY_TTL_MS
         {
             return Err(ConfigError::new(

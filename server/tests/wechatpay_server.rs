@@ -255,3 +255,19 @@ async fn a_change_of_scene_closes_the_old_scenes_attempt_at_wechat_pay_first() {
     server.server.shutdown().await;
     sim.shutdown().await;
 }
+
+#[test]
+fn production_refuses_a_prepay_lifetime_wechat_pay_would_refuse() {
+    let mut config = test_config();
+    config.profile = checkout_guard_server::Profile::Production;
+    config.api_keys = vec![Secret::new(API_KEY)];
+    config.buyer_token_secret = Some(Secret::new("buyer-token-secret-0001"));
+    config.provider = ProviderKind::WechatPay;
+    config.settings.prepay_ttl_ms = 60_000;
+    assert_eq!(
+        config.validate().expect_err("too short").setting,
+        "prepay_ttl_ms"
+    );
+    config.settings.prepay_ttl_ms = 2 * 60 * 60 * 1000;
+    assert!(config.validate().is_ok());
+}
