@@ -44,6 +44,10 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         )
         .route("/sim/admin/stats/{attach}", get(stats_by_attach))
         .route(
+            "/sim/admin/transactions/{attach}",
+            get(transactions_by_attach),
+        )
+        .route(
             "/sim/admin/stats/out-trade-no/{no}",
             get(stats_by_out_trade_no),
         )
@@ -278,6 +282,7 @@ async fn create(
         scene,
         now: now_ms(),
         prepay_ttl_ms: sim.prepay_ttl_ms,
+        min_time_expire_ms: sim.min_time_expire_ms,
     };
     let created = sim
         .ledger()
@@ -568,6 +573,13 @@ async fn clear_faults(State(sim): Shared) -> Response {
 async fn stats_by_attach(State(sim): Shared, Path(attach): Path<String>) -> Response {
     let stats = sim.ledger().stats_by_attach(&attach);
     (StatusCode::OK, Json(stats)).into_response()
+}
+
+/// Every transaction of one `attach` (the business order), oldest first, with whether it is
+/// payable now: the conformance kit checks that no order ever has two payable numbers.
+async fn transactions_by_attach(State(sim): Shared, Path(attach): Path<String>) -> Response {
+    let transactions = sim.ledger().transactions_by_attach(&attach, now_ms());
+    json_reply(StatusCode::OK, json!({ "transactions": transactions }))
 }
 
 async fn stats_by_out_trade_no(State(sim): Shared, Path(no): Path<String>) -> Response {

@@ -263,6 +263,8 @@ pub struct Order {
     pub code_token: String,
     /// When the prepay stops being payable (ms).
     pub pay_deadline_ms: i64,
+    /// When it was created (ms): the order of [`Ledger::transactions_by_attach`].
+    pub created_ms: i64,
     /// Its state.
     pub state: TradeState,
     /// WeChat Pay's payment id, once paid.
@@ -401,6 +403,9 @@ pub struct CreateContext {
     pub now: i64,
     /// How long a prepay lives (2 h at WeChat Pay).
     pub prepay_ttl_ms: i64,
+    /// How far ahead `time_expire` must be (WeChat Pay: 1 minute); see
+    /// [`crate::Config::min_time_expire_ms`].
+    pub min_time_expire_ms: i64,
 }
 
 /// Every order, by `(mchid, out_trade_no)`, and the counters.
@@ -417,6 +422,28 @@ impl Ledger {
     /// The counters of every order with this `attach`.
     pub fn stats_by_attach(&self, attach: &str) -> Stats {
         self.by_attach.get(attach).cloned().unwrap_or_default()
+    }
+
+    /// Every transaction with this `attach`, oldest first: what a conformance check needs to
+    /// see that an order never had two payable numbers at once.
+    pub fn transactions_by_attach(&self, attach: &str, now: i64) -> Vec<Value> {
+        let mut found: Vec<&Order> = self
+            .orders
+            .values()
+            .filter(|order| order.attach == attach)
+            .collect();
+        found.sort_by_key(|order| (order.created_ms, order.out_trade_no.clone()));
+        found
+            .into_iter()
+            .map(|order| {
+                json!({
+                    "outTradeNo": order.out_trade_no,
+                    "tradeState": order.state.as_str(),
+                    "payable": order.is_payable(now),
+                    "total": order.total,
+                })
+            })
+            .collect()
     }
 
     /// The counters of this `out_trade_no`.
@@ -471,7 +498,7 @@ impl Ledger {
             .as_deref()
             .and_then(crate::clock::parse_rfc3339)
         {
-            if expire < cx.now.saturating_add(60_000) {
+            if expire < cx.now.saturating_add(cx.min_time_expire_ms) {
                 return Err(CreateRefusal::ExpireTooSoon);
             }
             deadline = deadline.min(expire);
@@ -490,6 +517,7 @@ impl Ledger {
             code_token: crate::clock::random_alnum(16),
             prepay_id,
             pay_deadline_ms: deadline,
+            created_ms: cx.now,
             state: TradeState::NotPay,
             transaction_id: None,
             success_ms: None,
@@ -616,6 +644,7 @@ mod tests {
             scene: Scene::Native,
             now: NOW,
             prepay_ttl_ms: 7_200_000,
+            min_time_expire_ms: 60_000,
         };
         ledger.create(&request, value, cx).cloned()
     }

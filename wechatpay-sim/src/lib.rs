@@ -60,6 +60,9 @@ pub const DEFAULT_WECHATPAY_SERIAL: &str = "PUB_KEY_ID_0100000000000000000000000
 /// WeChat Pay's prepay lifetime: 2 hours.
 pub const DEFAULT_PREPAY_TTL_MS: i64 = 2 * 60 * 60 * 1000;
 
+/// WeChat Pay's minimum lead of `time_expire` over the create: 1 minute.
+pub const DEFAULT_MIN_TIME_EXPIRE_MS: i64 = 60 * 1000;
+
 /// The one merchant the simulator serves.
 #[derive(Debug, Clone)]
 pub struct MerchantConfig {
@@ -91,6 +94,10 @@ pub struct Config {
     pub prepay_ttl_ms: i64,
     /// Multiplies WeChat Pay's notify retry intervals (0.01: 15 s becomes 150 ms).
     pub notify_time_scale: f64,
+    /// How far ahead of the create a `time_expire` must be, in ms (WeChat Pay: 1 minute, the
+    /// default). Lower it only to test prepay expiry in seconds (the conformance kit's expiry
+    /// case): a merchant then configures a prepay lifetime of a few seconds.
+    pub min_time_expire_ms: i64,
 }
 
 impl Config {
@@ -106,6 +113,7 @@ impl Config {
             wechatpay_serial: DEFAULT_WECHATPAY_SERIAL.to_owned(),
             prepay_ttl_ms: DEFAULT_PREPAY_TTL_MS,
             notify_time_scale: 1.0,
+            min_time_expire_ms: DEFAULT_MIN_TIME_EXPIRE_MS,
         }
     }
 }
@@ -139,6 +147,7 @@ pub(crate) struct Sim {
     pub(crate) public_url: String,
     pub(crate) prepay_ttl_ms: i64,
     pub(crate) notify_time_scale: f64,
+    pub(crate) min_time_expire_ms: i64,
     pub(crate) faults: FaultRules,
     pub(crate) http: reqwest::Client,
     pub(crate) tasks: TaskTracker,
@@ -207,6 +216,9 @@ pub async fn start(config: Config) -> Result<RunningSim, StartError> {
             "notify_time_scale must be a number >= 0",
         ));
     }
+    if config.min_time_expire_ms < 0 {
+        return Err(StartError::Setting("min_time_expire_ms must be >= 0"));
+    }
     if config.prepay_ttl_ms <= 0 {
         return Err(StartError::Setting("prepay_ttl_ms must be positive"));
     }
@@ -249,6 +261,7 @@ pub async fn start(config: Config) -> Result<RunningSim, StartError> {
         public_url: public_url.clone(),
         prepay_ttl_ms: config.prepay_ttl_ms,
         notify_time_scale: config.notify_time_scale,
+        min_time_expire_ms: config.min_time_expire_ms,
         faults: FaultRules::default(),
         http: reqwest::Client::new(),
         tasks: tasks.clone(),

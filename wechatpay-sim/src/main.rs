@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use checkout_guard_wechatpay::{ApiV3Key, PrivateKey, PublicKey};
 use checkout_guard_wechatpay_sim::{
-    start, Config, MerchantConfig, DEFAULT_PREPAY_TTL_MS, DEFAULT_WECHATPAY_SERIAL,
+    start, Config, MerchantConfig, DEFAULT_MIN_TIME_EXPIRE_MS, DEFAULT_PREPAY_TTL_MS,
+    DEFAULT_WECHATPAY_SERIAL,
 };
 use clap::Parser;
 
@@ -50,6 +51,10 @@ struct Args {
     /// Multiplies WeChat Pay's notify retry schedule (15 s, 15 s, 30 s, 3 m, …): 0.01 for tests.
     #[arg(long, env = "WXSIM_NOTIFY_TIME_SCALE", default_value_t = 1.0)]
     notify_time_scale: f64,
+    /// How far ahead a `time_expire` must be, in ms (WeChat Pay: 60000). Lower it to test
+    /// prepay expiry in seconds (the conformance kit's expiry case).
+    #[arg(long, env = "WXSIM_MIN_TIME_EXPIRE_MS", default_value_t = DEFAULT_MIN_TIME_EXPIRE_MS)]
+    min_time_expire_ms: i64,
 }
 
 fn read(path: &PathBuf, what: &str) -> Result<String, String> {
@@ -70,6 +75,7 @@ async fn run(args: Args) -> Result<(), String> {
     config.wechatpay_serial = args.wechatpay_serial;
     config.prepay_ttl_ms = args.prepay_ttl_ms;
     config.notify_time_scale = args.notify_time_scale;
+    config.min_time_expire_ms = args.min_time_expire_ms;
     if let Some(path) = &args.apiv3_key_file {
         let bytes = std::fs::read(path)
             .map_err(|e| format!("cannot read the APIv3 key {}: {e}", path.display()))?;

@@ -83,7 +83,20 @@ fn server_tests_on_postgres() -> Result<(), String> {
     let mut test = Command::new("cargo");
     test.args(["test", "-p", "checkout-guard-server"])
         .env("CG_TEST_DATABASE_URL", cluster.url());
-    run_command(&mut test)
+    run_command(&mut test)?;
+    // The conformance kit against the payment center on PostgreSQL (its SQLite run is part of
+    // `cargo test --workspace` above), on the same throw-away cluster.
+    let mut kit = Command::new("cargo");
+    kit.args([
+        "test",
+        "-p",
+        "checkout-guard-conformance",
+        "--test",
+        "kit",
+        "the_payment_center_passes_every_case",
+    ])
+    .env("CG_TEST_DATABASE_URL", cluster.url());
+    run_command(&mut kit)
 }
 
 /// `docs/guide.md`'s code, run as written against the reference backend (`tests/guide/`).
