@@ -458,6 +458,7 @@ where
             buyer_token_secret: Secret::new("conformance-buyer-token-secret".to_owned()),
             require_buyer_token: false,
             page_orders: true,
+            client_ip_header: None,
         },
     ));
     let notify = {
