@@ -234,6 +234,12 @@ pub struct Stats {
     pub notify_attempts: u64,
     /// Notify deliveries the merchant acknowledged with a 2xx.
     pub notifies_acknowledged: u64,
+    /// The most orders of this key that were payable at the same moment (open, before their
+    /// deadline): the number a merchant that closes before replacing keeps at one per business
+    /// order. Taken at every create of a new order, the only moment it can grow (a close, a
+    /// payment, a failure or a deadline only make orders unpayable; a wallet cancel leaves an
+    /// open order open).
+    pub max_payable_at_once: u64,
 }
 
 /// One order.
@@ -416,6 +422,8 @@ pub struct Ledger {
     wallet_ids: HashMap<String, (String, String)>,
     by_attach: HashMap<String, Stats>,
     by_out_trade_no: HashMap<String, Stats>,
+    /// The keys of every order with this `attach`, oldest first.
+    orders_by_attach: HashMap<String, Vec<(String, String)>>,
 }
 
 impl Ledger {
@@ -526,6 +534,24 @@ impl Ledger {
         self.wallet_ids.insert(order.prepay_id.clone(), key.clone());
         self.wallet_ids
             .insert(order.code_token.clone(), key.clone());
+        let siblings = self
+            .orders_by_attach
+            .entry(order.attach.clone())
+            .or_default();
+        siblings.push(key.clone());
+        let orders = &self.orders;
+        let payable = 1 + siblings
+            .iter()
+            .filter_map(|k| orders.get(k))
+            .filter(|o| o.is_payable(cx.now))
+            .count() as u64;
+        let by_attach = self.by_attach.entry(order.attach.clone()).or_default();
+        by_attach.max_payable_at_once = by_attach.max_payable_at_once.max(payable);
+        let by_no = self
+            .by_out_trade_no
+            .entry(request.out_trade_no.clone())
+            .or_default();
+        by_no.max_payable_at_once = 1;
         Ok(self.orders.entry(key).or_insert(order))
     }
 
@@ -713,6 +739,28 @@ mod tests {
         );
         let stats = ledger.stats_by_attach("O-1");
         assert_eq!((stats.charges, stats.payments_refused), (1, 2));
+    }
+
+    #[test]
+    fn the_peak_of_payable_orders_per_attach_counts_only_open_unexpired_ones() {
+        let mut ledger = Ledger::default();
+        create(&mut ledger, body("peak01", 1)).expect("creates");
+        assert_eq!(ledger.stats_by_attach("O-1").max_payable_at_once, 1);
+        // The same number again is the same order, not a second payable one.
+        create(&mut ledger, body("peak01", 1)).expect("same");
+        assert_eq!(ledger.stats_by_attach("O-1").max_payable_at_once, 1);
+        // Closed before replacing: still one at a time.
+        assert_eq!(ledger.close("1900000109", "peak01"), Ok(()));
+        create(&mut ledger, body("peak02", 1)).expect("creates");
+        assert_eq!(ledger.stats_by_attach("O-1").max_payable_at_once, 1);
+        // Replaced without a close: two payable at once.
+        create(&mut ledger, body("peak03", 1)).expect("creates");
+        let stats = ledger.stats_by_attach("O-1");
+        assert_eq!(stats.max_payable_at_once, 2);
+        assert_eq!(
+            ledger.stats_by_out_trade_no("peak03").max_payable_at_once,
+            1
+        );
     }
 
     #[test]
