@@ -1358,7 +1358,7 @@ async fn three_instances_many_buyers_one_charge_each() {
     );
 
     // ---- the business system's webhook ----
-    // Events the victim had claimed when it was killed stay its own for 30 s (the outbox's
+    // Events the victim had claimed when it was killed stay its own for 15 s (the outbox's
     // claim, `CLAIM_MS` in `src/webhook/push.rs`) before another instance sends them.
     let deadline = (Instant::now() + Duration::from_secs(15))
         .max(run_started + killed_at + Duration::from_secs(40));

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 /// How long one delivery may take before it counts as failed.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a claimed event is left to its claimant (longer than [`TIMEOUT`]).
-const CLAIM_MS: i64 = 30_000;
+const CLAIM_MS: i64 = 15_000;
 /// Events claimed at once.
 const BATCH: u32 = 16;
 
