@@ -58,3 +58,6 @@ export const admin = {
 export const wallet = {
   act: (prepayId, action) => api('POST', `/sim/wallet/${enc(prepayId)}/${enc(action)}`),
 };
+
+/** Which provider the demo server runs: `{ provider: 'sim' }` or `{ provider: 'wechatpay', baseUrl }`. */
+export const providerInfo = () => api('GET', '/sim/provider');

@@ -3,7 +3,7 @@
 // charge count. No framework; the package is imported the way a shop imports it.
 
 import { CheckoutGuard, fingerprint, init } from '/pkg/index.js';
-import { ApiError, admin, orders } from './api.js';
+import { ApiError, admin, orders, providerInfo } from './api.js';
 import { createFaults } from './faults.js';
 import { createWallet } from './wallet.js';
 
@@ -328,7 +328,17 @@ const wallet = createWallet({
   attempt: $('wallet-attempt'),
   close: $('wallet-close'),
   decline: $('wallet-decline'),
+  paid: $('wallet-paid'),
+  qr: $('wallet-qr'),
 }, note);
+// The in-process simulation (wallet pages here), or WeChat Pay's simulator (real shapes).
+providerInfo().then((info) => {
+  wallet.setProvider(info);
+  if (info?.provider === 'wechatpay') {
+    note(`Provider: WeChat Pay API v3, the simulator at ${info.baseUrl} (charges are counted there: `
+      + `${info.baseUrl}/sim/admin/stats/<orderNo>)`, 'wallet');
+  }
+}, () => {});
 
 const faults = createFaults($('faults'), () => order?.orderNo ?? null, note);
 

@@ -9,6 +9,13 @@
 // - "Decline" asks the simulated wallet to fail the payment (PAYERROR): `failed`.
 //
 // A real shop would call the provider's JSAPI / open its app here instead.
+//
+// With `provider = "wechatpay"` (`cargo xtask demo --wechatpay`) the prepay has the real Native
+// shape, `{ codeUrl }`: the pane draws it as a QR code (the npm `qrcode` package, bundled into
+// `vendor/qrcode.js` by `cargo xtask build`) and shows the WeChat Pay simulator's scan page, on
+// its own origin, as the buyer's phone. That frame cannot be read from here, so the buyer ends
+// the launch as on a real checkout: "I have paid" (`ok`: the guard then asks the server) or
+// "Close the wallet" (`cancelled`).
 
 import { wallet as walletApi } from './api.js';
 
@@ -20,6 +27,8 @@ export function createWallet(ui, note) {
   const IDLE = ui.idleText.textContent;
   /** The launch in progress: `{ resolve, prepayId }`. */
   let open = null;
+  /** What `GET /sim/provider` said: `{ provider: 'sim' }` or `{ provider: 'wechatpay', baseUrl }`. */
+  let provider = { provider: 'sim' };
 
   /** Ends the open launch with `result`; `keepFrame` leaves the wallet's result page in view. */
   function settle(result, why, keepFrame = false) {
@@ -28,6 +37,7 @@ export function createWallet(ui, note) {
     open = null;
     ui.close.disabled = true;
     ui.decline.disabled = true;
+    ui.paid.disabled = true;
     if (!keepFrame) {
       // The buyer left: no stale Confirm button stays on screen.
       ui.frame.src = 'about:blank';
@@ -62,6 +72,7 @@ export function createWallet(ui, note) {
   });
 
   ui.close.addEventListener('click', () => settle('cancelled', 'the buyer closed the wallet'));
+  ui.paid.addEventListener('click', () => settle('ok', 'the buyer says they paid on the phone', true));
   ui.decline.addEventListener('click', async () => {
     if (!open) return;
     const { prepayId } = open;
@@ -73,9 +84,42 @@ export function createWallet(ui, note) {
     }
   });
 
+  /** Opens the pane for a prepay of the real Native shape: the QR code and the scan page. */
+  async function launchNative(prepay, context) {
+    const codeUrl = String(prepay.codeUrl);
+    ui.idle.hidden = true;
+    ui.pane.hidden = false;
+    ui.codeUrl.textContent = codeUrl;
+    ui.codeUrl.title = codeUrl;
+    ui.attempt.textContent = context.attemptId;
+    ui.close.disabled = false;
+    ui.paid.disabled = false;
+    ui.paid.hidden = false;
+    ui.decline.hidden = true;
+    ui.qr.hidden = false;
+    ui.frame.src = `${provider.baseUrl}/sim/scan?code_url=${encodeURIComponent(codeUrl)}`;
+    ui.pane.focus();
+    const settled = new Promise((resolve) => {
+      open = { resolve, prepayId: '' };
+    });
+    try {
+      const { toCanvas } = await import('./vendor/qrcode.js');
+      await toCanvas(ui.qr, codeUrl, { width: 160, margin: 1 });
+    } catch (error) {
+      note(`Wallet: cannot draw the QR code (${error.message}); the scan page still works`, 'error');
+    }
+    return settled;
+  }
+
   /** The guard's `launch(prepay, { orderNo, attemptId })`. */
   function launch(prepay, context) {
     settle('cancelled', 'another payment was launched'); // at most one open wallet
+    ui.paid.hidden = true;
+    ui.qr.hidden = true;
+    ui.decline.hidden = false;
+    if (provider.provider === 'wechatpay' && typeof prepay.codeUrl === 'string') {
+      return launchNative(prepay, context);
+    }
     const walletUrl = typeof prepay.walletUrl === 'string' ? prepay.walletUrl : '';
     // Only ever frame this server's own wallet page.
     if (!walletUrl.startsWith('/sim/wallet/')) {
@@ -107,5 +151,12 @@ export function createWallet(ui, note) {
     ui.frame.src = 'about:blank';
   }
 
-  return { launch, reset, isOpen: () => open !== null };
+  /** Which provider the server runs (`GET /sim/provider`), for how prepays are launched. */
+  function setProvider(info) {
+    if (info?.provider === 'wechatpay' && typeof info.baseUrl === 'string') {
+      provider = { provider: 'wechatpay', baseUrl: info.baseUrl.replace(/\/$/, '') };
+    }
+  }
+
+  return { launch, reset, setProvider, isOpen: () => open !== null };
 }

@@ -3,7 +3,7 @@
 // and the backend's admin, order and simulated-wallet calls.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -24,11 +24,11 @@ export const CHROMIUM_ARGS = [
  * Resolves with `{ url, port, stop(), log() }` once it printed its address; `stop()` sends
  * SIGTERM and waits for the exit.
  */
-export async function startServer({ listen = '127.0.0.1:0', db = ':memory:', www = 'www', args = [] } = {}) {
+export async function startServer({ listen = '127.0.0.1:0', db = ':memory:', www = 'www', args = [], env = {} } = {}) {
   assert.ok(existsSync(SERVER_BIN), `no server binary at ${SERVER_BIN}: run \`cargo build -p checkout-guard-server\` or set CG_SERVER_BIN`);
   assert.ok(existsSync(resolve(ROOT, PKG_DIR, 'gen/web/checkout_guard_bg.wasm')), 'the package is not built: run `cargo xtask build`');
   const child = spawn(SERVER_BIN, ['--profile', 'demo', '--listen', listen, '--db', db, '--www', www, '--pkg', PKG_DIR, ...args], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
   });
   let log = '';
   child.stderr.on('data', (chunk) => { log += chunk; });
@@ -151,4 +151,82 @@ export async function waitFor(check, what, timeoutMs = 10_000) {
     if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((ok) => setTimeout(ok, 100));
   }
+}
+
+export const WECHATPAY_SIM_BIN = process.env.CG_WECHATPAY_SIM_BIN ?? join(ROOT, 'target/debug/wechatpay-sim');
+/** The appid of the WeChat Pay test vectors (a paySign is signed over it). */
+const VECTORS_APPID = 'wxd678efh567hg6787';
+
+/**
+ * Starts the WeChat Pay simulator binary on a free port with the throw-away keys of the WeChat
+ * Pay test vectors (`wechatpay/tests/vectors/`), as `cargo xtask demo --wechatpay` does.
+ * Resolves `{ url, stats(orderNo), serverEnv(serverPort), stop() }`: `serverEnv` is the
+ * payment center's `CG_WECHATPAY_*` settings for it (its notify URL on `serverPort`).
+ */
+export async function startWechatpaySim() {
+  assert.ok(existsSync(WECHATPAY_SIM_BIN), `no simulator at ${WECHATPAY_SIM_BIN}: run \`cargo build -p checkout-guard-wechatpay-sim\` or set CG_WECHATPAY_SIM_BIN`);
+  const vectors = JSON.parse(readFileSync(join(ROOT, 'wechatpay/tests/vectors/wechatpay-v3.json'), 'utf8'));
+  const keys = mkdtempSync(join(tmpdir(), 'checkout-guard-wxsim-'));
+  const files = {
+    merchantPrivate: ['merchant_private.pem', vectors.merchant_private_key_pem],
+    merchantPublic: ['merchant_public.pem', vectors.merchant_public_key_pem],
+    wechatpayPrivate: ['wechatpay_private.pem', vectors.wechatpay_private_key_pem],
+    wechatpayPublic: ['wechatpay_public.pem', vectors.wechatpay_public_key_pem],
+    apiv3: ['apiv3.key', vectors.apiv3_key],
+  };
+  const path = {};
+  for (const [name, [file, text]] of Object.entries(files)) {
+    path[name] = join(keys, file);
+    writeFileSync(path[name], text);
+  }
+  const child = spawn(WECHATPAY_SIM_BIN, [
+    '--listen', '127.0.0.1:0', '--mchid', vectors.mchid, '--merchant-serial', vectors.merchant_serial_no,
+    '--merchant-public-key', path.merchantPublic, '--apiv3-key-file', path.apiv3,
+    '--wechatpay-private-key', path.wechatpayPrivate, '--wechatpay-serial', vectors.wechatpay_public_key_id,
+    '--notify-time-scale', '0.01',
+  ], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (chunk) => { log += chunk; });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`the simulator did not start:\n${log}`)), 20_000);
+    child.once('exit', (code) => { clearTimeout(timer); fail(new Error(`the simulator exited (${code}):\n${log}`)); });
+    lines.on('line', (line) => {
+      log += `${line}\n`;
+      const found = /wechatpay-sim listening on (http:\/\/\S+)/.exec(line)?.[1];
+      if (found) {
+        clearTimeout(timer);
+        ok(found);
+      }
+    });
+  });
+  const exited = new Promise((ok) => child.once('exit', ok));
+  return {
+    url,
+    log: () => log,
+    /** The simulator's own count for a business order (`attach`): charges, prepay calls, … */
+    async stats(orderNo) {
+      const response = await fetch(`${url}/sim/admin/stats/${encodeURIComponent(orderNo)}`);
+      assert.equal(response.status, 200);
+      return response.json();
+    },
+    serverEnv(serverPort) {
+      return {
+        CG_WECHATPAY_BASE_URL: url,
+        CG_WECHATPAY_MCHID: vectors.mchid,
+        CG_WECHATPAY_APPID: VECTORS_APPID,
+        CG_WECHATPAY_MERCHANT_SERIAL: vectors.merchant_serial_no,
+        CG_WECHATPAY_MERCHANT_PRIVATE_KEY_FILE: path.merchantPrivate,
+        CG_WECHATPAY_PUBLIC_KEY_FILE: path.wechatpayPublic,
+        CG_WECHATPAY_PUBLIC_KEY_ID: vectors.wechatpay_public_key_id,
+        CG_WECHATPAY_APIV3_KEY_FILE: path.apiv3,
+        CG_WECHATPAY_NOTIFY_URL: `http://127.0.0.1:${serverPort}/api/wechatpay/notify`,
+      };
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+      rmSync(keys, { recursive: true, force: true });
+    },
+  };
 }

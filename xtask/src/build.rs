@@ -86,8 +86,42 @@ pub fn build() -> Result<(), String> {
         std::fs::copy(root().join(license), root().join("pkg").join(license))
             .map_err(|e| format!("{license}: {e}"))?;
     }
+    demo_vendor()?;
     println!("\nxtask build: package ready in pkg/ (generated glue in pkg/gen/)");
     miniprogram::build()
+}
+
+/// The demo page's one third-party module: the npm `qrcode` package (pinned in the root
+/// `package.json`), bundled by esbuild into `www/vendor/qrcode.js` (build output, ignored by
+/// git) so the page can draw a Native `codeUrl` as a QR code (issue 14) with no CDN.
+fn demo_vendor() -> Result<(), String> {
+    let out = root().join("www/vendor/qrcode.js");
+    let esbuild = node_bin("esbuild");
+    let mut child = std::process::Command::new(&esbuild)
+        .args([
+            "--bundle",
+            "--format=esm",
+            "--platform=browser",
+            "--minify",
+            "--log-level=warning",
+            "--banner:js=// The npm `qrcode` package (MIT), bundled by `cargo xtask build` for the demo page.",
+        ])
+        .arg(format!("--outfile={}", out.display()))
+        .current_dir(root())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", esbuild.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write as _;
+        stdin
+            .write_all(b"export { toCanvas } from 'qrcode';\n")
+            .map_err(|e| format!("esbuild stdin: {e}"))?;
+    }
+    let status = child.wait().map_err(|e| format!("esbuild: {e}"))?;
+    if !status.success() {
+        return Err(format!("esbuild (the demo's QR module) failed ({status})"));
+    }
+    Ok(())
 }
 
 fn bindgen(wasm: &Path, target: Target) -> Result<(), String> {

@@ -1,23 +1,41 @@
-//! `cargo xtask demo [--port N]`: the demo page on the reference backend, and the browser test
-//! of that page that `cargo xtask ci` runs.
+//! `cargo xtask demo [--port N] [--wechatpay]`: the demo page on the reference backend, and the
+//! browser test of that page that `cargo xtask ci` runs.
 //!
 //! The demo builds the npm package (`build`), builds the server, and runs it from the workspace
 //! root on `127.0.0.1:<port>`, serving `www/` at `/` and `pkg/` at `/pkg/`, until Ctrl-C. Its
 //! database is the server's default (`data/demo.sqlite`, ignored by git), so a restart keeps
 //! the orders the page's stored records refer to.
+//!
+//! With `--wechatpay` the payment center talks WeChat Pay API v3 to the WeChat Pay simulator
+//! (`wechatpay-sim`, started on `<port> + 10`) instead of the in-process simulation: the page
+//! then launches the real Native shape (`codeUrl`, drawn as a QR code) and the simulator's scan
+//! page stands in for the buyer's phone. The keys are the throw-away ones of the WeChat Pay test
+//! vectors (`wechatpay/tests/vectors/`), written to `target/demo-wechatpay/`: never a real
+//! merchant's.
 
 use crate::build::build;
-use crate::cmd::{root, run_command};
-use crate::setup::{build_server, chromium, SERVER};
+use crate::cmd::{root, run, run_command};
+use crate::setup::{build_server, chromium, target_dir, SERVER};
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 /// The port the demo listens on unless `--port` says otherwise.
 pub const DEFAULT_PORT: u16 = 8080;
+/// The WeChat Pay simulator's binary.
+pub const WECHATPAY_SIM: &str = "wechatpay-sim";
 
-/// `cargo xtask demo [--port N]`.
+/// What `cargo xtask demo` was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Options {
+    port: u16,
+    wechatpay: bool,
+}
+
+/// `cargo xtask demo [--port N] [--wechatpay]`.
 pub fn demo(args: &[String]) -> Result<(), String> {
-    let port = parse_port(args)?;
+    let options = parse_options(args)?;
+    let port = options.port;
     build()?;
     let server = build_server()?;
     let mut command = Command::new(&server);
@@ -32,9 +50,26 @@ pub fn demo(args: &[String]) -> Result<(), String> {
         .args(["--www", "www", "--pkg", "pkg"])
         .current_dir(root())
         .stdout(Stdio::piped());
+    // Kept alive (and killed on the way out) while the server runs.
+    let _sim = if options.wechatpay {
+        let sim_port = port
+            .checked_add(10)
+            .ok_or("--wechatpay needs a port below 65526")?;
+        let sim = WechatpaySim::start(sim_port)?;
+        command.envs(sim.server_env(port));
+        command.args(["--provider", "wechatpay"]);
+        Some(sim)
+    } else {
+        None
+    };
     println!(
-        "\n$ {} --profile demo --listen 127.0.0.1:{port}",
-        server.display()
+        "\n$ {} --profile demo --listen 127.0.0.1:{port}{}",
+        server.display(),
+        if options.wechatpay {
+            " --provider wechatpay"
+        } else {
+            ""
+        }
     );
     let mut child = command
         .spawn()
@@ -55,6 +90,10 @@ pub fn demo(args: &[String]) -> Result<(), String> {
                 .unwrap_or("")
                 .to_string();
             println!("\n  checkout-guard demo: open {url}/\n");
+            if options.wechatpay {
+                println!("  The provider is WeChat Pay API v3, simulated: scan the QR code in the");
+                println!("  simulator's page beside it, confirm, then press \"I have paid\".");
+            }
             println!("  Hammer the Pay button, confirm in the simulated wallet, switch faults on,");
             println!("  and watch the charge count stay at 1. Stop with Ctrl-C.\n");
         }
@@ -76,6 +115,165 @@ pub fn demo(args: &[String]) -> Result<(), String> {
     }
 }
 
+/// Builds the WeChat Pay simulator's binary; its path.
+pub fn build_wechatpay_sim() -> Result<PathBuf, String> {
+    run(
+        "cargo",
+        &[
+            "build",
+            "--package",
+            "checkout-guard-wechatpay-sim",
+            "--bin",
+            WECHATPAY_SIM,
+        ],
+    )?;
+    let binary = target_dir()?.join("debug").join(WECHATPAY_SIM);
+    if binary.exists() {
+        Ok(binary)
+    } else {
+        Err(format!("{} was not built", binary.display()))
+    }
+}
+
+/// The WeChat Pay simulator, running for the demo; killed when dropped.
+struct WechatpaySim {
+    child: Child,
+    url: String,
+    keys: PathBuf,
+    vectors: serde_json::Value,
+}
+
+impl WechatpaySim {
+    fn start(port: u16) -> Result<WechatpaySim, String> {
+        let binary = build_wechatpay_sim()?;
+        let text =
+            std::fs::read_to_string(root().join("wechatpay/tests/vectors/wechatpay-v3.json"))
+                .map_err(|e| format!("the WeChat Pay test vectors: {e}"))?;
+        let vectors: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("the WeChat Pay test vectors: {e}"))?;
+        let keys = target_dir()?.join("demo-wechatpay");
+        std::fs::create_dir_all(&keys).map_err(|e| format!("{}: {e}", keys.display()))?;
+        for (file, field) in [
+            ("merchant_private.pem", "merchant_private_key_pem"),
+            ("merchant_public.pem", "merchant_public_key_pem"),
+            ("wechatpay_private.pem", "wechatpay_private_key_pem"),
+            ("wechatpay_public.pem", "wechatpay_public_key_pem"),
+            ("apiv3.key", "apiv3_key"),
+        ] {
+            write_field(&keys.join(file), &vectors, field)?;
+        }
+        let field = |name: &str| vectors[name].as_str().unwrap_or_default().to_owned();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new(&binary);
+        command
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--mchid", &field("mchid")])
+            .args(["--merchant-serial", &field("merchant_serial_no")])
+            .arg("--merchant-public-key")
+            .arg(keys.join("merchant_public.pem"))
+            .arg("--apiv3-key-file")
+            .arg(keys.join("apiv3.key"))
+            .arg("--wechatpay-private-key")
+            .arg(keys.join("wechatpay_private.pem"))
+            .args(["--wechatpay-serial", &field("wechatpay_public_key_id")])
+            .stdout(Stdio::piped());
+        println!("\n$ {} --listen 127.0.0.1:{port} …", binary.display());
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("unreachable: the simulator's stdout was piped")?;
+        // Its logs go to stdout too: pass them on for as long as it runs (a pipe nobody reads
+        // would fill and stall it), and say when it printed its address.
+        let (ready, listening) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("wechatpay-sim listening") {
+                    let _ = ready.send(());
+                }
+                println!("{line}");
+            }
+        });
+        if listening
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .is_err()
+        {
+            let _ = child.kill();
+            return Err(format!(
+                "{WECHATPAY_SIM} did not start on port {port} (taken? try another --port)"
+            ));
+        }
+        Ok(WechatpaySim {
+            child,
+            url,
+            keys,
+            vectors,
+        })
+    }
+
+    /// The payment center's `wechatpay_*` settings for this simulator (secrets as files).
+    fn server_env(&self, server_port: u16) -> Vec<(String, String)> {
+        let field = |name: &str| self.vectors[name].as_str().unwrap_or_default().to_owned();
+        let file = |name: &str| self.keys.join(name).display().to_string();
+        vec![
+            ("CG_WECHATPAY_BASE_URL".into(), self.url.clone()),
+            ("CG_WECHATPAY_MCHID".into(), field("mchid")),
+            // The vectors' appid (a paySign is signed over it).
+            ("CG_WECHATPAY_APPID".into(), "wxd678efh567hg6787".into()),
+            (
+                "CG_WECHATPAY_MERCHANT_SERIAL".into(),
+                field("merchant_serial_no"),
+            ),
+            (
+                "CG_WECHATPAY_MERCHANT_PRIVATE_KEY_FILE".into(),
+                file("merchant_private.pem"),
+            ),
+            (
+                "CG_WECHATPAY_PUBLIC_KEY_FILE".into(),
+                file("wechatpay_public.pem"),
+            ),
+            (
+                "CG_WECHATPAY_PUBLIC_KEY_ID".into(),
+                field("wechatpay_public_key_id"),
+            ),
+            ("CG_WECHATPAY_APIV3_KEY_FILE".into(), file("apiv3.key")),
+            (
+                "CG_WECHATPAY_NOTIFY_URL".into(),
+                format!("http://127.0.0.1:{server_port}/api/wechatpay/notify"),
+            ),
+        ]
+    }
+}
+
+impl Drop for WechatpaySim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_field(path: &Path, vectors: &serde_json::Value, field: &str) -> Result<(), String> {
+    let text = vectors[field]
+        .as_str()
+        .ok_or_else(|| format!("the WeChat Pay test vectors have no `{field}`"))?;
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let wechatpay = args.iter().any(|a| a == "--wechatpay");
+    let rest: Vec<String> = args
+        .iter()
+        .filter(|a| *a != "--wechatpay")
+        .cloned()
+        .collect();
+    Ok(Options {
+        port: parse_port(&rest)?,
+        wechatpay,
+    })
+}
+
 fn parse_port(args: &[String]) -> Result<u16, String> {
     let mut port = DEFAULT_PORT;
     let mut rest = args.iter();
@@ -88,7 +286,7 @@ fn parse_port(args: &[String]) -> Result<u16, String> {
             value
         } else {
             return Err(format!(
-                "unknown argument `{arg}`: usage `cargo xtask demo [--port N]`"
+                "unknown argument `{arg}`: usage `cargo xtask demo [--port N] [--wechatpay]`"
             ));
         };
         port = value
@@ -106,9 +304,11 @@ fn parse_port(args: &[String]) -> Result<u16, String> {
 pub fn e2e_tests() -> Result<(), String> {
     chromium()?;
     let server = build_server()?;
+    let sim = build_wechatpay_sim()?;
     let mut test = Command::new("node");
     test.args(["--test", "tests/e2e/"])
         .env("CG_SERVER_BIN", &server)
+        .env("CG_WECHATPAY_SIM_BIN", &sim)
         .env("CG_SCREENSHOTS", root().join("target/screenshots"));
     run_command(&mut test)
 }
@@ -126,6 +326,20 @@ mod tests {
         assert_eq!(parse_port(&args(&[])), Ok(DEFAULT_PORT));
         assert_eq!(parse_port(&args(&["--port", "9000"])), Ok(9000));
         assert_eq!(parse_port(&args(&["--port=9001"])), Ok(9001));
+    }
+
+    #[test]
+    fn wechatpay_is_a_flag_beside_the_port() {
+        assert_eq!(
+            parse_options(&args(&["--wechatpay", "--port", "9000"])),
+            Ok(Options {
+                port: 9000,
+                wechatpay: true
+            })
+        );
+        assert!(!parse_options(&args(&[]))
+            .map(|o| o.wechatpay)
+            .unwrap_or(true));
     }
 
     #[test]

@@ -182,6 +182,7 @@ pub fn router(app: Arc<App>, www: &Path, pkg: &Path, max_body_bytes: usize) -> R
         .route("/api/wechatpay/notify", post(merchant::wechatpay_notify));
     if demo {
         api = api
+            .route("/sim/provider", get(sim::provider_info))
             .route("/sim/transactions", post(sim::create))
             .route("/sim/transactions/{out_trade_no}", get(sim::query))
             .route("/sim/transactions/{out_trade_no}/close", post(sim::close))

@@ -219,3 +219,14 @@ pub async fn wallet_action(
     )
         .into_response())
 }
+
+/// `GET /sim/provider` (demo profile): which provider the rules call, so the demo page knows
+/// how to launch a prepay: the in-process simulation's wallet page (`walletUrl`), or, with
+/// `provider = "wechatpay"`, the real shapes from the WeChat Pay simulator at `baseUrl` (the
+/// page draws `codeUrl` as a QR code and shows the simulator's scan page as the buyer's phone).
+pub async fn provider_info(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    Json(match &app.wechatpay {
+        Some(wechatpay) => json!({"provider": "wechatpay", "baseUrl": wechatpay.base_url()}),
+        None => json!({"provider": "sim"}),
+    })
+}

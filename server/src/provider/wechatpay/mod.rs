@@ -117,6 +117,11 @@ impl WechatPayV3 {
         })
     }
 
+    /// The API host it talks to (WeChat Pay's, or a simulator's).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// The verification keys (for the notify endpoint and for tests).
     pub fn keys(&self) -> &KeySet {
         &self.keys

@@ -1,0 +1,94 @@
+// The demo page on WeChat Pay API v3 (issue 14): the payment center with `--provider wechatpay`
+// against the WeChat Pay simulator binary, as `cargo xtask demo --wechatpay` runs them. The page
+// gets the real Native shape (`codeUrl`), draws it as a QR code, and shows the simulator's scan
+// page (another origin) as the buyer's phone; 20 fast clicks make one prepay at the simulator,
+// the buyer confirms there and presses "I have paid", the notify reaches the payment center,
+// and the simulator's own records count one charge.
+//
+// Run by `cargo xtask ci`, which passes CG_SERVER_BIN and CG_WECHATPAY_SIM_BIN.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { launchBrowser, startServer, startWechatpaySim, waitFor } from './harness.mjs';
+
+let sim;
+let server;
+let browser;
+
+/** A free loopback port (the server's notify URL must name it before it starts). */
+async function freePort() {
+  const probe = createServer();
+  await new Promise((ok) => probe.listen(0, '127.0.0.1', ok));
+  const { port } = probe.address();
+  await new Promise((ok) => probe.close(ok));
+  return port;
+}
+
+before(async () => {
+  sim = await startWechatpaySim();
+  const port = await freePort();
+  server = await startServer({
+    listen: `127.0.0.1:${port}`,
+    args: ['--provider', 'wechatpay'],
+    env: sim.serverEnv(port),
+  });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await sim?.stop();
+});
+
+test('the demo launches the real Native shape, a QR code, and one charge at WeChat Pay (simulated)', async () => {
+  const page = await browser.context.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  await page.goto(`${server.url}/`);
+  await page.locator('#outcome[data-status="ready"]').waitFor({ timeout: 20_000 });
+  // The page learnt which provider runs before the buyer can pay.
+  await page.locator('#timeline', { hasText: 'WeChat Pay API v3' }).waitFor({ timeout: 10_000 });
+  const orderNo = (await page.locator('#order-no').textContent()).trim();
+
+  const box = await page.locator('#pay').boundingBox();
+  for (let i = 0; i < 20; i += 1) {
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  }
+  // The QR code of `codeUrl`, drawn, and the simulator's page for it beside it.
+  await page.locator('#wallet-qr:not([hidden])').waitFor({ timeout: 30_000 });
+  const codeUrl = (await page.locator('#code-url').textContent()).trim();
+  assert.match(codeUrl, /^weixin:\/\/wxpay\/bizpayurl\?pr=/);
+  const drawn = await page.locator('#wallet-qr').evaluate((canvas) => {
+    const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+    let dark = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i] < 128) dark += 1;
+    return dark / (data.length / 4);
+  });
+  assert.ok(drawn > 0.2 && drawn < 0.8, `a QR code is drawn (dark share ${drawn})`);
+  assert.ok(!(await page.locator('#wallet-decline').isVisible()), 'no in-process wallet buttons');
+
+  // The buyer's phone: the simulator's wallet, on its own origin.
+  const phone = page.frameLocator('#wallet-frame');
+  await phone.locator('#confirm').click({ timeout: 30_000 });
+  await phone.locator('h1', { hasText: 'Done' }).waitFor({ timeout: 10_000 });
+  await page.locator('#wallet-paid').click();
+  await page.locator('#outcome[data-status="paid"]').waitFor({ timeout: 30_000 });
+  assert.equal(await page.locator('#pay').textContent(), 'Paid');
+
+  // WeChat Pay's own records (the simulator's): one prepay call, one charge, the notify
+  // acknowledged by the payment center.
+  const stats = await waitFor(async () => {
+    const s = await sim.stats(orderNo);
+    return s.notifiesAcknowledged >= 1 && s;
+  }, 'the notify acknowledged', 15_000);
+  assert.equal(stats.charges, 1, JSON.stringify(stats));
+  assert.equal(stats.prepayCalls, 1, JSON.stringify(stats));
+  const dump = await (await fetch(`${server.url}/admin/orders/${orderNo}`)).json();
+  assert.equal(dump.attempts.length, 1, JSON.stringify(dump));
+  assert.equal(dump.order.paidAttempt, dump.attempts[0].attemptId);
+  assert.deepEqual(problems, []);
+});
