@@ -6,8 +6,6 @@ import { createRoot } from 'react-dom/client';
 import { PayButton, useCheckoutGuard } from 'checkout-guard/react';
 import { content, options, seen } from './wallet.js';
 
-const guards = new Set();
-
 function Checkout() {
   const checkout = useCheckoutGuard(options);
   const [order, setOrder] = useState(null);
@@ -18,8 +16,6 @@ function Checkout() {
   }, []);
   useEffect(() => {
     if (!guard) return;
-    guards.add(guard);
-    seen.guards = guards.size;
     let live = true;
     // The same content is the same order, also when StrictMode runs this twice.
     guard.submit(content).then(({ orderNo }) => live && setOrder({ orderNo, content }));

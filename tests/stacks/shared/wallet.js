@@ -14,12 +14,21 @@ export const content = { amount: 1999, currency: 'CNY', items: [{ sku: 'tea', qt
 
 /**
  * What the test reads: launches (with the button as it was), outcomes, errors, how often the
- * checkout component mounted (twice in React's StrictMode), the guards it saw and those freed.
+ * checkout component mounted (twice in React's StrictMode), the guards made and those freed.
  */
 export const seen = (window.seen = { launches: [], outcomes: [], errors: [], mounts: 0, guards: 0, freed: 0 });
 
-// Counts the guards freed (the bindings' guard is the package's root `CheckoutGuard`).
-const free = CheckoutGuard.prototype.free;
+// Counts the guards the bindings listen to (each guard they make, at once) and those freed:
+// the bindings' guard is the package's root `CheckoutGuard`.
+const listened = new WeakSet();
+const { on, free } = CheckoutGuard.prototype;
+CheckoutGuard.prototype.on = function countedOn(...args) {
+  if (!listened.has(this)) {
+    listened.add(this);
+    seen.guards += 1;
+  }
+  return on.apply(this, args);
+};
 CheckoutGuard.prototype.free = function countedFree() {
   seen.freed += 1;
   return free.call(this);
