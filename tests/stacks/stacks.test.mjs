@@ -2,8 +2,12 @@
 // from its own lockfile with the packed tarball of pkg/, built, served and driven against the
 // reference backend. Browser stacks run in headless Chromium: fifty clicks on Pay make one
 // create at the backend. The Node and edge stacks pay one order twenty times at once: one
-// create. Folder per stack, see STACKS; `shared/` holds the page (`checkout.js`) and the Node
-// payer (`pay.cjs`) copied into every app.
+// create. The React and Vue stacks (the package's `checkout-guard/react` and `/vue` bindings,
+// React in StrictMode) pay instead of cancelling: fifty clicks make one create, the button is
+// disabled while paying and shows "Paid" once the wallet confirmed, one guard is made and it is
+// freed when the checkout unmounts. Folder per stack, see STACKS; `shared/` holds the page
+// (`checkout.js`), the framework stacks' wallet (`wallet.js`) and the Node payer (`pay.cjs`)
+// copied into every app.
 //
 // Run by `cargo xtask ci` after the packaging test, with the server binary in CG_SERVER_BIN. By
 // hand: `cargo xtask build && cargo build -p checkout-guard-server && node --test
@@ -28,9 +32,12 @@ const UPDATE_LOCKS = Boolean(process.env.CG_STACKS_UPDATE_LOCKS);
 /**
  * `serve`: a static build the backend serves (from that folder of the app); `start`: the app's
  * own server (`npm start`, PORT in the environment) on another origin than the backend's;
- * `run`: Node scripts, API in the environment.
+ * `run`: Node scripts, API in the environment. `pays`: the wallet confirms (shared/wallet.js);
+ * `mounts`: how often the checkout mounts (React's StrictMode, in its development build: twice).
  */
 const STACKS = [
+  { name: 'react', serve: 'dist', pays: { mounts: 2 } },
+  { name: 'vue', serve: 'dist', pays: { mounts: 1 } },
   { name: 'vite5', serve: 'dist' },
   { name: 'vite6', serve: 'dist' },
   { name: 'vite8', serve: 'dist' },
@@ -96,6 +103,7 @@ async function install(name) {
   });
   copyFileSync(join(HERE, 'shared/checkout.js'), join(app, 'checkout.js'));
   copyFileSync(join(HERE, 'shared/pay.cjs'), join(app, 'pay.cjs'));
+  copyFileSync(join(HERE, 'shared/wallet.js'), join(app, 'wallet.js'));
   if (UPDATE_LOCKS) {
     await sh('npm', ['install', ...NPM_QUIET], app);
     const lock = JSON.parse(readFileSync(join(app, 'package-lock.json'), 'utf8'));
@@ -220,6 +228,12 @@ async function runBrowser(t, app, stack) {
     }
     assert.equal(wasm.length >= 1 && wasm.every((line) => line.startsWith('200 ')), true, `wasm fetched: ${wasm.join(', ')}`);
     const createsFor = () => creates.filter((request) => request.includes(`/${orderNo}/`));
+    if (stack.pays) {
+      await checkPaid(page, orderNo, backend(server.url), createsFor, stack.pays);
+      assert.deepEqual(problems, []);
+      t.diagnostic(`${stack.name}: order ${orderNo}, ${wasm.join(', ')}`);
+      return;
+    }
     await page.locator('#outcome[data-status="cancelled"]').waitFor({ timeout: 20_000 });
     const seen = await page.evaluate(() => window.seen);
     assert.equal(createsFor().length, 1, `create requests: ${creates.join(', ')}`);
@@ -246,6 +260,34 @@ async function runBrowser(t, app, stack) {
     await appServer?.stop();
     await server?.stop();
   }
+}
+
+/**
+ * After the fifty clicks on a framework stack's Pay button: one create, disabled while paying,
+ * "Paid" (and still disabled) once the wallet confirmed, one guard made (StrictMode's double
+ * mount included) and not freed while in use, then freed when the checkout unmounts.
+ */
+async function checkPaid(page, orderNo, api, createsFor, { mounts }) {
+  const pay = page.locator('#pay');
+  await page.locator('#outcome[data-status="paid"]').waitFor({ timeout: 20_000 });
+  await page.waitForFunction(() => document.querySelector('#pay')?.dataset.checkoutState === 'paid', null, { timeout: 5_000 });
+  const seen = await page.evaluate(() => window.seen);
+  assert.equal(createsFor().length, 1, 'one create request for fifty clicks');
+  assert.equal(seen.launches.length, 1);
+  assert.deepEqual(seen.launches[0].button, { disabled: true, state: 'busy' }, 'the button while the wallet is open');
+  assert.deepEqual(seen.outcomes.map((outcome) => outcome.status), ['paid']);
+  assert.deepEqual(seen.errors, []);
+  assert.equal(seen.mounts, mounts, 'the checkout mounted');
+  assert.equal(seen.guards, 1, 'one guard made');
+  assert.equal(seen.freed, 0, 'no guard freed while mounted');
+  assert.equal(await pay.isDisabled(), true, 'a paid order cannot be paid again');
+  assert.equal((await pay.textContent()).trim(), 'Paid');
+  const stats = await api.stats(orderNo);
+  assert.equal(stats.attemptsCreated, 1, JSON.stringify(stats));
+  assert.equal(stats.prepayCalls, 1, JSON.stringify(stats));
+  await page.locator('#close').click();
+  await page.waitForFunction(() => window.seen.freed === 1, null, { timeout: 5_000 });
+  await pay.waitFor({ state: 'detached' });
 }
 
 /**

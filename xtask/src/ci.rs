@@ -120,10 +120,11 @@ fn packaging_tests() -> Result<(), String> {
     run_command(&mut test)
 }
 
-/// The stack tests (`tests/stacks/`, issue 16): one fresh app per common stack (Vite 5, 6 and
-/// 8, webpack 5, Next.js, a Vite SSR build, Node ESM and CJS, an edge bundle, a plain module
-/// script, an IIFE), each installed with `npm ci` from its lockfile with the packed package,
-/// built and driven against the reference backend. Needs the package built first.
+/// The stack tests (`tests/stacks/`, issue 16): one fresh app per common stack (React in
+/// StrictMode and Vue through the package's bindings, Vite 5, 6 and 8, webpack 5, Next.js, a
+/// Vite SSR build, Node ESM and CJS, an edge bundle, a plain module script, an IIFE), each
+/// installed with `npm ci` from its lockfile with the packed package, built and driven against
+/// the reference backend. Needs the package built first.
 fn stack_tests() -> Result<(), String> {
     chromium()?;
     let server = build_server()?;
