@@ -341,6 +341,9 @@ async fn run(data: &[u8]) {
         buyer_token_ttl_ms: 60_000,
         cors_origins: vec!["https://shop.example".to_owned()],
         settings: settings(),
+        // The in-process simulated provider: WeChat Pay needs a network the fuzzer has not.
+        wechatpay: None,
+        client_ip_header: None,
     }));
     let routes = router(app, empty_dir(), empty_dir(), MAX_BODY_BYTES);
 

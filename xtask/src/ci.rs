@@ -56,6 +56,7 @@ pub fn run_ci() -> Result<(), String> {
         ],
     )?;
     run("cargo", &["test", "--workspace"])?;
+    fuzz_targets_compile()?;
     server_tests_on_postgres()?;
     build()?;
     crate::size::report()?;
@@ -72,6 +73,19 @@ pub fn run_ci() -> Result<(), String> {
     browser_tests()?;
     println!("\nxtask ci: all checks passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// The fuzz targets (`fuzz/`, their own workspace: libFuzzer runs need nightly, see
+/// `cargo xtask fuzz`) still compile against today's crates: a `cargo check` on stable, in a
+/// target folder of their own. Without it a changed server type broke them unnoticed.
+fn fuzz_targets_compile() -> Result<(), String> {
+    let target = crate::setup::target_dir()?.join("fuzz-check");
+    let mut check = Command::new("cargo");
+    check
+        .args(["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(root());
+    run_command(&mut check)
 }
 
 /// The server's whole test suite again, on PostgreSQL (issue 12): a throw-away cluster
