@@ -485,6 +485,12 @@ pub fn all() -> Vec<Case> {
             run: |k| Box::pin(paid_is_final(k)),
         },
         Case {
+            id: "content_change_cannot_close",
+            rule: "§1 rule 3",
+            title: "a content change while the provider cannot close is 409 attempt_open; accepted once it can",
+            run: |k| Box::pin(content_change_cannot_close(k)),
+        },
+        Case {
             id: "fingerprint_mismatch",
             rule: "§1 rule 6",
             title: "a fingerprint other than the order's is 422 fingerprint_mismatch",
@@ -781,9 +787,9 @@ async fn content_change_closes_first(kit: &Kit) -> Outcome {
     let new_fingerprint = match changed {
         Changed::Done(fp) => fp,
         Changed::Unsupported(why) => return Err(Verdict::NotApplicable(why)),
-        Changed::Refused(status, body) => {
+        Changed::Refused { status, text, .. } => {
             return Err(fail(format!(
-                "the change was refused with {status} though the provider could close: {body}"
+                "the change was refused with {status} though the provider could close: {text}"
             )))
         }
     };
@@ -815,6 +821,80 @@ async fn content_change_closes_first(kit: &Kit) -> Outcome {
     let new = check_attempt(&reply, &changed, &new_fingerprint).map_err(fail)?;
     ensure(new.attempt_id != old.attempt_id, || {
         "the new content got the old merchant payment number".into()
+    })?;
+    kit.charges_are(&order, 0).await
+}
+
+async fn content_change_cannot_close(kit: &Kit) -> Outcome {
+    let order = kit.order().await?;
+    let old = kit.attempt(&order, &new_key()).await?;
+    // WeChat Pay fails every close of this attempt (and only of it) while the change is tried.
+    let close_path = format!("/v3/pay/transactions/out-trade-no/{}/close", old.attempt_id);
+    kit.sim
+        .fault("status=503", &close_path, Some("POST"), 1000)
+        .await?;
+    let refused = kit
+        .options
+        .orders
+        .change(kit.backend.client(), &order, 2999)
+        .await;
+    kit.sim.clear_faults().await?;
+    let refused = refused?;
+    let retry_after = match &refused {
+        Changed::Unsupported(why) => return Err(Verdict::NotApplicable(why.clone())),
+        Changed::Done(_) => {
+            return Err(fail(format!(
+                "the change was accepted though WeChat Pay could not close {}",
+                old.attempt_id
+            )))
+        }
+        Changed::Refused {
+            status,
+            text,
+            retry_after,
+        } => {
+            ensure(
+                *status == 409 && refused.error_code().as_deref() == Some("attempt_open"),
+                || {
+                    format!(
+                        "while WeChat Pay could not close, the change was refused with {status} \
+                         {text}, not 409 attempt_open"
+                    )
+                },
+            )?;
+            retry_after.clone()
+        }
+    };
+    if kit.options.orders.speaks_http() {
+        ensure(
+            retry_after
+                .as_deref()
+                .is_some_and(|v| v.trim().parse::<u64>().is_ok()),
+            || "409 attempt_open without a Retry-After in seconds".into(),
+        )?;
+    }
+    // The provider can close again: the same change is accepted, and only after the close.
+    let changed = kit
+        .options
+        .orders
+        .change(kit.backend.client(), &order, 2999)
+        .await?;
+    match changed {
+        Changed::Done(fingerprint) => ensure(fingerprint != order.fingerprint, || {
+            "the changed order kept its fingerprint".into()
+        })?,
+        other => {
+            return Err(fail(format!(
+                "once WeChat Pay could close again the change was not accepted: {other:?}"
+            )))
+        }
+    }
+    let closes = kit.sim.stats_of(&old.attempt_id).await?.closes;
+    ensure(closes >= 1, || {
+        format!(
+            "the change was accepted but {} was never closed at WeChat Pay",
+            old.attempt_id
+        )
     })?;
     kit.charges_are(&order, 0).await
 }

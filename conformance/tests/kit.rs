@@ -548,6 +548,7 @@ async fn a_backend_that_never_closes_fails_the_close_first_cases() {
         failed,
         set(&[
             "content_change_closes_first",
+            "content_change_cannot_close",
             "expired_replaced_after_close",
             "expired_closed_after_close",
             "lost_create_closed_first",
