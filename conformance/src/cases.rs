@@ -380,6 +380,30 @@ impl Kit {
         Ok(replies)
     }
 
+    /// Sends `request` until its reply is no longer `409 in_progress`, waiting `Retry-After`
+    /// (0.2 to 2 s) in between, as the guard does; gives up after 30 tries with the last reply.
+    async fn settled<F, Fut>(&self, request: F) -> Result<Reply, Verdict>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Reply, KitError>>,
+    {
+        let mut reply = request().await?;
+        for _ in 0..30 {
+            if !(reply.status == 409 && reply.error_code() == Some("in_progress")) {
+                break;
+            }
+            let secs = reply
+                .retry_after
+                .as_deref()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(1.0)
+                .clamp(0.2, 2.0);
+            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+            reply = request().await?;
+        }
+        Ok(reply)
+    }
+
     /// How long until `attempt`'s prepay expires on the server's clock; `n/a` when that is
     /// longer than the kit may wait.
     fn expiry_wait(&self, attempt: &Attempt) -> Result<Duration, Verdict> {
@@ -439,7 +463,7 @@ pub fn all() -> Vec<Case> {
         Case {
             id: "parallel_fresh_keys",
             rule: "§1 rule 2",
-            title: "parallel creates with as many keys: one live attempt, one prepay call",
+            title: "parallel creates with as many keys: one live attempt (also for keys re-sent after in_progress), one prepay call",
             run: |k| Box::pin(parallel_fresh_keys(k)),
         },
         Case {
@@ -727,10 +751,39 @@ async fn parallel_same_key(kit: &Kit) -> Outcome {
 
 async fn parallel_fresh_keys(kit: &Kit) -> Outcome {
     let order = kit.order().await?;
+    let keys: Vec<String> = (0..kit.options.parallel).map(|_| new_key()).collect();
     let replies = kit
-        .parallel(&order, kit.options.parallel, |_| new_key())
+        .parallel(&order, keys.len(), |i| keys[i].clone())
         .await?;
     let attempt = one_attempt(&order, &replies)?;
+    // As the guard does, keys answered `in_progress` are re-sent (a few, one after another,
+    // well within the prepay's lifetime): whatever the key, the one live attempt is the answer
+    // (rule 2), never a new number.
+    let waiting = keys
+        .iter()
+        .zip(&replies)
+        .filter(|(_, reply)| reply.status == 409)
+        .map(|(key, _)| key)
+        .take(3);
+    for key in waiting {
+        let reply = kit
+            .settled(|| kit.backend.create(&order, key, &order.fingerprint))
+            .await?;
+        let again = check_attempt(&reply, &order, &order.fingerprint).map_err(fail)?;
+        if attempt.expires_at.is_some_and(|at| again.now >= at) {
+            // The live attempt expired meanwhile (a very slow run): a new number is right.
+            break;
+        }
+        ensure(
+            again.attempt_id == attempt.attempt_id && again.status == 200,
+            || {
+                format!(
+                    "a key re-sent after in_progress got {} {}, not 200 with the live {}",
+                    again.status, again.attempt_id, attempt.attempt_id
+                )
+            },
+        )?;
+    }
     one_number_at_provider(kit, &order, &attempt).await
 }
 
