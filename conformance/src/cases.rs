@@ -515,12 +515,6 @@ pub fn all() -> Vec<Case> {
             run: |k| Box::pin(paid_is_final(k)),
         },
         Case {
-            id: "content_change_cannot_close",
-            rule: "§1 rule 3",
-            title: "a content change while the provider cannot close is 409 attempt_open; accepted once it can",
-            run: |k| Box::pin(content_change_cannot_close(k)),
-        },
-        Case {
             id: "fingerprint_mismatch",
             rule: "§1 rule 6",
             title: "a fingerprint other than the order's is 422 fingerprint_mismatch",
@@ -1711,4 +1705,18 @@ where
 /// `charges_are` for the guard sequences.
 pub async fn expect_charges(kit: &Kit, order: &Order, charges: u64) -> Outcome {
     kit.charges_are(order, charges).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_case_is_listed_once() {
+        let mut ids: Vec<&str> = all().iter().map(|c| c.id).collect();
+        let listed = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), listed, "a case id is listed twice");
+    }
 }
