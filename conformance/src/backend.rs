@@ -72,6 +72,7 @@ pub struct Backend {
     base: String,
     create_template: String,
     status_template: String,
+    submit_path: String,
     seen: Mutex<Vec<Seen>>,
 }
 
@@ -79,14 +80,23 @@ pub struct Backend {
 pub const DEFAULT_CREATE: &str = "/api/orders/{orderNo}/payments";
 /// The contract's default status template (§2).
 pub const DEFAULT_STATUS: &str = "/api/orders/{orderNo}/payment";
+/// The contract's default submit path (§4).
+pub const DEFAULT_SUBMIT: &str = "/api/orders";
+
+/// Where the guard-facing endpoints are, when not at the contract's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Paths {
+    /// The create template ([`DEFAULT_CREATE`]).
+    pub create: Option<String>,
+    /// The status template ([`DEFAULT_STATUS`]).
+    pub status: Option<String>,
+    /// The submit path ([`DEFAULT_SUBMIT`]).
+    pub submit: Option<String>,
+}
 
 impl Backend {
-    /// A backend at `base` (`http://host:port`), with the contract's templates unless given.
-    pub fn new(
-        base: &str,
-        create_template: Option<String>,
-        status_template: Option<String>,
-    ) -> Result<Self, KitError> {
+    /// A backend at `base` (`http://host:port`), with the contract's paths unless given.
+    pub fn new(base: &str, paths: Paths) -> Result<Self, KitError> {
         let client = reqwest::Client::builder()
             // Longer than the longest long-poll the kit asks for (25 s).
             .timeout(Duration::from_secs(40))
@@ -94,8 +104,9 @@ impl Backend {
         Ok(Backend {
             client,
             base: base.trim_end_matches('/').to_owned(),
-            create_template: create_template.unwrap_or_else(|| DEFAULT_CREATE.to_owned()),
-            status_template: status_template.unwrap_or_else(|| DEFAULT_STATUS.to_owned()),
+            create_template: paths.create.unwrap_or_else(|| DEFAULT_CREATE.to_owned()),
+            status_template: paths.status.unwrap_or_else(|| DEFAULT_STATUS.to_owned()),
+            submit_path: paths.submit.unwrap_or_else(|| DEFAULT_SUBMIT.to_owned()),
             seen: Mutex::new(Vec::new()),
         })
     }
@@ -126,6 +137,22 @@ impl Backend {
             self.base,
             self.status_template.replace("{orderNo}", order_no)
         )
+    }
+
+    /// The submit URL (§4).
+    pub fn submit_url(&self) -> String {
+        format!("{}{}", self.base, self.submit_path)
+    }
+
+    /// `POST {submit}` (§4) with `key`, quoted as the guard sends it, and `body`.
+    pub async fn submit(&self, key: &str, body: &Value) -> Result<Reply, KitError> {
+        let req = self
+            .client
+            .post(self.submit_url())
+            .header("Idempotency-Key", format!("\"{key}\""))
+            .json(body);
+        let label = format!("POST {}", self.submit_url());
+        self.send(label, req).await
     }
 
     /// `POST {create}` with `key` and the raw `body` (JSON or deliberately not).

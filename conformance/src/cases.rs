@@ -380,6 +380,30 @@ impl Kit {
         Ok(replies)
     }
 
+    /// Sends `request` until its reply is no longer `409 in_progress`, waiting `Retry-After`
+    /// (0.2 to 2 s) in between, as the guard does; gives up after 30 tries with the last reply.
+    async fn settled<F, Fut>(&self, request: F) -> Result<Reply, Verdict>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Reply, KitError>>,
+    {
+        let mut reply = request().await?;
+        for _ in 0..30 {
+            if !(reply.status == 409 && reply.error_code() == Some("in_progress")) {
+                break;
+            }
+            let secs = reply
+                .retry_after
+                .as_deref()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(1.0)
+                .clamp(0.2, 2.0);
+            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+            reply = request().await?;
+        }
+        Ok(reply)
+    }
+
     /// How long until `attempt`'s prepay expires on the server's clock; `n/a` when that is
     /// longer than the kit may wait.
     fn expiry_wait(&self, attempt: &Attempt) -> Result<Duration, Verdict> {
@@ -439,7 +463,7 @@ pub fn all() -> Vec<Case> {
         Case {
             id: "parallel_fresh_keys",
             rule: "§1 rule 2",
-            title: "parallel creates with as many keys: one live attempt, one prepay call",
+            title: "parallel creates with as many keys: one live attempt (also for keys re-sent after in_progress), one prepay call",
             run: |k| Box::pin(parallel_fresh_keys(k)),
         },
         Case {
@@ -459,6 +483,12 @@ pub fn all() -> Vec<Case> {
             rule: "§1 rule 3",
             title: "a content change closes the live attempt at the provider before it is accepted",
             run: |k| Box::pin(content_change_closes_first(k)),
+        },
+        Case {
+            id: "content_change_cannot_close",
+            rule: "§1 rule 3",
+            title: "a content change while the provider cannot close is 409 attempt_open; accepted once it can",
+            run: |k| Box::pin(content_change_cannot_close(k)),
         },
         Case {
             id: "expired_replaced_after_close",
@@ -562,6 +592,24 @@ pub fn all() -> Vec<Case> {
             rule: "§3",
             title: "a notify delivered twice is acknowledged twice and changes nothing",
             run: |k| Box::pin(duplicate_notify(k)),
+        },
+        Case {
+            id: "submit_idempotent",
+            rule: "§4 rule 1",
+            title: "a submission: 201 and the order body; the same key + content again, the same order (200, reused)",
+            run: |k| Box::pin(submit_idempotent(k)),
+        },
+        Case {
+            id: "submit_key_reused",
+            rule: "§4 rule 1",
+            title: "a submission key sent again with other content is 422 key_reused",
+            run: |k| Box::pin(submit_key_reused(k)),
+        },
+        Case {
+            id: "submit_parallel",
+            rule: "§4 rule 2",
+            title: "parallel submissions of one content (one key and fresh keys) make one order",
+            run: |k| Box::pin(submit_parallel(k)),
         },
     ];
     cases.extend(crate::guard::cases());
@@ -721,10 +769,39 @@ async fn parallel_same_key(kit: &Kit) -> Outcome {
 
 async fn parallel_fresh_keys(kit: &Kit) -> Outcome {
     let order = kit.order().await?;
+    let keys: Vec<String> = (0..kit.options.parallel).map(|_| new_key()).collect();
     let replies = kit
-        .parallel(&order, kit.options.parallel, |_| new_key())
+        .parallel(&order, keys.len(), |i| keys[i].clone())
         .await?;
     let attempt = one_attempt(&order, &replies)?;
+    // As the guard does, keys answered `in_progress` are re-sent (a few, one after another,
+    // well within the prepay's lifetime): whatever the key, the one live attempt is the answer
+    // (rule 2), never a new number.
+    let waiting = keys
+        .iter()
+        .zip(&replies)
+        .filter(|(_, reply)| reply.status == 409)
+        .map(|(key, _)| key)
+        .take(3);
+    for key in waiting {
+        let reply = kit
+            .settled(|| kit.backend.create(&order, key, &order.fingerprint))
+            .await?;
+        let again = check_attempt(&reply, &order, &order.fingerprint).map_err(fail)?;
+        if attempt.expires_at.is_some_and(|at| again.now >= at) {
+            // The live attempt expired meanwhile (a very slow run): a new number is right.
+            break;
+        }
+        ensure(
+            again.attempt_id == attempt.attempt_id && again.status == 200,
+            || {
+                format!(
+                    "a key re-sent after in_progress got {} {}, not 200 with the live {}",
+                    again.status, again.attempt_id, attempt.attempt_id
+                )
+            },
+        )?;
+    }
     one_number_at_provider(kit, &order, &attempt).await
 }
 
@@ -781,9 +858,9 @@ async fn content_change_closes_first(kit: &Kit) -> Outcome {
     let new_fingerprint = match changed {
         Changed::Done(fp) => fp,
         Changed::Unsupported(why) => return Err(Verdict::NotApplicable(why)),
-        Changed::Refused(status, body) => {
+        Changed::Refused { status, text, .. } => {
             return Err(fail(format!(
-                "the change was refused with {status} though the provider could close: {body}"
+                "the change was refused with {status} though the provider could close: {text}"
             )))
         }
     };
@@ -815,6 +892,80 @@ async fn content_change_closes_first(kit: &Kit) -> Outcome {
     let new = check_attempt(&reply, &changed, &new_fingerprint).map_err(fail)?;
     ensure(new.attempt_id != old.attempt_id, || {
         "the new content got the old merchant payment number".into()
+    })?;
+    kit.charges_are(&order, 0).await
+}
+
+async fn content_change_cannot_close(kit: &Kit) -> Outcome {
+    let order = kit.order().await?;
+    let old = kit.attempt(&order, &new_key()).await?;
+    // WeChat Pay fails every close of this attempt (and only of it) while the change is tried.
+    let close_path = format!("/v3/pay/transactions/out-trade-no/{}/close", old.attempt_id);
+    kit.sim
+        .fault("status=503", &close_path, Some("POST"), 1000)
+        .await?;
+    let refused = kit
+        .options
+        .orders
+        .change(kit.backend.client(), &order, 2999)
+        .await;
+    kit.sim.clear_faults().await?;
+    let refused = refused?;
+    let retry_after = match &refused {
+        Changed::Unsupported(why) => return Err(Verdict::NotApplicable(why.clone())),
+        Changed::Done(_) => {
+            return Err(fail(format!(
+                "the change was accepted though WeChat Pay could not close {}",
+                old.attempt_id
+            )))
+        }
+        Changed::Refused {
+            status,
+            text,
+            retry_after,
+        } => {
+            ensure(
+                *status == 409 && refused.error_code().as_deref() == Some("attempt_open"),
+                || {
+                    format!(
+                        "while WeChat Pay could not close, the change was refused with {status} \
+                         {text}, not 409 attempt_open"
+                    )
+                },
+            )?;
+            retry_after.clone()
+        }
+    };
+    if kit.options.orders.speaks_http() {
+        ensure(
+            retry_after
+                .as_deref()
+                .is_some_and(|v| v.trim().parse::<u64>().is_ok()),
+            || "409 attempt_open without a Retry-After in seconds".into(),
+        )?;
+    }
+    // The provider can close again: the same change is accepted, and only after the close.
+    let changed = kit
+        .options
+        .orders
+        .change(kit.backend.client(), &order, 2999)
+        .await?;
+    match changed {
+        Changed::Done(fingerprint) => ensure(fingerprint != order.fingerprint, || {
+            "the changed order kept its fingerprint".into()
+        })?,
+        other => {
+            return Err(fail(format!(
+                "once WeChat Pay could close again the change was not accepted: {other:?}"
+            )))
+        }
+    }
+    let closes = kit.sim.stats_of(&old.attempt_id).await?.closes;
+    ensure(closes >= 1, || {
+        format!(
+            "the change was accepted but {} was never closed at WeChat Pay",
+            old.attempt_id
+        )
     })?;
     kit.charges_are(&order, 0).await
 }
@@ -1263,6 +1414,212 @@ async fn duplicate_notify(kit: &Kit) -> Outcome {
     kit.charges_are(&order, 1).await
 }
 
+/// The content the submission cases send unless told (`{nonce}` replaced): the payment
+/// center's shape (`docs/business-api.md`); another backend may need `--submit-content`.
+pub const DEFAULT_SUBMIT_CONTENT: &str =
+    r#"{"amount": 1999, "currency": "CNY", "description": "conformance", "nonce": "{nonce}"}"#;
+
+/// A fresh buyer (the guard's `scope`): submission keys are scoped per buyer.
+fn buyer() -> String {
+    format!("kit-{}", crate::random_token(12))
+}
+
+/// One order content to submit (§4) for a buyer, and its fingerprint.
+struct Submission {
+    body: Value,
+    fingerprint: String,
+}
+
+/// A submitted order's body (§4), checked.
+struct Submitted {
+    status: u16,
+    order_no: String,
+    reused: bool,
+}
+
+fn check_submitted(reply: &Reply, fingerprint: &str) -> Result<Submitted, String> {
+    if !matches!(reply.status, 200 | 201) {
+        return Err(format!(
+            "expected 201/200 with an order, got {}",
+            reply.summary()
+        ));
+    }
+    let body = reply
+        .json
+        .as_ref()
+        .filter(|v| v.is_object())
+        .ok_or_else(|| format!("{}: the body is not a JSON object", reply.status))?;
+    let order_no = body
+        .get("orderNo")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| format!("orderNo missing: {body}"))?;
+    if body.get("fingerprint").and_then(Value::as_str) != Some(fingerprint) {
+        return Err(format!("fingerprint is not the content's: {body}"));
+    }
+    if non_negative_int(body.get("expiresAt")).is_none() {
+        return Err(format!("expiresAt is not a non-negative integer: {body}"));
+    }
+    let reused = body
+        .get("reused")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| format!("reused is not a boolean: {body}"))?;
+    if non_negative_int(body.get("now")).is_none() {
+        return Err(format!("now (the server's clock) is missing: {body}"));
+    }
+    Ok(Submitted {
+        status: reply.status,
+        order_no: order_no.to_owned(),
+        reused,
+    })
+}
+
+impl Kit {
+    /// A fresh order content, from `--submit-content` or the default, for `buyer`.
+    fn submission(&self, buyer: &str) -> Result<Submission, Verdict> {
+        let template = self
+            .options
+            .submit_content
+            .as_deref()
+            .unwrap_or(DEFAULT_SUBMIT_CONTENT);
+        let text = template.replace("{nonce}", &crate::random_token(16));
+        let content: Value = serde_json::from_str(&text)
+            .map_err(|e| fail(format!("--submit-content is not JSON ({e}): {text}")))?;
+        if !content.is_object() {
+            return Err(fail("--submit-content is not a JSON object"));
+        }
+        let fingerprint = checkout_guard::core::fingerprint::fingerprint(&content)
+            .map_err(|e| fail(format!("the content cannot be fingerprinted: {e:?}")))?
+            .as_str()
+            .to_owned();
+        let body = json!({"content": content, "fingerprint": fingerprint, "buyer": buyer});
+        Ok(Submission { body, fingerprint })
+    }
+
+    /// Submits `submission` with `key`, re-sent while `409 in_progress`.
+    async fn submit(&self, submission: &Submission, key: &str) -> Result<Reply, Verdict> {
+        self.settled(|| self.backend.submit(key, &submission.body))
+            .await
+    }
+
+    /// The first submission of a case: `n/a` when the backend offers no submission (§4 is
+    /// optional) or refuses the kit's default content as malformed.
+    async fn first_submit(&self, submission: &Submission, key: &str) -> Result<Submitted, Verdict> {
+        let reply = self.submit(submission, key).await?;
+        if matches!(reply.status, 404 | 405) {
+            return Err(Verdict::NotApplicable(format!(
+                "the backend offers no order submission at POST {} ({}); §4 is optional \
+                 (--submit-path if it is elsewhere)",
+                self.backend.submit_url(),
+                reply.status
+            )));
+        }
+        if reply.status == 400 && self.options.submit_content.is_none() {
+            return Err(Verdict::NotApplicable(format!(
+                "the backend refused the kit's default content ({}): pass --submit-content \
+                 with an order content it accepts",
+                reply.summary()
+            )));
+        }
+        let submitted = check_submitted(&reply, &submission.fingerprint).map_err(fail)?;
+        ensure(submitted.status == 201 && !submitted.reused, || {
+            format!(
+                "a new key and new content answered {} reused={}, not 201 reused=false",
+                submitted.status, submitted.reused
+            )
+        })?;
+        Ok(submitted)
+    }
+}
+
+async fn submit_idempotent(kit: &Kit) -> Outcome {
+    let submission = kit.submission(&buyer())?;
+    let key = new_key();
+    let first = kit.first_submit(&submission, &key).await?;
+    let reply = kit.submit(&submission, &key).await?;
+    let again = check_submitted(&reply, &submission.fingerprint).map_err(fail)?;
+    ensure(
+        again.status == 200 && again.reused && again.order_no == first.order_no,
+        || {
+            format!(
+                "the same key and content again answered {} reused={} {}, not 200 reused=true {}",
+                again.status, again.reused, again.order_no, first.order_no
+            )
+        },
+    )
+}
+
+async fn submit_key_reused(kit: &Kit) -> Outcome {
+    let buyer = buyer();
+    let submission = kit.submission(&buyer)?;
+    let key = new_key();
+    kit.first_submit(&submission, &key).await?;
+    let other = kit.submission(&buyer)?;
+    let reply = kit.submit(&other, &key).await?;
+    ensure(
+        reply.status == 422 && reply.error_code() == Some("key_reused"),
+        || format!("the same key with other content: {}", reply.summary()),
+    )
+}
+
+async fn submit_parallel(kit: &Kit) -> Outcome {
+    let buyer = buyer();
+    let submission = kit.submission(&buyer)?;
+    // Probe first (n/a when there is no submission), with a content of its own.
+    kit.first_submit(&kit.submission(&buyer)?, &new_key())
+        .await?;
+    let shared = new_key();
+    let keys: Vec<String> = (0..kit.options.parallel)
+        .map(|i| {
+            if i % 2 == 0 {
+                shared.clone()
+            } else {
+                new_key()
+            }
+        })
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for key in keys {
+        let backend = kit.backend.clone();
+        let body = submission.body.clone();
+        tasks.spawn(async move {
+            let reply = backend.submit(&key, &body).await;
+            (key, reply)
+        });
+    }
+    let mut replies = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (key, reply) = joined.map_err(|e| fail(format!("a submit task failed: {e}")))?;
+        replies.push((key, reply?));
+    }
+    let mut orders = std::collections::BTreeSet::new();
+    let mut created = 0;
+    for (key, reply) in replies {
+        // `in_progress` is re-sent with the same key, as the guard does.
+        let reply = if reply.status == 409 && reply.error_code() == Some("in_progress") {
+            kit.submit(&submission, &key).await?
+        } else {
+            reply
+        };
+        let submitted = check_submitted(&reply, &submission.fingerprint)
+            .map_err(|why| fail(format!("a parallel submission: {why}")))?;
+        if submitted.status == 201 {
+            created += 1;
+        }
+        orders.insert(submitted.order_no);
+    }
+    ensure(orders.len() == 1, || {
+        format!(
+            "{} parallel submissions of one content made {} orders: {orders:?}",
+            kit.options.parallel,
+            orders.len()
+        )
+    })?;
+    ensure(created == 1, || {
+        format!("{created} submissions answered 201, expected 1")
+    })
+}
+
 async fn retry_after_everywhere(kit: &Kit) -> Outcome {
     let mut wrong = Vec::new();
     let mut checked = 0;
@@ -1348,4 +1705,18 @@ where
 /// `charges_are` for the guard sequences.
 pub async fn expect_charges(kit: &Kit, order: &Order, charges: u64) -> Outcome {
     kit.charges_are(order, charges).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_case_is_listed_once() {
+        let mut ids: Vec<&str> = all().iter().map(|c| c.id).collect();
+        let listed = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), listed, "a case id is listed twice");
+    }
 }

@@ -38,7 +38,7 @@ pub mod sim;
 
 use std::time::{Duration, Instant};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Paths};
 use crate::cases::Kit;
 use crate::orders::Orders;
 use crate::report::{CaseReport, Verdict};
@@ -82,6 +82,12 @@ pub struct Options {
     pub create_path: Option<String>,
     /// The status template (default `/api/orders/{orderNo}/payment`).
     pub status_path: Option<String>,
+    /// The order submission path (§4, default `/api/orders`).
+    pub submit_path: Option<String>,
+    /// The content the submission cases send (§4), JSON with `{nonce}` replaced by a fresh
+    /// token for every order; `None`: [`cases::DEFAULT_SUBMIT_CONTENT`], and a backend that
+    /// refuses it as malformed gets `n/a`.
+    pub submit_content: Option<String>,
     /// Run only the cases whose id starts with one of these (empty: all).
     pub only: Vec<String>,
     /// The longest the expiry case waits for a prepay to expire; a backend whose prepays live
@@ -103,6 +109,8 @@ impl Options {
             orders,
             create_path: None,
             status_path: None,
+            submit_path: None,
+            submit_content: None,
             only: Vec::new(),
             max_expiry_wait: Duration::from_secs(20),
             settle_timeout: Duration::from_secs(15),
@@ -115,8 +123,11 @@ impl Options {
 pub async fn run(options: Options) -> Result<Vec<CaseReport>, KitError> {
     let backend = Backend::new(
         &options.backend,
-        options.create_path.clone(),
-        options.status_path.clone(),
+        Paths {
+            create: options.create_path.clone(),
+            status: options.status_path.clone(),
+            submit: options.submit_path.clone(),
+        },
     )?;
     let sim = Sim::new(backend.client().clone(), &options.provider_sim);
     // Fail fast and clearly when the simulator is not there.

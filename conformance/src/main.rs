@@ -44,6 +44,13 @@ struct Args {
     /// The status template, if not the contract's `/api/orders/{orderNo}/payment`.
     #[arg(long)]
     status_path: Option<String>,
+    /// The order submission path (§4), if not the contract's `/api/orders`.
+    #[arg(long)]
+    submit_path: Option<String>,
+    /// The content the submission cases send (§4): a JSON object, `{nonce}` replaced by a
+    /// fresh token per order.
+    #[arg(long, value_name = "JSON")]
+    submit_content: Option<String>,
     /// Write JUnit XML here.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -108,6 +115,8 @@ async fn main_inner(args: Args) -> Result<bool, KitError> {
     let mut options = Options::new(&args.backend, &args.provider_sim, orders(&args)?);
     options.create_path = args.create_path.clone();
     options.status_path = args.status_path.clone();
+    options.submit_path = args.submit_path.clone();
+    options.submit_content = args.submit_content.clone();
     options.only = args.only.clone();
     options.max_expiry_wait = Duration::from_secs(args.max_expiry_wait);
     options.settle_timeout = Duration::from_secs(args.settle_timeout);

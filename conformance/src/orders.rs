@@ -7,7 +7,9 @@
 //!   environment (`CG_CONFORMANCE_ACTION=create|change`, `CG_CONFORMANCE_AMOUNT` in fen,
 //!   `CG_CONFORMANCE_ORDER_NO` for a change, `CG_CONFORMANCE_NONCE`), answering one JSON object
 //!   on stdout: `{"orderNo", "fingerprint", "buyerToken"?}` (a change: at least
-//!   `{"fingerprint"}`); exit status 3 on a change means "cannot change orders".
+//!   `{"fingerprint"}`); exit status 3 on a change means "cannot change orders", any other
+//!   non-zero exit status a refusal, with the backend's error body (`{"error": "attempt_open",
+//!   …}`) on stdout.
 //! - [`Orders::Http`]: an HTTP template, `"METHOD URL [BODY]"` with `{amount}`, `{nonce}` and
 //!   (for the change) `{orderNo}` replaced, answering the same JSON object.
 //!
@@ -38,8 +40,26 @@ pub enum Changed {
     Done(String),
     /// The adapter cannot change orders (why).
     Unsupported(String),
-    /// The backend refused (`409 attempt_open`, …): the status and body.
-    Refused(u16, String),
+    /// The backend refused (`409 attempt_open`, …).
+    Refused {
+        /// The status code (`409` for a refusing orders command).
+        status: u16,
+        /// The body (a command's stdout).
+        text: String,
+        /// `Retry-After`, as sent (always `None` from an orders command).
+        retry_after: Option<String>,
+    },
+}
+
+impl Changed {
+    /// The error code of a refusal's body (`{"error": …}`), when it has one.
+    pub fn error_code(&self) -> Option<String> {
+        let Changed::Refused { text, .. } = self else {
+            return None;
+        };
+        let body: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
+        Some(body.get("error")?.as_str()?.to_owned())
+    }
 }
 
 /// An HTTP request template: `METHOD URL [BODY]`.
@@ -102,6 +122,13 @@ pub enum Orders {
         /// Changes its amount; none: changes are not available.
         change: Option<Template>,
     },
+}
+
+impl Orders {
+    /// Whether its replies are HTTP replies (so a refusal's `Retry-After` can be read).
+    pub fn speaks_http(&self) -> bool {
+        !matches!(self, Orders::Command { .. })
+    }
 }
 
 #[derive(Deserialize)]
@@ -170,10 +197,9 @@ impl Orders {
             }
             Orders::Http { create, .. } => {
                 let amount = amount.to_string();
-                let (status, text) =
-                    send_template(client, create, &[("amount", &amount), ("nonce", &nonce)])
-                        .await?;
-                parse_made(status, &text)?
+                let sent = send_template(client, create, &[("amount", &amount), ("nonce", &nonce)])
+                    .await?;
+                parse_made(sent.status, &sent.text)?
             }
         };
         Ok(Order {
@@ -191,7 +217,7 @@ impl Orders {
         order: &Order,
         amount: i64,
     ) -> Result<Changed, KitError> {
-        let (status, text) = match self {
+        let (status, text, retry_after) = match self {
             Orders::BusinessApi { base, api_key } => {
                 let reply = client
                     .put(format!("{base}/v1/business/orders/{}", order.order_no))
@@ -203,7 +229,8 @@ impl Orders {
                     .await
                     .map_err(|e| KitError::Adapter(format!("change an order: {e}")))?;
                 let status = reply.status().as_u16();
-                (status, reply.text().await.unwrap_or_default())
+                let retry_after = retry_after_of(&reply);
+                (status, reply.text().await.unwrap_or_default(), retry_after)
             }
             Orders::Command { command } => {
                 let amount = amount.to_string();
@@ -217,13 +244,13 @@ impl Orders {
                 )
                 .await?;
                 match out {
-                    (0, stdout) => (200, stdout),
+                    (0, stdout) => (200, stdout, None),
                     (3, _) => {
                         return Ok(Changed::Unsupported(
                             "the orders command cannot change orders (exit 3)".into(),
                         ))
                     }
-                    (code, stdout) => (409, format!("orders command exited {code}: {stdout}")),
+                    (_, stdout) => (409, stdout, None),
                 }
             }
             Orders::Http { change: None, .. } => {
@@ -236,16 +263,21 @@ impl Orders {
                 ..
             } => {
                 let amount = amount.to_string();
-                send_template(
+                let sent = send_template(
                     client,
                     template,
                     &[("amount", &amount), ("orderNo", &order.order_no)],
                 )
-                .await?
+                .await?;
+                (sent.status, sent.text, sent.retry_after)
             }
         };
         if !(200..300).contains(&status) {
-            return Ok(Changed::Refused(status, text));
+            return Ok(Changed::Refused {
+                status,
+                text,
+                retry_after,
+            });
         }
         let changed: Refingerprinted = parse_json(&text)?;
         Ok(Changed::Done(changed.fingerprint))
@@ -269,11 +301,26 @@ fn parse_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, KitError> {
     })
 }
 
+/// What a templated request answered.
+struct Sent {
+    status: u16,
+    text: String,
+    retry_after: Option<String>,
+}
+
+fn retry_after_of(reply: &reqwest::Response) -> Option<String> {
+    reply
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 async fn send_template(
     client: &reqwest::Client,
     template: &Template,
     vars: &[(&str, &str)],
-) -> Result<(u16, String), KitError> {
+) -> Result<Sent, KitError> {
     let url = Template::fill(&template.url, vars);
     let method = reqwest::Method::from_bytes(template.method.as_bytes())
         .map_err(|e| KitError::Usage(format!("template method: {e}")))?;
@@ -288,7 +335,12 @@ async fn send_template(
         .await
         .map_err(|e| KitError::Adapter(format!("{} {url}: {e}", template.method)))?;
     let status = reply.status().as_u16();
-    Ok((status, reply.text().await.unwrap_or_default()))
+    let retry_after = retry_after_of(&reply);
+    Ok(Sent {
+        status,
+        text: reply.text().await.unwrap_or_default(),
+        retry_after,
+    })
 }
 
 /// Runs `sh -c command` with `env`: the exit code and stdout.

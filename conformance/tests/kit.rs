@@ -3,8 +3,11 @@
 //! - the real payment center binary (`--profile demo --provider wechatpay`, SQLite in memory,
 //!   or PostgreSQL when `CG_TEST_DATABASE_URL` is set): every case passes;
 //! - deliberately broken backends made here from the payment center's library (its guard-facing
-//!   `router()` over a broken `Provider` or a broken `Store`): each fails exactly the cases
-//!   that name its fault.
+//!   `router()` over a broken `Provider` or a broken `Store`, or behind a middleware that
+//!   answers for it): each fails exactly the cases that name its fault, and makes the kit
+//!   exit 1. One never closes at WeChat Pay, one has no idempotency store, one mints a new
+//!   `out_trade_no` for every new key, one answers `closed` for an expired prepay without
+//!   closing it, one trusts the client's fingerprint.
 //!
 //! The WeChat Pay v3 simulator runs in this process, with the throwaway keys of the
 //! `wechatpay` crate's vectors, prepays that may expire in seconds (`min_time_expire_ms: 0`)
@@ -18,6 +21,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use checkout_guard_server::clock::Clock;
 use checkout_guard_server::model::{Attempt, AttemptState, Order, OutboxEvent, StoredReply};
 use checkout_guard_server::provider::wechatpay::{WechatPayConfig, WechatPayV3};
@@ -288,55 +292,100 @@ impl Provider for Honest {
     }
 }
 
-/// A store that forgets idempotency keys: never a stored reply.
-struct ForgetsKeys(SqliteStore);
+/// The store faults of the broken backends; `Faulty` is the library's SQLite store with one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StoreFault {
+    /// None: the fault is in a middleware around the library's routes.
+    None,
+    /// No idempotency store: no key is ever remembered.
+    ForgetsKeys,
+    /// Every new key mints a new `out_trade_no`: the order's live attempt is forgotten here
+    /// (marked dead in this store, never closed at WeChat Pay, so still payable there).
+    MintsEveryCreate,
+    /// The order's fingerprint is whatever the create request says it is (rule 1.6 skipped).
+    TrustsClientFingerprint,
+}
 
-impl Store for ForgetsKeys {
+tokio::task_local! {
+    /// The fingerprint a create request sent, for [`StoreFault::TrustsClientFingerprint`].
+    static CLIENT_FINGERPRINT: String;
+}
+
+/// The library's SQLite store with a fault; the `Arc` is shared with a test's middleware.
+struct Faulty {
+    inner: Arc<SqliteStore>,
+    fault: StoreFault,
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    i64::try_from(since.as_millis()).expect("milliseconds fit")
+}
+
+/// Live: could still be paid (the contract's vocabulary), with no reuse margin.
+fn live(attempt: &Attempt, now: i64) -> bool {
+    matches!(attempt.state, AttemptState::Unpaid | AttemptState::Paying)
+        && attempt.expires_at.is_some_and(|at| at > now)
+}
+
+impl Store for Faulty {
     type Lease = <SqliteStore as Store>::Lease;
 
     async fn try_lease_order(&self, order_no: &str) -> Result<Option<Self::Lease>, StoreError> {
-        self.0.try_lease_order(order_no).await
+        self.inner.try_lease_order(order_no).await
     }
     async fn lease_order(
         &self,
         order_no: &str,
         wait_ms: u64,
     ) -> Result<Option<Self::Lease>, StoreError> {
-        self.0.lease_order(order_no, wait_ms).await
+        self.inner.lease_order(order_no, wait_ms).await
     }
     async fn try_lease_submission(
         &self,
         buyer: &str,
         key: &str,
     ) -> Result<Option<Self::Lease>, StoreError> {
-        self.0.try_lease_submission(buyer, key).await
+        self.inner.try_lease_submission(buyer, key).await
     }
     fn changes(&self, order_no: &str) -> Changes {
-        self.0.changes(order_no)
+        self.inner.changes(order_no)
     }
     async fn order(&self, order_no: &str) -> Result<Option<Order>, StoreError> {
-        self.0.order(order_no).await
+        let order = self.inner.order(order_no).await?;
+        if self.fault != StoreFault::TrustsClientFingerprint {
+            return Ok(order);
+        }
+        // The fault: during a create, the order is taken to be what the client says it is.
+        Ok(order.map(|mut order| {
+            if let Ok(sent) = CLIENT_FINGERPRINT.try_with(String::clone) {
+                order.fingerprint = sent;
+            }
+            order
+        }))
     }
     async fn insert_order(&self, order: &Order) -> Result<bool, StoreError> {
-        self.0.insert_order(order).await
+        self.inner.insert_order(order).await
     }
     async fn submit(&self, s: &KeyedSubmission<'_>) -> Result<SubmitOutcome, StoreError> {
-        self.0.submit(s).await
+        self.inner.submit(s).await
     }
     async fn change_content(&self, c: &ContentChange<'_>) -> Result<ContentChanged, StoreError> {
-        self.0.change_content(c).await
+        self.inner.change_content(c).await
     }
     async fn latest_attempt(&self, order_no: &str) -> Result<Option<Attempt>, StoreError> {
-        self.0.latest_attempt(order_no).await
+        self.inner.latest_attempt(order_no).await
     }
     async fn attempt(&self, attempt_id: &str) -> Result<Option<Attempt>, StoreError> {
-        self.0.attempt(attempt_id).await
+        self.inner.attempt(attempt_id).await
     }
     async fn attempts(&self, order_no: &str) -> Result<Vec<Attempt>, StoreError> {
-        self.0.attempts(order_no).await
+        self.inner.attempts(order_no).await
     }
     async fn begin_attempt(&self, a: &NewAttempt<'_>) -> Result<Option<Attempt>, StoreError> {
-        self.0.begin_attempt(a).await
+        self.inner.begin_attempt(a).await
     }
     async fn finish_attempt(
         &self,
@@ -344,7 +393,7 @@ impl Store for ForgetsKeys {
         expires_at: i64,
         reply: &NewReply<'_>,
     ) -> Result<bool, StoreError> {
-        self.0.finish_attempt(prepay, expires_at, reply).await
+        self.inner.finish_attempt(prepay, expires_at, reply).await
     }
     async fn set_attempt_state(
         &self,
@@ -352,7 +401,7 @@ impl Store for ForgetsKeys {
         state: AttemptState,
         now: i64,
     ) -> Result<bool, StoreError> {
-        self.0.set_attempt_state(attempt_id, state, now).await
+        self.inner.set_attempt_state(attempt_id, state, now).await
     }
     async fn mark_paid(
         &self,
@@ -360,20 +409,45 @@ impl Store for ForgetsKeys {
         charged: Option<i64>,
         now: i64,
     ) -> Result<PaidRecord, StoreError> {
-        self.0.mark_paid(attempt_id, charged, now).await
+        self.inner.mark_paid(attempt_id, charged, now).await
     }
     async fn touch_query(&self, attempt_id: &str, now: i64) -> Result<(), StoreError> {
-        self.0.touch_query(attempt_id, now).await
+        self.inner.touch_query(attempt_id, now).await
     }
-    async fn reply(&self, _order_no: &str, _key: &str) -> Result<Option<StoredReply>, StoreError> {
-        // The fault: no key is ever remembered.
-        Ok(None)
+    async fn reply(&self, order_no: &str, key: &str) -> Result<Option<StoredReply>, StoreError> {
+        match self.fault {
+            // The fault: no key is ever remembered.
+            StoreFault::ForgetsKeys => Ok(None),
+            StoreFault::MintsEveryCreate => {
+                let stored = self.inner.reply(order_no, key).await?;
+                // The fault: a create with a new key (the library asks for its stored reply
+                // only on a create, under the order's lease) never looks for the live attempt
+                // and so never reuses it, and nothing closes it at WeChat Pay either.
+                if stored.is_none() {
+                    let now = now_ms();
+                    if let Some(latest) = self.inner.latest_attempt(order_no).await? {
+                        if live(&latest, now) {
+                            self.inner
+                                .set_attempt_state(&latest.attempt_id, AttemptState::Closed, now)
+                                .await?;
+                        }
+                    }
+                }
+                Ok(stored)
+            }
+            StoreFault::None | StoreFault::TrustsClientFingerprint => {
+                self.inner.reply(order_no, key).await
+            }
+        }
     }
-    async fn put_reply(&self, _reply: &NewReply<'_>) -> Result<bool, StoreError> {
-        Ok(true)
+    async fn put_reply(&self, reply: &NewReply<'_>) -> Result<bool, StoreError> {
+        match self.fault {
+            StoreFault::ForgetsKeys => Ok(true),
+            _ => self.inner.put_reply(reply).await,
+        }
     }
     async fn apply_notify(&self, n: &Notice<'_>) -> Result<NotifyApplied, StoreError> {
-        self.0.apply_notify(n).await
+        self.inner.apply_notify(n).await
     }
     async fn claim_webhooks(
         &self,
@@ -381,10 +455,10 @@ impl Store for ForgetsKeys {
         claim_until: i64,
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
-        self.0.claim_webhooks(now, claim_until, limit).await
+        self.inner.claim_webhooks(now, claim_until, limit).await
     }
     async fn webhook_delivered(&self, event_id: &str, now: i64) -> Result<(), StoreError> {
-        self.0.webhook_delivered(event_id, now).await
+        self.inner.webhook_delivered(event_id, now).await
     }
     async fn webhook_failed(
         &self,
@@ -392,10 +466,10 @@ impl Store for ForgetsKeys {
         error: &str,
         retry_at: i64,
     ) -> Result<(), StoreError> {
-        self.0.webhook_failed(event_id, error, retry_at).await
+        self.inner.webhook_failed(event_id, error, retry_at).await
     }
     async fn webhook_events(&self, order_no: &str) -> Result<Vec<OutboxEvent>, StoreError> {
-        self.0.webhook_events(order_no).await
+        self.inner.webhook_events(order_no).await
     }
     async fn claim_sweep(
         &self,
@@ -403,8 +477,68 @@ impl Store for ForgetsKeys {
         idle_since: i64,
         limit: u32,
     ) -> Result<Vec<Attempt>, StoreError> {
-        self.0.claim_sweep(now, idle_since, limit).await
+        self.inner.claim_sweep(now, idle_since, limit).await
     }
+}
+
+/// `POST /api/orders/{orderNo}/payments` runs with the fingerprint it sent in
+/// [`CLIENT_FINGERPRINT`] (for [`StoreFault::TrustsClientFingerprint`]).
+async fn remember_client_fingerprint(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let is_create =
+        req.method() == axum::http::Method::POST && req.uri().path().ends_with("/payments");
+    if !is_create {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let sent = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("fingerprint")?.as_str().map(str::to_owned));
+    let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+    match sent {
+        Some(sent) => CLIENT_FINGERPRINT.scope(sent, next.run(req)).await,
+        None => next.run(req).await,
+    }
+}
+
+/// `GET /api/orders/{orderNo}/payment` answers `closed` on its own clock for an attempt whose
+/// prepay expired, without closing it at WeChat Pay (rule 2.1 broken); anything else goes on
+/// to the library.
+async fn closed_on_expiry(
+    axum::extract::State(store): axum::extract::State<Arc<SqliteStore>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let order_no = req
+        .uri()
+        .path()
+        .strip_prefix("/api/orders/")
+        .and_then(|rest| rest.strip_suffix("/payment"))
+        .map(str::to_owned);
+    if let (true, Some(order_no)) = (req.method() == axum::http::Method::GET, order_no) {
+        let unpaid =
+            matches!(store.order(&order_no).await, Ok(Some(o)) if o.paid_attempt.is_none());
+        if let (true, Ok(Some(latest))) = (unpaid, store.latest_attempt(&order_no).await) {
+            let now = now_ms();
+            let expired = latest.expires_at.is_some_and(|at| at <= now);
+            if expired && matches!(latest.state, AttemptState::Unpaid | AttemptState::Paying) {
+                return axum::Json(serde_json::json!({
+                    "orderNo": order_no,
+                    "status": "closed",
+                    "attemptId": latest.attempt_id,
+                    "fingerprint": latest.fingerprint,
+                    "now": now,
+                }))
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
 }
 
 fn wechatpay(sim: &RunningSim, notify_url: String) -> WechatPayV3 {
@@ -427,12 +561,25 @@ fn memory_store() -> SqliteStore {
     SqliteStore::new(Arc::new(Db::open(&Storage::Memory).expect("sqlite")))
 }
 
+fn faulty(fault: StoreFault) -> Faulty {
+    Faulty {
+        inner: Arc::new(memory_store()),
+        fault,
+    }
+}
+
+/// What wraps the library's routes (a middleware that breaks a rule), or nothing.
+type Wrap = Box<dyn FnOnce(axum::Router) -> axum::Router + Send>;
+
+fn unwrapped() -> Wrap {
+    Box::new(|app| app)
+}
+
 /// Serves the library's guard-facing routes (with page orders, so `POST /api/orders` makes
 /// orders) over `provider` and `store`, plus a WeChat Pay notify endpoint; its base URL.
 async fn serve_library<P, S>(
     listener: tokio::net::TcpListener,
-    provider: P,
-    store: S,
+    (provider, store, wrap): (P, S, Wrap),
     opener: WechatPayV3,
 ) -> String
 where
@@ -489,10 +636,12 @@ where
             }
         }
     };
-    let app = axum::Router::new()
-        .route("/wechatpay/notify", axum::routing::post(notify))
-        .merge(router(api.clone()))
-        .with_state(());
+    let app = wrap(
+        axum::Router::new()
+            .route("/wechatpay/notify", axum::routing::post(notify))
+            .merge(router(api.clone()))
+            .with_state(()),
+    );
     let url = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -500,10 +649,11 @@ where
     url
 }
 
-/// Runs the kit against a library backend over `provider`/`store`; the failed cases.
+/// Runs the kit against a library backend over `provider`/`store`, its routes wrapped; the
+/// failed cases.
 async fn broken<P, S>(
     tag: &str,
-    make: impl FnOnce(WechatPayV3) -> (P, S),
+    make: impl FnOnce(WechatPayV3) -> (P, S, Wrap),
 ) -> (BTreeSet<String>, String)
 where
     P: Provider + 'static,
@@ -515,8 +665,8 @@ where
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
     let notify_url = format!("{base}/wechatpay/notify");
-    let (provider, store) = make(wechatpay(&sim, notify_url.clone()));
-    let url = serve_library(listener, provider, store, wechatpay(&sim, notify_url)).await;
+    let parts = make(wechatpay(&sim, notify_url.clone()));
+    let url = serve_library(listener, parts, wechatpay(&sim, notify_url)).await;
     let create = format!(
         r#"POST {url}/api/orders {{"content": {{"amount": {{amount}}, "currency": "CNY", "nonce": "{{nonce}}"}}}}"#
     );
@@ -543,11 +693,15 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_that_never_closes_fails_the_close_first_cases() {
-    let (failed, stdout) = broken("skips-close", |wx| (SkipsClose(wx), memory_store())).await;
+    let (failed, stdout) = broken("skips-close", |wx| {
+        (SkipsClose(wx), memory_store(), unwrapped())
+    })
+    .await;
     assert_eq!(
         failed,
         set(&[
             "content_change_closes_first",
+            "content_change_cannot_close",
             "expired_replaced_after_close",
             "expired_closed_after_close",
             "lost_create_closed_first",
@@ -559,7 +713,7 @@ async fn a_backend_that_never_closes_fails_the_close_first_cases() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_without_the_idempotency_store_fails_the_key_cases() {
     let (failed, stdout) = broken("forgets-keys", |wx| {
-        (Honest(wx), ForgetsKeys(memory_store()))
+        (Honest(wx), faulty(StoreFault::ForgetsKeys), unwrapped())
     })
     .await;
     assert_eq!(
@@ -567,4 +721,66 @@ async fn a_backend_without_the_idempotency_store_fails_the_key_cases() {
         set(&["idempotent_replay", "key_reused"]),
         "{stdout}"
     );
+}
+
+/// Rule 1.2 broken: a new key never gets the live attempt. (`never_charged_twice` cannot see
+/// the two payable numbers it leaves: at the end of the run their 4 s prepays have expired.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_mints_a_number_per_create_fails_the_reuse_cases() {
+    let (failed, stdout) = broken("mints-every-create", |wx| {
+        (
+            Honest(wx),
+            faulty(StoreFault::MintsEveryCreate),
+            unwrapped(),
+        )
+    })
+    .await;
+    assert_eq!(
+        failed,
+        set(&[
+            "parallel_fresh_keys",
+            "reuse_live_attempt",
+            "reuse_asks_provider_first",
+        ]),
+        "{stdout}"
+    );
+}
+
+/// Rule 2.1 broken, and only on the status: a create still closes before it replaces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_answers_closed_before_closing_fails_the_closed_case() {
+    let (failed, stdout) = broken("closed-before-close", |wx| {
+        let store = Arc::new(memory_store());
+        let shared = store.clone();
+        let wrap: Wrap = Box::new(move |app: axum::Router| {
+            app.layer(axum::middleware::from_fn_with_state(
+                shared,
+                closed_on_expiry,
+            ))
+        });
+        let store = Faulty {
+            inner: store,
+            fault: StoreFault::None,
+        };
+        (Honest(wx), store, wrap)
+    })
+    .await;
+    assert_eq!(failed, set(&["expired_closed_after_close"]), "{stdout}");
+}
+
+/// Rule 1.6 not kept: the library's check runs against the fingerprint the client sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_trusts_the_client_fingerprint_fails_the_mismatch_case() {
+    let (failed, stdout) = broken("trusts-fingerprint", |wx| {
+        let wrap: Wrap = Box::new(|app: axum::Router| {
+            app.layer(axum::middleware::from_fn(remember_client_fingerprint))
+        });
+        (
+            Honest(wx),
+            faulty(StoreFault::TrustsClientFingerprint),
+            wrap,
+        )
+    })
+    .await;
+    assert_eq!(failed, set(&["fingerprint_mismatch"]), "{stdout}");
 }
