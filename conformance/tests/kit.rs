@@ -257,6 +257,7 @@ async fn the_payment_center_passes_every_case() {
         run.stdout
     );
     sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---- broken backends -------------------------------------------------------------------------
@@ -682,6 +683,7 @@ where
     )
     .await;
     println!("{tag}:\n{}", run.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(run.code, 1, "a broken backend makes the kit exit 1");
     sim.shutdown().await;
     (run.failed, run.stdout)

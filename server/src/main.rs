@@ -4,11 +4,20 @@ use checkout_guard_server::config::load::{self, LoadError};
 use checkout_guard_server::start;
 use std::process::ExitCode;
 
+/// The most verbose level logged: `RUST_LOG` when it names one (`error`, `warn`, `info`,
+/// `debug`, `trace`, any case), else `info`. Only a level: per-module filters are not taken.
+fn log_level(setting: Option<&str>) -> tracing::Level {
+    setting
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(tracing::Level::INFO)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_target(false)
         .with_writer(std::io::stderr)
+        .with_max_level(log_level(std::env::var("RUST_LOG").ok().as_deref()))
         .init();
     let config = match load::from_process() {
         Ok(config) => config,
@@ -86,5 +95,19 @@ impl StopSignal {
         if let Err(err) = tokio::signal::ctrl_c().await {
             eprintln!("checkout-guard-server: cannot wait for Ctrl-C: {err}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_level;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_names_the_level() {
+        assert_eq!(log_level(None), Level::INFO);
+        assert_eq!(log_level(Some("error")), Level::ERROR);
+        assert_eq!(log_level(Some(" WARN ")), Level::WARN);
+        assert_eq!(log_level(Some("checkout_guard_server=debug")), Level::INFO);
     }
 }

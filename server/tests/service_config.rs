@@ -291,4 +291,5 @@ fn the_webhook_and_sweeper_settings_load_with_the_secret_from_a_file() {
         setting_of(from_sources(no_secret, &env(&[])).expect_err("no secret")),
         "webhook_secret"
     );
+    let _ = std::fs::remove_dir_all(dir);
 }

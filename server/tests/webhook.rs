@@ -179,9 +179,9 @@ async fn a_lost_notify_is_found_by_the_sweeper_with_no_page_asking_and_delivered
 async fn an_event_not_yet_delivered_survives_a_restart() {
     let (url, inbox) = receiver().await;
     let mut config = config_for(&url);
+    let dir = temp_dir("webhook");
     if !common::on_postgres() {
-        config.storage =
-            checkout_guard_server::Storage::File(temp_dir("webhook").join("db.sqlite"));
+        config.storage = checkout_guard_server::Storage::File(dir.join("db.sqlite"));
     }
     // The first process has nowhere to send it (as if it died before it could): the event
     // waits in the database.
@@ -206,6 +206,7 @@ async fn an_event_not_yet_delivered_survives_a_restart() {
     assert!(seen[0].verified);
     assert_eq!(seen[0].body["data"]["attemptId"], attempt.as_str());
     restarted.server.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
