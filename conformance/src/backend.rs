@@ -5,6 +5,7 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use checkout_guard::core::contract::Endpoints;
 use serde_json::Value;
 
 use crate::orders::Order;
@@ -119,6 +120,15 @@ impl Backend {
     /// The HTTP client (shared with the orders adapter and the guard shell).
     pub fn client(&self) -> &reqwest::Client {
         &self.client
+    }
+
+    /// Where a guard sends its three requests (`core::contract` fills in the order number).
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints {
+            create: [self.base.as_str(), &self.create_template].concat(),
+            status: [self.base.as_str(), &self.status_template].concat(),
+            submit: self.submit_url(),
+        }
     }
 
     /// The create URL of `order_no`.

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use checkout_guard::core::config::Config as GuardConfig;
-use checkout_guard::core::contract::{
-    parse_create, parse_server_now, parse_status, CreateReply, HttpReply, StatusReply,
-};
+use checkout_guard::core::contract::{Exchange, HttpReply, Method, Request};
 use checkout_guard::core::fingerprint::Fingerprint;
 use checkout_guard::core::ids::OrderNo;
 use checkout_guard::core::machine::{
@@ -21,7 +19,7 @@ use checkout_guard::core::machine::{
 };
 use checkout_guard::core::record::{storage_key, Record};
 use checkout_guard::core::time::Millis;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::backend::Backend;
@@ -171,84 +169,20 @@ impl Page {
                 self.storage
                     .remove(&storage_key(NAMESPACE, SCOPE, &order_no));
             }
-            Action::SendCreate {
-                order_no,
-                request,
-                key,
-                fingerprint,
-            } => {
-                self.creates_sent += 1;
-                let mut req = self
-                    .backend
-                    .client()
-                    .post(self.backend.create_url(order_no.as_str()))
-                    .header("Idempotency-Key", format!("\"{key}\""))
-                    .json(&json!({ "fingerprint": fingerprint.as_str() }));
+            send @ (Action::SendCreate { .. } | Action::SendStatus { .. }) => {
+                if matches!(send, Action::SendCreate { .. }) {
+                    self.creates_sent += 1;
+                }
+                let Some(exchange) = Exchange::of(send, &self.backend.endpoints()) else {
+                    return;
+                };
+                let mut extra = Vec::new();
                 if let Some(token) = &self.order.buyer_token {
-                    req = req.header("X-Buyer-Token", token.as_str());
+                    extra.push(("X-Buyer-Token".to_owned(), token.clone()));
                 }
-                let tx = self.tx.clone();
+                let (client, tx) = (self.backend.client().clone(), self.tx.clone());
                 tokio::spawn(async move {
-                    let (reply, server_now) = match send(req).await {
-                        Some((status, retry, body)) => (
-                            parse_create(
-                                &HttpReply {
-                                    status,
-                                    retry_after: retry.as_deref(),
-                                    body: &body,
-                                },
-                                &order_no,
-                                &fingerprint,
-                            ),
-                            parse_server_now(&body),
-                        ),
-                        None => (CreateReply::NoReply, None),
-                    };
-                    let _ = tx.send(Input::CreateReplied {
-                        order_no,
-                        request,
-                        reply,
-                        server_now,
-                    });
-                });
-            }
-            Action::SendStatus {
-                order_no,
-                request,
-                wait_secs,
-            } => {
-                let mut req = self
-                    .backend
-                    .client()
-                    .get(self.backend.status_url(order_no.as_str()));
-                if wait_secs > 0 {
-                    req = req.header("Prefer", format!("wait={wait_secs}"));
-                }
-                if let Some(token) = &self.order.buyer_token {
-                    req = req.header("X-Buyer-Token", token.as_str());
-                }
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let (reply, server_now) = match send(req).await {
-                        Some((status, retry, body)) => (
-                            parse_status(
-                                &HttpReply {
-                                    status,
-                                    retry_after: retry.as_deref(),
-                                    body: &body,
-                                },
-                                &order_no,
-                            ),
-                            parse_server_now(&body),
-                        ),
-                        None => (StatusReply::NoReply, None),
-                    };
-                    let _ = tx.send(Input::StatusReplied {
-                        order_no,
-                        request,
-                        reply,
-                        server_now,
-                    });
+                    let _ = tx.send(perform(&client, exchange, &extra).await);
                 });
             }
             Action::Launch {
@@ -366,7 +300,51 @@ impl Page {
 }
 
 /// Sends; `None` when no HTTP reply came (connection dropped, time-out).
-async fn send(req: reqwest::RequestBuilder) -> Option<(u16, Option<String>, String)> {
+/// Sends one of the core's requests as `core::contract` built it (with the page's `extra`
+/// headers) and returns the core's input for what came back. Shared by every native shell
+/// (this kit's, the payment center's tests).
+pub async fn perform(
+    client: &reqwest::Client,
+    exchange: Exchange,
+    extra: &[(String, String)],
+) -> Input {
+    let req = request_builder(client, &exchange.request.url, &exchange.request, extra);
+    match read_reply(req).await {
+        Some((status, retry, body)) => exchange.replied(&HttpReply {
+            status,
+            retry_after: retry.as_deref(),
+            body: &body,
+        }),
+        None => exchange.lost(),
+    }
+}
+
+/// `request` to `url` (its own, or the same path on another instance) as reqwest sends it:
+/// the page's `extra` headers first, then the contract's, which win.
+pub fn request_builder(
+    client: &reqwest::Client,
+    url: &str,
+    request: &Request,
+    extra: &[(String, String)],
+) -> reqwest::RequestBuilder {
+    let mut req = match request.method {
+        Method::Get => client.get(url),
+        Method::Post => client.post(url),
+    };
+    for (name, value) in extra {
+        req = req.header(name.as_str(), value.as_str());
+    }
+    for (name, value) in &request.headers {
+        req = req.header(*name, value.as_str());
+    }
+    if let Some(body) = &request.body {
+        req = req.body(body.clone());
+    }
+    req
+}
+
+/// Status, `Retry-After` and body text, or `None` when no whole reply came.
+pub async fn read_reply(req: reqwest::RequestBuilder) -> Option<(u16, Option<String>, String)> {
     let response = req.send().await.ok()?;
     let status = response.status().as_u16();
     let retry = response

@@ -6,10 +6,7 @@
 mod common;
 
 use checkout_guard::core::config::Config as GuardConfig;
-use checkout_guard::core::contract::{
-    parse_create, parse_server_now, parse_status, parse_submit, CreateReply, HttpReply,
-    StatusReply, SubmitReply,
-};
+use checkout_guard::core::contract::{Endpoints, Exchange};
 use checkout_guard::core::fingerprint::{self, Fingerprint};
 use checkout_guard::core::ids::OrderNo;
 use checkout_guard::core::machine::{
@@ -19,6 +16,7 @@ use checkout_guard::core::machine::{
 use checkout_guard::core::record::Record;
 use checkout_guard::core::submission::{submission_key, SubmissionRecord};
 use checkout_guard::core::time::Millis;
+use checkout_guard_conformance::guard::perform;
 use common::{spawn, TestServer};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -162,82 +160,34 @@ impl<'a> Page<'a> {
                 let key = checkout_guard::core::record::storage_key("test", "buyer-1", &order_no);
                 self.storage.remove(&key);
             }
-            Action::SendCreate {
-                order_no,
-                request,
-                key,
-                fingerprint,
-            } => {
-                self.creates_sent += 1;
-                let fault = self.create_faults.pop_front();
-                let client = self.server.client.clone();
-                let url = self.server.at(&format!("/api/orders/{order_no}/payments"));
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let mut req = client
-                        .post(url)
-                        .header("Idempotency-Key", format!("\"{key}\""))
-                        .json(&json!({ "fingerprint": fingerprint.as_str() }));
-                    if let Some(fault) = fault {
-                        req = req.header("X-Fault", fault);
+            send @ (Action::SendCreate { .. }
+            | Action::SendStatus { .. }
+            | Action::SendSubmit { .. }) => {
+                // `X-Fault` for the next create or submit requests, one per request.
+                let fault = match &send {
+                    Action::SendCreate { .. } => {
+                        self.creates_sent += 1;
+                        self.create_faults.pop_front()
                     }
-                    let (reply, server_now) = match send(req).await {
-                        Some((status, retry, body)) => (
-                            parse_create(
-                                &HttpReply {
-                                    status,
-                                    retry_after: retry.as_deref(),
-                                    body: &body,
-                                },
-                                &order_no,
-                                &fingerprint,
-                            ),
-                            parse_server_now(&body),
-                        ),
-                        None => (CreateReply::NoReply, None),
-                    };
-                    let _ = tx.send(Input::CreateReplied {
-                        order_no,
-                        request,
-                        reply,
-                        server_now,
-                    });
-                });
-            }
-            Action::SendStatus {
-                order_no,
-                request,
-                wait_secs,
-            } => {
-                self.statuses_sent += 1;
-                let client = self.server.client.clone();
-                let url = self.server.at(&format!("/api/orders/{order_no}/payment"));
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let mut req = client.get(url);
-                    if wait_secs > 0 {
-                        req = req.header("Prefer", format!("wait={wait_secs}"));
+                    Action::SendSubmit { .. } => {
+                        self.submits_sent += 1;
+                        self.create_faults.pop_front()
                     }
-                    let (reply, server_now) = match send(req).await {
-                        Some((status, retry, body)) => (
-                            parse_status(
-                                &HttpReply {
-                                    status,
-                                    retry_after: retry.as_deref(),
-                                    body: &body,
-                                },
-                                &order_no,
-                            ),
-                            parse_server_now(&body),
-                        ),
-                        None => (StatusReply::NoReply, None),
-                    };
-                    let _ = tx.send(Input::StatusReplied {
-                        order_no,
-                        request,
-                        reply,
-                        server_now,
-                    });
+                    _ => {
+                        self.statuses_sent += 1;
+                        None
+                    }
+                };
+                let Some(exchange) = Exchange::of(send, &Endpoints::under(&self.server.url)) else {
+                    return;
+                };
+                let extra: Vec<(String, String)> = fault
+                    .map(|f| ("X-Fault".to_owned(), f.to_owned()))
+                    .into_iter()
+                    .collect();
+                let (client, tx) = (self.server.client.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let _ = tx.send(perform(&client, exchange, &extra).await);
                 });
             }
             Action::Launch {
@@ -304,48 +254,6 @@ impl<'a> Page<'a> {
                 self.storage
                     .remove(&submission_key("test", "buyer-1", &fingerprint));
             }
-            Action::SendSubmit {
-                fingerprint,
-                request,
-                key,
-                body,
-            } => {
-                self.submits_sent += 1;
-                let fault = self.create_faults.pop_front();
-                let client = self.server.client.clone();
-                let url = self.server.at("/api/orders");
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let mut req = client
-                        .post(url)
-                        .header("Idempotency-Key", format!("\"{key}\""))
-                        .header("content-type", "application/json")
-                        .body(body);
-                    if let Some(fault) = fault {
-                        req = req.header("X-Fault", fault);
-                    }
-                    let (reply, server_now) = match send(req).await {
-                        Some((status, retry, body)) => (
-                            parse_submit(
-                                &HttpReply {
-                                    status,
-                                    retry_after: retry.as_deref(),
-                                    body: &body,
-                                },
-                                &fingerprint,
-                            ),
-                            parse_server_now(&body),
-                        ),
-                        None => (SubmitReply::NoReply, None),
-                    };
-                    let _ = tx.send(Input::SubmitReplied {
-                        fingerprint,
-                        request,
-                        reply,
-                        server_now,
-                    });
-                });
-            }
             Action::ResolveSubmit { callers, result } => {
                 for caller in callers {
                     self.submitted.push((caller, result.clone()));
@@ -409,18 +317,6 @@ fn rand_seed() -> [u8; 32] {
 }
 
 /// Sends; `None` when no HTTP reply came (connection dropped, time-out).
-async fn send(req: reqwest::RequestBuilder) -> Option<(u16, Option<String>, String)> {
-    let response = req.send().await.ok()?;
-    let status = response.status().as_u16();
-    let retry = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = response.text().await.ok()?;
-    Some((status, retry, body))
-}
-
 async fn new_order(server: &TestServer) -> (OrderNo, Fingerprint) {
     let (order_no, fingerprint) = server.simple_order().await;
     (

@@ -26,10 +26,7 @@
 mod common;
 
 use checkout_guard::core::config::Config as GuardConfig;
-use checkout_guard::core::contract::{
-    parse_create, parse_server_now, parse_status, parse_submit, CreateReply, HttpReply,
-    StatusReply, SubmitReply,
-};
+use checkout_guard::core::contract::{Endpoints, Exchange, HttpReply};
 use checkout_guard::core::fingerprint;
 use checkout_guard::core::ids::OrderNo;
 use checkout_guard::core::machine::{
@@ -39,6 +36,7 @@ use checkout_guard::core::machine::{
 use checkout_guard::core::record::{storage_key, Record};
 use checkout_guard::core::submission::{submission_key, SubmissionRecord};
 use checkout_guard::core::time::Millis;
+use checkout_guard_conformance::guard::{read_reply, request_builder};
 use checkout_guard_server::Storage;
 use checkout_guard_wechatpay::{ApiV3Key, PrivateKey, PublicKey};
 use checkout_guard_wechatpay_sim::{Config as SimConfig, MerchantConfig, RunningSim};
@@ -263,21 +261,7 @@ impl Net {
         if kind == Kind::Create {
             self.creates_in_flight[instance].fetch_add(1, Ordering::Relaxed);
         }
-        let reply = async {
-            let response = build(&self.client, &self.urls[instance])
-                .send()
-                .await
-                .ok()?;
-            let status = response.status().as_u16();
-            let retry = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = response.text().await.ok()?;
-            Some((status, retry, body))
-        }
-        .await;
+        let reply = read_reply(build(&self.client, &self.urls[instance])).await;
         if kind == Kind::Create {
             self.creates_in_flight[instance].fetch_sub(1, Ordering::Relaxed);
         }
@@ -645,100 +629,49 @@ impl Buyer {
             Action::Remove { order_no } => {
                 self.storage.remove(&storage_key("test", &scope, &order_no));
             }
-            Action::SendCreate {
-                order_no,
-                request,
-                key,
-                fingerprint,
-            } => {
-                self.creates += 1;
-                self.keys.insert(key.as_str().to_owned());
-                let fault = self.plan.create_faults.pop_front();
-                let net = self.net.clone();
-                let reply = self.reply_to(tab);
-                tokio::spawn(async move {
-                    let path = format!("/api/orders/{order_no}/payments");
-                    let sent = net
-                        .send(Kind::Create, |client, base| {
-                            let mut req = client
-                                .post(format!("{base}{path}"))
-                                .header("Idempotency-Key", format!("\"{key}\""))
-                                .json(&json!({ "fingerprint": fingerprint.as_str() }));
-                            if let Some(fault) = fault {
-                                req = req.header("X-Fault", fault);
-                            }
-                            req
-                        })
-                        .await;
-                    let (reply_body, server_now) = match sent {
-                        Some((status, retry, body)) => (
-                            parse_create(
-                                &HttpReply {
-                                    status,
-                                    retry_after: retry.as_deref(),
-                                    body: &body,
-                                },
-                                &order_no,
-                                &fingerprint,
-                            ),
-                            parse_server_now(&body),
-                        ),
-                        None => (CreateReply::NoReply, None),
-                    };
-                    reply(Input::CreateReplied {
-                        order_no,
-                        request,
-                        reply: reply_body,
-                        server_now,
-                    });
-                });
-            }
-            Action::SendStatus {
-                order_no,
-                request,
-                wait_secs,
-            } => {
-                let fault = self.plan.status_faults.pop_front();
-                let net = self.net.clone();
-                let reply = self.reply_to(tab);
-                let kind = if wait_secs > 0 {
-                    Kind::LongPoll
-                } else {
-                    Kind::Status
+            send @ (Action::SendCreate { .. }
+            | Action::SendStatus { .. }
+            | Action::SendSubmit { .. }) => {
+                let (kind, fault) = match &send {
+                    Action::SendCreate { key, .. } => {
+                        self.creates += 1;
+                        self.keys.insert(key.as_str().to_owned());
+                        (Kind::Create, self.plan.create_faults.pop_front())
+                    }
+                    Action::SendStatus { wait_secs, .. } => {
+                        let kind = if *wait_secs > 0 {
+                            Kind::LongPoll
+                        } else {
+                            Kind::Status
+                        };
+                        (kind, self.plan.status_faults.pop_front())
+                    }
+                    _ => (Kind::Submit, self.plan.submit_faults.pop_front()),
                 };
+                // Paths only: the instance is picked for each request.
+                let Some(exchange) = Exchange::of(send, &Endpoints::default()) else {
+                    return;
+                };
+                let extra: Vec<(String, String)> = fault
+                    .map(|f| ("X-Fault".to_owned(), f.to_owned()))
+                    .into_iter()
+                    .collect();
+                let net = self.net.clone();
+                let reply = self.reply_to(tab);
                 tokio::spawn(async move {
-                    let path = format!("/api/orders/{order_no}/payment");
+                    let request = &exchange.request;
                     let sent = net
                         .send(kind, |client, base| {
-                            let mut req = client.get(format!("{base}{path}"));
-                            if wait_secs > 0 {
-                                req = req.header("Prefer", format!("wait={wait_secs}"));
-                            }
-                            if let Some(fault) = fault {
-                                req = req.header("X-Fault", fault);
-                            }
-                            req
+                            request_builder(client, &[base, &request.url].concat(), request, &extra)
                         })
                         .await;
-                    let (reply_body, server_now) = match sent {
-                        Some((status, retry, body)) => (
-                            parse_status(
-                                &HttpReply {
-                                    status,
-                                    retry_after: retry.as_deref(),
-                                    body: &body,
-                                },
-                                &order_no,
-                            ),
-                            parse_server_now(&body),
-                        ),
-                        None => (StatusReply::NoReply, None),
-                    };
-                    reply(Input::StatusReplied {
-                        order_no,
-                        request,
-                        reply: reply_body,
-                        server_now,
+                    reply(match sent {
+                        Some((status, retry, body)) => exchange.replied(&HttpReply {
+                            status,
+                            retry_after: retry.as_deref(),
+                            body: &body,
+                        }),
+                        None => exchange.lost(),
                     });
                 });
             }
@@ -846,51 +779,6 @@ impl Buyer {
             Action::RemoveSubmission { fingerprint } => {
                 self.storage
                     .remove(&submission_key("test", &scope, &fingerprint));
-            }
-            Action::SendSubmit {
-                fingerprint,
-                request,
-                key,
-                body,
-            } => {
-                let fault = self.plan.submit_faults.pop_front();
-                let net = self.net.clone();
-                let reply = self.reply_to(tab);
-                tokio::spawn(async move {
-                    let sent = net
-                        .send(Kind::Submit, |client, base| {
-                            let mut req = client
-                                .post(format!("{base}/api/orders"))
-                                .header("Idempotency-Key", format!("\"{key}\""))
-                                .header("content-type", "application/json")
-                                .body(body);
-                            if let Some(fault) = fault {
-                                req = req.header("X-Fault", fault);
-                            }
-                            req
-                        })
-                        .await;
-                    let (reply_body, server_now) = match sent {
-                        Some((status, retry, body)) => (
-                            parse_submit(
-                                &HttpReply {
-                                    status,
-                                    retry_after: retry.as_deref(),
-                                    body: &body,
-                                },
-                                &fingerprint,
-                            ),
-                            parse_server_now(&body),
-                        ),
-                        None => (SubmitReply::NoReply, None),
-                    };
-                    reply(Input::SubmitReplied {
-                        fingerprint,
-                        request,
-                        reply: reply_body,
-                        server_now,
-                    });
-                });
             }
             Action::ResolveSubmit { callers, result } => {
                 for caller in callers {

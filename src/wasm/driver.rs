@@ -23,11 +23,8 @@ use super::order::to_canonical;
 use super::storage::Store;
 use super::table::Table;
 use super::timer::{now, Timer};
-use super::transport::{HttpRequest, HttpResponse, Method, Transport};
-use crate::core::contract::{
-    create_body, endpoint_url, parse_create, parse_server_now, parse_status, parse_submit,
-    CreateReply, HttpReply, StatusReply, SubmitReply,
-};
+use super::transport::{HttpResponse, Transport};
+use crate::core::contract::{Exchange, HttpReply};
 use crate::core::fingerprint::{self, Fingerprint};
 use crate::core::ids::OrderNo;
 use crate::core::json::{Fields, Writer};
@@ -324,6 +321,14 @@ impl Driver {
 
     fn perform(&self, action: Action) {
         match action {
+            // The three requests: `core::contract` builds them and reads their replies.
+            send @ (Action::SendCreate { .. }
+            | Action::SendStatus { .. }
+            | Action::SendSubmit { .. }) => {
+                if let Some(exchange) = Exchange::of(send, &self.options.endpoints) {
+                    self.send(exchange);
+                }
+            }
             Action::LockUi { order_no } => self.platform.lock_ui(&order_no),
             Action::UnlockUi { order_no, status } => {
                 // The call ended: a window prepared for it and never launched goes.
@@ -362,17 +367,6 @@ impl Driver {
                 let key = storage_key(&self.options.namespace, &self.scope, &order_no);
                 self.store.remove(&key);
             }
-            Action::SendCreate {
-                order_no,
-                request,
-                key,
-                fingerprint,
-            } => self.send_create(order_no, request, key.as_str().to_owned(), fingerprint),
-            Action::SendStatus {
-                order_no,
-                request,
-                wait_secs,
-            } => self.send_status(order_no, request, wait_secs),
             Action::Launch {
                 order_no,
                 request,
@@ -436,12 +430,6 @@ impl Driver {
                 let key = submission_key(&self.options.namespace, &self.scope, &fingerprint);
                 self.store.remove(&key);
             }
-            Action::SendSubmit {
-                fingerprint,
-                request,
-                key,
-                body,
-            } => self.send_submit(fingerprint, request, key.as_str().to_owned(), body),
             Action::ResolveSubmit { callers, result } => {
                 let value = match &result {
                     Ok(submitted) => {
@@ -456,95 +444,18 @@ impl Driver {
         }
     }
 
-    fn url(&self, template: &str, order_no: &OrderNo) -> String {
-        let encoded = String::from(js_sys::encode_uri_component(order_no.as_str()));
-        endpoint_url(template, &encoded)
-    }
-
-    fn send_create(&self, order_no: OrderNo, request: RequestId, key: String, print: Fingerprint) {
+    /// Sends one of the core's requests and feeds what comes back (or that nothing did).
+    fn send(&self, exchange: Exchange) {
         let Some(driver) = self.me.upgrade() else {
             return;
         };
-        let http = HttpRequest {
-            method: Method::Post,
-            url: self.url(&self.options.create_url, &order_no),
-            idempotency_key: Some(key),
-            json_body: Some(create_body(&print)),
-            wait_secs: 0,
-            timeout_ms: self.options.request_timeout_ms,
-        };
+        let timeout_ms = self.options.request_timeout_ms;
         spawn_local(async move {
-            let (reply, server_now) = match driver.transport.send(&http).await {
-                Ok(r) => (
-                    parse_create(&http_reply(&r), &order_no, &print),
-                    parse_server_now(&r.body),
-                ),
-                Err(_) => (CreateReply::NoReply, None),
+            let input = match driver.transport.send(&exchange.request, timeout_ms).await {
+                Ok(r) => exchange.replied(&http_reply(&r)),
+                Err(_) => exchange.lost(),
             };
-            driver.feed(Input::CreateReplied {
-                order_no,
-                request,
-                reply,
-                server_now,
-            });
-        });
-    }
-
-    fn send_status(&self, order_no: OrderNo, request: RequestId, wait_secs: u32) {
-        let Some(driver) = self.me.upgrade() else {
-            return;
-        };
-        let http = HttpRequest {
-            method: Method::Get,
-            url: self.url(&self.options.status_url, &order_no),
-            idempotency_key: None,
-            json_body: None,
-            wait_secs,
-            timeout_ms: self.options.request_timeout_ms,
-        };
-        spawn_local(async move {
-            let (reply, server_now) = match driver.transport.send(&http).await {
-                Ok(r) => (
-                    parse_status(&http_reply(&r), &order_no),
-                    parse_server_now(&r.body),
-                ),
-                Err(_) => (StatusReply::NoReply, None),
-            };
-            driver.feed(Input::StatusReplied {
-                order_no,
-                request,
-                reply,
-                server_now,
-            });
-        });
-    }
-
-    fn send_submit(&self, fingerprint: Fingerprint, request: RequestId, key: String, body: String) {
-        let Some(driver) = self.me.upgrade() else {
-            return;
-        };
-        let http = HttpRequest {
-            method: Method::Post,
-            url: self.options.submit_url.clone(),
-            idempotency_key: Some(key),
-            json_body: Some(body),
-            wait_secs: 0,
-            timeout_ms: self.options.request_timeout_ms,
-        };
-        spawn_local(async move {
-            let (reply, server_now) = match driver.transport.send(&http).await {
-                Ok(r) => (
-                    parse_submit(&http_reply(&r), &fingerprint),
-                    parse_server_now(&r.body),
-                ),
-                Err(_) => (SubmitReply::NoReply, None),
-            };
-            driver.feed(Input::SubmitReplied {
-                fingerprint,
-                request,
-                reply,
-                server_now,
-            });
+            driver.feed(input);
         });
     }
 

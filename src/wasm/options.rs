@@ -10,17 +10,11 @@ use super::errors::{ErrorCode, GuardError};
 use super::order::to_canonical;
 use super::transport::{header_pairs, ExtraHeaders};
 use crate::core::config::Config;
-use crate::core::contract::names_order;
+use crate::core::contract::{names_order, Endpoints};
 use crate::core::json::Writer;
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-/// The create endpoint when none is given (`docs/contract.md`).
-pub const DEFAULT_CREATE: &str = "/api/orders/{orderNo}/payments";
-/// The status endpoint when none is given.
-pub const DEFAULT_STATUS: &str = "/api/orders/{orderNo}/payment";
-/// The order-submission endpoint when none is given (`docs/contract.md` §4).
-pub const DEFAULT_SUBMIT: &str = "/api/orders";
 /// How long one request may take, long-poll wait excluded, when not given (ms).
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 15_000;
 
@@ -45,10 +39,8 @@ pub enum StorageChoice {
 /// Everything the shell needs, validated.
 pub struct ShellOptions {
     pub namespace: String,
-    pub create_url: String,
-    pub status_url: String,
-    /// Where `submit` posts (a plain URL: the order has no number yet).
-    pub submit_url: String,
+    /// Where the three requests go (the contract's defaults unless `endpoints` says).
+    pub endpoints: Endpoints,
     pub launch: Function,
     pub storage: StorageChoice,
     pub request_timeout_ms: u32,
@@ -83,9 +75,7 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
         return Err(invalid("options", "must be an object"));
     }
     let mut namespace = "default".to_owned();
-    let mut create_url = DEFAULT_CREATE.to_owned();
-    let mut status_url = DEFAULT_STATUS.to_owned();
-    let mut submit_url = DEFAULT_SUBMIT.to_owned();
+    let mut endpoints = Endpoints::default();
     let mut launch = None;
     let mut storage = match flavour {
         Flavour::Browser => Some(StorageChoice::Local),
@@ -102,7 +92,7 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
         let value = Reflect::get(options, &key).unwrap_or(JsValue::UNDEFINED);
         match name.as_str() {
             "namespace" => namespace = namespace_of(&value)?,
-            "endpoints" => (create_url, status_url, submit_url) = endpoints_of(&value)?,
+            "endpoints" => endpoints = endpoints_of(&value)?,
             "launch" => launch = Some(function_of("launch", value)?),
             "fetch" if flavour == Flavour::Browser => fetch = Some(function_of("fetch", value)?),
             "request" if flavour == Flavour::MiniProgram => {
@@ -143,9 +133,7 @@ pub fn parse(options: &JsValue, flavour: Flavour) -> Result<ShellOptions, GuardE
         .map_err(|e| GuardError::new(ErrorCode::InvalidOptions, e.message()))?;
     Ok(ShellOptions {
         namespace,
-        create_url,
-        status_url,
-        submit_url,
+        endpoints,
         launch,
         storage,
         request_timeout_ms,
@@ -173,13 +161,11 @@ fn namespace_of(value: &JsValue) -> Result<String, GuardError> {
     }
 }
 
-fn endpoints_of(value: &JsValue) -> Result<(String, String, String), GuardError> {
+fn endpoints_of(value: &JsValue) -> Result<Endpoints, GuardError> {
     if !is_plain_object(value) {
         return Err(invalid("endpoints", "must be { create, status, submit }"));
     }
-    let mut create = DEFAULT_CREATE.to_owned();
-    let mut status = DEFAULT_STATUS.to_owned();
-    let mut submit = DEFAULT_SUBMIT.to_owned();
+    let mut endpoints = Endpoints::default();
     for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
         let name = key.as_string().unwrap_or_default();
         let option = ["endpoints.", &name].concat();
@@ -190,13 +176,13 @@ fn endpoints_of(value: &JsValue) -> Result<(String, String, String), GuardError>
                     .filter(|u| names_order(u))
                     .ok_or_else(|| invalid(&option, "a URL template containing {orderNo}"))?;
                 if name == "create" {
-                    create = url;
+                    endpoints.create = url;
                 } else {
-                    status = url;
+                    endpoints.status = url;
                 }
             }
             "submit" => {
-                submit = url
+                endpoints.submit = url
                     .filter(|u| !u.is_empty() && !names_order(u))
                     .ok_or_else(|| invalid(&option, "a URL (the order has no number yet)"))?;
             }
@@ -208,7 +194,7 @@ fn endpoints_of(value: &JsValue) -> Result<(String, String, String), GuardError>
             }
         }
     }
-    Ok((create, status, submit))
+    Ok(endpoints)
 }
 
 /// `headers`: `{ name: value }`, checked now, or a function returning one for each request.

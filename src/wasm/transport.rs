@@ -1,10 +1,10 @@
 //! HTTP for the guard's two requests: `fetch` with a time-out, returning status, `Retry-After`
 //! and body text.
 //!
-//! No payment semantics here: what a 409 or a body means is the core's business
-//! (`core::contract`). This module only guarantees that every request ends, either with a
-//! reply or with [`TransportError`], within its time-out, and that the headers are spelt as
-//! `docs/contract.md` says: `Idempotency-Key` as an sf-string (`"<key>"`), `Prefer: wait=N`.
+//! No payment semantics and no wire format here: what is sent (method, URL, headers, body) and
+//! what a 409 or a body means are the core's business (`core::contract`, [`Request`]). This
+//! module only moves the bytes, adds the page's own headers, and guarantees that every request
+//! ends, either with a reply or with [`TransportError`], within its time-out.
 //!
 //! `fetch` is the global one unless the caller supplies their own (a mini-program adapter, a
 //! test): anything called as `fetch(url, init)` that resolves to an object with `status`,
@@ -12,37 +12,13 @@
 
 use super::errors::{describe, ErrorCode, GuardError};
 use super::global::{clear_timeout, method, property, set_timeout};
-use crate::core::json;
+use crate::core::contract::{Request, OWN_HEADERS};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::cell::Cell;
 use std::rc::Rc;
 use thiserror::Error;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-
-/// The request method: the contract has exactly two requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// The status query.
-    Get,
-    /// The create-payment request.
-    Post,
-}
-
-/// One request, as the core's `SendCreate` / `SendStatus` describe it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpRequest {
-    pub method: Method,
-    pub url: String,
-    /// Sent as `Idempotency-Key: "<key>"`.
-    pub idempotency_key: Option<String>,
-    /// Sent with `Content-Type: application/json`.
-    pub json_body: Option<String>,
-    /// `Prefer: wait=N` when above 0; the time-out is extended by as much.
-    pub wait_secs: u32,
-    /// How long to wait for the whole reply, body included.
-    pub timeout_ms: u32,
-}
 
 /// What the server answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,9 +68,6 @@ pub enum ExtraHeaders {
     /// for the core: the same key again later, never a new one).
     Computed(Function),
 }
-
-/// The headers the guard itself sets: a page may not replace them.
-pub const OWN_HEADERS: [&str; 4] = ["idempotency-key", "prefer", "content-type", "accept"];
 
 /// Checks one extra header: an HTTP token for the name, no CR/LF in the value, not one of the
 /// guard's own.
@@ -184,9 +157,14 @@ impl Transport {
         }
     }
 
-    /// Sends `request` and reads the whole reply, or fails within its time-out.
-    pub async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        let timeout_ms = u64::from(request.timeout_ms) + u64::from(request.wait_secs) * 1000;
+    /// Sends `request` and reads the whole reply, or fails within `timeout_ms` (plus the
+    /// long-poll hold the request asks for).
+    pub async fn send(
+        &self,
+        request: &Request,
+        timeout_ms: u32,
+    ) -> Result<HttpResponse, TransportError> {
+        let timeout_ms = u64::from(timeout_ms) + u64::from(request.wait_secs) * 1000;
         let extra = self.extra_headers()?;
         let deadline = Deadline::start(timeout_ms);
         let init = init_object(request, &extra, timeout_ms, deadline.signal());
@@ -219,7 +197,7 @@ impl Transport {
 /// `timeoutMs` (ignored by `fetch`) lets an adapter without `AbortController` (the
 /// mini-program's `wx.request`) end the native request at the same deadline.
 fn init_object(
-    request: &HttpRequest,
+    request: &Request,
     extra: &[(String, String)],
     timeout_ms: u64,
     signal: Option<JsValue>,
@@ -230,28 +208,17 @@ fn init_object(
     let set = |target: &Object, key: &str, value: &JsValue| {
         let _ = Reflect::set(target, &JsValue::from_str(key), value);
     };
-    let method = match request.method {
-        Method::Get => "GET",
-        Method::Post => "POST",
-    };
-    set(&init, "method", &method.into());
+    set(&init, "method", &request.method.as_str().into());
     // The page's own first: the guard's below always win (they are checked not to clash).
     for (name, value) in extra {
         set(&headers, name, &value.as_str().into());
     }
-    if let Some(key) = &request.idempotency_key {
-        let quoted = ["\"", key, "\""].concat();
-        set(&headers, "Idempotency-Key", &quoted.into());
+    for (name, value) in &request.headers {
+        set(&headers, name, &value.as_str().into());
     }
-    if request.wait_secs > 0 {
-        let prefer = ["wait=", &json::decimal(u64::from(request.wait_secs))].concat();
-        set(&headers, "Prefer", &prefer.into());
-    }
-    if let Some(body) = &request.json_body {
-        set(&headers, "Content-Type", &"application/json".into());
+    if let Some(body) = &request.body {
         set(&init, "body", &body.as_str().into());
     }
-    set(&headers, "Accept", &"application/json".into());
     set(&init, "headers", &headers);
     // A status answer must come from the server, never from an HTTP cache.
     set(&init, "cache", &"no-store".into());

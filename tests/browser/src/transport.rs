@@ -1,6 +1,11 @@
-//! `transport`: the headers the contract asks for, status / Retry-After / body back, time-outs.
+//! `transport`: the request `core::contract` built goes out as it is (method, URL, headers,
+//! body); status / Retry-After / body back; time-outs.
 
-use checkout_guard::wasm::transport::{HttpRequest, Method, Transport, TransportError};
+use checkout_guard::core::contract::{Endpoints, Exchange, Method, Request};
+use checkout_guard::core::fingerprint::sha256_hex;
+use checkout_guard::core::ids::{IdempotencyKey, OrderNo};
+use checkout_guard::core::machine::{Action, RequestId};
+use checkout_guard::wasm::transport::{Transport, TransportError};
 use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -23,15 +28,23 @@ fn recording_fetch(reply: &str) -> Function {
     .unchecked_into()
 }
 
-fn create_request(timeout_ms: u32) -> HttpRequest {
-    HttpRequest {
-        method: Method::Post,
-        url: "/api/orders/A1/payments".into(),
-        idempotency_key: Some("0123456789abcdef0123456789abcdef".into()),
-        json_body: Some("{\"fingerprint\":\"ab\"}".into()),
-        wait_secs: 0,
-        timeout_ms,
-    }
+fn order() -> OrderNo {
+    OrderNo::parse("A1").unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// The create request of order `A1`, as the core builds it.
+fn create_request() -> Request {
+    let key = IdempotencyKey::parse("0123456789abcdef0123456789abcdef")
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let action = Action::SendCreate {
+        order_no: order(),
+        request: RequestId(1),
+        key,
+        fingerprint: sha256_hex(b"{}"),
+    };
+    Exchange::of(action, &Endpoints::default())
+        .unwrap_or_else(|| panic!("a request"))
+        .request
 }
 
 #[wasm_bindgen_test]
@@ -39,7 +52,8 @@ async fn create_sends_the_contract_headers_and_reads_the_reply() {
     let fetch = recording_fetch(
         "new Response('{\"error\":\"in_progress\"}', { status: 409, headers: { 'Retry-After': '3' } })",
     );
-    let reply = Transport::custom(fetch).send(&create_request(5_000)).await;
+    let request = create_request();
+    let reply = Transport::custom(fetch).send(&request, 5_000).await;
     let reply = reply.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(reply.status, 409);
     assert_eq!(reply.retry_after.as_deref(), Some("3"));
@@ -65,25 +79,23 @@ async fn create_sends_the_contract_headers_and_reads_the_reply() {
             .as_deref(),
         Some("application/json")
     );
-    assert_eq!(
-        get(&call, "init.body").as_string().as_deref(),
-        Some("{\"fingerprint\":\"ab\"}")
-    );
+    assert_eq!(get(&call, "init.body").as_string(), request.body);
     assert!(get(&call, "init.headers.Prefer").is_undefined());
 }
 
 #[wasm_bindgen_test]
 async fn status_long_poll_sends_prefer_wait() {
     let fetch = recording_fetch("new Response('{}', { status: 200 })");
-    let request = HttpRequest {
-        method: Method::Get,
-        url: "/api/orders/A1/payment".into(),
-        idempotency_key: None,
-        json_body: None,
+    let action = Action::SendStatus {
+        order_no: order(),
+        request: RequestId(2),
         wait_secs: 5,
-        timeout_ms: 1_000,
     };
-    let reply = Transport::custom(fetch).send(&request).await;
+    let request = Exchange::of(action, &Endpoints::default())
+        .unwrap_or_else(|| panic!("a request"))
+        .request;
+    // The 1 s time-out is extended by the 5 s hold the request asks for.
+    let reply = Transport::custom(fetch).send(&request, 1_000).await;
     assert_eq!(reply.map(|r| (r.status, r.retry_after)), Ok((200, None)));
     let call = js("globalThis.lastFetch");
     assert_eq!(
@@ -107,7 +119,7 @@ async fn a_silent_server_times_out_and_the_request_is_aborted() {
          return new Promise((_, reject) => init.signal.addEventListener('abort', \
          () => reject(new DOMException('aborted', 'AbortError')))); }")
     .unchecked_into();
-    let reply = Transport::custom(hanging).send(&create_request(50)).await;
+    let reply = Transport::custom(hanging).send(&create_request(), 50).await;
     assert_eq!(reply, Err(TransportError::Timeout(50)));
     assert_eq!(
         get(&js("globalThis"), "hungSignal.aborted").as_bool(),
@@ -120,7 +132,7 @@ async fn a_fetch_that_rejects_is_a_network_error() {
     let failing: Function =
         js("() => Promise.reject(new TypeError('Failed to fetch'))").unchecked_into();
     let reply = Transport::custom(failing)
-        .send(&create_request(5_000))
+        .send(&create_request(), 5_000)
         .await;
     assert_eq!(
         reply,
@@ -132,16 +144,15 @@ async fn a_fetch_that_rejects_is_a_network_error() {
 async fn the_global_fetch_reaches_a_real_server() {
     // The test runner's own HTTP server: an unknown path is a 404 with some body.
     let transport = Transport::global().unwrap_or_else(|_| panic!("fetch is global in browsers"));
-    let request = HttpRequest {
+    let request = Request {
         method: Method::Get,
         url: "/checkout-guard-no-such-path".into(),
-        idempotency_key: None,
-        json_body: None,
+        headers: Vec::new(),
+        body: None,
         wait_secs: 0,
-        timeout_ms: 5_000,
     };
     let reply = transport
-        .send(&request)
+        .send(&request, 5_000)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(reply.status, 404);

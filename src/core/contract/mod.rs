@@ -1,9 +1,17 @@
-//! The server's replies, parsed exactly as `docs/contract.md` states them.
+//! The wire format between the guard and a backend, both directions, exactly as
+//! `docs/contract.md` states it: the requests ([`Exchange`], in `request.rs`) and the replies.
 //!
 //! The shell hands over what HTTP gave it (status code, `Retry-After`, body text) and this module
 //! decides what it means. Anything that is not the documented shape becomes
 //! [`ContractError`] rather than a guess: a reply the guard does not understand must never be
 //! read as "the old attempt is dead, start a new one".
+
+mod request;
+
+pub use request::{
+    path_segment, Endpoints, Exchange, Method, Request, DEFAULT_CREATE, DEFAULT_STATUS,
+    DEFAULT_SUBMIT, OWN_HEADERS,
+};
 
 use super::fingerprint::Fingerprint;
 use super::ids::{AttemptId, OrderNo};
