@@ -1,8 +1,10 @@
-// `CheckoutGuardError` at run time. The guard's errors are plain `Error`s made in the wasm
-// (name "CheckoutGuardError", a stable `code`), so this is not a class they are built from:
-// `instanceof CheckoutGuardError` and `isCheckoutGuardError(e)` recognise them by shape,
+// The one place the package's JavaScript makes and recognises a `CheckoutGuardError`. The
+// guard's own errors are plain `Error`s made in the wasm (`src/wasm/errors.rs`: name
+// "CheckoutGuardError", a stable `code`), so `CheckoutGuardError` is not a class they are built
+// from: `instanceof CheckoutGuardError` and `isCheckoutGuardError(e)` recognise them by shape,
 // which also holds for errors from another copy of the package (two bundles on one page).
-// node.cjs has the same few lines (CommonJS cannot import this ES module everywhere).
+// `cargo xtask build` writes this file as CommonJS for node.cjs (`gen/errors.cjs`) and for the
+// mini-program bundle (`errors.js` there): edit it here only.
 
 const CODES = new Set([
   'invalid_options', 'invalid_order', 'busy', 'server_contract', 'server_rejected', 'network',
@@ -19,8 +21,12 @@ export const CheckoutGuardError = Object.freeze({
   [Symbol.hasInstance]: isCheckoutGuardError,
 });
 
-/** A `platform` error: the wasm is not instantiated yet, and `message` says what to do. */
-export function notReady(message) {
+/**
+ * A `platform` error, made in JS where the wasm cannot be asked: it is not instantiated yet,
+ * or the runtime lacks what it needs (`wx.getRandomValues`, `WXWebAssembly`); `message` says
+ * what to do.
+ */
+export function platformError(message) {
   const error = new Error(message);
   error.name = 'CheckoutGuardError';
   error.code = 'platform';

@@ -11,7 +11,7 @@
 // they throw a `platform` error that says to `await init()`.
 import glueInit, * as glue from './gen/web/checkout_guard.js';
 import { wrap } from './shell.js';
-import { notReady } from './errors.js';
+import { platformError } from './errors.js';
 
 const api = wrap(glue);
 const NOT_READY = 'checkout-guard: the wasm is not loaded yet: `await init()` (or call initSync()) before canonicalize or fingerprint';
@@ -104,12 +104,12 @@ export class CheckoutGuard {
 }
 
 export function canonicalize(value) {
-  if (!ready) throw notReady(NOT_READY);
+  if (!ready) throw platformError(NOT_READY);
   return api.canonicalize(value);
 }
 
 export function fingerprint(value) {
-  if (!ready) throw notReady(NOT_READY);
+  if (!ready) throw platformError(NOT_READY);
   return api.fingerprint(value);
 }
 

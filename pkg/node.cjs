@@ -51,14 +51,8 @@ async function init(options) {
   initSync({ module: source });
 }
 
-// The same as ./errors.js (an ES module CommonJS cannot load everywhere).
-const CODES = new Set([
-  'invalid_options', 'invalid_order', 'busy', 'server_contract', 'server_rejected', 'network',
-  'storage', 'platform',
-]);
-function isCheckoutGuardError(value) {
-  return value instanceof Error && value.name === 'CheckoutGuardError' && CODES.has(value.code);
-}
+// ./errors.js as CommonJS, written by `cargo xtask build` (the one source of the errors).
+const { isCheckoutGuardError, CheckoutGuardError } = require('./gen/errors.cjs');
 
 exports.CheckoutGuard = class CheckoutGuard extends api.CheckoutGuard {
   constructor(options) {
@@ -67,7 +61,7 @@ exports.CheckoutGuard = class CheckoutGuard extends api.CheckoutGuard {
   }
 };
 exports.isCheckoutGuardError = isCheckoutGuardError;
-exports.CheckoutGuardError = Object.freeze({ [Symbol.hasInstance]: isCheckoutGuardError });
+exports.CheckoutGuardError = CheckoutGuardError;
 exports.canonicalize = (value) => {
   initSync();
   return api.canonicalize(value);

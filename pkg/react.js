@@ -12,7 +12,7 @@
 // Plain `createElement`, no JSX: this file ships as it is.
 import { createElement, useCallback, useEffect, useRef, useState } from 'react';
 import { CheckoutGuard } from './index.js';
-import { notReady } from './errors.js';
+import { platformError } from './errors.js';
 
 /** Option names whose functions are called through the latest render's options. */
 const CALLBACKS = ['launch', 'prepare', 'dismiss', 'fetch', 'headers'];
@@ -105,7 +105,7 @@ export function useCheckoutGuard(options) {
   const pay = useCallback((order) => {
     const own = slot.current;
     if (!own || own.freed) {
-      return Promise.reject(notReady('checkout-guard/react: pay() before the component mounted or after it unmounted'));
+      return Promise.reject(platformError('checkout-guard/react: pay() before the component mounted or after it unmounted'));
     }
     // Busy from the click on, before the guard's `locked` event: the next render disables.
     const orderNo = typeof order?.orderNo === 'string' ? order.orderNo : null;

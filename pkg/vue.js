@@ -9,7 +9,7 @@
 // the scope is disposed. A guard is freed only once no `pay` of the composable is in flight.
 import { computed, getCurrentInstance, getCurrentScope, onMounted, onScopeDispose, ref, shallowRef, watchEffect } from 'vue';
 import { CheckoutGuard } from './index.js';
-import { notReady } from './errors.js';
+import { platformError } from './errors.js';
 
 /**
  * The guard of this component, made with `options` on mount, freed on unmount. Returns refs
@@ -71,7 +71,7 @@ export function useCheckoutGuard(options) {
   function pay(order) {
     const made = guard.value;
     if (!made || freed) {
-      return Promise.reject(notReady('checkout-guard/vue: pay() before the component mounted or after it unmounted'));
+      return Promise.reject(platformError('checkout-guard/vue: pay() before the component mounted or after it unmounted'));
     }
     const no = typeof order?.orderNo === 'string' ? order.orderNo : null;
     if (no !== null) {
@@ -122,7 +122,7 @@ export function useCheckoutGuard(options) {
 /** The element's state from the binding: `{ checkout, order }`. */
 function bindingOf(value) {
   if (!value || typeof value.checkout?.pay !== 'function') {
-    throw notReady('v-checkout-pay: the value must be `{ checkout, order }` with `checkout` from useCheckoutGuard()');
+    throw platformError('v-checkout-pay: the value must be `{ checkout, order }` with `checkout` from useCheckoutGuard()');
   }
   return value;
 }

@@ -6,7 +6,7 @@
 // `initSync({ module })` takes bytes or a compiled `WebAssembly.Module` synchronously.
 import glueInit, * as glue from './gen/web/checkout_guard.js';
 import { wrap } from './shell.js';
-import { notReady } from './errors.js';
+import { platformError } from './errors.js';
 
 const api = wrap(glue);
 let ready = false;
@@ -33,18 +33,18 @@ export function initSync(options) {
 
 export class CheckoutGuard extends api.CheckoutGuard {
   constructor(options) {
-    if (!ready) throw notReady(NOT_READY);
+    if (!ready) throw platformError(NOT_READY);
     super(options);
   }
 }
 
 export function canonicalize(value) {
-  if (!ready) throw notReady(NOT_READY);
+  if (!ready) throw platformError(NOT_READY);
   return api.canonicalize(value);
 }
 
 export function fingerprint(value) {
-  if (!ready) throw notReady(NOT_READY);
+  if (!ready) throw platformError(NOT_READY);
   return api.fingerprint(value);
 }
 export { CheckoutGuardError, isCheckoutGuardError } from './errors.js';

@@ -86,7 +86,7 @@ export interface Loaded {
       getOrder: () => Order;
       flag?: string;
       onOutcome?: (outcome: Outcome) => void;
-      onError?: (error: Error & { code?: string }) => void;
+      onError?: (error: CheckoutGuardError) => void;
     },
   ): () => Promise<Outcome | null> | null;
   fingerprint(value: unknown): string;
@@ -96,3 +96,23 @@ export interface Loaded {
 
 export declare function load(options?: { wasmPath?: string; wx?: unknown; WXWebAssembly?: unknown }): Promise<Loaded>;
 export declare const DEFAULT_WASM_PATH: string;
+
+/** The stable `code` of a {@link CheckoutGuardError} (the same codes as the npm package's). */
+export type ErrorCode =
+  | 'invalid_options'
+  | 'invalid_order'
+  | 'busy'
+  | 'server_contract'
+  | 'server_rejected'
+  | 'network'
+  | 'storage'
+  | 'platform';
+
+/** What the guard throws or rejects with: a plain `Error` with `name` "CheckoutGuardError" and a stable `code`. */
+export interface CheckoutGuardError extends Error {
+  name: 'CheckoutGuardError';
+  code: ErrorCode;
+}
+
+/** Whether `value` is an error of checkout-guard (recognised by shape); narrows `code`. */
+export declare function isCheckoutGuardError(value: unknown): value is CheckoutGuardError;

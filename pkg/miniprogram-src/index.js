@@ -17,6 +17,8 @@
 
 const glue = require('./checkout_guard_bg.js');
 const adapters = require('./adapters.js');
+// The package's pkg/errors.js, written here as CommonJS by `cargo xtask build`.
+const { platformError, isCheckoutGuardError } = require('./errors.js');
 
 /** Where `load` looks for the wasm when `wasmPath` is not given. */
 const DEFAULT_WASM_PATH = '/checkout-guard/checkout_guard_bg.wasm.br';
@@ -25,13 +27,6 @@ const IMPORT_MODULE = './checkout_guard_bg.js';
 const SEED_BYTES = 32;
 
 let loaded = null;
-
-function platformError(message) {
-  const error = new Error(message);
-  error.name = 'CheckoutGuardError';
-  error.code = 'platform';
-  return error;
-}
 
 /** `length` bytes from `wx.getRandomValues`, which only answers through callbacks. */
 function randomBytes(wx, length) {
@@ -131,4 +126,4 @@ function api(wx) {
   };
 }
 
-module.exports = { load, adapters, DEFAULT_WASM_PATH };
+module.exports = { load, adapters, DEFAULT_WASM_PATH, isCheckoutGuardError };

@@ -105,6 +105,8 @@ pub fn build() -> Result<(), String> {
         fs::copy(sources.join(name), out.join(name))
             .map_err(|e| format!("cannot copy pkg/miniprogram-src/{name}: {e}"))?;
     }
+    // The package's one error module (pkg/errors.js), as CommonJS.
+    super::write_errors_commonjs(&out.join("errors.js"))?;
     minify(&out)?;
     check_forbidden(&out)?;
     let example = root().join("www/miniprogram/checkout-guard");
