@@ -220,7 +220,7 @@ fn share_web_wasm(dir: &Path) -> Result<(), String> {
     fs::remove_file(&own).map_err(|e| format!("cannot remove {}: {e}", own.display()))
 }
 
-/// `wasm-opt -Oz` in place, with the npm `binaryen` (never Debian's: version 108 breaks
+/// `wasm-opt -Oz --converge` in place, with the npm `binaryen` (never Debian's: version 108 breaks
 /// wasm-bindgen output).
 pub fn optimize(wasm: &Path) -> Result<(), String> {
     let wasm_opt = node_bin("wasm-opt");
@@ -232,6 +232,9 @@ pub fn optimize(wasm: &Path) -> Result<(), String> {
         &[
             wasm.as_os_str(),
             "-Oz".as_ref(),
+            // Repeats the passes until the module stops shrinking: 0.2% of the brotli figure
+            // for a few seconds of build (measured 2026-12-01: 66,483 -> 66,336 bytes).
+            "--converge".as_ref(),
             "-o".as_ref(),
             wasm.as_os_str(),
         ],
