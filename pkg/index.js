@@ -67,13 +67,43 @@ export class CheckoutGuard {
   }
 
   attach(element, getOrder) {
+    if (this.#guard) return this.#guard.attach(element, getOrder);
+    // Before the wasm is ready a click must not be lost, nor become two payments: the first
+    // one is held (the button shows busy, later clicks are swallowed) and replayed on the
+    // guard's own handler once the guard exists, which pays exactly as for any click.
     let detach;
     let detached = false;
+    let held = false;
+    const early = (event) => {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      if (held) return;
+      held = true;
+      element.setAttribute('aria-busy', 'true');
+      element.setAttribute('data-checkout-state', 'busy');
+    };
+    const release = () => {
+      element.removeEventListener('click', early, true);
+      if (held) {
+        element.removeAttribute('aria-busy');
+        element.removeAttribute('data-checkout-state');
+      }
+    };
+    element.addEventListener('click', early, true);
     this.#with((guard) => {
-      if (!detached) detach = guard.attach(element, getOrder);
+      release();
+      if (detached) return;
+      detach = guard.attach(element, getOrder);
+      if (held) element.click();
+    }).catch((error) => {
+      // The wasm or the options failed: the button is usable again (the rejection stays
+      // visible as unhandled, as for every call made before the guard existed).
+      release();
+      throw error;
     });
     return () => {
       detached = true;
+      release();
       detach?.();
     };
   }

@@ -1270,3 +1270,32 @@ scenario('29c. reload during a slow create', async () => {
   await page.close();
   return { orderNo, outcome: `${shown}→paid`, attempts };
 });
+
+scenario('29d. clicks before the wasm is ready: held, then one payment', async () => {
+  const { orderNo } = await newOrder();
+  const page = await browser.context.newPage();
+  page.problems = [];
+  page.on('pageerror', (error) => page.problems.push(`page error: ${error.message}`));
+  // The wasm is held back until the buyer has clicked: a slow network on a cold page.
+  let arrive;
+  const held = new Promise((resolve) => (arrive = resolve));
+  await page.route('**/checkout_guard_bg.wasm', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.goto(pageUrl(orderNo, { query: { lazy: '1' } }));
+  await pageReady(page);
+  for (let i = 0; i < 3; i += 1) await page.locator('#pay').click();
+  assert.equal(await page.locator('#pay').getAttribute('aria-busy'), 'true', 'the held click shows busy');
+  assert.equal(await page.locator('#pay').getAttribute('data-checkout-state'), 'busy');
+  assert.deepEqual(await events(page), [], 'nothing ran before the wasm arrived');
+  arrive();
+  const { prepayId } = await launched(page);
+  await payInWallet(page, prepayId);
+  await expectSettled(page, 'paid');
+  assert.equal((await events(page, 'createSent')).length, 1, 'three early clicks, one create');
+  assert.equal((await events(page, 'locked')).length, 1);
+  assert.deepEqual(page.problems, []);
+  await page.close();
+  return { orderNo, outcome: 'paid', note: 'three clicks before the wasm was ready' };
+});

@@ -5,11 +5,13 @@
 // closed tab opened again), or with `?resume=1`, asks the guard what became of that payment.
 // Without `?order` it is the order form: no order, no button, `window.cg.submit(content)`
 // submits it through the guard. With `?button=guard` the page never sets the Pay button's
-// `disabled` itself: the button shows only what the guard makes of it.
+// `disabled` itself: the button shows only what the guard makes of it. `?lazy=1`: the wasm
+// is not awaited (the buyer may click before it is ready).
 import { CheckoutGuard, init } from '/pkg/index.js';
 
-// The wasm loads on first use; this page uses the package synchronously from the start.
-await init();
+// The wasm loads on first use; this page uses the package synchronously from the start,
+// except with `?lazy=1`: then the guard is made and attached before the wasm is ready.
+if (new URLSearchParams(location.search).get('lazy') !== '1') await init();
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
