@@ -3,7 +3,7 @@
 use super::*;
 use crate::core::contract::{Attempt, ContractError, CreateReply, OrderStatus, StatusReply};
 use crate::core::ids::{AttemptId, IdempotencyKey};
-use crate::core::record::{Prepay, RecordError};
+use crate::core::record::{Prepay, Record, RecordError, RecordState};
 use serde_json::json;
 
 const T0: Millis = Millis(1_800_000_000_000);
@@ -131,7 +131,7 @@ impl Page {
         self.guard
             .orders
             .get(&order())
-            .and_then(|s| s.awaiting)
+            .and_then(|o| o.awaiting())
             .expect("waiting for a reply")
     }
 
