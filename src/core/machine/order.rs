@@ -864,6 +864,8 @@ impl Order {
                 Next::Poll(Purpose::Decide)
             }
         } else {
+            // Rule 7: a resume follows what the record says was started, and looks at the
+            // server once for anything else; every branch ends with an outcome.
             match record.map(|r| r.state) {
                 Some(RecordState::Launched) => Next::Poll(Purpose::AwaitPayment),
                 Some(RecordState::Paid) => Next::Finish,
