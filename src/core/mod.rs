@@ -11,7 +11,8 @@
 //! - [`contract`]: the server's replies, parsed as `docs/contract.md` states them.
 //! - [`config`]: the core's tuning, validated with errors that name the option.
 //! - [`map`]: the machine's ordered tables (a sorted `Vec`).
-//! - [`machine`]: the guard itself: `handle(input, now)`, then drain `poll_action()`.
+//! - [`machine`]: the guard itself: `handle(input, now)`, then drain `poll_action()`; a
+//!   router over one machine per order.
 
 pub mod config;
 pub mod contract;

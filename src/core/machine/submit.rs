@@ -83,8 +83,8 @@ impl Guard {
         caller: CallerId,
         now: Millis,
     ) {
-        let server_now = self.server_time(now);
-        let request = self.request_id();
+        let server_now = self.shared.clock.server_time(now);
+        let request = self.shared.request_id();
         let slot = self
             .submits
             .get_or_insert_with(fingerprint.clone(), SubmitSlot::new);
@@ -98,7 +98,7 @@ impl Guard {
             .filter(|done| done.expires_at.is_some_and(|at| server_now.0 < at));
         if let Some(mut done) = known {
             done.reused = true;
-            self.actions.push_back(Action::ResolveSubmit {
+            self.shared.push(Action::ResolveSubmit {
                 callers: vec![caller],
                 result: Ok(done),
             });
@@ -109,7 +109,7 @@ impl Guard {
         slot.content = content;
         slot.awaiting = Some(request);
         slot.timer = None;
-        self.actions.push_back(Action::LoadSubmission {
+        self.shared.push(Action::LoadSubmission {
             fingerprint,
             request,
         });
@@ -123,7 +123,7 @@ impl Guard {
         loaded: Result<Option<SubmissionRecord>, RecordError>,
         now: Millis,
     ) {
-        let server_now = self.server_time(now);
+        let server_now = self.shared.clock.server_time(now);
         let Some(slot) = self.submits.get_mut(fingerprint) else {
             return;
         };
@@ -134,7 +134,7 @@ impl Guard {
         let stored = match loaded {
             Ok(found) => found,
             Err(error) => {
-                self.emit(Event::SubmissionRejected {
+                self.shared.emit(Event::SubmissionRejected {
                     fingerprint: fingerprint.clone(),
                     error: error.message(),
                 });
@@ -157,9 +157,9 @@ impl Guard {
             None => {
                 let record = SubmissionRecord {
                     v: RECORD_VERSION,
-                    scope: self.config.scope.clone(),
+                    scope: self.shared.config.scope.clone(),
                     fingerprint: fingerprint.clone(),
-                    key: self.entropy.next_key(),
+                    key: self.shared.entropy.next_key(),
                     order_no: None,
                     expires_at: None,
                     created_at: now,
@@ -168,7 +168,7 @@ impl Guard {
                     slot.record = Some(record.clone());
                 }
                 // Persisted before the request that uses it (S2).
-                self.actions.push_back(Action::PersistSubmission(record));
+                self.shared.push(Action::PersistSubmission(record));
                 self.send_submit(fingerprint, 0, true);
             }
         }
@@ -192,7 +192,7 @@ impl Guard {
         match reply {
             SubmitReply::Order(order) => self.submitted(fingerprint, order),
             SubmitReply::Rejected { status, code } => {
-                self.actions.push_back(Action::RemoveSubmission {
+                self.shared.push(Action::RemoveSubmission {
                     fingerprint: fingerprint.clone(),
                 });
                 self.settle_submit(fingerprint, Err(SubmitError::Rejected { status, code }));
@@ -229,8 +229,8 @@ impl Guard {
     }
 
     fn send_submit(&mut self, fingerprint: &Fingerprint, tries: u32, new_key: bool) {
-        let request = self.request_id();
-        let scope = self.config.scope.clone();
+        let request = self.shared.request_id();
+        let scope = self.shared.config.scope.clone();
         let Some(slot) = self.submits.get_mut(fingerprint) else {
             return;
         };
@@ -241,13 +241,13 @@ impl Guard {
         slot.awaiting = Some(request);
         slot.timer = None;
         let body = submit_body(&slot.content, fingerprint, &scope);
-        self.actions.push_back(Action::SendSubmit {
+        self.shared.push(Action::SendSubmit {
             fingerprint: fingerprint.clone(),
             request,
             key: key.clone(),
             body,
         });
-        self.emit(Event::SubmitSent {
+        self.shared.emit(Event::SubmitSent {
             fingerprint: fingerprint.clone(),
             key,
             new_key,
@@ -262,7 +262,10 @@ impl Guard {
         reason: Reason,
         now: Millis,
     ) {
-        let (limit, base) = (self.config.create_retries, self.config.create_retry_ms);
+        let (limit, base) = (
+            self.shared.config.create_retries,
+            self.shared.config.create_retry_ms,
+        );
         let Some(slot) = self.submits.get_mut(fingerprint) else {
             return;
         };
@@ -291,14 +294,14 @@ impl Guard {
         record.order_no = Some(order.order_no.clone());
         record.expires_at = order.expires_at;
         slot.record = Some(record.clone());
-        self.actions.push_back(Action::PersistSubmission(record));
+        self.shared.push(Action::PersistSubmission(record));
         let done = Submitted {
             order_no: order.order_no,
             fingerprint: order.fingerprint,
             reused: order.reused,
             expires_at: order.expires_at.map(|at| at.0),
         };
-        self.emit(Event::Submitted(done.clone()));
+        self.shared.emit(Event::Submitted(done.clone()));
         self.settle_submit(fingerprint, Ok(done));
     }
 
@@ -315,8 +318,7 @@ impl Guard {
         }
         let callers = std::mem::take(&mut slot.callers);
         if !callers.is_empty() {
-            self.actions
-                .push_back(Action::ResolveSubmit { callers, result });
+            self.shared.push(Action::ResolveSubmit { callers, result });
         }
     }
 }

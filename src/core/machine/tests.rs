@@ -1,9 +1,13 @@
-//! Scenario tests: one rule each, driven with a virtual clock and a hand-played server.
+//! Scenario tests, driven with a virtual clock and a hand-played server: grouped by the rule
+//! of the module doc they check and named for it (`rule_4_...`; the submission rules of
+//! `submit.rs` are `s1_...` to `s4_...`). The helpers come first, then one section per rule.
 
 use super::*;
-use crate::core::contract::{Attempt, ContractError, CreateReply, OrderStatus, StatusReply};
+use crate::core::contract::{
+    Attempt, ContractError, CreateReply, OrderStatus, StatusReply, SubmitReply, SubmittedOrder,
+};
 use crate::core::ids::{AttemptId, IdempotencyKey};
-use crate::core::record::{Prepay, RecordError};
+use crate::core::record::{Prepay, Record, RecordError, RecordState};
 use serde_json::json;
 
 const T0: Millis = Millis(1_800_000_000_000);
@@ -131,7 +135,7 @@ impl Page {
         self.guard
             .orders
             .get(&order())
-            .and_then(|s| s.awaiting)
+            .and_then(|o| o.awaiting())
             .expect("waiting for a reply")
     }
 
@@ -246,57 +250,6 @@ fn pay_to_launch(page: &mut Page) -> Vec<Action> {
     )
 }
 
-#[test]
-fn happy_path_persists_the_key_before_sending_and_launches_once() {
-    let mut page = Page::new();
-    let first = page.pay(fp(1));
-    assert!(matches!(first[0], Action::LockUi { .. }), "{first:#?}");
-    let after_load = page.pay_through_load_continue();
-    let persist_at = after_load
-        .iter()
-        .position(|a| matches!(a, Action::Persist(_)));
-    let send_at = after_load.iter().position(is_create);
-    assert!(
-        persist_at < send_at && persist_at.is_some(),
-        "{after_load:#?}"
-    );
-    let stored = page.stored.clone().expect("stored");
-    assert_eq!(stored.state, RecordState::Creating);
-    assert_eq!(Some(stored.key.clone()), sent_key(&after_load));
-
-    let expires = Some(page.now.plus(3_600_000));
-    let launch = page.create_reply(
-        &after_load,
-        CreateReply::Attempt(attempt("A1x1", fp(1), expires)),
-    );
-    assert_eq!(count(&launch, is_launch), 1);
-    assert_eq!(
-        page.stored.as_ref().map(|r| r.state),
-        Some(RecordState::Launched)
-    );
-
-    let polling = page.launched(&launch, LaunchResult::Ok);
-    assert!(polling
-        .iter()
-        .any(|a| matches!(a, Action::SendStatus { .. })));
-    let done = page.status_reply(&polling, paid_reply());
-    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
-    assert!(done.iter().any(|a| matches!(
-        a,
-        Action::Broadcast {
-            status: OutcomeStatus::Paid,
-            ..
-        }
-    )));
-    assert!(done
-        .iter()
-        .any(|a| matches!(a, Action::ReleaseTabLock { .. })));
-    assert_eq!(
-        page.stored.as_ref().map(|r| r.state),
-        Some(RecordState::Paid)
-    );
-}
-
 impl Page {
     /// For the happy-path test: continue a `pay` already fed, through lock and load.
     fn pay_through_load_continue(&mut self) -> Vec<Action> {
@@ -321,66 +274,6 @@ impl Page {
     }
 }
 
-#[test]
-fn a_second_pay_in_flight_joins_and_both_callers_get_one_result() {
-    let mut page = Page::new();
-    let actions = page.pay_through_load(fp(1));
-    let joined = page.pay(fp(1));
-    assert!(joined.is_empty(), "a join adds no action: {joined:#?}");
-    let launch = page.create_reply(
-        &actions,
-        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
-    );
-    let done = page.cancel(&launch);
-    let (callers, result) = resolved(&done).expect("resolved");
-    assert_eq!(callers, vec![CallerId(1), CallerId(2)]);
-    assert_eq!(result.map(|o| o.status), Ok(OutcomeStatus::Cancelled));
-}
-
-#[test]
-fn other_content_while_in_flight_is_refused() {
-    let mut page = Page::new();
-    page.pay_through_load(fp(1));
-    let refused = page.pay(fp(2));
-    assert_eq!(resolved(&refused).map(|r| r.1), Some(Err(PayError::Busy)));
-    assert!(page.guard.is_busy(&order()));
-}
-
-#[test]
-fn timeouts_resend_the_same_key_then_end_pending_and_the_next_pay_resends_it_again() {
-    let mut page = Page::new();
-    let mut actions = page.pay_through_load(fp(1));
-    let key = sent_key(&actions).expect("create sent");
-    let limit = page.guard.config().create_retries;
-    for _ in 0..limit {
-        let retry = page.create_reply(&actions, CreateReply::NoReply);
-        assert_eq!(count(&retry, is_create), 0, "waits before retrying");
-        actions = page.fire_timer();
-        assert_eq!(sent_key(&actions), Some(key.clone()), "same key on retry");
-    }
-    let end = page.create_reply(&actions, CreateReply::NoReply);
-    assert_eq!(outcome_status(&end), Some(OutcomeStatus::Pending));
-    assert!(end.iter().any(|a| matches!(
-        a,
-        Action::UnlockUi {
-            status: Some(OutcomeStatus::Pending),
-            ..
-        }
-    )));
-    assert_eq!(
-        page.stored.as_ref().map(|r| r.state),
-        Some(RecordState::Creating)
-    );
-
-    page.now = page.now.plus(86_400_000);
-    let again = page.pay_through_load(fp(1));
-    assert_eq!(
-        sent_key(&again),
-        Some(key),
-        "a day later, still the same key"
-    );
-}
-
 /// The server's `unpaid` for the stored record's attempt (live, same content).
 fn unpaid_for(record: &Record) -> StatusReply {
     StatusReply::Status(OrderStatus::Unpaid(Attempt {
@@ -392,560 +285,7 @@ fn unpaid_for(record: &Record) -> StatusReply {
     }))
 }
 
-#[test]
-fn rule_3_a_stored_prepay_is_reused_only_after_the_server_confirms_it() {
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    page.cancel(&launch);
-    let record = page.stored.clone().expect("record");
-    assert_eq!(record.state, RecordState::Ready);
-    page.now = page.now.plus(60_000);
-    let asked = page.pay_through_load(fp(1));
-    assert_eq!(count(&asked, is_create), 0);
-    assert_eq!(
-        count(&asked, is_launch),
-        0,
-        "never launched on the record's word"
-    );
-    let again = page.status_reply(&asked, unpaid_for(&record));
-    assert_eq!(count(&again, is_create), 0);
-    assert_eq!(count(&again, is_launch), 1);
-    assert!(again
-        .iter()
-        .any(|a| matches!(a, Action::Emit(Event::PrepayReused { .. }))));
-}
-
-#[test]
-fn rule_3_an_edited_record_is_never_launched() {
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    page.cancel(&launch);
-    let honest = page.stored.clone().expect("record");
-    // Edited in devtools: another order's attempt and wallet.
-    let mut forged = honest.clone();
-    forged.attempt_id = AttemptId::parse("OTHERx9").ok();
-    forged.prepay = Prepay::new(
-        json!({"prepayId": "wx-other-order"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    );
-    page.stored = Some(forged);
-    let asked = page.pay_through_load(fp(1));
-    assert_eq!(count(&asked, is_launch), 0);
-    let again = page.status_reply(&asked, unpaid_for(&honest));
-    let launched: Vec<_> = again
-        .iter()
-        .filter_map(|a| match a {
-            Action::Launch {
-                attempt_id, prepay, ..
-            } => Some((attempt_id.clone(), prepay.clone())),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        launched,
-        vec![(
-            honest.attempt_id.clone().expect("attempt"),
-            honest.prepay.clone().expect("prepay")
-        )],
-        "the server's attempt is launched, never the record's"
-    );
-    assert!(again
-        .iter()
-        .any(|a| matches!(a, Action::Emit(Event::RecordMismatch { .. }))));
-}
-
-#[test]
-fn an_expired_prepay_asks_the_server_and_mints_only_after_closed() {
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    let old_key = page.stored.as_ref().map(|r| r.key.clone());
-    page.cancel(&launch);
-    page.now = page.now.plus(3_600_000); // past the expiry
-    let actions = page.pay_through_load(fp(1));
-    assert_eq!(
-        count(&actions, is_create),
-        0,
-        "no create before the server speaks"
-    );
-    assert!(actions
-        .iter()
-        .any(|a| matches!(a, Action::SendStatus { .. })));
-    let after = page.status_reply(
-        &actions,
-        StatusReply::Status(OrderStatus::Closed(
-            AttemptId::parse("A1x1").expect("valid"),
-        )),
-    );
-    let new_key = sent_key(&after).expect("a new create after closed");
-    assert_ne!(Some(new_key), old_key);
-}
-
-#[test]
-fn an_expired_prepay_the_server_says_is_live_is_reused() {
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    page.cancel(&launch);
-    page.now = page.now.plus(3_600_000);
-    let actions = page.pay_through_load(fp(1));
-    let live = attempt("A1x1", fp(1), Some(page.now.plus(600_000)));
-    let after = page.status_reply(&actions, StatusReply::Status(OrderStatus::Unpaid(live)));
-    assert_eq!(count(&after, is_create), 0);
-    assert_eq!(count(&after, is_launch), 1);
-}
-
-#[test]
-fn status_errors_never_mint_a_key_and_end_pending() {
-    let mut page = Page::new();
-    page.stored = None;
-    let actions = page.pay(fp(1));
-    let mut actions = page.lock_and_load(&actions, Loaded::Unusable(RecordError::FutureVersion(9)));
-    let mut all = actions.clone();
-    for i in 0..1000 {
-        let reply = if i % 2 == 0 {
-            StatusReply::NoReply
-        } else {
-            StatusReply::Invalid(ContractError("nonsense".into()))
-        };
-        let after = page.status_reply(&actions, reply);
-        all.extend(after.clone());
-        if resolved(&after).is_some() {
-            break;
-        }
-        actions = page.fire_timer();
-        all.extend(actions.clone());
-    }
-    assert_eq!(count(&all, is_create), 0);
-    assert_eq!(count(&all, is_launch), 0);
-    assert_eq!(outcome_status(&all), Some(OutcomeStatus::Pending));
-    assert!(
-        page.now.since(T0) <= 600_000 + 60_000,
-        "bounded by the deadline"
-    );
-}
-
-#[test]
-fn a_launched_record_asks_the_server_before_launching_again() {
-    let mut page = Page::new();
-    pay_to_launch(&mut page);
-    // The page reloads while the wallet was open.
-    let mut page2 = Page::new();
-    page2.stored = page.stored.clone();
-    page2.now = page.now.plus(5_000);
-    let actions = page2.pay_through_load(fp(1));
-    assert_eq!(count(&actions, is_launch), 0);
-    assert_eq!(count(&actions, is_create), 0);
-    let done = page2.status_reply(&actions, paid_reply());
-    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
-    assert_eq!(count(&done, is_launch), 0);
-}
-
-#[test]
-fn already_paid_is_final() {
-    let mut page = Page::new();
-    let actions = page.pay_through_load(fp(1));
-    let done = page.create_reply(&actions, CreateReply::AlreadyPaid);
-    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
-    let again = page.pay(fp(1));
-    assert_eq!(outcome_status(&again), Some(OutcomeStatus::Paid));
-    assert!(
-        again.iter().all(|a| matches!(
-            a,
-            Action::Emit(Event::Outcome(_))
-                | Action::UnlockUi {
-                    status: Some(OutcomeStatus::Paid),
-                    ..
-                }
-                | Action::Resolve { .. }
-        )),
-        "answered at once, with an outcome and the button shown paid: {again:#?}"
-    );
-    assert!(again
-        .iter()
-        .any(|a| matches!(a, Action::Emit(Event::Outcome(_)))));
-    // Even with other content, and after a reload.
-    let mut page2 = Page::new();
-    page2.stored = page.stored.clone();
-    let actions = page2.pay_through_load(fp(2));
-    assert_eq!(count(&actions, is_create) + count(&actions, is_launch), 0);
-    assert_eq!(outcome_status(&actions), Some(OutcomeStatus::Paid));
-}
-
-#[test]
-fn changed_content_mints_a_new_key() {
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    let old_key = page.stored.as_ref().map(|r| r.key.clone());
-    page.cancel(&launch);
-    let asked = page.pay_through_load(fp(2));
-    assert_eq!(
-        count(&asked, is_create),
-        0,
-        "other content: ask the server first"
-    );
-    let live = attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)));
-    let actions = page.status_reply(&asked, StatusReply::Status(OrderStatus::Unpaid(live)));
-    let key = sent_key(&actions).expect("create for the new content");
-    assert_ne!(Some(key), old_key);
-    assert_eq!(
-        page.stored.as_ref().map(|r| r.fingerprint.clone()),
-        Some(fp(2))
-    );
-}
-
-#[test]
-fn another_tab_holding_the_lock_makes_this_one_wait_for_its_outcome() {
-    let mut page = Page::new();
-    let actions = page.pay(fp(1));
-    let waiting = page.feed(Input::TabLock {
-        order_no: order(),
-        request: request_of(&actions, "lock"),
-        result: LockResult::HeldElsewhere,
-    });
-    assert!(waiting
-        .iter()
-        .any(|a| matches!(a, Action::Emit(Event::WaitingForOtherTab { .. }))));
-    let retry = page.fire_timer();
-    assert!(retry
-        .iter()
-        .any(|a| matches!(a, Action::AcquireTabLock { .. })));
-    let done = page.feed(Input::OtherTabFinished {
-        order_no: order(),
-        status: OutcomeStatus::Paid,
-    });
-    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
-    assert!(!done
-        .iter()
-        .any(|a| matches!(a, Action::Persist(_) | Action::Broadcast { .. })));
-    assert!(page.guard.is_paid(&order()));
-}
-
-#[test]
-fn polling_ends_pending_at_the_deadline_and_the_button_says_check_status() {
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    let mut actions = page.launched(&launch, LaunchResult::Ok);
-    let unpaid = || {
-        StatusReply::Status(OrderStatus::Paying(
-            AttemptId::parse("A1x1").expect("valid"),
-        ))
-    };
-    let mut queries = 1;
-    loop {
-        let after = page.status_reply(&actions, unpaid());
-        if let Some(status) = outcome_status(&after) {
-            assert_eq!(status, OutcomeStatus::Pending);
-            assert!(after.iter().any(|a| matches!(
-                a,
-                Action::UnlockUi {
-                    status: Some(OutcomeStatus::Pending),
-                    ..
-                }
-            )));
-            break;
-        }
-        actions = page.fire_timer();
-        queries += 1;
-    }
-    let config = PollConfig::default();
-    assert!(queries <= config.max_queries);
-    assert!(page.now.since(T0) <= config.max_duration_ms);
-    assert_eq!(
-        page.stored.as_ref().map(|r| r.state),
-        Some(RecordState::Launched)
-    );
-}
-
 use crate::core::schedule::PollConfig;
-
-#[test]
-fn coming_back_to_the_page_checks_at_once() {
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    let mut actions = page.launched(&launch, LaunchResult::Ok);
-    for _ in 0..6 {
-        page.status_reply(
-            &actions,
-            StatusReply::Status(OrderStatus::Paying(
-                AttemptId::parse("A1x1").expect("valid"),
-            )),
-        );
-        actions = page.fire_timer();
-    }
-    page.status_reply(&actions, StatusReply::NoReply);
-    assert!(page.guard.poll_timeout().is_some_and(|at| at > page.now));
-    let shown = page.feed(Input::PageShown);
-    assert!(
-        shown.iter().any(|a| matches!(a, Action::SendStatus { .. })),
-        "{shown:#?}"
-    );
-}
-
-#[test]
-fn coming_back_before_the_launcher_returns_starts_polling() {
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    let shown = page.feed(Input::PageShown);
-    assert!(shown.iter().any(|a| matches!(a, Action::SendStatus { .. })));
-    let done = page.status_reply(&shown, paid_reply());
-    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
-    // The launcher's late answer changes nothing.
-    assert!(page.launched(&launch, LaunchResult::Ok).is_empty());
-}
-
-#[test]
-fn a_clock_jump_back_keeps_the_remaining_wait() {
-    let mut page = Page::new();
-    let actions = page.pay_through_load(fp(1));
-    page.create_reply(&actions, CreateReply::NoReply);
-    let at = page.guard.poll_timeout().expect("retry armed");
-    let wait = at.since(page.now);
-    page.now = page.now.minus(3_600_000);
-    let jumped = page.feed(Input::TimerFired);
-    assert!(jumped
-        .iter()
-        .any(|a| matches!(a, Action::Emit(Event::ClockJumped { .. }))));
-    assert_eq!(
-        page.guard.poll_timeout().map(|t| t.since(page.now)),
-        Some(wait)
-    );
-}
-
-#[test]
-fn late_and_duplicated_replies_are_ignored() {
-    let mut page = Page::new();
-    let actions = page.pay_through_load(fp(1));
-    page.create_reply(&actions, CreateReply::NoReply);
-    let retry = page.fire_timer();
-    // The first request's reply arrives late: ignored, the retry is awaited.
-    let late = page.create_reply(
-        &actions,
-        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
-    );
-    assert!(late.is_empty());
-    let launch = page.create_reply(
-        &retry,
-        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
-    );
-    assert_eq!(count(&launch, is_launch), 1);
-    let dup = page.create_reply(
-        &retry,
-        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
-    );
-    assert!(dup.is_empty());
-}
-
-#[test]
-fn resume_follows_a_launched_order_without_launching() {
-    let mut page = Page::new();
-    pay_to_launch(&mut page);
-    let mut page2 = Page::new();
-    page2.stored = page.stored.clone();
-    let actions = page2.feed(Input::Resume { order_no: order() });
-    let polling = page2.lock_and_load(
-        &actions,
-        Loaded::Found(page.stored.clone().expect("stored")),
-    );
-    assert!(polling
-        .iter()
-        .any(|a| matches!(a, Action::SendStatus { .. })));
-    let done = page2.status_reply(&polling, paid_reply());
-    assert!(done
-        .iter()
-        .any(|a| matches!(a, Action::Emit(Event::Outcome(o)) if o.status == OutcomeStatus::Paid)));
-    assert_eq!(count(&done, is_launch) + count(&done, is_create), 0);
-}
-
-#[test]
-fn forget_is_refused_while_busy_and_removes_the_record_after() {
-    let mut page = Page::new();
-    page.pay(fp(1));
-    assert_eq!(page.guard.forget(&order()), Err(PayError::Busy));
-    let mut page = Page::new();
-    let actions = page.pay_through_load(fp(1));
-    page.create_reply(&actions, CreateReply::AlreadyPaid);
-    assert!(page.guard.forget(&order()).is_ok());
-    let removed = page.feed(Input::TimerFired);
-    assert!(removed.iter().any(|a| matches!(a, Action::Remove { .. })));
-    assert!(!page.guard.is_paid(&order()));
-}
-
-#[test]
-fn a_rejected_create_is_an_error_and_keeps_the_key() {
-    let mut page = Page::new();
-    let actions = page.pay_through_load(fp(1));
-    let key = sent_key(&actions);
-    let done = page.create_reply(
-        &actions,
-        CreateReply::Rejected {
-            status: 404,
-            code: "unknown_order".into(),
-        },
-    );
-    assert!(matches!(
-        resolved(&done),
-        Some((_, Err(PayError::Rejected { status: 404, .. })))
-    ));
-    assert!(done
-        .iter()
-        .any(|a| matches!(a, Action::UnlockUi { status: None, .. })));
-    let again = page.pay_through_load(fp(1));
-    assert_eq!(sent_key(&again), key);
-}
-
-#[test]
-fn a_late_paid_reply_makes_the_order_final() {
-    let mut page = Page::new();
-    let actions = page.pay_through_load(fp(1));
-    page.create_reply(&actions, CreateReply::NoReply);
-    let retry = page.fire_timer();
-    // The first request's answer arrives after its time-out: already paid.
-    let done = page.create_reply(&actions, CreateReply::AlreadyPaid);
-    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
-    assert!(page.guard.is_paid(&order()));
-    // The retry's reply changes nothing.
-    let attempt = CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000))));
-    assert!(page.create_reply(&retry, attempt).is_empty());
-}
-
-#[test]
-fn a_dead_attempt_is_replaced_only_after_the_server_confirms() {
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    let polling = page.launched(&launch, LaunchResult::Ok);
-    let closed = StatusReply::Status(OrderStatus::Closed(
-        AttemptId::parse("A1x1").expect("valid"),
-    ));
-    let done = page.status_reply(&polling, closed);
-    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Failed));
-    assert_eq!(
-        page.stored.as_ref().map(|r| r.state),
-        Some(RecordState::Dead)
-    );
-    // The next pay asks again (another device may have started an attempt meanwhile).
-    let asked = page.pay_through_load(fp(1));
-    assert_eq!(count(&asked, is_create), 0);
-    let live = attempt("A1x2", fp(1), Some(page.now.plus(3_600_000)));
-    let reused = page.status_reply(&asked, StatusReply::Status(OrderStatus::Unpaid(live)));
-    assert_eq!(count(&reused, is_create), 0);
-    assert_eq!(count(&reused, is_launch), 1);
-}
-
-#[test]
-fn a_prepay_inside_the_safety_margin_is_not_launched() {
-    let mut page = Page::new();
-    let actions = page.pay_through_load(fp(1));
-    let margin = page.guard.config().expiry_margin_ms;
-    // The server's expiry wins over the 5-minute TTL, and it is too close to launch.
-    let soon = Some(page.now.plus(margin - 1));
-    let after = page.create_reply(&actions, CreateReply::Attempt(attempt("A1x1", fp(1), soon)));
-    assert_eq!(count(&after, is_launch), 0);
-    assert_eq!(count(&after, is_create), 0);
-    assert!(after.iter().any(|a| matches!(a, Action::SendStatus { .. })));
-    // With room to pay, the same reply launches.
-    let mut page = Page::new();
-    let actions = page.pay_through_load(fp(1));
-    let later = Some(page.now.plus(margin + 1));
-    let after = page.create_reply(
-        &actions,
-        CreateReply::Attempt(attempt("A1x1", fp(1), later)),
-    );
-    assert_eq!(count(&after, is_launch), 1);
-}
-
-#[test]
-fn without_a_server_expiry_the_local_ttl_applies() {
-    let mut page = Page::new();
-    let actions = page.pay_through_load(fp(1));
-    let launch = page.create_reply(&actions, CreateReply::Attempt(attempt("A1x1", fp(1), None)));
-    page.cancel(&launch);
-    let ttl = page.guard.config().prepay_ttl_ms;
-    assert_eq!(
-        page.stored.as_ref().and_then(|r| r.expires_at),
-        Some(page.now.plus(ttl))
-    );
-    page.now = page
-        .now
-        .plus(ttl - page.guard.config().expiry_margin_ms + 1);
-    let again = page.pay_through_load(fp(1));
-    assert_eq!(count(&again, is_launch), 0, "locally expired: ask first");
-    assert_eq!(count(&again, is_create), 0);
-}
-
-#[test]
-fn only_the_wait_for_a_payment_long_polls() {
-    let mut page = Page::new();
-    let long_poll = page.guard.config().poll.long_poll_secs;
-    assert!(long_poll > 0, "on by default");
-    let wait_of = |actions: &[Action]| {
-        actions.iter().find_map(|a| match a {
-            Action::SendStatus { wait_secs, .. } => Some(*wait_secs),
-            _ => None,
-        })
-    };
-    // Deciding (nothing stored yet): an immediate answer.
-    let asked = page.pay(fp(1));
-    let deciding = page.lock_and_load(&asked, Loaded::Missing);
-    assert_eq!(wait_of(&deciding), Some(0));
-    let created = page.status_reply(&deciding, StatusReply::Status(OrderStatus::None));
-    let launch = page.create_reply(
-        &created,
-        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
-    );
-    // Waiting for the buyer's payment: long-poll.
-    let polling = page.launched(&launch, LaunchResult::Ok);
-    assert_eq!(wait_of(&polling), Some(long_poll));
-}
-
-#[test]
-fn a_wallet_cancel_is_checked_with_the_server() {
-    // The buyer paid (another device, or a wallet that reports its own close as a cancel).
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    let check = page.launched(&launch, LaunchResult::Cancelled);
-    assert_eq!(outcome_status(&check), None, "not before the server speaks");
-    let done = page.status_reply(&check, paid_reply());
-    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
-    assert_eq!(
-        page.stored.as_ref().map(|r| r.state),
-        Some(RecordState::Paid)
-    );
-    // Unreachable server: the wallet's word, but the record stays `launched`, so the next pay
-    // asks before launching again.
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    let check = page.launched(&launch, LaunchResult::Failed);
-    let done = page.status_reply(&check, StatusReply::NoReply);
-    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Failed));
-    assert_eq!(
-        page.stored.as_ref().map(|r| r.state),
-        Some(RecordState::Launched)
-    );
-    let again = page.pay_through_load(fp(1));
-    assert_eq!(count(&again, is_launch) + count(&again, is_create), 0);
-}
-
-#[test]
-fn a_resume_always_ends_with_an_outcome() {
-    // A reload while the create was in flight: the record is `creating`.
-    let mut page = Page::new();
-    page.pay_through_load(fp(1));
-    let mut page2 = Page::new();
-    page2.stored = page.stored.clone();
-    let actions = page2.feed(Input::Resume { order_no: order() });
-    let asked = page2.lock_and_load(
-        &actions,
-        Loaded::Found(page.stored.clone().expect("stored")),
-    );
-    assert_eq!(count(&asked, is_create) + count(&asked, is_launch), 0);
-    let done = page2.status_reply(&asked, StatusReply::Status(OrderStatus::None));
-    assert!(done
-        .iter()
-        .any(|a| matches!(a, Action::Emit(Event::Outcome(_)))));
-    assert!(done.iter().any(|a| matches!(a, Action::UnlockUi { .. })));
-    assert!(!page2.guard.is_busy(&order()));
-}
 
 const HOUR: u64 = 3_600_000;
 
@@ -962,36 +302,6 @@ fn server_clock(page: &Page) -> Millis {
     page.server_now().expect("replies carry now")
 }
 
-#[test]
-fn rule_8_a_device_clock_hours_ahead_still_launches_and_pays() {
-    for ahead in [3 * HOUR as i64, 24 * HOUR as i64, -(24 * HOUR as i64)] {
-        let mut page = page_ahead(ahead);
-        let actions = page.pay_through_load(fp(1));
-        // The server's prepay is valid for 2 h on the server's clock.
-        let expires = Some(server_clock(&page).plus(2 * HOUR));
-        let launch = page.create_reply(
-            &actions,
-            CreateReply::Attempt(attempt("A1x1", fp(1), expires)),
-        );
-        assert_eq!(count(&launch, is_launch), 1, "clock off by {ahead} ms");
-        let polling = page.launched(&launch, LaunchResult::Ok);
-        let done = page.status_reply(&polling, paid_reply());
-        assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
-    }
-}
-
-#[test]
-fn rule_8_a_stored_prepay_is_judged_on_the_server_clock() {
-    let mut page = page_ahead(3 * HOUR as i64);
-    let launch = pay_to_launch_at_server_time(&mut page);
-    page.cancel(&launch);
-    let record = page.stored.clone().expect("record");
-    let asked = page.pay_through_load(fp(1));
-    let again = page.status_reply(&asked, unpaid_for(&record));
-    assert_eq!(count(&again, is_launch), 1, "{again:#?}");
-    assert_eq!(count(&again, is_create), 0);
-}
-
 /// `pay_to_launch` with the prepay's expiry on the server's clock (1 h left).
 fn pay_to_launch_at_server_time(page: &mut Page) -> Vec<Action> {
     let actions = page.pay_through_load(fp(1));
@@ -1002,187 +312,6 @@ fn pay_to_launch_at_server_time(page: &mut Page) -> Vec<Action> {
     )
 }
 
-#[test]
-fn rule_8_a_clock_jump_ahead_while_the_wallet_is_open_changes_nothing() {
-    let mut page = page_ahead(0);
-    let launch = pay_to_launch_at_server_time(&mut page);
-    let mut actions = page.launched(&launch, LaunchResult::Ok);
-    let paying = || StatusReply::Status(OrderStatus::Paying(AttemptId::parse("A1x1").expect("id")));
-    actions = {
-        page.status_reply(&actions, paying());
-        page.fire_timer()
-    };
-    // The device clock jumps 3 h ahead; the server's does not.
-    page.now = page.now.plus(3 * HOUR);
-    page.server_offset = Some(-(3 * HOUR as i64));
-    let after = page.status_reply(&actions, paying());
-    assert!(after
-        .iter()
-        .any(|a| matches!(a, Action::Emit(Event::ServerClock { .. }))));
-    assert_eq!(outcome_status(&after), None, "still waiting: {after:#?}");
-    let next = page.guard.poll_timeout().expect("next query armed");
-    assert!(next.since(page.now) <= 60_000, "the wait stays a wait");
-    let query = page.fire_timer();
-    let done = page.status_reply(&query, paid_reply());
-    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
-}
-
-#[test]
-fn rule_9_a_silent_wallet_ends_pending_and_paying_again_reopens_the_same_prepay() {
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    let record = page.stored.clone().expect("record");
-    // The wallet never answers.
-    let check = page.fire_timer();
-    assert_eq!(page.now.since(T0), Config::default().launch_timeout_ms);
-    let done = page.status_reply(&check, unpaid_for(&record));
-    let outcome = match resolved(&done) {
-        Some((_, Ok(outcome))) => outcome,
-        other => panic!("no outcome: {other:?}"),
-    };
-    assert_eq!(outcome.status, OutcomeStatus::Pending);
-    assert_eq!(outcome.reason, Some(Reason::WalletNoReply));
-    assert!(done.iter().any(|a| matches!(
-        a,
-        Action::UnlockUi {
-            status: Some(OutcomeStatus::Pending),
-            ..
-        }
-    )));
-    assert!(!page.guard.is_busy(&order()));
-    // Pay again: the server confirms the same attempt, the same prepay is reopened.
-    let asked = page.pay_through_load(fp(1));
-    let again = page.status_reply(&asked, unpaid_for(&record));
-    assert_eq!(count(&again, is_create), 0);
-    assert_eq!(count(&again, is_launch), 1);
-    // The first wallet's late "ok" is for a launch no longer current: ignored.
-    assert_eq!(
-        count(&page.launched(&launch, LaunchResult::Ok), is_launch),
-        0
-    );
-}
-
-#[test]
-fn rule_9_a_silent_wallets_late_ok_is_still_followed() {
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    let record = page.stored.clone().expect("record");
-    let check = page.fire_timer();
-    page.status_reply(&check, unpaid_for(&record));
-    // Much later the wallet answers "ok": the guard follows it without locking the button.
-    let follow = page.launched(&launch, LaunchResult::Ok);
-    assert!(!follow.iter().any(|a| matches!(a, Action::LockUi { .. })));
-    let loaded = page.lock_and_load(&follow, Loaded::Found(record.clone()));
-    let done = page.status_reply(&loaded, paid_reply());
-    assert!(done.iter().any(|a| matches!(
-        a,
-        Action::Emit(Event::Outcome(Outcome {
-            status: OutcomeStatus::Paid,
-            ..
-        }))
-    )));
-}
-
-#[test]
-fn rule_9_a_pay_joining_a_resume_that_waits_asks_at_once() {
-    let mut page = Page::new();
-    pay_to_launch(&mut page);
-    let record = page.stored.clone().expect("record");
-    // A reload: the new page resumes the launched order and waits for the payment.
-    let mut page2 = Page::new();
-    page2.stored = Some(record.clone());
-    let first = page2.feed(Input::Resume { order_no: order() });
-    let polling = page2.lock_and_load(&first, Loaded::Found(record.clone()));
-    page2.status_reply(
-        &polling,
-        StatusReply::Status(OrderStatus::Paying(AttemptId::parse("A1x1").expect("id"))),
-    );
-    assert!(page2.guard.poll_timeout().is_some_and(|at| at > page2.now));
-    // The buyer clicks Pay: one status query now, not at the poll's next turn.
-    let click = page2.pay(fp(1));
-    assert!(click.iter().any(|a| matches!(a, Action::LockUi { .. })));
-    assert!(click.iter().any(|a| matches!(a, Action::SendStatus { .. })));
-    let again = page2.status_reply(&click, unpaid_for(&record));
-    assert_eq!(count(&again, is_launch), 1, "the same prepay, reopened");
-    assert_eq!(count(&again, is_create), 0);
-}
-
-#[test]
-fn rule_10_an_idle_tab_hears_another_tabs_outcome() {
-    let mut page = Page::new();
-    let heard = page.feed(Input::OtherTabFinished {
-        order_no: order(),
-        status: OutcomeStatus::Paid,
-    });
-    assert!(heard.iter().any(|a| matches!(
-        a,
-        Action::Emit(Event::Outcome(Outcome {
-            status: OutcomeStatus::Paid,
-            ..
-        }))
-    )));
-    assert!(heard.iter().any(|a| matches!(
-        a,
-        Action::UnlockUi {
-            status: Some(OutcomeStatus::Paid),
-            ..
-        }
-    )));
-    // A click now ends paid at once, with an outcome, never a lock, a load or a request.
-    let click = page.pay(fp(1));
-    assert_eq!(outcome_status(&click), Some(OutcomeStatus::Paid));
-    assert!(!click.iter().any(|a| matches!(
-        a,
-        Action::AcquireTabLock { .. } | Action::SendStatus { .. } | Action::SendCreate { .. }
-    )));
-}
-
-#[test]
-fn rule_10_a_tab_shown_again_asks_the_server_about_orders_it_shows_unsettled() {
-    let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    page.cancel(&launch);
-    let shown = page.feed(Input::PageShown);
-    assert!(shown
-        .iter()
-        .any(|a| matches!(a, Action::AcquireTabLock { .. })));
-    let loaded = page.lock_and_load(&shown, Loaded::Found(page.stored.clone().expect("record")));
-    let done = page.status_reply(&loaded, paid_reply());
-    assert!(done.iter().any(|a| matches!(
-        a,
-        Action::UnlockUi {
-            status: Some(OutcomeStatus::Paid),
-            ..
-        }
-    )));
-}
-
-#[test]
-fn a_reload_during_a_create_is_not_reported_as_a_failure() {
-    let mut page = Page::new();
-    let creating = page.pay_through_load(fp(1));
-    assert_eq!(count(&creating, is_create), 1);
-    // Reload: the create was abandoned, and the server closed its attempt.
-    let mut page2 = Page::new();
-    page2.stored = page.stored.clone();
-    let first = page2.feed(Input::Resume { order_no: order() });
-    let loaded = page2.lock_and_load(&first, Loaded::Found(page.stored.clone().expect("record")));
-    let done = page2.status_reply(
-        &loaded,
-        StatusReply::Status(OrderStatus::Closed(AttemptId::parse("A1x1").expect("id"))),
-    );
-    let event = done.iter().find_map(|a| match a {
-        Action::Emit(Event::Outcome(o)) => Some(o.clone()),
-        _ => None,
-    });
-    let event = event.expect("an outcome");
-    assert_eq!(event.status, OutcomeStatus::Cancelled);
-    assert_eq!(event.reason, Some(Reason::NotStarted));
-}
-
-// ----- submit (docs/contract.md §4; rules S1–S4 of machine/submit.rs) -----
-
-use crate::core::contract::{SubmitReply, SubmittedOrder};
 use crate::core::submission::SubmissionRecord;
 
 /// A page submitting the order form, with its one stored submission record.
@@ -1284,6 +413,938 @@ fn submitted(actions: &[Action]) -> Option<(Vec<CallerId>, Result<Submitted, Sub
     })
 }
 
+// ----- Rule 1: a second `pay` joins, other content is refused, paid answers at once -----
+
+#[test]
+fn rule_1_a_second_pay_in_flight_joins_and_both_callers_get_one_result() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    let joined = page.pay(fp(1));
+    assert!(joined.is_empty(), "a join adds no action: {joined:#?}");
+    let launch = page.create_reply(
+        &actions,
+        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
+    );
+    let done = page.cancel(&launch);
+    let (callers, result) = resolved(&done).expect("resolved");
+    assert_eq!(callers, vec![CallerId(1), CallerId(2)]);
+    assert_eq!(result.map(|o| o.status), Ok(OutcomeStatus::Cancelled));
+}
+
+#[test]
+fn rule_1_other_content_while_in_flight_is_refused() {
+    let mut page = Page::new();
+    page.pay_through_load(fp(1));
+    let refused = page.pay(fp(2));
+    assert_eq!(resolved(&refused).map(|r| r.1), Some(Err(PayError::Busy)));
+    assert!(page.guard.is_busy(&order()));
+}
+
+#[test]
+fn rule_1_already_paid_is_final() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    let done = page.create_reply(&actions, CreateReply::AlreadyPaid);
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    let again = page.pay(fp(1));
+    assert_eq!(outcome_status(&again), Some(OutcomeStatus::Paid));
+    assert!(
+        again.iter().all(|a| matches!(
+            a,
+            Action::Emit(Event::Outcome(_))
+                | Action::UnlockUi {
+                    status: Some(OutcomeStatus::Paid),
+                    ..
+                }
+                | Action::Resolve { .. }
+        )),
+        "answered at once, with an outcome and the button shown paid: {again:#?}"
+    );
+    assert!(again
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::Outcome(_)))));
+    // Even with other content, and after a reload.
+    let mut page2 = Page::new();
+    page2.stored = page.stored.clone();
+    let actions = page2.pay_through_load(fp(2));
+    assert_eq!(count(&actions, is_create) + count(&actions, is_launch), 0);
+    assert_eq!(outcome_status(&actions), Some(OutcomeStatus::Paid));
+}
+
+// ----- Rule 2: all work under the cross-tab lock; a tab that finds it taken waits -----
+
+#[test]
+fn rule_2_another_tab_holding_the_lock_makes_this_one_wait_for_its_outcome() {
+    let mut page = Page::new();
+    let actions = page.pay(fp(1));
+    let waiting = page.feed(Input::TabLock {
+        order_no: order(),
+        request: request_of(&actions, "lock"),
+        result: LockResult::HeldElsewhere,
+    });
+    assert!(waiting
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::WaitingForOtherTab { .. }))));
+    let retry = page.fire_timer();
+    assert!(retry
+        .iter()
+        .any(|a| matches!(a, Action::AcquireTabLock { .. })));
+    let done = page.feed(Input::OtherTabFinished {
+        order_no: order(),
+        status: OutcomeStatus::Paid,
+    });
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    assert!(!done
+        .iter()
+        .any(|a| matches!(a, Action::Persist(_) | Action::Broadcast { .. })));
+    assert!(page.guard.is_paid(&order()));
+}
+
+// ----- Rule 3: what the stored record decides; a stored prepay is launched only once the server confirms it -----
+
+#[test]
+fn rule_3_a_stored_prepay_is_reused_only_after_the_server_confirms_it() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    page.cancel(&launch);
+    let record = page.stored.clone().expect("record");
+    assert_eq!(record.state, RecordState::Ready);
+    page.now = page.now.plus(60_000);
+    let asked = page.pay_through_load(fp(1));
+    assert_eq!(count(&asked, is_create), 0);
+    assert_eq!(
+        count(&asked, is_launch),
+        0,
+        "never launched on the record's word"
+    );
+    let again = page.status_reply(&asked, unpaid_for(&record));
+    assert_eq!(count(&again, is_create), 0);
+    assert_eq!(count(&again, is_launch), 1);
+    assert!(again
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::PrepayReused { .. }))));
+}
+
+#[test]
+fn rule_3_an_edited_record_is_never_launched() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    page.cancel(&launch);
+    let honest = page.stored.clone().expect("record");
+    // Edited in devtools: another order's attempt and wallet.
+    let mut forged = honest.clone();
+    forged.attempt_id = AttemptId::parse("OTHERx9").ok();
+    forged.prepay = Prepay::new(
+        json!({"prepayId": "wx-other-order"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    page.stored = Some(forged);
+    let asked = page.pay_through_load(fp(1));
+    assert_eq!(count(&asked, is_launch), 0);
+    let again = page.status_reply(&asked, unpaid_for(&honest));
+    let launched: Vec<_> = again
+        .iter()
+        .filter_map(|a| match a {
+            Action::Launch {
+                attempt_id, prepay, ..
+            } => Some((attempt_id.clone(), prepay.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        launched,
+        vec![(
+            honest.attempt_id.clone().expect("attempt"),
+            honest.prepay.clone().expect("prepay")
+        )],
+        "the server's attempt is launched, never the record's"
+    );
+    assert!(again
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::RecordMismatch { .. }))));
+}
+
+#[test]
+fn rule_3_an_expired_prepay_the_server_says_is_live_is_reused() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    page.cancel(&launch);
+    page.now = page.now.plus(3_600_000);
+    let actions = page.pay_through_load(fp(1));
+    let live = attempt("A1x1", fp(1), Some(page.now.plus(600_000)));
+    let after = page.status_reply(&actions, StatusReply::Status(OrderStatus::Unpaid(live)));
+    assert_eq!(count(&after, is_create), 0);
+    assert_eq!(count(&after, is_launch), 1);
+}
+
+#[test]
+fn rule_3_a_launched_record_asks_the_server_before_launching_again() {
+    let mut page = Page::new();
+    pay_to_launch(&mut page);
+    // The page reloads while the wallet was open.
+    let mut page2 = Page::new();
+    page2.stored = page.stored.clone();
+    page2.now = page.now.plus(5_000);
+    let actions = page2.pay_through_load(fp(1));
+    assert_eq!(count(&actions, is_launch), 0);
+    assert_eq!(count(&actions, is_create), 0);
+    let done = page2.status_reply(&actions, paid_reply());
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    assert_eq!(count(&done, is_launch), 0);
+}
+
+#[test]
+fn rule_3_a_dead_attempt_is_replaced_only_after_the_server_confirms() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let polling = page.launched(&launch, LaunchResult::Ok);
+    let closed = StatusReply::Status(OrderStatus::Closed(
+        AttemptId::parse("A1x1").expect("valid"),
+    ));
+    let done = page.status_reply(&polling, closed);
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Failed));
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Dead)
+    );
+    // The next pay asks again (another device may have started an attempt meanwhile).
+    let asked = page.pay_through_load(fp(1));
+    assert_eq!(count(&asked, is_create), 0);
+    let live = attempt("A1x2", fp(1), Some(page.now.plus(3_600_000)));
+    let reused = page.status_reply(&asked, StatusReply::Status(OrderStatus::Unpaid(live)));
+    assert_eq!(count(&reused, is_create), 0);
+    assert_eq!(count(&reused, is_launch), 1);
+}
+
+#[test]
+fn rule_3_without_a_server_expiry_the_local_ttl_applies() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    let launch = page.create_reply(&actions, CreateReply::Attempt(attempt("A1x1", fp(1), None)));
+    page.cancel(&launch);
+    let ttl = page.guard.config().prepay_ttl_ms;
+    assert_eq!(
+        page.stored.as_ref().and_then(|r| r.expires_at),
+        Some(page.now.plus(ttl))
+    );
+    page.now = page
+        .now
+        .plus(ttl - page.guard.config().expiry_margin_ms + 1);
+    let again = page.pay_through_load(fp(1));
+    assert_eq!(count(&again, is_launch), 0, "locally expired: ask first");
+    assert_eq!(count(&again, is_create), 0);
+}
+
+// ----- Rule 4: a new key only after the server said nothing could still be paid; persisted before it is sent; paid is final -----
+
+#[test]
+fn rule_4_happy_path_persists_the_key_before_sending_and_launches_once() {
+    let mut page = Page::new();
+    let first = page.pay(fp(1));
+    assert!(matches!(first[0], Action::LockUi { .. }), "{first:#?}");
+    let after_load = page.pay_through_load_continue();
+    let persist_at = after_load
+        .iter()
+        .position(|a| matches!(a, Action::Persist(_)));
+    let send_at = after_load.iter().position(is_create);
+    assert!(
+        persist_at < send_at && persist_at.is_some(),
+        "{after_load:#?}"
+    );
+    let stored = page.stored.clone().expect("stored");
+    assert_eq!(stored.state, RecordState::Creating);
+    assert_eq!(Some(stored.key.clone()), sent_key(&after_load));
+
+    let expires = Some(page.now.plus(3_600_000));
+    let launch = page.create_reply(
+        &after_load,
+        CreateReply::Attempt(attempt("A1x1", fp(1), expires)),
+    );
+    assert_eq!(count(&launch, is_launch), 1);
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Launched)
+    );
+
+    let polling = page.launched(&launch, LaunchResult::Ok);
+    assert!(polling
+        .iter()
+        .any(|a| matches!(a, Action::SendStatus { .. })));
+    let done = page.status_reply(&polling, paid_reply());
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    assert!(done.iter().any(|a| matches!(
+        a,
+        Action::Broadcast {
+            status: OutcomeStatus::Paid,
+            ..
+        }
+    )));
+    assert!(done
+        .iter()
+        .any(|a| matches!(a, Action::ReleaseTabLock { .. })));
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Paid)
+    );
+}
+
+#[test]
+fn rule_4_an_expired_prepay_asks_the_server_and_mints_only_after_closed() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let old_key = page.stored.as_ref().map(|r| r.key.clone());
+    page.cancel(&launch);
+    page.now = page.now.plus(3_600_000); // past the expiry
+    let actions = page.pay_through_load(fp(1));
+    assert_eq!(
+        count(&actions, is_create),
+        0,
+        "no create before the server speaks"
+    );
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::SendStatus { .. })));
+    let after = page.status_reply(
+        &actions,
+        StatusReply::Status(OrderStatus::Closed(
+            AttemptId::parse("A1x1").expect("valid"),
+        )),
+    );
+    let new_key = sent_key(&after).expect("a new create after closed");
+    assert_ne!(Some(new_key), old_key);
+}
+
+#[test]
+fn rule_4_changed_content_mints_a_new_key() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let old_key = page.stored.as_ref().map(|r| r.key.clone());
+    page.cancel(&launch);
+    let asked = page.pay_through_load(fp(2));
+    assert_eq!(
+        count(&asked, is_create),
+        0,
+        "other content: ask the server first"
+    );
+    let live = attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)));
+    let actions = page.status_reply(&asked, StatusReply::Status(OrderStatus::Unpaid(live)));
+    let key = sent_key(&actions).expect("create for the new content");
+    assert_ne!(Some(key), old_key);
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.fingerprint.clone()),
+        Some(fp(2))
+    );
+}
+
+#[test]
+fn rule_4_a_late_paid_reply_makes_the_order_final() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    page.create_reply(&actions, CreateReply::NoReply);
+    let retry = page.fire_timer();
+    // The first request's answer arrives after its time-out: already paid.
+    let done = page.create_reply(&actions, CreateReply::AlreadyPaid);
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    assert!(page.guard.is_paid(&order()));
+    // The retry's reply changes nothing.
+    let attempt = CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000))));
+    assert!(page.create_reply(&retry, attempt).is_empty());
+}
+
+// ----- Rule 5: unclear creates re-send the same key, then pending; nothing unclear mints a key -----
+
+#[test]
+fn rule_5_timeouts_resend_the_same_key_then_end_pending_and_the_next_pay_resends_it_again() {
+    let mut page = Page::new();
+    let mut actions = page.pay_through_load(fp(1));
+    let key = sent_key(&actions).expect("create sent");
+    let limit = page.guard.config().create_retries;
+    for _ in 0..limit {
+        let retry = page.create_reply(&actions, CreateReply::NoReply);
+        assert_eq!(count(&retry, is_create), 0, "waits before retrying");
+        actions = page.fire_timer();
+        assert_eq!(sent_key(&actions), Some(key.clone()), "same key on retry");
+    }
+    let end = page.create_reply(&actions, CreateReply::NoReply);
+    assert_eq!(outcome_status(&end), Some(OutcomeStatus::Pending));
+    assert!(end.iter().any(|a| matches!(
+        a,
+        Action::UnlockUi {
+            status: Some(OutcomeStatus::Pending),
+            ..
+        }
+    )));
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Creating)
+    );
+
+    page.now = page.now.plus(86_400_000);
+    let again = page.pay_through_load(fp(1));
+    assert_eq!(
+        sent_key(&again),
+        Some(key),
+        "a day later, still the same key"
+    );
+}
+
+#[test]
+fn rule_5_status_errors_never_mint_a_key_and_end_pending() {
+    let mut page = Page::new();
+    page.stored = None;
+    let actions = page.pay(fp(1));
+    let mut actions = page.lock_and_load(&actions, Loaded::Unusable(RecordError::FutureVersion(9)));
+    let mut all = actions.clone();
+    for i in 0..1000 {
+        let reply = if i % 2 == 0 {
+            StatusReply::NoReply
+        } else {
+            StatusReply::Invalid(ContractError("nonsense".into()))
+        };
+        let after = page.status_reply(&actions, reply);
+        all.extend(after.clone());
+        if resolved(&after).is_some() {
+            break;
+        }
+        actions = page.fire_timer();
+        all.extend(actions.clone());
+    }
+    assert_eq!(count(&all, is_create), 0);
+    assert_eq!(count(&all, is_launch), 0);
+    assert_eq!(outcome_status(&all), Some(OutcomeStatus::Pending));
+    assert!(
+        page.now.since(T0) <= 600_000 + 60_000,
+        "bounded by the deadline"
+    );
+}
+
+#[test]
+fn rule_5_late_and_duplicated_replies_are_ignored() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    page.create_reply(&actions, CreateReply::NoReply);
+    let retry = page.fire_timer();
+    // The first request's reply arrives late: ignored, the retry is awaited.
+    let late = page.create_reply(
+        &actions,
+        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
+    );
+    assert!(late.is_empty());
+    let launch = page.create_reply(
+        &retry,
+        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
+    );
+    assert_eq!(count(&launch, is_launch), 1);
+    let dup = page.create_reply(
+        &retry,
+        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
+    );
+    assert!(dup.is_empty());
+}
+
+// ----- Rule 6: polling after the launch, its deadline, the fast checks again on coming back -----
+
+#[test]
+fn rule_6_polling_ends_pending_at_the_deadline_and_the_button_says_check_status() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let mut actions = page.launched(&launch, LaunchResult::Ok);
+    let unpaid = || {
+        StatusReply::Status(OrderStatus::Paying(
+            AttemptId::parse("A1x1").expect("valid"),
+        ))
+    };
+    let mut queries = 1;
+    loop {
+        let after = page.status_reply(&actions, unpaid());
+        if let Some(status) = outcome_status(&after) {
+            assert_eq!(status, OutcomeStatus::Pending);
+            assert!(after.iter().any(|a| matches!(
+                a,
+                Action::UnlockUi {
+                    status: Some(OutcomeStatus::Pending),
+                    ..
+                }
+            )));
+            break;
+        }
+        actions = page.fire_timer();
+        queries += 1;
+    }
+    let config = PollConfig::default();
+    assert!(queries <= config.max_queries);
+    assert!(page.now.since(T0) <= config.max_duration_ms);
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Launched)
+    );
+}
+
+#[test]
+fn rule_6_coming_back_to_the_page_checks_at_once() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let mut actions = page.launched(&launch, LaunchResult::Ok);
+    for _ in 0..6 {
+        page.status_reply(
+            &actions,
+            StatusReply::Status(OrderStatus::Paying(
+                AttemptId::parse("A1x1").expect("valid"),
+            )),
+        );
+        actions = page.fire_timer();
+    }
+    page.status_reply(&actions, StatusReply::NoReply);
+    assert!(page.guard.poll_timeout().is_some_and(|at| at > page.now));
+    let shown = page.feed(Input::PageShown);
+    assert!(
+        shown.iter().any(|a| matches!(a, Action::SendStatus { .. })),
+        "{shown:#?}"
+    );
+}
+
+#[test]
+fn rule_6_coming_back_before_the_launcher_returns_starts_polling() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let shown = page.feed(Input::PageShown);
+    assert!(shown.iter().any(|a| matches!(a, Action::SendStatus { .. })));
+    let done = page.status_reply(&shown, paid_reply());
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    // The launcher's late answer changes nothing.
+    assert!(page.launched(&launch, LaunchResult::Ok).is_empty());
+}
+
+#[test]
+fn rule_6_only_the_wait_for_a_payment_long_polls() {
+    let mut page = Page::new();
+    let long_poll = page.guard.config().poll.long_poll_secs;
+    assert!(long_poll > 0, "on by default");
+    let wait_of = |actions: &[Action]| {
+        actions.iter().find_map(|a| match a {
+            Action::SendStatus { wait_secs, .. } => Some(*wait_secs),
+            _ => None,
+        })
+    };
+    // Deciding (nothing stored yet): an immediate answer.
+    let asked = page.pay(fp(1));
+    let deciding = page.lock_and_load(&asked, Loaded::Missing);
+    assert_eq!(wait_of(&deciding), Some(0));
+    let created = page.status_reply(&deciding, StatusReply::Status(OrderStatus::None));
+    let launch = page.create_reply(
+        &created,
+        CreateReply::Attempt(attempt("A1x1", fp(1), Some(page.now.plus(3_600_000)))),
+    );
+    // Waiting for the buyer's payment: long-poll.
+    let polling = page.launched(&launch, LaunchResult::Ok);
+    assert_eq!(wait_of(&polling), Some(long_poll));
+}
+
+// ----- Rule 7: the wallet's word is checked with the server; a `resume` always ends with an outcome -----
+
+#[test]
+fn rule_7_resume_follows_a_launched_order_without_launching() {
+    let mut page = Page::new();
+    pay_to_launch(&mut page);
+    let mut page2 = Page::new();
+    page2.stored = page.stored.clone();
+    let actions = page2.feed(Input::Resume { order_no: order() });
+    let polling = page2.lock_and_load(
+        &actions,
+        Loaded::Found(page.stored.clone().expect("stored")),
+    );
+    assert!(polling
+        .iter()
+        .any(|a| matches!(a, Action::SendStatus { .. })));
+    let done = page2.status_reply(&polling, paid_reply());
+    assert!(done
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::Outcome(o)) if o.status == OutcomeStatus::Paid)));
+    assert_eq!(count(&done, is_launch) + count(&done, is_create), 0);
+}
+
+#[test]
+fn rule_7_a_wallet_cancel_is_checked_with_the_server() {
+    // The buyer paid (another device, or a wallet that reports its own close as a cancel).
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let check = page.launched(&launch, LaunchResult::Cancelled);
+    assert_eq!(outcome_status(&check), None, "not before the server speaks");
+    let done = page.status_reply(&check, paid_reply());
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Paid)
+    );
+    // Unreachable server: the wallet's word, but the record stays `launched`, so the next pay
+    // asks before launching again.
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let check = page.launched(&launch, LaunchResult::Failed);
+    let done = page.status_reply(&check, StatusReply::NoReply);
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Failed));
+    assert_eq!(
+        page.stored.as_ref().map(|r| r.state),
+        Some(RecordState::Launched)
+    );
+    let again = page.pay_through_load(fp(1));
+    assert_eq!(count(&again, is_launch) + count(&again, is_create), 0);
+}
+
+#[test]
+fn rule_7_a_resume_always_ends_with_an_outcome() {
+    // A reload while the create was in flight: the record is `creating`.
+    let mut page = Page::new();
+    page.pay_through_load(fp(1));
+    let mut page2 = Page::new();
+    page2.stored = page.stored.clone();
+    let actions = page2.feed(Input::Resume { order_no: order() });
+    let asked = page2.lock_and_load(
+        &actions,
+        Loaded::Found(page.stored.clone().expect("stored")),
+    );
+    assert_eq!(count(&asked, is_create) + count(&asked, is_launch), 0);
+    let done = page2.status_reply(&asked, StatusReply::Status(OrderStatus::None));
+    assert!(done
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::Outcome(_)))));
+    assert!(done.iter().any(|a| matches!(a, Action::UnlockUi { .. })));
+    assert!(!page2.guard.is_busy(&order()));
+}
+
+#[test]
+fn rule_7_a_reload_during_a_create_is_not_reported_as_a_failure() {
+    let mut page = Page::new();
+    let creating = page.pay_through_load(fp(1));
+    assert_eq!(count(&creating, is_create), 1);
+    // Reload: the create was abandoned, and the server closed its attempt.
+    let mut page2 = Page::new();
+    page2.stored = page.stored.clone();
+    let first = page2.feed(Input::Resume { order_no: order() });
+    let loaded = page2.lock_and_load(&first, Loaded::Found(page.stored.clone().expect("record")));
+    let done = page2.status_reply(
+        &loaded,
+        StatusReply::Status(OrderStatus::Closed(AttemptId::parse("A1x1").expect("id"))),
+    );
+    let event = done.iter().find_map(|a| match a {
+        Action::Emit(Event::Outcome(o)) => Some(o.clone()),
+        _ => None,
+    });
+    let event = event.expect("an outcome");
+    assert_eq!(event.status, OutcomeStatus::Cancelled);
+    assert_eq!(event.reason, Some(Reason::NotStarted));
+}
+
+#[test]
+fn rule_7_a_resumed_cancel_stays_a_cancel_not_a_payment_never_started() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    page.cancel(&launch);
+    let record = page.stored.clone().expect("record");
+    let mut page2 = Page::new();
+    page2.stored = Some(record.clone());
+    let first = page2.feed(Input::Resume { order_no: order() });
+    let loaded = page2.lock_and_load(&first, Loaded::Found(record.clone()));
+    let done = page2.status_reply(&loaded, unpaid_for(&record));
+    let outcome = done.iter().find_map(|a| match a {
+        Action::Emit(Event::Outcome(o)) => Some(o.clone()),
+        _ => None,
+    });
+    let outcome = outcome.expect("an outcome");
+    assert_eq!(outcome.status, OutcomeStatus::Cancelled);
+    assert_eq!(outcome.reason, None);
+    assert_eq!(count(&done, is_launch), 0);
+}
+
+// ----- Rule 8: server time: expiries on the server's clock, timers move with clock jumps -----
+
+#[test]
+fn rule_8_a_clock_jump_back_keeps_the_remaining_wait() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    page.create_reply(&actions, CreateReply::NoReply);
+    let at = page.guard.poll_timeout().expect("retry armed");
+    let wait = at.since(page.now);
+    page.now = page.now.minus(3_600_000);
+    let jumped = page.feed(Input::TimerFired);
+    assert!(jumped
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::ClockJumped { .. }))));
+    assert_eq!(
+        page.guard.poll_timeout().map(|t| t.since(page.now)),
+        Some(wait)
+    );
+}
+
+#[test]
+fn rule_8_a_prepay_inside_the_safety_margin_is_not_launched() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    let margin = page.guard.config().expiry_margin_ms;
+    // The server's expiry wins over the 5-minute TTL, and it is too close to launch.
+    let soon = Some(page.now.plus(margin - 1));
+    let after = page.create_reply(&actions, CreateReply::Attempt(attempt("A1x1", fp(1), soon)));
+    assert_eq!(count(&after, is_launch), 0);
+    assert_eq!(count(&after, is_create), 0);
+    assert!(after.iter().any(|a| matches!(a, Action::SendStatus { .. })));
+    // With room to pay, the same reply launches.
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    let later = Some(page.now.plus(margin + 1));
+    let after = page.create_reply(
+        &actions,
+        CreateReply::Attempt(attempt("A1x1", fp(1), later)),
+    );
+    assert_eq!(count(&after, is_launch), 1);
+}
+
+#[test]
+fn rule_8_a_device_clock_hours_ahead_still_launches_and_pays() {
+    for ahead in [3 * HOUR as i64, 24 * HOUR as i64, -(24 * HOUR as i64)] {
+        let mut page = page_ahead(ahead);
+        let actions = page.pay_through_load(fp(1));
+        // The server's prepay is valid for 2 h on the server's clock.
+        let expires = Some(server_clock(&page).plus(2 * HOUR));
+        let launch = page.create_reply(
+            &actions,
+            CreateReply::Attempt(attempt("A1x1", fp(1), expires)),
+        );
+        assert_eq!(count(&launch, is_launch), 1, "clock off by {ahead} ms");
+        let polling = page.launched(&launch, LaunchResult::Ok);
+        let done = page.status_reply(&polling, paid_reply());
+        assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+    }
+}
+
+#[test]
+fn rule_8_a_stored_prepay_is_judged_on_the_server_clock() {
+    let mut page = page_ahead(3 * HOUR as i64);
+    let launch = pay_to_launch_at_server_time(&mut page);
+    page.cancel(&launch);
+    let record = page.stored.clone().expect("record");
+    let asked = page.pay_through_load(fp(1));
+    let again = page.status_reply(&asked, unpaid_for(&record));
+    assert_eq!(count(&again, is_launch), 1, "{again:#?}");
+    assert_eq!(count(&again, is_create), 0);
+}
+
+#[test]
+fn rule_8_a_clock_jump_ahead_while_the_wallet_is_open_changes_nothing() {
+    let mut page = page_ahead(0);
+    let launch = pay_to_launch_at_server_time(&mut page);
+    let mut actions = page.launched(&launch, LaunchResult::Ok);
+    let paying = || StatusReply::Status(OrderStatus::Paying(AttemptId::parse("A1x1").expect("id")));
+    actions = {
+        page.status_reply(&actions, paying());
+        page.fire_timer()
+    };
+    // The device clock jumps 3 h ahead; the server's does not.
+    page.now = page.now.plus(3 * HOUR);
+    page.server_offset = Some(-(3 * HOUR as i64));
+    let after = page.status_reply(&actions, paying());
+    assert!(after
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::ServerClock { .. }))));
+    assert_eq!(outcome_status(&after), None, "still waiting: {after:#?}");
+    let next = page.guard.poll_timeout().expect("next query armed");
+    assert!(next.since(page.now) <= 60_000, "the wait stays a wait");
+    let query = page.fire_timer();
+    let done = page.status_reply(&query, paid_reply());
+    assert_eq!(outcome_status(&done), Some(OutcomeStatus::Paid));
+}
+
+// ----- Rule 9: never stuck: a silent wallet, a pay joining a waiting resume -----
+
+#[test]
+fn rule_9_a_silent_wallet_ends_pending_and_paying_again_reopens_the_same_prepay() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let record = page.stored.clone().expect("record");
+    // The wallet never answers.
+    let check = page.fire_timer();
+    assert_eq!(page.now.since(T0), Config::default().launch_timeout_ms);
+    let done = page.status_reply(&check, unpaid_for(&record));
+    let outcome = match resolved(&done) {
+        Some((_, Ok(outcome))) => outcome,
+        other => panic!("no outcome: {other:?}"),
+    };
+    assert_eq!(outcome.status, OutcomeStatus::Pending);
+    assert_eq!(outcome.reason, Some(Reason::WalletNoReply));
+    assert!(done.iter().any(|a| matches!(
+        a,
+        Action::UnlockUi {
+            status: Some(OutcomeStatus::Pending),
+            ..
+        }
+    )));
+    assert!(!page.guard.is_busy(&order()));
+    // Pay again: the server confirms the same attempt, the same prepay is reopened.
+    let asked = page.pay_through_load(fp(1));
+    let again = page.status_reply(&asked, unpaid_for(&record));
+    assert_eq!(count(&again, is_create), 0);
+    assert_eq!(count(&again, is_launch), 1);
+    // The first wallet's late "ok" is for a launch no longer current: ignored.
+    assert_eq!(
+        count(&page.launched(&launch, LaunchResult::Ok), is_launch),
+        0
+    );
+}
+
+#[test]
+fn rule_9_a_silent_wallets_late_ok_is_still_followed() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let record = page.stored.clone().expect("record");
+    let check = page.fire_timer();
+    page.status_reply(&check, unpaid_for(&record));
+    // Much later the wallet answers "ok": the guard follows it without locking the button.
+    let follow = page.launched(&launch, LaunchResult::Ok);
+    assert!(!follow.iter().any(|a| matches!(a, Action::LockUi { .. })));
+    let loaded = page.lock_and_load(&follow, Loaded::Found(record.clone()));
+    let done = page.status_reply(&loaded, paid_reply());
+    assert!(done.iter().any(|a| matches!(
+        a,
+        Action::Emit(Event::Outcome(Outcome {
+            status: OutcomeStatus::Paid,
+            ..
+        }))
+    )));
+}
+
+#[test]
+fn rule_9_a_pay_joining_a_resume_that_waits_asks_at_once() {
+    let mut page = Page::new();
+    pay_to_launch(&mut page);
+    let record = page.stored.clone().expect("record");
+    // A reload: the new page resumes the launched order and waits for the payment.
+    let mut page2 = Page::new();
+    page2.stored = Some(record.clone());
+    let first = page2.feed(Input::Resume { order_no: order() });
+    let polling = page2.lock_and_load(&first, Loaded::Found(record.clone()));
+    page2.status_reply(
+        &polling,
+        StatusReply::Status(OrderStatus::Paying(AttemptId::parse("A1x1").expect("id"))),
+    );
+    assert!(page2.guard.poll_timeout().is_some_and(|at| at > page2.now));
+    // The buyer clicks Pay: one status query now, not at the poll's next turn.
+    let click = page2.pay(fp(1));
+    assert!(click.iter().any(|a| matches!(a, Action::LockUi { .. })));
+    assert!(click.iter().any(|a| matches!(a, Action::SendStatus { .. })));
+    let again = page2.status_reply(&click, unpaid_for(&record));
+    assert_eq!(count(&again, is_launch), 1, "the same prepay, reopened");
+    assert_eq!(count(&again, is_create), 0);
+}
+
+// ----- Rule 10: every call ends with an outcome; other tabs hear it -----
+
+#[test]
+fn rule_10_a_rejected_create_is_an_error_and_keeps_the_key() {
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    let key = sent_key(&actions);
+    let done = page.create_reply(
+        &actions,
+        CreateReply::Rejected {
+            status: 404,
+            code: "unknown_order".into(),
+        },
+    );
+    assert!(matches!(
+        resolved(&done),
+        Some((_, Err(PayError::Rejected { status: 404, .. })))
+    ));
+    assert!(done
+        .iter()
+        .any(|a| matches!(a, Action::UnlockUi { status: None, .. })));
+    let again = page.pay_through_load(fp(1));
+    assert_eq!(sent_key(&again), key);
+}
+
+#[test]
+fn rule_10_an_idle_tab_hears_another_tabs_outcome() {
+    let mut page = Page::new();
+    let heard = page.feed(Input::OtherTabFinished {
+        order_no: order(),
+        status: OutcomeStatus::Paid,
+    });
+    assert!(heard.iter().any(|a| matches!(
+        a,
+        Action::Emit(Event::Outcome(Outcome {
+            status: OutcomeStatus::Paid,
+            ..
+        }))
+    )));
+    assert!(heard.iter().any(|a| matches!(
+        a,
+        Action::UnlockUi {
+            status: Some(OutcomeStatus::Paid),
+            ..
+        }
+    )));
+    // A click now ends paid at once, with an outcome, never a lock, a load or a request.
+    let click = page.pay(fp(1));
+    assert_eq!(outcome_status(&click), Some(OutcomeStatus::Paid));
+    assert!(!click.iter().any(|a| matches!(
+        a,
+        Action::AcquireTabLock { .. } | Action::SendStatus { .. } | Action::SendCreate { .. }
+    )));
+}
+
+#[test]
+fn rule_10_a_tab_shown_again_asks_the_server_about_orders_it_shows_unsettled() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    page.cancel(&launch);
+    let shown = page.feed(Input::PageShown);
+    assert!(shown
+        .iter()
+        .any(|a| matches!(a, Action::AcquireTabLock { .. })));
+    let loaded = page.lock_and_load(&shown, Loaded::Found(page.stored.clone().expect("record")));
+    let done = page.status_reply(&loaded, paid_reply());
+    assert!(done.iter().any(|a| matches!(
+        a,
+        Action::UnlockUi {
+            status: Some(OutcomeStatus::Paid),
+            ..
+        }
+    )));
+}
+
+// ----- submit (docs/contract.md §4; rules S1–S4 of machine/submit.rs) -----
+
+#[test]
+fn s1_a_double_submit_joins_and_a_reload_resends_the_same_key() {
+    let mut form = Form::new();
+    let sent = form.submit_through_load();
+    let second = form.submit();
+    assert!(second.is_empty(), "joined: {second:#?}");
+    let key = submit_key(&sent);
+    let done = form.reply(&sent, order_reply("O1", T0.plus(900_000)));
+    assert_eq!(submitted(&done).map(|(c, _)| c.len()), Some(2));
+    // The same page again: answered at once.
+    let again = form.submit();
+    assert!(matches!(
+        submitted(&again),
+        Some((_, Ok(Submitted { reused: true, .. })))
+    ));
+    // A reload (a relaunched app): the stored key is sent again.
+    let mut reloaded = Form::new();
+    reloaded.stored = form.stored.clone();
+    reloaded.now = T0.plus(60_000);
+    let resent = reloaded.submit_through_load();
+    assert_eq!(submit_key(&resent), key);
+    // After the window: a new key (a new order, unless the server still finds one).
+    let mut later = Form::new();
+    later.guard = Guard::new(Config::default(), [8; 32]).expect("valid config");
+    later.stored = form.stored.clone();
+    later.now = T0.plus(900_001);
+    let fresh = later.submit_through_load();
+    assert!(submit_key(&fresh).is_some());
+    assert_ne!(submit_key(&fresh), key);
+}
+
 #[test]
 fn s2_a_new_submission_persists_its_key_before_sending_and_remembers_the_order() {
     let mut form = Form::new();
@@ -1326,34 +1387,25 @@ fn s2_a_new_submission_persists_its_key_before_sending_and_remembers_the_order()
 }
 
 #[test]
-fn s1_a_double_submit_joins_and_a_reload_resends_the_same_key() {
+fn s2_an_unusable_submission_record_mints_a_new_key() {
     let mut form = Form::new();
-    let sent = form.submit_through_load();
-    let second = form.submit();
-    assert!(second.is_empty(), "joined: {second:#?}");
-    let key = submit_key(&sent);
-    let done = form.reply(&sent, order_reply("O1", T0.plus(900_000)));
-    assert_eq!(submitted(&done).map(|(c, _)| c.len()), Some(2));
-    // The same page again: answered at once.
-    let again = form.submit();
-    assert!(matches!(
-        submitted(&again),
-        Some((_, Ok(Submitted { reused: true, .. })))
-    ));
-    // A reload (a relaunched app): the stored key is sent again.
-    let mut reloaded = Form::new();
-    reloaded.stored = form.stored.clone();
-    reloaded.now = T0.plus(60_000);
-    let resent = reloaded.submit_through_load();
-    assert_eq!(submit_key(&resent), key);
-    // After the window: a new key (a new order, unless the server still finds one).
-    let mut later = Form::new();
-    later.guard = Guard::new(Config::default(), [8; 32]).expect("valid config");
-    later.stored = form.stored.clone();
-    later.now = T0.plus(900_001);
-    let fresh = later.submit_through_load();
-    assert!(submit_key(&fresh).is_some());
-    assert_ne!(submit_key(&fresh), key);
+    let first = form.submit();
+    let request = first
+        .iter()
+        .find_map(|a| match a {
+            Action::LoadSubmission { request, .. } => Some(*request),
+            _ => None,
+        })
+        .expect("a load");
+    let sent = form.feed(Input::SubmissionLoaded {
+        fingerprint: fp(9),
+        request,
+        loaded: Err(RecordError::Corrupt("x".into())),
+    });
+    assert!(sent
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::SubmissionRejected { .. }))));
+    assert!(submit_key(&sent).is_some());
 }
 
 #[test]
@@ -1399,47 +1451,20 @@ fn s4_a_refusal_drops_the_key() {
     assert!(form.guard.is_idle());
 }
 
-#[test]
-fn s2_an_unusable_submission_record_mints_a_new_key() {
-    let mut form = Form::new();
-    let first = form.submit();
-    let request = first
-        .iter()
-        .find_map(|a| match a {
-            Action::LoadSubmission { request, .. } => Some(*request),
-            _ => None,
-        })
-        .expect("a load");
-    let sent = form.feed(Input::SubmissionLoaded {
-        fingerprint: fp(9),
-        request,
-        loaded: Err(RecordError::Corrupt("x".into())),
-    });
-    assert!(sent
-        .iter()
-        .any(|a| matches!(a, Action::Emit(Event::SubmissionRejected { .. }))));
-    assert!(submit_key(&sent).is_some());
-}
+// ----- outside the numbered rules: `forget`, and every event documented -----
 
 #[test]
-fn a_resumed_cancel_stays_a_cancel_not_a_payment_never_started() {
+fn forget_is_refused_while_busy_and_removes_the_record_after() {
     let mut page = Page::new();
-    let launch = pay_to_launch(&mut page);
-    page.cancel(&launch);
-    let record = page.stored.clone().expect("record");
-    let mut page2 = Page::new();
-    page2.stored = Some(record.clone());
-    let first = page2.feed(Input::Resume { order_no: order() });
-    let loaded = page2.lock_and_load(&first, Loaded::Found(record.clone()));
-    let done = page2.status_reply(&loaded, unpaid_for(&record));
-    let outcome = done.iter().find_map(|a| match a {
-        Action::Emit(Event::Outcome(o)) => Some(o.clone()),
-        _ => None,
-    });
-    let outcome = outcome.expect("an outcome");
-    assert_eq!(outcome.status, OutcomeStatus::Cancelled);
-    assert_eq!(outcome.reason, None);
-    assert_eq!(count(&done, is_launch), 0);
+    page.pay(fp(1));
+    assert_eq!(page.guard.forget(&order()), Err(PayError::Busy));
+    let mut page = Page::new();
+    let actions = page.pay_through_load(fp(1));
+    page.create_reply(&actions, CreateReply::AlreadyPaid);
+    assert!(page.guard.forget(&order()).is_ok());
+    let removed = page.feed(Input::TimerFired);
+    assert!(removed.iter().any(|a| matches!(a, Action::Remove { .. })));
+    assert!(!page.guard.is_paid(&order()));
 }
 
 #[test]
