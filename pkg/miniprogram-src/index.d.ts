@@ -61,7 +61,8 @@ export interface Submitted {
   expiresAt: number | null;
 }
 
-export declare class MiniProgramGuard {
+/** The guard (`createGuard()`'s, or `new loaded.MiniProgramGuard(options)`): the module itself exports no class, only `load`. */
+declare class MiniProgramGuard {
   pay(order: Order): Promise<Outcome>;
   /** Creates the business order once per submission: the same order for the same content within the server's de-duplication period, across relaunches. */
   submit(content: object): Promise<Submitted>;
@@ -106,3 +107,5 @@ export interface LoadOptions {
 export declare function load(options?: LoadOptions): Promise<Loaded>;
 /** `/miniprogram_npm/checkout-guard/checkout_guard_bg.wasm.br`: where DevTools' "build npm" puts the wasm. */
 export declare const DEFAULT_WASM_PATH: string;
+
+export type { MiniProgramGuard };
