@@ -1,7 +1,9 @@
 'use strict';
 // The mini-program's platform adapters over `wx.*`, in the shapes the guard takes: storage
 // (`getItem` / `setItem` / `removeItem`), a `request` function, and `launch`. Each is small and
-// free of payment logic: what a reply or a wallet result means is the core's business.
+// free of payment logic: what a reply or a wallet result means is the core's business. Each
+// takes the API object it calls: `wx`, or uni-app's `uni` / Taro's `Taro`, whose storage,
+// request and requestPayment have the same shapes (see framework.js).
 
 /** WeChat's storage limits: 1 MB per key, 10 MB per mini-program (per user). */
 const PER_KEY_BYTES = 1024 * 1024;
@@ -50,6 +52,15 @@ function wxStorage(wx) {
   };
 }
 
+/**
+ * Taro's `request` and `requestPayment` (and uni-app's when given no callbacks) also return a
+ * promise, which rejects when `fail` is called: the callbacks carry the result here, so that
+ * rejection is handled, not reported as unhandled on every cancelled wallet.
+ */
+function settled(returned) {
+  if (returned && typeof returned.then === 'function') returned.then(undefined, () => {});
+}
+
 /** `wx.request`'s response header object, looked up case-insensitively. */
 function headerGetter(header) {
   const lower = {};
@@ -73,7 +84,7 @@ function wxRequest(wx) {
   return (url, init) =>
     new Promise((resolve, reject) => {
       const options = init || {};
-      wx.request({
+      settled(wx.request({
         url,
         method: options.method || 'GET',
         header: options.headers || {},
@@ -94,7 +105,7 @@ function wxRequest(wx) {
         fail(err) {
           reject(new Error((err && err.errMsg) || 'request:fail'));
         },
-      });
+      }));
     });
 }
 
@@ -130,14 +141,14 @@ function wxRequestPayment(wx, params = paymentParams) {
         resolve('failed');
         return;
       }
-      wx.requestPayment({
+      settled(wx.requestPayment({
         ...request,
         success: () => resolve('ok'),
         fail: (err) => {
           const message = String((err && err.errMsg) || '');
           resolve(message.startsWith('requestPayment:fail cancel') ? 'cancelled' : 'failed');
         },
-      });
+      }));
     });
 }
 

@@ -1,4 +1,4 @@
-// checkout-guard for WeChat mini-programs (`require('./checkout-guard/index.js')`).
+// checkout-guard for WeChat mini-programs (`require('checkout-guard')` after DevTools' "build npm").
 
 export interface Outcome {
   status: 'paid' | 'cancelled' | 'failed' | 'pending';
@@ -46,6 +46,8 @@ export interface CreateGuardOptions {
   request?: (url: string, init: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number }) => Promise<Reply>;
   /** Call `pageShown()` on every `wx.onAppShow` (default true). */
   resumeOnShow?: boolean;
+  /** The object the default adapters call instead of `wx` (same shapes: uni-app's `uni`, Taro's `Taro`). */
+  platform?: object;
   /** The core's tuning (poll, prepayTtlMs, …), as for the browser's CheckoutGuard. */
   [tuning: string]: unknown;
 }
@@ -59,7 +61,8 @@ export interface Submitted {
   expiresAt: number | null;
 }
 
-export declare class MiniProgramGuard {
+/** The guard (`createGuard()`'s, or `new loaded.MiniProgramGuard(options)`): the module itself exports no class, only `load`. */
+declare class MiniProgramGuard {
   pay(order: Order): Promise<Outcome>;
   /** Creates the business order once per submission: the same order for the same content within the server's de-duplication period, across relaunches. */
   submit(content: object): Promise<Submitted>;
@@ -94,8 +97,18 @@ export interface Loaded {
   MiniProgramGuard: typeof MiniProgramGuard;
 }
 
-export declare function load(options?: { wasmPath?: string; wx?: unknown; WXWebAssembly?: unknown }): Promise<Loaded>;
+export interface LoadOptions {
+  /** The wasm's path from the code package root; default {@link DEFAULT_WASM_PATH}. */
+  wasmPath?: string;
+  wx?: unknown;
+  WXWebAssembly?: unknown;
+}
+
+export declare function load(options?: LoadOptions): Promise<Loaded>;
+/** `/miniprogram_npm/checkout-guard/checkout_guard_bg.wasm.br`: where DevTools' "build npm" puts the wasm. */
 export declare const DEFAULT_WASM_PATH: string;
+
+export type { MiniProgramGuard };
 
 /** The stable `code` of a {@link CheckoutGuardError} (the same codes as the npm package's). */
 export type ErrorCode =

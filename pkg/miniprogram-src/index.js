@@ -1,14 +1,19 @@
 'use strict';
-// checkout-guard for WeChat mini-programs: copy this folder into the code package (for
-// example as `checkout-guard/`) and load it once, from app.js:
+// checkout-guard for WeChat mini-programs. Installed from npm and built by WeChat DevTools
+// ("构建 npm", which copies this folder, the package's `miniprogram` field, to
+// `miniprogram_npm/checkout-guard/`), load it once, from app.js:
 //
-//   const { load } = require('./checkout-guard/index.js');
+//   const { load } = require('checkout-guard');
 //   App({
 //     onLaunch() {
-//       this.guard = load({ wasmPath: '/checkout-guard/checkout_guard_bg.wasm.br' })
+//       this.guard = load() // the wasm at /miniprogram_npm/checkout-guard/checkout_guard_bg.wasm.br
 //         .then((cg) => cg.createGuard({ baseUrl: 'https://shop.example.com', scope: userId }));
 //     },
 //   });
+//
+// Copied by hand into the code package instead (say as `checkout-guard/`), pass
+// `wasmPath: '/checkout-guard/checkout_guard_bg.wasm.br'`. uni-app and Taro: `uniapp.js`,
+// `taro.js`.
 //
 // `load` instantiates the wasm with `WXWebAssembly.instantiate(path, imports)` (a path inside
 // the code package: `.wasm`, or `.wasm.br` from base library 2.14) and, before anything can be
@@ -20,8 +25,12 @@ const adapters = require('./adapters.js');
 // The package's pkg/errors.js, written here as CommonJS by `cargo xtask build`.
 const { platformError, isCheckoutGuardError } = require('./errors.js');
 
-/** Where `load` looks for the wasm when `wasmPath` is not given. */
-const DEFAULT_WASM_PATH = '/checkout-guard/checkout_guard_bg.wasm.br';
+/**
+ * Where `load` looks for the wasm when `wasmPath` is not given: where DevTools' "build npm" puts
+ * it for a `package.json` at the code package's root. `WXWebAssembly` takes only a path from
+ * that root (a module cannot learn its own path), so any other layout passes `wasmPath`.
+ */
+const DEFAULT_WASM_PATH = '/miniprogram_npm/checkout-guard/checkout_guard_bg.wasm.br';
 /** The module name the wasm imports its JS shims under (wasm-bindgen's bundler output). */
 const IMPORT_MODULE = './checkout_guard_bg.js';
 const SEED_BYTES = 32;
@@ -78,7 +87,7 @@ function globalWx() {
 }
 
 /** Options that the JS layer handles; every other key goes to the guard (which checks it). */
-const JS_OPTIONS = ['baseUrl', 'paymentParams', 'launch', 'storage', 'request', 'resumeOnShow'];
+const JS_OPTIONS = ['baseUrl', 'paymentParams', 'launch', 'storage', 'request', 'resumeOnShow', 'platform'];
 
 function api(wx) {
   /**
@@ -86,8 +95,11 @@ function api(wx) {
    * requests through `wx.request` to `baseUrl` + the contract's paths (or `endpoints`), the
    * wallet through `wx.requestPayment` (or `launch`), and `pageShown()` on every
    * `wx.onAppShow` (unless `resumeOnShow: false`). `close()` removes the listener and frees it.
+   * `platform` names the object those adapters call instead of `wx` (uni-app's `uni`, Taro's
+   * `Taro`: same shapes); entropy always comes from `wx`.
    */
   function createGuard(options = {}) {
+    const platform = options.platform || wx;
     const rest = {};
     for (const key of Object.keys(options)) if (!JS_OPTIONS.includes(key)) rest[key] = options[key];
     if (options.baseUrl !== undefined && rest.endpoints === undefined) {
@@ -100,18 +112,18 @@ function api(wx) {
     }
     const guard = new glue.MiniProgramGuard({
       ...rest,
-      storage: options.storage || adapters.wxStorage(wx),
-      request: options.request || adapters.wxRequest(wx),
-      launch: options.launch || adapters.wxRequestPayment(wx, options.paymentParams),
+      storage: options.storage || adapters.wxStorage(platform),
+      request: options.request || adapters.wxRequest(platform),
+      launch: options.launch || adapters.wxRequestPayment(platform, options.paymentParams),
     });
     const onShow = () => {
       guard.pageShown();
       // Fresh platform entropy for guards created later (a failure keeps the current pool).
       randomBytes(wx, SEED_BYTES).then(glue.addEntropy, () => {});
     };
-    if (options.resumeOnShow !== false && typeof wx.onAppShow === 'function') wx.onAppShow(onShow);
+    if (options.resumeOnShow !== false && typeof platform.onAppShow === 'function') platform.onAppShow(onShow);
     guard.close = () => {
-      if (typeof wx.offAppShow === 'function') wx.offAppShow(onShow);
+      if (typeof platform.offAppShow === 'function') platform.offAppShow(onShow);
       guard.free();
     };
     return guard;

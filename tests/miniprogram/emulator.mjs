@@ -13,6 +13,13 @@
 // again (a request already sent still reaches the server); a relaunch is a new `MiniProgram`
 // given the killed one's `storage`. `clockOffsetMs` makes the phone's clock (`Date.now()`,
 // `new Date()` in the context) run that far ahead of the real one (the server's).
+//
+// `framework: 'uniapp'` adds uni-app's `uni` (a global, as its compiled code reaches it) and
+// `framework: 'taro'` Taro's `Taro` (`require('@tarojs/taro')`, as its compiled code does): both
+// are wx's storage, request, requestPayment and app-show events underneath, as on mp-weixin, so
+// the same limits hold; uni's requestPayment wants `provider: 'wxpay'`, Taro's request and
+// requestPayment return a promise as well. Every call through them is counted in `calls`, and
+// requests and wallets record the object they came through (`via`).
 import vm from 'node:vm';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,6 +34,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const repo = path.resolve(here, '../..');
 /** The example mini-program: its folder is the code package root. */
 export const examplePackage = path.join(repo, 'www/miniprogram');
+/** The uni-app and Taro examples, as their builds for WeChat run. */
+export const uniappPackage = path.join(repo, 'www/miniprogram-uniapp');
+export const taroPackage = path.join(repo, 'www/miniprogram-taro');
 
 export const PER_KEY_BYTES = 1024 * 1024;
 export const TOTAL_BYTES = 10 * 1024 * 1024;
@@ -103,8 +113,10 @@ function utf8Bytes(text) {
 
 /** One mini-program run: a fresh context, `wx`, and the code package at `root`. */
 export class MiniProgram {
-  constructor({ root = examplePackage, server, wallet = 'confirm', storage = new Map(), clockOffsetMs = 0 } = {}) {
+  constructor({ root = examplePackage, server, wallet = 'confirm', storage = new Map(), clockOffsetMs = 0, framework = null } = {}) {
     this.root = root;
+    /** `uni.request`, `Taro.setStorageSync`, …: each call through a framework's API object. */
+    this.calls = [];
     this.server = server;
     /** What the next `wx.requestPayment` does: 'confirm', 'cancel', 'fail' or 'hang'. */
     this.wallet = wallet;
@@ -153,8 +165,12 @@ export class MiniProgram {
       Error: vm.runInContext('Error', this.context),
       Object: vm.runInContext('Object', this.context),
     };
+    const wx = this.makeWx();
+    if (framework === 'uniapp') sandbox.uni = this.makeFramework('uni', wx);
+    else if (framework === 'taro') this.taro = this.makeFramework('Taro', wx);
+    else if (framework !== null) throw new Error(`unknown framework ${framework}`);
     Object.assign(sandbox, {
-      wx: this.makeWx(),
+      wx,
       WXWebAssembly: this.makeWXWebAssembly(),
       App: (definition) => {
         this.app = definition;
@@ -210,8 +226,12 @@ export class MiniProgram {
 
   // ---- modules, App, Page ----------------------------------------------------------------
 
-  /** `require` as a mini-program resolves it: relative to the requiring file, in the package. */
+  /** `require` as a mini-program resolves it: relative to the requiring file, in the package;
+   * a package name from the nearest `miniprogram_npm/` above it (what DevTools' "build npm" made:
+   * `name` is `miniprogram_npm/name/index.js`, `name/sub` is `miniprogram_npm/name/sub.js`). */
   require(from, request) {
+    if (request === '@tarojs/taro' && this.taro) return this.taro;
+    if (!request.startsWith('.') && !request.startsWith('/')) return this.require(from, this.npmPath(from, request));
     let file = request.startsWith('/') ? path.join(this.root, request) : path.resolve(path.dirname(from), request);
     if (!file.endsWith('.js')) file += '.js';
     if (!file.startsWith(this.root + path.sep)) throw new this.realm.Error(`module ${request} is outside the code package`);
@@ -225,6 +245,18 @@ export class MiniProgram {
     });
     wrapper(module, module.exports, (next) => this.require(file, next));
     return module.exports;
+  }
+
+  /** The package path of an npm module for `require(request)` from `from`. */
+  npmPath(from, request) {
+    for (let dir = path.dirname(from); dir.startsWith(this.root); dir = path.dirname(dir)) {
+      const base = path.join(dir, 'miniprogram_npm', request);
+      for (const file of [`${base}.js`, path.join(base, 'index.js')]) {
+        if (fs.existsSync(file)) return `/${path.relative(this.root, file).split(path.sep).join('/')}`;
+      }
+      if (dir === this.root) break;
+    }
+    throw new this.realm.Error(`module ${request} is not in any miniprogram_npm/ (run "build npm")`);
   }
 
   /** Loads app.js and runs `onLaunch` (after `configure(app)`, e.g. to set the backend URL). */
@@ -295,6 +327,7 @@ export class MiniProgram {
 
   show() {
     this.hidden = false;
+    if (this.app && this.app.onShow) this.app.onShow.call(this.app, { scene: 1001 });
     for (const listener of this.listeners.show) listener({ scene: 1001 });
     const frozen = this.frozen.splice(0);
     for (const fire of frozen) fire();
@@ -377,9 +410,54 @@ export class MiniProgram {
     };
   }
 
+  /**
+   * uni-app's `uni` or Taro's `Taro` over `wx`: the calls the guard's adapters make, counted.
+   * uni's `requestPayment` fails without `provider: 'wxpay'` (uni-app's own check); Taro's
+   * `request` and `requestPayment` also return a promise that rejects on `fail`.
+   */
+  makeFramework(name, wx) {
+    const mp = this;
+    const counted = (method, fn) => (...args) => {
+      mp.calls.push(`${name}.${method}`);
+      return fn(...args);
+    };
+    const promised = (fn) => (options = {}) =>
+      new Promise((resolve, reject) =>
+        fn({
+          ...options,
+          success: (res) => {
+            if (options.success) options.success(res);
+            resolve(res);
+          },
+          fail: (err) => {
+            if (options.fail) options.fail(err);
+            reject(err);
+          },
+        }),
+      );
+    const request = (options) => mp.request(options, name);
+    let requestPayment = (options) => mp.requestPayment(options, name);
+    if (name === 'uni') {
+      requestPayment = ({ provider, ...options }) => {
+        if (provider !== 'wxpay') {
+          setTimeout(() => options.fail && options.fail({ errMsg: `requestPayment:fail provider ${provider} is not wxpay` }), 1);
+          return;
+        }
+        mp.requestPayment(options, name);
+      };
+    }
+    const api = {};
+    for (const method of ['getStorageSync', 'setStorageSync', 'removeStorageSync', 'onAppShow', 'offAppShow', 'onAppHide', 'offAppHide']) {
+      api[method] = counted(method, wx[method]);
+    }
+    api.request = counted('request', name === 'Taro' ? promised(request) : request);
+    api.requestPayment = counted('requestPayment', name === 'Taro' ? promised(requestPayment) : requestPayment);
+    return api;
+  }
+
   /** `wx.request`: real HTTP; `success` for any HTTP reply, `fail` for none or a time-out. */
-  request({ url, method = 'GET', header = {}, data, timeout = 60000, dataType = 'json', success, fail, complete }) {
-    const record = { url, method, header: { ...header } };
+  request({ url, method = 'GET', header = {}, data, timeout = 60000, dataType = 'json', success, fail, complete }, via = 'wx') {
+    const record = { url, method, header: { ...header }, via };
     this.requests.push(record);
     const done = (callback, value) => {
       if (record.done) return;
@@ -436,11 +514,11 @@ export class MiniProgram {
 
   /** `wx.requestPayment`: the buyer confirms, cancels or fails in the simulated wallet, or the
    * wallet never calls back ('hang'). */
-  requestPayment(options) {
+  requestPayment(options, via = 'wx') {
     const match = /^prepay_id=(.+)$/.exec(String(options.package || ''));
     const prepayId = match ? match[1] : null;
     const action = this.wallet;
-    const entry = { prepayId, action, params: { ...options } };
+    const entry = { prepayId, action, params: { ...options }, via };
     this.payments.push(entry);
     const settle = (callback, value) => {
       entry.result = value.errMsg;

@@ -5,43 +5,56 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { MiniProgram, repo, examplePackage, PER_KEY_BYTES } from './emulator.mjs';
+import { MiniProgram, repo, examplePackage, uniappPackage, taroPackage, PER_KEY_BYTES } from './emulator.mjs';
 
 const bundle = path.join(repo, 'pkg/miniprogram');
+/** Each example's code package and the bundle's copy in it (xtask/src/build/miniprogram.rs). */
+const EXAMPLES = [
+  [examplePackage, 'checkout-guard'],
+  [uniappPackage, 'static/checkout-guard'],
+  [taroPackage, 'checkout-guard'],
+];
+/** The example copies the bundle by hand: the wasm is not where "build npm" would put it. */
+const COPIED = '/checkout-guard/checkout_guard_bg.wasm.br';
 const require = createRequire(import.meta.url);
 const FORBIDDEN = ['window', 'document', 'fetch', 'localStorage', 'eval', 'new Function'];
 
 test('the bundle has the wasm, its brotli form and JS that names no browser API', () => {
   const files = fs.readdirSync(bundle);
-  for (const name of ['checkout_guard_bg.wasm', 'checkout_guard_bg.wasm.br', 'checkout_guard_bg.js', 'index.js', 'adapters.js', 'text.js']) {
+  const names = ['checkout_guard_bg.wasm', 'checkout_guard_bg.wasm.br', 'checkout_guard_bg.js', 'index.js', 'adapters.js', 'text.js'];
+  for (const name of [...names, 'framework.js', 'uniapp.js', 'uniapp.d.ts', 'taro.js', 'taro.d.ts']) {
     assert.ok(files.includes(name), `${name} is in pkg/miniprogram/`);
   }
   for (const name of files.filter((f) => f.endsWith('.js'))) {
     const text = fs.readFileSync(path.join(bundle, name), 'utf8');
     for (const word of FORBIDDEN) assert.ok(!text.includes(word), `${name} names ${word}`);
-    const copy = path.join(examplePackage, 'checkout-guard', name);
-    assert.equal(fs.readFileSync(copy, 'utf8'), text, `the example's copy of ${name} is current`);
+    for (const [root, folder] of EXAMPLES) {
+      const copy = path.join(root, folder, name);
+      assert.equal(fs.readFileSync(copy, 'utf8'), text, `${path.relative(repo, copy)} is current`);
+    }
   }
   const wasm = fs.statSync(path.join(bundle, 'checkout_guard_bg.wasm')).size;
   const br = fs.statSync(path.join(bundle, 'checkout_guard_bg.wasm.br')).size;
   assert.ok(br < wasm / 2, `brotli ${br} < half of ${wasm}`);
 });
 
-test("the example's own files name no browser API either", () => {
-  const own = [];
-  const walk = (dir) => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const file = path.join(dir, entry.name);
-      if (entry.isDirectory()) {
-        if (file !== path.join(examplePackage, 'checkout-guard')) walk(file);
-      } else if (/\.(js|wxml|wxs)$/.test(entry.name)) own.push(file);
+test("the examples' own files name no browser API either", () => {
+  for (const [root, folder] of EXAMPLES) {
+    const own = [];
+    const walk = (dir) => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const file = path.join(dir, entry.name);
+        if (entry.isDirectory()) {
+          if (file !== path.join(root, folder)) walk(file);
+        } else if (/\.(js|wxml|wxs)$/.test(entry.name)) own.push(file);
+      }
+    };
+    walk(root);
+    assert.ok(own.some((f) => f.includes(`${path.sep}pages${path.sep}checkout${path.sep}`)), `${root}: the checkout page is checked`);
+    for (const file of own) {
+      const text = fs.readFileSync(file, 'utf8');
+      for (const word of FORBIDDEN) assert.ok(!text.includes(word), `${path.relative(repo, file)} names ${word}`);
     }
-  };
-  walk(examplePackage);
-  assert.ok(own.some((f) => f.endsWith(path.join('pages', 'checkout', 'checkout.js'))), 'the checkout page is checked');
-  for (const file of own) {
-    const text = fs.readFileSync(file, 'utf8');
-    for (const word of FORBIDDEN) assert.ok(!text.includes(word), `${path.relative(examplePackage, file)} names ${word}`);
   }
 });
 
@@ -74,9 +87,9 @@ test('entropy comes from wx.getRandomValues before any guard exists; no fallback
   const { load, isCheckoutGuardError } = mp.require(path.join(examplePackage, 'app.js'), './checkout-guard/index.js');
   const getRandomValues = wx.getRandomValues;
   wx.getRandomValues = ({ fail }) => setTimeout(() => fail({ errMsg: 'getRandomValues:fail system error' }), 1);
-  await assert.rejects(load(), (error) => isCheckoutGuardError(error) && error.code === 'platform' && /getRandomValues/.test(error.message));
+  await assert.rejects(load({ wasmPath: COPIED }), (error) => isCheckoutGuardError(error) && error.code === 'platform' && /getRandomValues/.test(error.message));
   wx.getRandomValues = getRandomValues;
-  const cg = await load();
+  const cg = await load({ wasmPath: COPIED });
   assert.ok(mp.randomCalls >= 1);
   const glue = mp.require(path.join(examplePackage, 'app.js'), './checkout-guard/checkout_guard_bg.js');
   // The wasm's errors are recognised by the same (generated) errors module as the loader's.
@@ -90,7 +103,7 @@ test('entropy comes from wx.getRandomValues before any guard exists; no fallback
 test('options errors name the option; request and storage are required without the loader', async () => {
   const mp = new MiniProgram({ root: examplePackage });
   const { load } = mp.require(path.join(examplePackage, 'app.js'), './checkout-guard/index.js');
-  const cg = await load();
+  const cg = await load({ wasmPath: COPIED });
   const launch = async () => 'ok';
   const request = async () => ({ status: 200, headers: { get: () => null }, text: async () => '' });
   const named = (options, option) =>

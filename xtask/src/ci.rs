@@ -122,9 +122,11 @@ fn guide_tests() -> Result<(), String> {
     run_command(&mut test)
 }
 
-/// The packaging test (`tests/packaging/`): `npm pack` of `pkg/`, the tarball installed into a
+/// The packaging tests (`tests/packaging/`): `npm pack` of `pkg/`, the tarball installed into a
 /// fresh Node project and a fresh Vite app, whose build the reference backend serves to headless
-/// Chromium. Needs the package built first; the test is given the server binary.
+/// Chromium, and into a fresh mini-program project laid out as WeChat DevTools' "build npm"
+/// does, run in the emulated runtime of `tests/miniprogram/`. Needs the package built first; the
+/// tests are given the server binary.
 fn packaging_tests() -> Result<(), String> {
     chromium()?;
     let server = build_server()?;

@@ -11,8 +11,14 @@
 //! readable sources are `pkg/miniprogram-src/` and wasm-bindgen's output) and then checked for
 //! the names a mini-program lacks.
 //!
-//! The bundle is also copied into the example mini-program (`www/miniprogram/checkout-guard/`,
-//! ignored by git), so WeChat DevTools can open `www/miniprogram/` right after a build.
+//! `pkg/package.json`'s `miniprogram` field names this folder, so WeChat DevTools' "build npm"
+//! copies it (as packed: the `.wasm.br`, not the raw `.wasm`) to `miniprogram_npm/checkout-guard/`.
+//! Its uni-app and Taro entries ([`FRAMEWORK_FILES`]) are required only by those frameworks'
+//! builds, so `cargo xtask size` counts them apart from the native bundle.
+//!
+//! The bundle is also copied into the example mini-programs ([`EXAMPLES`], ignored by git), so
+//! WeChat DevTools can open `www/miniprogram/` right after a build and `tests/miniprogram/` can
+//! run all three.
 
 use crate::build::{optimize, STEM};
 use crate::cmd::{root, run_command};
@@ -35,12 +41,30 @@ pub const FORBIDDEN: [&str; 6] = [
 ];
 
 /// The hand-written files copied into the bundle.
-const SOURCES: [&str; 5] = [
+const SOURCES: [&str; 10] = [
     "index.js",
     "adapters.js",
     "text.js",
     "index.d.ts",
     "package.json",
+    "framework.js",
+    "uniapp.js",
+    "uniapp.d.ts",
+    "taro.js",
+    "taro.d.ts",
+];
+
+/// The JS files only uni-app and Taro builds require (`checkout-guard/miniprogram/uniapp`,
+/// `/taro`): not part of what a native mini-program loads, so not of its size figure.
+pub const FRAMEWORK_FILES: [&str; 3] = ["framework.js", "uniapp.js", "taro.js"];
+
+/// The example mini-programs (code package root, folder the bundle is copied to inside it): where
+/// each loads the wasm from by default (native: by hand, `wasmPath`; uni-app: `static/`; Taro:
+/// a `copy.patterns` entry).
+pub const EXAMPLES: [(&str, &str); 3] = [
+    ("www/miniprogram", "checkout-guard"),
+    ("www/miniprogram-uniapp", "static/checkout-guard"),
+    ("www/miniprogram-taro", "checkout-guard"),
 ];
 
 /// Where the bundle goes.
@@ -109,25 +133,33 @@ pub fn build() -> Result<(), String> {
     super::write_errors_commonjs(&out.join("errors.js"))?;
     minify(&out)?;
     check_forbidden(&out)?;
-    let example = root().join("www/miniprogram/checkout-guard");
-    if example.exists() {
-        fs::remove_dir_all(&example)
-            .map_err(|e| format!("cannot clear {}: {e}", example.display()))?;
+    for (package, folder) in EXAMPLES {
+        copy_bundle(&out, &root().join(package).join(folder))?;
     }
-    fs::create_dir_all(&example).map_err(|e| format!("{}: {e}", example.display()))?;
-    for entry in fs::read_dir(&out).map_err(|e| format!("{}: {e}", out.display()))? {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        if let Some(name) = path.file_name() {
-            fs::copy(&path, example.join(name)).map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-    }
-    println!("\nxtask build: mini-program bundle ready in pkg/miniprogram/ (and www/miniprogram/checkout-guard/)");
+    println!(
+        "\nxtask build: mini-program bundle ready in pkg/miniprogram/ (and the examples' copies)"
+    );
     Ok(())
 }
 
-/// The mini-program tests (`tests/miniprogram/`, Node's test runner): the example page in an
-/// emulated mini-program runtime against the real reference backend, which the tests start
-/// themselves on a free loopback port. Needs the bundle built first.
+/// Replaces `to` with a copy of the bundle.
+fn copy_bundle(out: &Path, to: &Path) -> Result<(), String> {
+    if to.exists() {
+        fs::remove_dir_all(to).map_err(|e| format!("cannot clear {}: {e}", to.display()))?;
+    }
+    fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for entry in fs::read_dir(out).map_err(|e| format!("{}: {e}", out.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if let Some(name) = path.file_name() {
+            fs::copy(&path, to.join(name)).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The mini-program tests (`tests/miniprogram/`, Node's test runner): the example pages (native,
+/// uni-app and Taro) in an emulated mini-program runtime against the real reference backend,
+/// which the tests start themselves on a free loopback port. Needs the bundle built first.
 pub fn tests() -> Result<(), String> {
     let server = build_server()?;
     let mut test = Command::new("node");
