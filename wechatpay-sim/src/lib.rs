@@ -341,10 +341,10 @@ pub async fn start(config: Config) -> Result<RunningSim, StartError> {
         None => generate_key().await?,
     };
     let platform = match config.signing {
-        SigningMode::PublicKey => Platform::PublicKey(Signer {
+        SigningMode::PublicKey => Platform::PublicKey(Box::new(Signer {
             key: wechatpay_key.clone(),
             serial: config.wechatpay_serial.clone(),
-        }),
+        })),
         SigningMode::Certificates => Platform::with_certificate(
             wechatpay_key.clone(),
             &clock::random_serial(),

@@ -59,8 +59,9 @@ pub enum RotationError {
 /// The signing state: one of the two modes.
 #[derive(Debug)]
 pub enum Platform {
-    /// One WeChat Pay public key and its id.
-    PublicKey(Signer),
+    /// One WeChat Pay public key and its id (boxed: the key is large, the other variant a
+    /// `Vec`).
+    PublicKey(Box<Signer>),
     /// Platform certificates, oldest first, and the serial of the one signing.
     Certificates {
         /// Every certificate held, published or not.
@@ -92,7 +93,7 @@ impl Platform {
     /// The key and serial replies and notifies are signed with now.
     pub fn signer(&self) -> Option<Signer> {
         match self {
-            Self::PublicKey(signer) => Some(signer.clone()),
+            Self::PublicKey(signer) => Some(Signer::clone(signer)),
             Self::Certificates {
                 certificates,
                 signing,
@@ -285,10 +286,10 @@ mod tests {
 
     #[test]
     fn public_key_mode_has_nothing_to_rotate() {
-        let mut platform = Platform::PublicKey(Signer {
+        let mut platform = Platform::PublicKey(Box::new(Signer {
             key: key("a"),
             serial: "PUB_KEY_ID_1".to_owned(),
-        });
+        }));
         assert!(!platform.is_certificate_mode());
         assert!(platform.published().is_empty());
         assert_eq!(
