@@ -48,6 +48,17 @@ pub fn random_digits(len: usize) -> String {
     random_from(b"0123456789", len)
 }
 
+/// Random bytes for a platform certificate's serial ([`crate::platform::serial_bytes`]).
+pub fn random_serial() -> [u8; 20] {
+    let hex = random_hex(40);
+    let mut bytes = [0u8; 20];
+    for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        let text = std::str::from_utf8(pair).unwrap_or("00");
+        *byte = u8::from_str_radix(text, 16).unwrap_or(0);
+    }
+    crate::platform::serial_bytes(bytes)
+}
+
 /// Random lower-case hex (prepay ids).
 pub fn random_hex(len: usize) -> String {
     random_from(b"0123456789abcdef", len)

@@ -13,17 +13,19 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use checkout_guard_wechatpay::{
-    ApiError, Authorization, ErrorCode, RequestParts, UnixSeconds, WechatpaySignature,
+    ApiError, Authorization, CertificateEntry, CertificateList, ErrorCode, RequestParts,
+    UnixSeconds, WechatpaySignature,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::clock::{now_ms, random_alnum, random_digits};
+use crate::clock::{now_ms, random_alnum, random_digits, rfc3339_beijing};
 use crate::faults::{FaultRuleSpec, Faults, FAULT_HEADER};
 use crate::ledger::{
     is_valid_out_trade_no, CloseRefusal, CreateContext, CreateRefusal, CreateRequest, Scene,
     WalletAction,
 };
+use crate::platform::{RotationError, Signer};
 use crate::{notify, ConnAbort, Sim};
 
 type Shared = State<Arc<Sim>>;
@@ -33,6 +35,7 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route("/v3/pay/transactions/{scene}", post(create))
         .route("/v3/pay/transactions/out-trade-no/{no}", get(query))
         .route("/v3/pay/transactions/out-trade-no/{no}/close", post(close))
+        .route("/v3/certificates", get(certificates))
         .route("/sim/wallet/{id}", get(wallet_page))
         .route("/sim/wallet/{id}/{action}", post(wallet_action))
         .route("/sim/h5/checkmweb", get(h5_page))
@@ -41,6 +44,18 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route(
             "/sim/admin/faults",
             get(list_faults).post(add_fault).delete(clear_faults),
+        )
+        .route(
+            "/sim/admin/certificates",
+            get(list_certificates).post(add_certificate),
+        )
+        .route(
+            "/sim/admin/certificates/{serial}",
+            axum::routing::delete(drop_certificate),
+        )
+        .route(
+            "/sim/admin/certificates/{serial}/sign",
+            post(sign_with_certificate),
         )
         .route("/sim/admin/stats/{attach}", get(stats_by_attach))
         .route(
@@ -69,8 +84,11 @@ fn signed(sim: &Sim, faults: &Faults, status: StatusCode, body: Vec<u8>) -> Resp
     if !faults.unsigned {
         let now = UnixSeconds::from_millis(now_ms());
         let nonce = random_alnum(32);
-        let key = &sim.wechatpay_key;
-        let serial = &sim.wechatpay_serial;
+        let Some(Signer { key, serial }) = sim.signer() else {
+            tracing::error!("no key signs: the signing certificate is gone");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let (key, serial) = (&key, &serial);
         let signature =
             WechatpaySignature::sign(key, serial, now, &nonce, &body).and_then(|mut signature| {
                 if faults.bad_signature {
@@ -524,19 +542,158 @@ async fn wallet_action(
 }
 
 async fn public_key(State(sim): Shared) -> Response {
-    match sim.wechatpay_key.public_key().to_pem() {
+    let Some(signer) = sim.signer() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match signer.key.public_key().to_pem() {
         Ok(pem) => (
             [
                 (header::CONTENT_TYPE, "application/x-pem-file".to_owned()),
                 (
                     header::HeaderName::from_static("wechatpay-serial"),
-                    sim.wechatpay_serial.clone(),
+                    signer.serial,
                 ),
             ],
             pem,
         )
             .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+// ---- platform certificates -----------------------------------------------------------------
+
+/// `GET /v3/certificates`: every published certificate, each sealed with the APIv3 key under
+/// a fresh nonce, signed by the one signing now. A public-key merchant gets `403 NO_AUTH`.
+async fn certificates(
+    State(sim): Shared,
+    faults: Option<Extension<Faults>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let faults = faults_of(faults);
+    if let Err(why) = authenticate(&sim, &method, &uri, &headers, b"") {
+        return wx_error(&sim, &faults, ErrorCode::SignError, why);
+    }
+    let published = {
+        let platform = sim.platform();
+        platform.is_certificate_mode().then(|| platform.published())
+    };
+    let (Some(published), Some(key)) = (published, sim.apiv3_key.as_ref()) else {
+        return wx_error(
+            &sim,
+            &faults,
+            ErrorCode::NoAuth,
+            "商户已切换为微信支付公钥模式，无法下载平台证书",
+        );
+    };
+    let entries: Result<Vec<_>, _> = published
+        .iter()
+        .map(|certificate| {
+            CertificateEntry::seal(
+                key,
+                certificate,
+                &random_alnum(12),
+                rfc3339_beijing(certificate.not_before().0.saturating_mul(1000)),
+                rfc3339_beijing(certificate.not_after().0.saturating_mul(1000)),
+            )
+        })
+        .collect();
+    let body = entries.map_err(|e| e.to_string()).and_then(|data| {
+        CertificateList { data }
+            .to_json()
+            .map_err(|e| e.to_string())
+    });
+    match body {
+        Ok(body) => signed(&sim, &faults, StatusCode::OK, body.into_bytes()),
+        Err(err) => {
+            tracing::error!(%err, "cannot build the certificate list");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+fn rotation_error(err: &RotationError) -> Response {
+    let (status, code) = match err {
+        RotationError::PublicKeyMode => (StatusCode::CONFLICT, "public_key_mode"),
+        RotationError::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_certificate"),
+        RotationError::Signing(_) => (StatusCode::CONFLICT, "certificate_signing"),
+        RotationError::Key(_) => (StatusCode::INTERNAL_SERVER_ERROR, "key_error"),
+    };
+    json_reply(status, json!({"error": code, "message": err.to_string()}))
+}
+
+/// `GET /sim/admin/certificates`: who signs, and every certificate held.
+async fn list_certificates(State(sim): Shared) -> Response {
+    let platform = sim.platform();
+    let certificates: Vec<Value> = platform
+        .certificates()
+        .iter()
+        .map(|c| {
+            json!({
+                "serial": c.certificate.serial(),
+                "published": c.published,
+                "notBefore": c.certificate.not_before().0,
+                "notAfter": c.certificate.not_after().0,
+                "pem": c.certificate.to_pem(),
+            })
+        })
+        .collect();
+    json_reply(
+        StatusCode::OK,
+        json!({
+            "mode": if platform.is_certificate_mode() { "certificates" } else { "public_key" },
+            "signing": platform.signer().map(|s| s.serial),
+            "certificates": certificates,
+        }),
+    )
+}
+
+#[derive(Deserialize, Default)]
+struct AddCertificate {
+    #[serde(default = "published_by_default")]
+    published: bool,
+}
+
+fn published_by_default() -> bool {
+    true
+}
+
+/// `POST /sim/admin/certificates` `{"published"?: bool}`: rotation step 1 → `201 {serial}`.
+async fn add_certificate(State(sim): Shared, body: Bytes) -> Response {
+    let request = if body.is_empty() {
+        AddCertificate { published: true }
+    } else {
+        match serde_json::from_slice::<AddCertificate>(&body) {
+            Ok(request) => request,
+            Err(err) => {
+                return json_reply(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "invalid_body", "message": err.to_string()}),
+                )
+            }
+        }
+    };
+    match sim.publish_certificate(request.published).await {
+        Ok(serial) => json_reply(StatusCode::CREATED, json!({ "serial": serial })),
+        Err(err) => rotation_error(&err),
+    }
+}
+
+/// `POST /sim/admin/certificates/{serial}/sign`: rotation step 2 → `204`.
+async fn sign_with_certificate(State(sim): Shared, Path(serial): Path<String>) -> Response {
+    match sim.platform().sign_with(&serial) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => rotation_error(&err),
+    }
+}
+
+/// `DELETE /sim/admin/certificates/{serial}`: rotation step 3 → `204`.
+async fn drop_certificate(State(sim): Shared, Path(serial): Path<String>) -> Response {
+    match sim.platform().remove(&serial) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => rotation_error(&err),
     }
 }
 

@@ -5,7 +5,10 @@
 //!
 //! - requests' `Authorization` is checked against the configured merchant public key
 //!   (`401 SIGN_ERROR` otherwise); every `/v3` reply is signed with a WeChat Pay key the
-//!   simulator generates (or loads), in the public-key mode (`PUB_KEY_ID_…`);
+//!   simulator generates (or loads): in the public-key mode (`PUB_KEY_ID_…`, the default), or
+//!   with platform certificates ([`SigningMode::Certificates`]) that `GET /v3/certificates`
+//!   lists, encrypted with the APIv3 key, and that rotate ([`platform`]: publish, switch, drop;
+//!   [`RunningSim::publish_certificate`] or `/sim/admin/certificates`);
 //! - payments are made in a wallet page (`/sim/wallet/{id}`); a confirmed payment's notify is
 //!   encrypted with the APIv3 key, signed, and retried on WeChat Pay's schedule, scaled down by
 //!   [`Config::notify_time_scale`];
@@ -37,12 +40,15 @@ pub mod faults;
 mod http;
 pub mod ledger;
 pub mod notify;
+pub mod platform;
 pub mod wallet;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use checkout_guard_wechatpay::{ApiV3Key, KeyError, KeySet, PrivateKey, PublicKey};
+use checkout_guard_wechatpay::{
+    ApiV3Key, Certificate, KeyError, KeySet, PrivateKey, PublicKey, UnixSeconds,
+};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -52,6 +58,7 @@ use tower::ServiceExt as _;
 
 use crate::faults::FaultRules;
 use crate::ledger::Ledger;
+use crate::platform::{Platform, RotationError, Signer};
 
 /// The serial the simulator's WeChat Pay public key goes by unless configured: public-key mode
 /// (`PUB_KEY_ID_` + digits, like the ids new merchants get), recognisably not a real one.
@@ -74,6 +81,20 @@ pub struct MerchantConfig {
     pub public_key: PublicKey,
 }
 
+/// How replies and notifies are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SigningMode {
+    /// With one WeChat Pay public key, `Wechatpay-Serial` = [`Config::wechatpay_serial`]
+    /// (`PUB_KEY_ID_…`); `GET /v3/certificates` answers `403 NO_AUTH`, as WeChat Pay does for a
+    /// public-key merchant.
+    #[default]
+    PublicKey,
+    /// With a self-signed platform certificate over [`Config::wechatpay_key`],
+    /// `Wechatpay-Serial` = its hex serial, listed by `GET /v3/certificates`; rotations add
+    /// more. Needs an APIv3 key (the list is encrypted with it).
+    Certificates,
+}
+
 /// Everything [`start`] needs. [`Config::new`] gives the defaults.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -88,8 +109,13 @@ pub struct Config {
     pub apiv3_key: Option<ApiV3Key>,
     /// The WeChat Pay private key to sign with; none: a new one is generated at start.
     pub wechatpay_key: Option<PrivateKey>,
-    /// The serial of that key (`Wechatpay-Serial`).
+    /// The serial of that key (`Wechatpay-Serial`) in public-key mode.
     pub wechatpay_serial: String,
+    /// Public key or platform certificates.
+    pub signing: SigningMode,
+    /// Keys for the certificates rotations add, used in order before new ones are generated
+    /// (generating takes seconds in a debug build).
+    pub spare_keys: Vec<PrivateKey>,
     /// How long a prepay is payable, unless `time_expire` is sooner.
     pub prepay_ttl_ms: i64,
     /// Multiplies WeChat Pay's notify retry intervals (0.01: 15 s becomes 150 ms).
@@ -111,6 +137,8 @@ impl Config {
             apiv3_key: None,
             wechatpay_key: None,
             wechatpay_serial: DEFAULT_WECHATPAY_SERIAL.to_owned(),
+            signing: SigningMode::PublicKey,
+            spare_keys: Vec::new(),
             prepay_ttl_ms: DEFAULT_PREPAY_TTL_MS,
             notify_time_scale: 1.0,
             min_time_expire_ms: DEFAULT_MIN_TIME_EXPIRE_MS,
@@ -142,8 +170,8 @@ pub(crate) struct Sim {
     pub(crate) mchid: String,
     pub(crate) merchant_keys: KeySet,
     pub(crate) apiv3_key: Option<ApiV3Key>,
-    pub(crate) wechatpay_key: PrivateKey,
-    pub(crate) wechatpay_serial: String,
+    platform: Mutex<Platform>,
+    spare_keys: Mutex<Vec<PrivateKey>>,
     pub(crate) public_url: String,
     pub(crate) prepay_ttl_ms: i64,
     pub(crate) notify_time_scale: f64,
@@ -160,11 +188,53 @@ impl Sim {
     pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// The signing state. Held only for one synchronous operation, never across an `await`.
+    pub(crate) fn platform(&self) -> MutexGuard<'_, Platform> {
+        self.platform.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Who signs now (a rotation may change it between two replies).
+    pub(crate) fn signer(&self) -> Option<Signer> {
+        self.platform().signer()
+    }
+
+    /// Step 1 of a rotation: a new certificate, from a spare key or a generated one.
+    pub(crate) async fn publish_certificate(
+        &self,
+        published: bool,
+    ) -> Result<String, RotationError> {
+        if !self.platform().is_certificate_mode() {
+            return Err(RotationError::PublicKeyMode);
+        }
+        let spare = {
+            let mut spare = self
+                .spare_keys
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            (!spare.is_empty()).then(|| spare.remove(0))
+        };
+        let key = match spare {
+            Some(key) => key,
+            None => generate_key().await?,
+        };
+        let now = UnixSeconds::from_millis(clock::now_ms());
+        self.platform()
+            .add(key, &clock::random_serial(), now, published)
+    }
+}
+
+/// A new RSA-2048 key, off the async workers (it takes a while).
+async fn generate_key() -> Result<PrivateKey, KeyError> {
+    tokio::task::spawn_blocking(PrivateKey::generate)
+        .await
+        .map_err(|e| KeyError::Generate(e.to_string()))?
 }
 
 /// A running simulator. Dropping it without [`RunningSim::shutdown`] leaves its tasks running
 /// until the runtime ends.
 pub struct RunningSim {
+    sim: Arc<Sim>,
     addr: SocketAddr,
     public_url: String,
     wechatpay_public_key: PublicKey,
@@ -184,20 +254,52 @@ impl RunningSim {
         &self.public_url
     }
 
-    /// The WeChat Pay public key replies and notifies verify with.
+    /// The WeChat Pay public key replies and notifies verified with at start (in certificate
+    /// mode, the first certificate's key).
     pub fn wechatpay_public_key(&self) -> &PublicKey {
         &self.wechatpay_public_key
     }
 
-    /// Its serial (`PUB_KEY_ID_…`).
+    /// Its serial at start (`PUB_KEY_ID_…`, or the first certificate's hex serial).
     pub fn wechatpay_serial(&self) -> &str {
         &self.wechatpay_serial
     }
 
-    /// A [`KeySet`] with that key under its serial: what a merchant configures.
+    /// The serial replies and notifies are signed with now.
+    pub fn signing_serial(&self) -> Option<String> {
+        self.sim.signer().map(|s| s.serial)
+    }
+
+    /// The platform certificates `GET /v3/certificates` lists now (none in public-key mode):
+    /// what a merchant would configure as files.
+    pub fn platform_certificates(&self) -> Vec<Certificate> {
+        self.sim.platform().published()
+    }
+
+    /// Rotation step 1: a new platform certificate (a spare key's, else a generated one),
+    /// listed by `GET /v3/certificates` if `published`; signing is unchanged. Its serial.
+    pub async fn publish_certificate(&self, published: bool) -> Result<String, RotationError> {
+        self.sim.publish_certificate(published).await
+    }
+
+    /// Rotation step 2: sign replies and notifies with `serial` from now on.
+    pub fn sign_with(&self, serial: &str) -> Result<(), RotationError> {
+        self.sim.platform().sign_with(serial)
+    }
+
+    /// Rotation step 3: drop a certificate that no longer signs.
+    pub fn drop_certificate(&self, serial: &str) -> Result<(), RotationError> {
+        self.sim.platform().remove(serial)
+    }
+
+    /// A [`KeySet`] with that key under its serial, plus every published certificate: what a
+    /// merchant configures.
     pub fn wechatpay_keys(&self) -> Result<KeySet, KeyError> {
         let mut keys = KeySet::new();
         keys.insert(&self.wechatpay_serial, self.wechatpay_public_key.clone())?;
+        for certificate in self.platform_certificates() {
+            keys.insert_certificate(&certificate)?;
+        }
         Ok(keys)
     }
 
@@ -229,12 +331,29 @@ pub async fn start(config: Config) -> Result<RunningSim, StartError> {
     )?;
     // Checked the same way as the merchant's serial, so a typo fails here, not at every reply.
     KeySet::new().insert(&config.wechatpay_serial, config.merchant.public_key.clone())?;
+    if config.signing == SigningMode::Certificates && config.apiv3_key.is_none() {
+        return Err(StartError::Setting(
+            "certificate mode needs an APIv3 key: GET /v3/certificates is encrypted with it",
+        ));
+    }
     let wechatpay_key = match config.wechatpay_key {
         Some(key) => key,
-        // RSA key generation takes a while: keep it off the async workers.
-        None => tokio::task::spawn_blocking(PrivateKey::generate)
-            .await
-            .map_err(|e| KeyError::Generate(e.to_string()))??,
+        None => generate_key().await?,
+    };
+    let platform = match config.signing {
+        SigningMode::PublicKey => Platform::PublicKey(Box::new(Signer {
+            key: wechatpay_key.clone(),
+            serial: config.wechatpay_serial.clone(),
+        })),
+        SigningMode::Certificates => Platform::with_certificate(
+            wechatpay_key.clone(),
+            &clock::random_serial(),
+            UnixSeconds::from_millis(clock::now_ms()),
+        )?,
+    };
+    let wechatpay_serial = match platform.signer() {
+        Some(signer) => signer.serial,
+        None => config.wechatpay_serial.clone(),
     };
     let listener = TcpListener::bind(config.listen)
         .await
@@ -256,8 +375,8 @@ pub async fn start(config: Config) -> Result<RunningSim, StartError> {
         mchid: config.merchant.mchid,
         merchant_keys,
         apiv3_key: config.apiv3_key,
-        wechatpay_serial: config.wechatpay_serial.clone(),
-        wechatpay_key: wechatpay_key.clone(),
+        platform: Mutex::new(platform),
+        spare_keys: Mutex::new(config.spare_keys),
         public_url: public_url.clone(),
         prepay_ttl_ms: config.prepay_ttl_ms,
         notify_time_scale: config.notify_time_scale,
@@ -270,16 +389,17 @@ pub async fn start(config: Config) -> Result<RunningSim, StartError> {
     });
     tasks.spawn(accept_loop(
         listener,
-        http::router(sim),
+        http::router(sim.clone()),
         shutdown.clone(),
         tasks.clone(),
     ));
-    tracing::info!(%addr, serial = %config.wechatpay_serial, "wechatpay-sim listening");
+    tracing::info!(%addr, serial = %wechatpay_serial, mode = ?config.signing, "wechatpay-sim listening");
     Ok(RunningSim {
+        sim,
         addr,
         public_url,
         wechatpay_public_key: wechatpay_key.public_key(),
-        wechatpay_serial: config.wechatpay_serial,
+        wechatpay_serial,
         shutdown,
         tasks,
     })

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use checkout_guard_wechatpay::{ApiV3Key, PrivateKey, PublicKey};
 use checkout_guard_wechatpay_sim::{
-    start, Config, MerchantConfig, DEFAULT_MIN_TIME_EXPIRE_MS, DEFAULT_PREPAY_TTL_MS,
+    start, Config, MerchantConfig, SigningMode, DEFAULT_MIN_TIME_EXPIRE_MS, DEFAULT_PREPAY_TTL_MS,
     DEFAULT_WECHATPAY_SERIAL,
 };
 use clap::Parser;
@@ -45,6 +45,15 @@ struct Args {
     /// Write the WeChat Pay public key (PEM) here at start, for the merchant's configuration.
     #[arg(long, env = "WXSIM_WRITE_PUBLIC_KEY")]
     write_public_key: Option<PathBuf>,
+    /// Sign with platform certificates instead of the public key: a self-signed certificate
+    /// over the WeChat Pay key, listed by GET /v3/certificates (needs --apiv3-key-file);
+    /// rotate through /sim/admin/certificates.
+    #[arg(long, env = "WXSIM_PLATFORM_CERTIFICATES")]
+    platform_certificates: bool,
+    /// In certificate mode: write the platform certificate (PEM) here at start, for a merchant
+    /// that configures certificate files instead of downloading them.
+    #[arg(long, env = "WXSIM_WRITE_PLATFORM_CERTIFICATE")]
+    write_platform_certificate: Option<PathBuf>,
     /// How long a prepay is payable, in milliseconds (WeChat Pay: 2 h).
     #[arg(long, env = "WXSIM_PREPAY_TTL_MS", default_value_t = DEFAULT_PREPAY_TTL_MS)]
     prepay_ttl_ms: i64,
@@ -76,6 +85,9 @@ async fn run(args: Args) -> Result<(), String> {
     config.prepay_ttl_ms = args.prepay_ttl_ms;
     config.notify_time_scale = args.notify_time_scale;
     config.min_time_expire_ms = args.min_time_expire_ms;
+    if args.platform_certificates {
+        config.signing = SigningMode::Certificates;
+    }
     if let Some(path) = &args.apiv3_key_file {
         let bytes = std::fs::read(path)
             .map_err(|e| format!("cannot read the APIv3 key {}: {e}", path.display()))?;
@@ -97,6 +109,17 @@ async fn run(args: Args) -> Result<(), String> {
             .wechatpay_public_key()
             .to_pem()
             .map_err(|e| e.to_string())?;
+        std::fs::write(path, pem).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.write_platform_certificate {
+        let pem: String = sim
+            .platform_certificates()
+            .iter()
+            .map(|c| c.to_pem().to_owned())
+            .collect();
+        if pem.is_empty() {
+            return Err("--write-platform-certificate needs --platform-certificates".to_owned());
+        }
         std::fs::write(path, pem).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     println!(

@@ -114,9 +114,15 @@ async fn deliver(sim: &Sim, url: &str, attach: &str, no: &str, body: &[u8], plan
 
 async fn send_once(sim: &Sim, url: &str, body: &[u8]) -> bool {
     let timestamp = checkout_guard_wechatpay::UnixSeconds::from_millis(now_ms());
+    // Whoever signs at this try: a rotation between two tries changes the serial, as at
+    // WeChat Pay.
+    let Some(signer) = sim.signer() else {
+        tracing::error!("no key signs: the signing certificate is gone");
+        return false;
+    };
     let signed = match WechatpaySignature::sign(
-        &sim.wechatpay_key,
-        &sim.wechatpay_serial,
+        &signer.key,
+        &signer.serial,
         timestamp,
         &random_alnum(32),
         body,

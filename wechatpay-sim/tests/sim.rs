@@ -9,10 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use checkout_guard_wechatpay::{
-    open_notification, verify_response, ApiError, ApiV3Key, Authorization, Disposition, KeySet,
-    Merchant, PrivateKey, PublicKey, RequestParts, UnixSeconds, VerifyError,
+    open_certificate_download, open_notification, verify_response, ApiError, ApiV3Key,
+    Authorization, Disposition, KeySet, Merchant, PrivateKey, PublicKey, RequestParts, UnixSeconds,
+    VerifyError,
 };
-use checkout_guard_wechatpay_sim::{start, Config, MerchantConfig, RunningSim};
+use checkout_guard_wechatpay_sim::{start, Config, MerchantConfig, RunningSim, SigningMode};
 use serde_json::{json, Value};
 
 const VECTORS: &str = include_str!("../../wechatpay/tests/vectors/wechatpay-v3.json");
@@ -837,4 +838,202 @@ async fn the_wallet_pages_for_a_prepay_a_code_url_and_an_h5_url() {
     assert!(form.text().await.expect("html").contains("PAYERROR"));
     assert_eq!(h.query("page-0002").await.json()["trade_state"], "PAYERROR");
     h.sim.shutdown().await;
+}
+
+// ---- certificate mode ----------------------------------------------------------------------
+
+fn platform_key(name: &str) -> PrivateKey {
+    let pem = match name {
+        "b" => include_str!("../../wechatpay/tests/keys/platform-b.pem"),
+        _ => include_str!("../../wechatpay/tests/keys/platform-c.pem"),
+    };
+    PrivateKey::from_pem(pem).expect("test key")
+}
+
+async fn certificate_harness() -> Harness {
+    harness(|c| {
+        c.signing = SigningMode::Certificates;
+        c.spare_keys = vec![platform_key("b"), platform_key("c")];
+    })
+    .await
+}
+
+impl Harness {
+    /// `GET /v3/certificates` opened as a merchant would: decrypted, then verified with
+    /// `known` plus what it carries. The serials listed, and the serial that signed.
+    async fn download(&self, known: &KeySet) -> (Vec<String>, String) {
+        let reply = self.send("GET", "/v3/certificates", None, None).await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{:?}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let lookup = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
+        let certificates = open_certificate_download(known, &apiv3(), lookup, &reply.body, now())
+            .expect("the download opens and verifies");
+        let signed_by = reply.headers["wechatpay-serial"]
+            .to_str()
+            .expect("serial")
+            .to_owned();
+        (
+            certificates.iter().map(|c| c.serial().to_owned()).collect(),
+            signed_by,
+        )
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
+        let reply = self
+            .http
+            .request(method, format!("{}{path}", self.sim.base_url()))
+            .send()
+            .await
+            .expect("admin reply");
+        let status = reply.status().as_u16();
+        (status, reply.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn certificate_mode_lists_its_certificate_encrypted_and_signs_with_it() {
+    let h = certificate_harness().await;
+    let first = h.sim.wechatpay_serial().to_owned();
+    assert_eq!(first.len(), 40, "{first}");
+    assert!(first.bytes().all(|b| b.is_ascii_hexdigit()));
+    // A merchant with no key yet learns the certificate from the download itself.
+    let (listed, signed_by) = h.download(&KeySet::new()).await;
+    assert_eq!(listed, std::slice::from_ref(&first));
+    assert_eq!(signed_by, first);
+    // Replies are signed with it: they verify with the listed certificate only.
+    let certs = h.sim.platform_certificates();
+    let mut keys = KeySet::new();
+    keys.insert_certificate(&certs[0]).expect("serial");
+    let reply = h
+        .send(
+            "POST",
+            "/v3/pay/transactions/native",
+            Some(&h.order("native", "cert-0001", "http://127.0.0.1:9/n")),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.verify(&keys).map(|_| ()), Ok(()));
+    assert_eq!(certs[0].public_key(), h.sim.wechatpay_public_key());
+    // A notify is signed with the certificate too.
+    let rx = receiver(keys, 0).await;
+    let created = h
+        .create("jsapi", &h.order("jsapi", "cert-0002", &rx.url))
+        .await
+        .json();
+    assert_eq!(h.wallet(&wallet_id(&created), "confirm", None).await.0, 200);
+    assert_eq!(rx.wait_for(1).await.len(), 1);
+    // An unsigned request is still 401.
+    let unsigned = h
+        .raw("GET", "/v3/certificates", String::new(), None, None)
+        .await
+        .expect("reply");
+    assert_eq!(unsigned.status, 401);
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rotation_publishes_then_switches_then_drops_over_the_admin_endpoints() {
+    let h = certificate_harness().await;
+    let old = h.sim.wechatpay_serial().to_owned();
+    let post = reqwest::Method::POST;
+    let (status, added) = h.admin(post.clone(), "/sim/admin/certificates").await;
+    assert_eq!(status, 201, "{added}");
+    let new = added["serial"].as_str().expect("serial").to_owned();
+    assert_ne!(new, old);
+
+    // Published, not yet signing: a merchant that downloads now learns it in advance.
+    let (listed, signed_by) = h.download(&KeySet::new()).await;
+    assert_eq!(listed, [old.clone(), new.clone()]);
+    assert_eq!(signed_by, old);
+    assert_eq!(h.sim.signing_serial(), Some(old.clone()));
+
+    let (status, _) = h
+        .admin(post.clone(), &format!("/sim/admin/certificates/{new}/sign"))
+        .await;
+    assert_eq!(status, 204);
+    let (_, signed_by) = h.download(&KeySet::new()).await;
+    assert_eq!(signed_by, new);
+    let reply = h.send("GET", "/v3/certificates", None, None).await;
+    let old_only = {
+        let mut keys = KeySet::new();
+        let certs = h.sim.platform_certificates();
+        keys.insert_certificate(certs.iter().find(|c| c.serial() == old).expect("old"))
+            .expect("serial");
+        keys
+    };
+    assert_eq!(
+        reply.verify(&old_only).map(|_| ()),
+        Err(VerifyError::UnknownSerial(new.clone())),
+        "a merchant that never refreshed does not know the new serial"
+    );
+
+    // The signing certificate cannot be dropped; the old one can.
+    let delete = reqwest::Method::DELETE;
+    let (status, refused) = h
+        .admin(delete.clone(), &format!("/sim/admin/certificates/{new}"))
+        .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (409, Some("certificate_signing"))
+    );
+    let (status, _) = h
+        .admin(delete.clone(), &format!("/sim/admin/certificates/{old}"))
+        .await;
+    assert_eq!(status, 204);
+    let (listed, _) = h.download(&KeySet::new()).await;
+    assert_eq!(listed, std::slice::from_ref(&new));
+    let (status, _) = h
+        .admin(delete, &format!("/sim/admin/certificates/{old}"))
+        .await;
+    assert_eq!(status, 404);
+
+    // An unpublished certificate signs, and no download ever names it.
+    let hidden = h.sim.publish_certificate(false).await.expect("adds");
+    h.sim.sign_with(&hidden).expect("switch");
+    let reply = h.send("GET", "/v3/certificates", None, None).await;
+    let lookup = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
+    assert!(
+        open_certificate_download(&KeySet::new(), &apiv3(), lookup, &reply.body, now()).is_err(),
+        "signed by a serial the list does not carry"
+    );
+    let (_, listing) = h
+        .admin(reqwest::Method::GET, "/sim/admin/certificates")
+        .await;
+    assert_eq!(listing["signing"], hidden.as_str());
+    assert_eq!(listing["certificates"].as_array().map(Vec::len), Some(2));
+    h.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn public_key_mode_refuses_the_certificate_download_and_rotation() {
+    let h = harness(|_| {}).await;
+    let reply = h.call("GET", "/v3/certificates", None).await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.error().code, "NO_AUTH");
+    let (status, body) = h
+        .admin(reqwest::Method::POST, "/sim/admin/certificates")
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("public_key_mode"))
+    );
+    assert!(h.sim.platform_certificates().is_empty());
+    h.sim.shutdown().await;
+
+    let mut config = Config::new(MerchantConfig {
+        mchid: vector("mchid"),
+        serial_no: vector("merchant_serial_no"),
+        public_key: PublicKey::from_pem(&vector("merchant_public_key_pem")).expect("public"),
+    });
+    config.wechatpay_key = Some(platform_key("b"));
+    config.signing = SigningMode::Certificates;
+    assert!(
+        start(config).await.is_err(),
+        "certificate mode without an APIv3 key cannot encrypt the list"
+    );
 }

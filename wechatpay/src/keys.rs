@@ -241,10 +241,12 @@ pub struct Certificate {
     public_key: PublicKey,
     not_before: UnixSeconds,
     not_after: UnixSeconds,
+    pem: String,
 }
 
 impl Certificate {
-    /// Reads a `BEGIN CERTIFICATE` PEM block with an RSA subject key.
+    /// Reads a `BEGIN CERTIFICATE` PEM block with an RSA subject key (one block: for a file
+    /// holding several, [`Certificate::all_from_pem`]).
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
         let pem = pem.trim();
         if pem_label(pem) != Some("CERTIFICATE") {
@@ -273,7 +275,72 @@ impl Certificate {
             public_key: PublicKey { inner },
             not_before: unix(validity.not_before.to_unix_duration()),
             not_after: unix(validity.not_after.to_unix_duration()),
+            pem: format!("{pem}\n"),
         })
+    }
+
+    /// Reads every `BEGIN CERTIFICATE` block of `text`, in order: a merchant keeps the old and
+    /// the new platform certificate in one file during a rotation, or concatenates what
+    /// WeChat's certificate tool wrote. Text between blocks is ignored; no block at all is
+    /// [`KeyError::WrongPemLabel`], and the first block that does not read is its error.
+    pub fn all_from_pem(text: &str) -> Result<Vec<Self>, KeyError> {
+        const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+        const END: &str = "-----END CERTIFICATE-----";
+        let mut certificates = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find(BEGIN) {
+            let block = &rest[start..];
+            let Some(end) = block.find(END) else {
+                return Err(KeyError::Malformed {
+                    label: "CERTIFICATE",
+                    reason: "a `BEGIN CERTIFICATE` block has no `END CERTIFICATE` line".to_owned(),
+                });
+            };
+            certificates.push(Self::from_pem(&block[..end + END.len()])?);
+            rest = &block[end + END.len()..];
+        }
+        if certificates.is_empty() {
+            return Err(KeyError::WrongPemLabel {
+                expected: CERTIFICATE_BLOCK,
+                found: describe_label(pem_label(text.trim())),
+            });
+        }
+        Ok(certificates)
+    }
+
+    /// The certificate as one PEM block (LF line ends, a final newline): what the simulator
+    /// encrypts into `/v3/certificates`, or a merchant writes to a file.
+    pub fn to_pem(&self) -> &str {
+        &self.pem
+    }
+
+    /// Whether `now` lies within the certificate's validity (both ends included, as X.509
+    /// says). WeChat Pay stops signing with a platform certificate before it expires, so an
+    /// expired one can only verify a replay: the provider drops it.
+    pub fn is_valid_at(&self, now: UnixSeconds) -> bool {
+        self.not_before <= now && !self.is_expired_at(now)
+    }
+
+    /// Whether the certificate's validity ended before `now`. A certificate not valid *yet*
+    /// is not expired: a merchant may install the next one before WeChat Pay switches to it.
+    pub fn is_expired_at(&self, now: UnixSeconds) -> bool {
+        now > self.not_after
+    }
+
+    /// A self-signed X.509 v3 certificate over `key` (SHA256withRSA), subject and issuer
+    /// `CN=<common_name>`: the simulator's stand-in for a WeChat Pay platform certificate. The
+    /// validity is passed in, like every time in this crate; `serial` is the big-endian serial
+    /// (1-20 bytes, the first below 0x80 so it stays positive), named as [`Certificate::serial`]
+    /// shows it.
+    #[cfg(any(test, feature = "issue"))]
+    pub fn issue_self_signed(
+        key: &PrivateKey,
+        serial: &[u8],
+        common_name: &str,
+        not_before: UnixSeconds,
+        not_after: UnixSeconds,
+    ) -> Result<Self, KeyError> {
+        issue::self_signed(key, serial, common_name, not_before, not_after)
     }
 
     /// The serial as WeChat Pay writes it in `Wechatpay-Serial`: upper-case hex without
@@ -333,6 +400,28 @@ impl KeySet {
     /// Adds a certificate's key under its serial.
     pub fn insert_certificate(&mut self, cert: &Certificate) -> Result<(), KeyError> {
         self.insert(cert.serial(), cert.public_key().clone())
+    }
+
+    /// Removes the key under `serial` (without regard to ASCII case); whether one was there.
+    pub fn remove(&mut self, serial: &str) -> bool {
+        let before = self.keys.len();
+        self.keys.retain(|(s, _)| !s.eq_ignore_ascii_case(serial));
+        self.keys.len() != before
+    }
+
+    /// Adds every key of `other`, replacing keys of the same serial: configured keys merged
+    /// with downloaded ones.
+    pub fn extend(&mut self, other: &KeySet) {
+        for (serial, key) in &other.keys {
+            match self
+                .keys
+                .iter_mut()
+                .find(|(s, _)| s.eq_ignore_ascii_case(serial))
+            {
+                Some(slot) => slot.1 = key.clone(),
+                None => self.keys.push((serial.clone(), key.clone())),
+            }
+        }
     }
 
     /// The key for `serial`. Serials compare without regard to ASCII case: a hex serial copied
@@ -400,6 +489,89 @@ fn serial_hex(bytes: &[u8]) -> String {
 
 fn unix(since_epoch: std::time::Duration) -> UnixSeconds {
     UnixSeconds(i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Issuing certificates: only the simulator needs it (feature `issue`), so the merchant's
+/// build does not carry the builder.
+#[cfg(any(test, feature = "issue"))]
+mod issue {
+    use std::str::FromStr as _;
+    use std::time::Duration;
+
+    use rsa::pkcs1v15::SigningKey;
+    use sha2::Sha256;
+    use x509_cert::builder::profile::BuilderProfile;
+    use x509_cert::builder::{Builder as _, CertificateBuilder};
+    use x509_cert::der::{DateTime, EncodePem as _};
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
+    use x509_cert::time::{Time, Validity};
+    use x509_cert::TbsCertificate;
+
+    use super::{Certificate, KeyError, LineEnding, PrivateKey};
+    use crate::time::UnixSeconds;
+
+    /// Subject = issuer, no extensions: a platform certificate is trusted because it was
+    /// configured or arrived encrypted under the APIv3 key, never through a chain.
+    struct SelfSigned(Name);
+
+    impl BuilderProfile for SelfSigned {
+        fn get_issuer(&self, _subject: &Name) -> Name {
+            self.0.clone()
+        }
+
+        fn get_subject(&self) -> Name {
+            self.0.clone()
+        }
+
+        fn build_extensions(
+            &self,
+            _spk: SubjectPublicKeyInfoRef<'_>,
+            _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+            _tbs: &TbsCertificate,
+        ) -> x509_cert::builder::Result<Vec<x509_cert::ext::Extension>> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn time(at: UnixSeconds) -> Result<Time, KeyError> {
+        let secs = u64::try_from(at.0).map_err(|_| bad(format!("time {at} is before 1970")))?;
+        DateTime::from_unix_duration(Duration::from_secs(secs))
+            .map(Time::from)
+            .map_err(|e| bad(format!("time {at}: {e}")))
+    }
+
+    fn bad(reason: String) -> KeyError {
+        KeyError::Encode(reason)
+    }
+
+    pub(super) fn self_signed(
+        key: &PrivateKey,
+        serial: &[u8],
+        common_name: &str,
+        not_before: UnixSeconds,
+        not_after: UnixSeconds,
+    ) -> Result<Certificate, KeyError> {
+        if serial.is_empty() || serial.len() > 20 || serial[0] >= 0x80 {
+            return Err(bad(
+                "a certificate serial is 1-20 bytes, the first below 0x80".to_owned(),
+            ));
+        }
+        let name = Name::from_str(&format!("CN={common_name}"))
+            .map_err(|e| bad(format!("subject CN={common_name:?}: {e}")))?;
+        let serial = SerialNumber::new(serial).map_err(|e| bad(e.to_string()))?;
+        let validity = Validity::new(time(not_before)?, time(not_after)?);
+        let spki = SubjectPublicKeyInfoOwned::from_key(&key.inner.to_public_key())
+            .map_err(|e| bad(e.to_string()))?;
+        let signer = SigningKey::<Sha256>::new(key.inner.clone());
+        let pem = CertificateBuilder::new(SelfSigned(name), serial, validity, spki)
+            .and_then(|builder| builder.build(&signer))
+            .map_err(|e| bad(e.to_string()))?
+            .to_pem(LineEnding::LF)
+            .map_err(|e| bad(e.to_string()))?;
+        Certificate::from_pem(&pem)
+    }
 }
 
 #[cfg(test)]
@@ -570,6 +742,111 @@ mod tests {
         assert_eq!(cert.not_before(), UnixSeconds(1_619_513_723));
         assert_eq!(cert.not_after(), UnixSeconds(1_934_873_723));
         assert_eq!(cert.public_key().bits(), 2048);
+    }
+
+    #[test]
+    fn a_self_signed_certificate_carries_its_serial_validity_and_key() {
+        let key = PrivateKey::from_pem(include_str!("../tests/keys/platform-b.pem")).expect("key");
+        let serial = [0x3F, 0x00, 0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6, 0x07, 0x18];
+        let cert = Certificate::issue_self_signed(
+            &key,
+            &serial,
+            "Simulated WeChat Pay Platform",
+            UnixSeconds(1_795_000_000),
+            UnixSeconds(1_795_000_000 + 5 * 365 * 86_400),
+        )
+        .expect("issues");
+        assert_eq!(cert.serial(), "3F00A1B2C3D4E5F60718");
+        assert_eq!(cert.not_before(), UnixSeconds(1_795_000_000));
+        assert_eq!(
+            cert.not_after(),
+            UnixSeconds(1_795_000_000 + 5 * 365 * 86_400)
+        );
+        assert_eq!(cert.public_key(), &key.public_key());
+        // Its PEM reads back to the same certificate.
+        assert!(cert.to_pem().starts_with("-----BEGIN CERTIFICATE-----\n"));
+        assert!(cert.to_pem().ends_with("-----END CERTIFICATE-----\n"));
+        let again = Certificate::from_pem(cert.to_pem()).expect("parses");
+        assert_eq!(again.serial(), cert.serial());
+        // A negative or oversized serial is refused rather than encoded wrongly.
+        for bad in [&[][..], &[0x80][..], &[1u8; 21][..]] {
+            assert!(matches!(
+                Certificate::issue_self_signed(&key, bad, "x", UnixSeconds(0), UnixSeconds(1)),
+                Err(KeyError::Encode(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn validity_ends_are_inclusive_and_not_yet_valid_is_not_expired() {
+        let cert = Certificate::from_pem(&go_sdk_certificate_pem()).expect("certificate");
+        assert!(!cert.is_valid_at(UnixSeconds(1_619_513_722)));
+        assert!(!cert.is_expired_at(UnixSeconds(1_619_513_722)));
+        assert!(cert.is_valid_at(UnixSeconds(1_619_513_723)));
+        assert!(cert.is_valid_at(UnixSeconds(1_934_873_723)));
+        assert!(cert.is_expired_at(UnixSeconds(1_934_873_724)));
+        assert!(!cert.is_valid_at(UnixSeconds(1_934_873_724)));
+    }
+
+    #[test]
+    fn a_bundle_reads_every_certificate_in_order() {
+        let go = go_sdk_certificate_pem();
+        let key = PrivateKey::from_pem(include_str!("../tests/keys/platform-c.pem")).expect("key");
+        let other = Certificate::issue_self_signed(
+            &key,
+            &[0x42],
+            "Next",
+            UnixSeconds(0),
+            UnixSeconds(2_000_000_000),
+        )
+        .expect("issues");
+        let bundle = format!("# old\n{go}\n\n# new\n{}", other.to_pem());
+        let all = Certificate::all_from_pem(&bundle).expect("bundle");
+        assert_eq!(
+            all.iter().map(Certificate::serial).collect::<Vec<_>>(),
+            ["D7CE59D1F522D701", "42"]
+        );
+        assert!(matches!(
+            Certificate::all_from_pem(&merchant_public_pem()),
+            Err(KeyError::WrongPemLabel { found, .. }) if found == "a `BEGIN PUBLIC KEY` PEM block"
+        ));
+        assert!(matches!(
+            Certificate::all_from_pem(""),
+            Err(KeyError::WrongPemLabel { .. })
+        ));
+        let cut = &go[..go.len() / 2];
+        assert!(matches!(
+            Certificate::all_from_pem(&format!("{go}\n{cut}")),
+            Err(KeyError::Malformed {
+                label: "CERTIFICATE",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn keyset_removes_and_merges_by_serial() {
+        let mut keys = KeySet::new();
+        keys.insert("AA01", merchant_key().public_key())
+            .expect("serial");
+        keys.insert("PUB_KEY_ID_1", wechatpay_key().public_key())
+            .expect("serial");
+        let mut downloaded = KeySet::new();
+        downloaded
+            .insert("aa01", wechatpay_key().public_key())
+            .expect("serial");
+        downloaded
+            .insert("BB02", merchant_key().public_key())
+            .expect("serial");
+        keys.extend(&downloaded);
+        assert_eq!(
+            keys.serials().collect::<Vec<_>>(),
+            ["AA01", "PUB_KEY_ID_1", "BB02"]
+        );
+        assert_eq!(keys.get("AA01"), Some(&wechatpay_key().public_key()));
+        assert!(keys.remove("aa01"));
+        assert!(!keys.remove("AA01"));
+        assert_eq!(keys.len(), 2);
     }
 
     #[test]

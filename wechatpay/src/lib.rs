@@ -4,7 +4,8 @@
 //!
 //! | module | the provider (merchant side) | the simulator (WeChat Pay side) |
 //! | --- | --- | --- |
-//! | [`keys`] | merchant private key; WeChat Pay public key / platform certificates in a [`KeySet`] | its own generated key; merchants' public keys |
+//! | [`keys`] | merchant private key; WeChat Pay public key / platform certificates in a [`KeySet`] | its own generated key; merchants' public keys; self-signed platform certificates ([`Certificate::issue_self_signed`], feature `issue`) |
+//! | [`certificates`] | opens a `GET /v3/certificates` download: [`open_certificate_download`] | builds one: [`CertificateEntry::seal`] |
 //! | [`request`] | signs requests: [`Authorization::sign`] | parses and checks them: [`Authorization::parse`], [`Authorization::verify`] (`401 SIGN_ERROR`) |
 //! | [`response`] | verifies replies and notifies: [`verify_response`] | signs them: [`WechatpaySignature::sign`] |
 //! | [`notify`] | verifies and decrypts a notify: [`open_notification`] | encrypts one: [`EncryptedResource::seal`] |
@@ -29,13 +30,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Not here: HTTP (the provider's client, the simulator's server), transaction bodies, and
-//! downloading platform certificates (`/v3/certificates`).
+//! Not here: HTTP (the provider's client, the simulator's server, when to download platform
+//! certificates) and transaction bodies.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod api_error;
+pub mod certificates;
 pub mod keys;
 pub mod notify;
 pub mod pay_sign;
@@ -47,6 +49,10 @@ pub mod time;
 mod test_support;
 
 pub use api_error::{ApiError, ApiErrorParseError, Disposition, ErrorCode};
+pub use certificates::{
+    open_certificate_download, CertificateEntry, CertificateList, CertificatesError,
+    EncryptedCertificate,
+};
 pub use keys::{
     Certificate, KeyError, KeySet, PrivateKey, PublicKey, SignError, SignatureError, MIN_RSA_BITS,
 };

@@ -18,6 +18,7 @@
 use super::{Config, ConfigError, Profile, ProviderKind, Settings, Storage};
 use crate::provider::wechatpay::WechatPayConfig;
 use crate::secret::Secret;
+use checkout_guard_wechatpay::UnixSeconds;
 use clap::Parser;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
@@ -168,8 +169,14 @@ const PLAIN: &[&str] = &[
     "wechatpay_appid",
     "wechatpay_merchant_serial",
     "wechatpay_public_key_id",
+    "wechatpay_extra_public_key_id",
     "wechatpay_notify_url",
     "wechatpay_description",
+    // PEM text and/or files of platform certificates (read by `platform_certificates`).
+    "wechatpay_platform_certificates",
+    "wechatpay_platform_certificates_file",
+    "wechatpay_download_certificates",
+    "wechatpay_certificates_refresh_secs",
 ];
 
 /// Secrets, by their TOML name; each also has a `<name>_file` form.
@@ -180,8 +187,9 @@ const SECRETS: &[&str] = &[
     "buyer_token_secret",
     "webhook_secret",
     "wechatpay_merchant_private_key",
-    // Not a secret, but a PEM file is the natural way to give it (`wechatpay_public_key_file`).
+    // Not secrets, but a PEM file is the natural way to give them (`wechatpay_public_key_file`).
     "wechatpay_public_key",
+    "wechatpay_extra_public_key",
     "wechatpay_apiv3_key",
 ];
 
@@ -343,6 +351,67 @@ impl Sources {
     }
 }
 
+/// `wechatpay_platform_certificates` (PEM text: one or more certificates) or
+/// `wechatpay_platform_certificates_file` (paths, comma-separated or a TOML list; a directory
+/// stands for its `*.pem` files, in name order), from the first source giving either; one
+/// source giving both is refused, as for a secret and its `_file`. Each text is returned with
+/// where it came from, for the self-check's messages.
+fn platform_certificates(s: &Sources) -> Result<Vec<(String, String)>, ConfigError> {
+    const TEXT: &str = "wechatpay_platform_certificates";
+    const FILES: &str = "wechatpay_platform_certificates_file";
+    for layer in &s.layers {
+        match (layer.get(TEXT), layer.get(FILES)) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    TEXT,
+                    format!("both `{TEXT}` and `{FILES}` are given; choose one"),
+                ))
+            }
+            (Some(pem), None) => return Ok(vec![(format!("`{TEXT}`"), pem.clone())]),
+            (None, Some(paths)) => {
+                let mut texts = Vec::new();
+                for path in list(paths) {
+                    let path = PathBuf::from(path);
+                    let files = if path.is_dir() {
+                        let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+                            .map_err(|err| {
+                                ConfigError::new(
+                                    FILES,
+                                    format!("cannot read the folder {}: {err}", path.display()),
+                                )
+                            })?
+                            .filter_map(|entry| entry.ok().map(|e| e.path()))
+                            .filter(|p| p.extension().is_some_and(|e| e == "pem"))
+                            .collect();
+                        files.sort();
+                        if files.is_empty() {
+                            return Err(ConfigError::new(
+                                FILES,
+                                format!("the folder {} holds no .pem file", path.display()),
+                            ));
+                        }
+                        files
+                    } else {
+                        vec![path]
+                    };
+                    for file in files {
+                        let text = std::fs::read_to_string(&file).map_err(|err| {
+                            ConfigError::new(
+                                FILES,
+                                format!("cannot read {}: {err}", file.display()),
+                            )
+                        })?;
+                        texts.push((file.display().to_string(), text));
+                    }
+                }
+                return Ok(texts);
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(Vec::new())
+}
+
 /// The `wechatpay_*` settings, self-checked now so that a wrong key stops the start-up with
 /// its name instead of failing the first payment.
 fn wechatpay_config(s: &Sources) -> Result<WechatPayConfig, ConfigError> {
@@ -357,15 +426,55 @@ fn wechatpay_config(s: &Sources) -> Result<WechatPayConfig, ConfigError> {
         merchant_private_key: secret("wechatpay_merchant_private_key")?,
         wechatpay_public_key: secret("wechatpay_public_key")?.expose().to_owned(),
         wechatpay_public_key_id: text("wechatpay_public_key_id").unwrap_or_default(),
+        extra_public_keys: extra_public_key(s)?,
+        platform_certificates: platform_certificates(s)?,
+        download_certificates: s
+            .plain("wechatpay_download_certificates")
+            .map(|t| parse_bool("wechatpay_download_certificates", t))
+            .transpose()?
+            .unwrap_or(defaults.download_certificates),
+        certificates_refresh_secs: s.number(
+            "wechatpay_certificates_refresh_secs",
+            defaults.certificates_refresh_secs,
+        )?,
         apiv3_key: secret("wechatpay_apiv3_key")?,
         notify_url: text("wechatpay_notify_url").unwrap_or_default(),
         description: text("wechatpay_description").unwrap_or(defaults.description),
         ..defaults
     };
+    // Loading is the program's edge: the one place here that reads the clock (for "has this
+    // certificate expired?").
+    let now = UnixSeconds::from_millis(crate::clock::now_ms());
     config
-        .check()
+        .check(now)
         .map_err(|err| ConfigError::new("wechatpay", err.to_string()))?;
     Ok(config)
+}
+
+/// `wechatpay_extra_public_key[_file]` + `wechatpay_extra_public_key_id`: the second WeChat
+/// Pay public key, accepted beside the first during a rotation of public keys. One without the
+/// other is refused here, naming the missing one.
+fn extra_public_key(s: &Sources) -> Result<Vec<(String, String)>, ConfigError> {
+    let pem = s
+        .secret("wechatpay_extra_public_key")?
+        .map(|p| p.expose().to_owned())
+        .filter(|p| !p.trim().is_empty());
+    let id = s
+        .plain("wechatpay_extra_public_key_id")
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    match (id, pem) {
+        (None, None) => Ok(Vec::new()),
+        (Some(id), Some(pem)) => Ok(vec![(id, pem)]),
+        (Some(_), None) => Err(ConfigError::new(
+            "wechatpay_extra_public_key_file",
+            "`wechatpay_extra_public_key_id` is set without the key itself",
+        )),
+        (None, Some(_)) => Err(ConfigError::new(
+            "wechatpay_extra_public_key_id",
+            "the extra public key needs its id (PUB_KEY_ID_…)",
+        )),
+    }
 }
 
 /// The store a URL names: `sqlite:PATH`, `sqlite://PATH`, `:memory:` or a bare path.

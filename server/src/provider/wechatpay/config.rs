@@ -7,12 +7,18 @@
 
 use crate::secret::Secret;
 use checkout_guard_wechatpay::{
-    AeadError, ApiV3Key, KeyError, KeySet, Merchant, PrivateKey, PublicKey,
+    AeadError, ApiV3Key, Certificate, KeyError, KeySet, Merchant, PrivateKey, PublicKey,
+    UnixSeconds,
 };
 use thiserror::Error;
 
 /// WeChat Pay's API host (`api2.mch.weixin.qq.com` is the documented backup).
 pub const DEFAULT_BASE_URL: &str = "https://api.mch.weixin.qq.com";
+
+/// How often downloaded platform certificates are refreshed unless configured: hourly, as
+/// wechatpay-java's auto-updating certificate config does. WeChat Pay publishes a new
+/// certificate well before it signs with it, so an hourly refresh learns it in time.
+pub const DEFAULT_CERTIFICATES_REFRESH_SECS: u64 = 3600;
 
 /// Where and as whom the provider talks to WeChat Pay. Secrets are [`Secret`]s, so `{:?}`
 /// never shows them.
@@ -28,13 +34,24 @@ pub struct WechatPayConfig {
     pub merchant_serial: String,
     /// The merchant API private key, PEM (`apiclient_key.pem`): signs requests and `paySign`.
     pub merchant_private_key: Secret,
-    /// The WeChat Pay public key, PEM (`pub_key.pem` from the merchant platform).
+    /// The WeChat Pay public key, PEM (`pub_key.pem` from the merchant platform); empty when
+    /// the merchant verifies with platform certificates only.
     pub wechatpay_public_key: String,
-    /// Its id, `PUB_KEY_ID_…` (the `Wechatpay-Serial` replies carry).
+    /// Its id, `PUB_KEY_ID_…` (the `Wechatpay-Serial` replies carry); empty with the key.
     pub wechatpay_public_key_id: String,
-    /// More verification keys `(serial, PEM)`, accepted too: the next key during a rotation,
-    /// or platform-certificate public keys by certificate serial.
+    /// More verification keys `(id, PEM)`, accepted too: the next WeChat Pay public key during
+    /// a rotation of public keys.
     pub extra_public_keys: Vec<(String, String)>,
+    /// Platform certificates `(where from, PEM)`: each text holds one or more `BEGIN
+    /// CERTIFICATE` blocks (the old and the new one during a rotation); "where from" (a file
+    /// name, or the setting) names it in a self-check error.
+    pub platform_certificates: Vec<(String, String)>,
+    /// Download the platform certificates from `GET /v3/certificates` (decrypted with the
+    /// APIv3 key, the reply verified with a certificate held or downloaded) and refresh them
+    /// every [`WechatPayConfig::certificates_refresh_secs`].
+    pub download_certificates: bool,
+    /// How often downloaded certificates are refreshed (seconds, at least 1).
+    pub certificates_refresh_secs: u64,
     /// The APIv3 key (32 bytes): decrypts payment notifies.
     pub apiv3_key: Secret,
     /// Where WeChat Pay POSTs payment notifies (`https://` at WeChat Pay).
@@ -59,6 +76,9 @@ impl Default for WechatPayConfig {
             wechatpay_public_key: String::new(),
             wechatpay_public_key_id: String::new(),
             extra_public_keys: Vec::new(),
+            platform_certificates: Vec::new(),
+            download_certificates: false,
+            certificates_refresh_secs: DEFAULT_CERTIFICATES_REFRESH_SECS,
             apiv3_key: Secret::new(""),
             notify_url: String::new(),
             description: "Order".to_owned(),
@@ -68,9 +88,15 @@ impl Default for WechatPayConfig {
 }
 
 impl WechatPayConfig {
-    /// The self-check: parses every key and checks every identifier, naming the first wrong
-    /// part. What the provider is built from.
-    pub fn check(&self) -> Result<CheckedConfig, WechatPayConfigError> {
+    /// The self-check at `now`: parses every key and certificate and checks every identifier,
+    /// naming the first wrong part. What the provider is built from.
+    ///
+    /// Verification needs at least one of: the WeChat Pay public key (+ id), platform
+    /// certificate files, or the download; both modes may be configured at once (WeChat Pay's
+    /// migration from certificates to public keys). A configured certificate that has
+    /// expired at `now` is an error (WeChat Pay no longer signs with it: the file is stale);
+    /// one not valid yet is accepted (the next certificate, installed early).
+    pub fn check(&self, now: UnixSeconds) -> Result<CheckedConfig, WechatPayConfigError> {
         let base_url = reqwest::Url::parse(&self.base_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
@@ -94,13 +120,18 @@ impl WechatPayConfig {
             .map_err(WechatPayConfigError::MerchantPrivateKey)?;
         let mut keys = KeySet::new();
         let id = self.wechatpay_public_key_id.trim();
-        if id.is_empty() {
-            return Err(WechatPayConfigError::WechatPayPublicKeyIdMissing);
+        let pem = self.wechatpay_public_key.trim();
+        match (id.is_empty(), pem.is_empty()) {
+            (true, true) => {}
+            (true, false) => return Err(WechatPayConfigError::WechatPayPublicKeyIdMissing),
+            (false, true) => return Err(WechatPayConfigError::WechatPayPublicKeyMissing),
+            (false, false) => {
+                let public =
+                    PublicKey::from_pem(pem).map_err(WechatPayConfigError::WechatPayPublicKey)?;
+                keys.insert(id, public)
+                    .map_err(WechatPayConfigError::WechatPayPublicKeyId)?;
+            }
         }
-        let public = PublicKey::from_pem(self.wechatpay_public_key.trim())
-            .map_err(WechatPayConfigError::WechatPayPublicKey)?;
-        keys.insert(id, public)
-            .map_err(WechatPayConfigError::WechatPayPublicKeyId)?;
         for (serial, pem) in &self.extra_public_keys {
             let public = PublicKey::from_pem(pem.trim()).map_err(|err| {
                 WechatPayConfigError::ExtraPublicKey {
@@ -114,6 +145,38 @@ impl WechatPayConfig {
                     err,
                 }
             })?;
+        }
+        let mut certificates: Vec<Certificate> = Vec::new();
+        for (source, pem) in &self.platform_certificates {
+            let read = Certificate::all_from_pem(pem).map_err(|err| {
+                WechatPayConfigError::PlatformCertificate {
+                    origin: source.clone(),
+                    err,
+                }
+            })?;
+            for certificate in read {
+                if certificate.is_expired_at(now) {
+                    return Err(WechatPayConfigError::PlatformCertificateExpired {
+                        origin: source.clone(),
+                        serial: certificate.serial().to_owned(),
+                        not_after: certificate.not_after(),
+                    });
+                }
+                // Checked like any serial (a certificate's is hex, so this never fails).
+                KeySet::new()
+                    .insert_certificate(&certificate)
+                    .map_err(|err| WechatPayConfigError::PlatformCertificate {
+                        origin: source.clone(),
+                        err,
+                    })?;
+                certificates.push(certificate);
+            }
+        }
+        if keys.is_empty() && certificates.is_empty() && !self.download_certificates {
+            return Err(WechatPayConfigError::NoVerificationKey);
+        }
+        if self.download_certificates && self.certificates_refresh_secs == 0 {
+            return Err(WechatPayConfigError::CertificatesRefresh);
         }
         // WeChat Pay's APIv3 key is always 32 characters; the crate also takes 16 (the Go
         // SDK's test vector), which a real merchant never has.
@@ -140,6 +203,10 @@ impl WechatPayConfig {
             },
             appid: appid.to_owned(),
             keys,
+            certificates,
+            refresh_secs: self
+                .download_certificates
+                .then_some(self.certificates_refresh_secs),
             apiv3,
             notify_url: notify_url.to_string(),
             description: self.description.trim().to_owned(),
@@ -155,6 +222,8 @@ pub struct CheckedConfig {
     pub(super) merchant: Merchant,
     pub(super) appid: String,
     pub(super) keys: KeySet,
+    pub(super) certificates: Vec<Certificate>,
+    pub(super) refresh_secs: Option<u64>,
     pub(super) apiv3: ApiV3Key,
     pub(super) notify_url: String,
     pub(super) description: String,
@@ -183,9 +252,43 @@ pub enum WechatPayConfigError {
     /// The merchant private key does not parse.
     #[error("wechatpay merchant_private_key (apiclient_key.pem) does not parse: {0}")]
     MerchantPrivateKey(KeyError),
-    /// No WeChat Pay public key id.
+    /// A WeChat Pay public key without its id.
     #[error("wechatpay public key id is missing (PUB_KEY_ID_… from the merchant platform)")]
     WechatPayPublicKeyIdMissing,
+    /// A WeChat Pay public key id without the key.
+    #[error("wechatpay public key (pub_key.pem) is missing for its id")]
+    WechatPayPublicKeyMissing,
+    /// Nothing to verify replies with.
+    #[error(
+        "wechatpay has no key to verify WeChat Pay's replies: set the public key \
+         (public_key_file + public_key_id), platform certificates \
+         (platform_certificates_file), or download_certificates = true"
+    )]
+    NoVerificationKey,
+    /// A platform certificate does not read.
+    #[error("wechatpay platform certificate {origin} is not usable: {err}")]
+    PlatformCertificate {
+        /// The file (or setting) it came from.
+        origin: String,
+        /// Why.
+        err: KeyError,
+    },
+    /// A configured platform certificate has expired.
+    #[error(
+        "wechatpay platform certificate {serial} in {origin} expired at {not_after} \
+         (Unix seconds): WeChat Pay no longer signs with it; install the current one"
+    )]
+    PlatformCertificateExpired {
+        /// The file (or setting) it came from.
+        origin: String,
+        /// Its serial.
+        serial: String,
+        /// End of its validity.
+        not_after: UnixSeconds,
+    },
+    /// A refresh interval of zero.
+    #[error("wechatpay certificates_refresh_secs must be at least 1")]
+    CertificatesRefresh,
     /// The WeChat Pay public key does not parse.
     #[error("wechatpay public key (pub_key.pem) does not parse: {0}")]
     WechatPayPublicKey(KeyError),

@@ -1,8 +1,12 @@
 //! The real provider: WeChat Pay API v3 over HTTPS ([`WechatPayV3`]).
 //!
 //! Every request is signed with the merchant API key (`Authorization`), and every reply —
-//! errors and the empty `204` of a close included — is verified with the WeChat Pay public
-//! key(s) of the [`KeySet`] before anything in it is believed. A reply that does not verify
+//! errors and the empty `204` of a close included — is verified before anything in it is
+//! believed, with the key its `Wechatpay-Serial` names: a WeChat Pay public key
+//! (`PUB_KEY_ID_…`, more than one during a rotation), or a platform certificate, configured as
+//! files or downloaded from `GET /v3/certificates` and kept fresh (`certificates.rs`); both
+//! modes at once during WeChat Pay's migration. An unknown serial makes one download happen
+//! (when downloading is on) and is then checked again. A reply that does not verify
 //! (no `Wechatpay-*` headers, a bad signature, an unknown serial, a timestamp 5 minutes or more
 //! from the server's clock) is [`ProviderError::Unavailable`]: *unknown*. It can never make an
 //! attempt look paid, closed or never-created, which is what a forged or mangled reply would
@@ -21,9 +25,15 @@
 //! Time comes from the server's [`Clock`] (the one the rules use): request timestamps,
 //! `time_expire`, reply verification and `paySign` timestamps all read it.
 
+mod certificates;
 mod config;
 
-pub use config::{CheckedConfig, WechatPayConfig, WechatPayConfigError, DEFAULT_BASE_URL};
+pub use config::{
+    CheckedConfig, WechatPayConfig, WechatPayConfigError, DEFAULT_BASE_URL,
+    DEFAULT_CERTIFICATES_REFRESH_SECS,
+};
+
+use certificates::KeyStore;
 
 use super::{Payment, PaymentState, Prepay, PrepayRequest, Provider, ProviderError, Scene};
 use crate::clock::Clock;
@@ -31,24 +41,40 @@ use crate::ids::random_token;
 use checkout_guard_wechatpay::{
     open_notification, verify_response, ApiError, ApiV3Key, Authorization, Disposition,
     JsapiClient, JsapiPayParams, KeySet, Merchant, NotifyError, RequestParts, UnixSeconds,
+    VerifyError,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
-/// The WeChat Pay API v3 provider. Cheap to share (`reqwest::Client` is a pooled handle).
+/// The WeChat Pay API v3 provider. Cheap to share (`reqwest::Client` is a pooled handle; the
+/// keys are shared, so a certificate one clone downloads verifies for every clone).
 #[derive(Debug, Clone)]
 pub struct WechatPayV3 {
-    http: reqwest::Client,
-    base_url: String,
-    merchant: Merchant,
+    transport: Transport,
     appid: String,
-    keys: KeySet,
+    keys: Arc<KeyStore>,
     apiv3: ApiV3Key,
     notify_url: String,
     description: String,
+}
+
+/// Signs and sends requests; verifies nothing (that is the caller's, with the keys it holds).
+#[derive(Debug, Clone)]
+struct Transport {
+    http: reqwest::Client,
+    base_url: String,
+    merchant: Merchant,
     clock: Clock,
+}
+
+/// A reply as received: not yet verified.
+struct RawReply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
 }
 
 /// A reply that verified: its status and exact body.
@@ -95,36 +121,62 @@ pub enum NotifyRefusal {
 }
 
 impl WechatPayV3 {
-    /// Runs the self-check on `config` and builds the provider, reading time from `clock`.
+    /// Runs the self-check on `config` (at `clock`'s time) and builds the provider, reading
+    /// time from `clock`. With `download_certificates`, a background task (on the current
+    /// tokio runtime, if any) downloads the platform certificates at once and then whenever
+    /// due; it ends when the last clone of the provider is dropped.
     pub fn new(config: &WechatPayConfig, clock: Clock) -> Result<Self, WechatPayConfigError> {
-        let checked = config.check()?;
+        let checked = config.check(UnixSeconds::from_millis(clock.now_ms()))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(checked.timeout_ms))
             .connect_timeout(Duration::from_millis(checked.timeout_ms.min(5_000)))
             .user_agent(concat!("checkout-guard-server/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| WechatPayConfigError::HttpClient(e.to_string()))?;
-        Ok(Self {
-            http,
-            base_url: checked.base_url,
-            merchant: checked.merchant,
+        let keys = Arc::new(KeyStore::new(
+            checked.keys,
+            checked.certificates,
+            checked.refresh_secs,
+        ));
+        let provider = Self {
+            transport: Transport {
+                http,
+                base_url: checked.base_url,
+                merchant: checked.merchant,
+                clock,
+            },
             appid: checked.appid,
-            keys: checked.keys,
+            keys,
             apiv3: checked.apiv3,
             notify_url: checked.notify_url,
             description: checked.description,
-            clock,
-        })
+        };
+        if provider.keys.downloads() {
+            certificates::spawn_refresher(
+                &provider.keys,
+                provider.transport.clone(),
+                provider.apiv3.clone(),
+            );
+        }
+        Ok(provider)
     }
 
     /// The API host it talks to (WeChat Pay's, or a simulator's).
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        &self.transport.base_url
     }
 
-    /// The verification keys (for the notify endpoint and for tests).
-    pub fn keys(&self) -> &KeySet {
-        &self.keys
+    /// The verification keys now: public keys by id and unexpired platform certificates by
+    /// serial, configured or downloaded (for diagnostics and tests).
+    pub fn keys(&self) -> KeySet {
+        self.keys.keys_at(self.now())
+    }
+
+    /// Downloads the platform certificates now if a download is due (without
+    /// `download_certificates`, does nothing): what every call does first, for a caller that
+    /// wants the keys before the first payment.
+    pub async fn refresh_certificates(&self) {
+        self.keys.refresh_if_due(&self.transport, &self.apiv3).await;
     }
 
     /// Verifies and decrypts a payment notify (`open_notification` with this provider's keys,
@@ -135,7 +187,22 @@ impl WechatPayV3 {
         header: impl Fn(&str) -> Option<&'h str>,
         body: &[u8],
     ) -> Result<NotifiedPayment, NotifyRefusal> {
-        let opened = open_notification(&self.keys, &self.apiv3, header, body, self.now())?;
+        let opened = match open_notification(&self.keys(), &self.apiv3, header, body, self.now()) {
+            Ok(opened) => opened,
+            Err(NotifyError::Verify(VerifyError::UnknownSerial(serial))) => {
+                // Perhaps a certificate published since the last download: fetch the list in
+                // the background, so that WeChat Pay's retry of this notify verifies.
+                if self.keys.downloads() {
+                    certificates::spawn_refresh_for_unknown(
+                        self.keys.clone(),
+                        self.transport.clone(),
+                        self.apiv3.clone(),
+                    );
+                }
+                return Err(NotifyError::Verify(VerifyError::UnknownSerial(serial)).into());
+            }
+            Err(err) => return Err(err.into()),
+        };
         let tx: TransactionReply = serde_json::from_slice(&opened.plaintext)
             .map_err(|e| NotifyRefusal::Transaction(e.to_string()))?;
         let payment = payment_of(&tx).map_err(|e| NotifyRefusal::Transaction(e.to_string()))?;
@@ -147,75 +214,49 @@ impl WechatPayV3 {
     }
 
     fn now(&self) -> UnixSeconds {
-        UnixSeconds::from_millis(self.clock.now_ms())
+        self.transport.now()
     }
 
-    /// Signs and sends one request, and verifies its reply. Any failure to get a verified reply
-    /// is `Unavailable`: the request may or may not have taken effect.
+    /// Signs and sends one request, and verifies its reply (after a due certificate download;
+    /// an unknown serial may download once, then the same reply is checked again). Any failure
+    /// to get a verified reply is `Unavailable`: the request may or may not have taken effect.
     async fn call(
         &self,
         method: reqwest::Method,
         path_and_query: &str,
         body: Option<&Value>,
     ) -> Result<Verified, ProviderError> {
-        let url = reqwest::Url::parse(&format!("{}{path_and_query}", self.base_url))
-            .map_err(|e| ProviderError::Rejected(format!("bad request URL: {e}")))?;
-        // Sign what goes on the request line, as the URL library will write it.
-        let signed_path = match url.query() {
-            Some(query) => format!("{}?{query}", url.path()),
-            None => url.path().to_owned(),
-        };
-        let body = match body {
-            Some(value) => serde_json::to_vec(value)
-                .map_err(|e| ProviderError::Rejected(format!("cannot encode the request: {e}")))?,
-            None => Vec::new(),
-        };
-        let parts = RequestParts {
-            method: method.as_str(),
-            path_and_query: &signed_path,
-            body: &body,
-        };
-        let auth = Authorization::sign(&self.merchant, &parts, self.now(), &random_token(32))
-            .map_err(|e| {
-                tracing::error!(%e, "cannot sign a WeChat Pay request");
-                ProviderError::Rejected(format!("cannot sign the request: {e}"))
-            })?;
-        let mut request = self
-            .http
-            .request(method.clone(), url)
-            .header(reqwest::header::AUTHORIZATION, auth.header_value())
-            .header(reqwest::header::ACCEPT, "application/json");
-        if !body.is_empty() {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
+        self.keys.refresh_if_due(&self.transport, &self.apiv3).await;
+        let reply = self.transport.send(method, path_and_query, body).await?;
+        let lookup = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
+        let now = self.now();
+        let mut verdict = verify_response(&self.keys.keys_at(now), lookup, &reply.body, now);
+        if matches!(verdict, Err(VerifyError::UnknownSerial(_)))
+            && self
+                .keys
+                .refresh_for_unknown(&self.transport, &self.apiv3)
+                .await
+        {
+            let now = self.now();
+            verdict = verify_response(&self.keys.keys_at(now), lookup, &reply.body, now);
         }
-        let reply = request.send().await.map_err(|e| {
-            tracing::warn!(error = %e, path = %signed_path, "WeChat Pay did not answer");
-            ProviderError::Unavailable(format!("WeChat Pay did not answer: {e}"))
-        })?;
-        let status = reply.status().as_u16();
-        let headers = reply.headers().clone();
-        let body = reply.bytes().await.map_err(|e| {
-            ProviderError::Unavailable(format!("WeChat Pay's reply was cut off: {e}"))
-        })?;
-        let lookup = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        if let Err(e) = verify_response(&self.keys, lookup, &body, self.now()) {
-            tracing::warn!(error = %e, status, path = %signed_path, "a WeChat Pay reply did not verify: treated as unknown");
+        if let Err(e) = verdict {
+            let status = reply.status;
+            tracing::warn!(error = %e, status, path = %path_and_query, "a WeChat Pay reply did not verify: treated as unknown");
             return Err(ProviderError::Unavailable(format!(
                 "WeChat Pay's reply (HTTP {status}) did not verify: {e}"
             )));
         }
         Ok(Verified {
-            status,
-            body: body.to_vec(),
+            status: reply.status,
+            body: reply.body,
         })
     }
 
     fn create_body(&self, req: &PrepayRequest, expires_at_ms: i64) -> Value {
         let mut body = json!({
             "appid": self.appid,
-            "mchid": self.merchant.mchid,
+            "mchid": self.transport.merchant.mchid,
             "description": format!("{} {}", self.description, req.order_no),
             "out_trade_no": req.attempt_id,
             "time_expire": rfc3339_beijing(expires_at_ms),
@@ -260,7 +301,7 @@ impl WechatPayV3 {
                     _ => JsapiClient::MiniProgram,
                 };
                 let launch = JsapiPayParams::sign(
-                    &self.merchant.key,
+                    &self.transport.merchant.key,
                     &self.appid,
                     &prepay_id,
                     self.now(),
@@ -288,10 +329,71 @@ impl WechatPayV3 {
     }
 }
 
+impl Transport {
+    fn now(&self) -> UnixSeconds {
+        UnixSeconds::from_millis(self.clock.now_ms())
+    }
+
+    /// Signs and sends one request. `Unavailable` when no reply arrived whole.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<RawReply, ProviderError> {
+        let url = reqwest::Url::parse(&format!("{}{path_and_query}", self.base_url))
+            .map_err(|e| ProviderError::Rejected(format!("bad request URL: {e}")))?;
+        // Sign what goes on the request line, as the URL library will write it.
+        let signed_path = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let body = match body {
+            Some(value) => serde_json::to_vec(value)
+                .map_err(|e| ProviderError::Rejected(format!("cannot encode the request: {e}")))?,
+            None => Vec::new(),
+        };
+        let parts = RequestParts {
+            method: method.as_str(),
+            path_and_query: &signed_path,
+            body: &body,
+        };
+        let auth = Authorization::sign(&self.merchant, &parts, self.now(), &random_token(32))
+            .map_err(|e| {
+                tracing::error!(%e, "cannot sign a WeChat Pay request");
+                ProviderError::Rejected(format!("cannot sign the request: {e}"))
+            })?;
+        let mut request = self
+            .http
+            .request(method.clone(), url)
+            .header(reqwest::header::AUTHORIZATION, auth.header_value())
+            .header(reqwest::header::ACCEPT, "application/json");
+        if !body.is_empty() {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let reply = request.send().await.map_err(|e| {
+            tracing::warn!(error = %e, path = %signed_path, "WeChat Pay did not answer");
+            ProviderError::Unavailable(format!("WeChat Pay did not answer: {e}"))
+        })?;
+        let status = reply.status().as_u16();
+        let headers = reply.headers().clone();
+        let body = reply.bytes().await.map_err(|e| {
+            ProviderError::Unavailable(format!("WeChat Pay's reply was cut off: {e}"))
+        })?;
+        Ok(RawReply {
+            status,
+            headers,
+            body: body.to_vec(),
+        })
+    }
+}
+
 impl Provider for WechatPayV3 {
     async fn create(&self, req: &PrepayRequest) -> Result<Prepay, ProviderError> {
         check_out_trade_no(&req.attempt_id)?;
-        let expires_at = self.clock.now_ms().saturating_add(req.ttl_ms);
+        let expires_at = self.transport.clock.now_ms().saturating_add(req.ttl_ms);
         let path = match req.scene {
             Scene::MiniProgram { .. } | Scene::OfficialAccount { .. } => {
                 "/v3/pay/transactions/jsapi"
@@ -317,7 +419,7 @@ impl Provider for WechatPayV3 {
         check_out_trade_no(attempt_id)?;
         let path = format!(
             "/v3/pay/transactions/out-trade-no/{attempt_id}?mchid={}",
-            self.merchant.mchid
+            self.transport.merchant.mchid
         );
         let reply = self.call(reqwest::Method::GET, &path, None).await?;
         if reply.status != 200 {
@@ -340,7 +442,7 @@ impl Provider for WechatPayV3 {
     async fn close(&self, attempt_id: &str) -> Result<(), ProviderError> {
         check_out_trade_no(attempt_id)?;
         let path = format!("/v3/pay/transactions/out-trade-no/{attempt_id}/close");
-        let body = json!({ "mchid": self.merchant.mchid });
+        let body = json!({ "mchid": self.transport.merchant.mchid });
         let reply = self.call(reqwest::Method::POST, &path, Some(&body)).await?;
         match reply.status {
             200 | 204 => Ok(()),
