@@ -40,14 +40,42 @@ export function initSync(options) {
   }
 }
 
-/** The guard: the glue's own once the wasm is ready; until then its calls wait for it. */
+/**
+ * The guard: the glue's own once the wasm is ready; until then its calls wait for it. A wasm
+ * that fails to load (a network blip) does not disable the guard for the page's life: the next
+ * call, or the next click on an attached button, loads it again.
+ */
 export class CheckoutGuard {
   #guard;
   #made;
+  #options;
+  /** What `on` and `attach` set up before the guard existed: run once it does, however many loads that takes. */
+  #setup = [];
 
   constructor(options) {
-    if (ready) this.#guard = new api.CheckoutGuard(options);
-    else this.#made = init().then(() => (this.#guard = new api.CheckoutGuard(options)));
+    if (ready) {
+      this.#guard = new api.CheckoutGuard(options);
+    } else {
+      this.#options = options;
+      // Started now; a failure is reported by the calls that wait for it.
+      this.#make().catch(() => {});
+    }
+  }
+
+  /** The guard once the wasm is ready; after a failed load, the next caller tries again. */
+  #make() {
+    this.#made ??= init().then(
+      () => {
+        this.#guard = new api.CheckoutGuard(this.#options);
+        for (const setup of this.#setup.splice(0)) setup(this.#guard);
+        return this.#guard;
+      },
+      (error) => {
+        this.#made = undefined;
+        throw error;
+      },
+    );
+    return this.#made;
   }
 
   /**
@@ -55,7 +83,13 @@ export class CheckoutGuard {
    * rejects (unhandled, for the calls that return nothing) when the wasm or the options failed.
    */
   #with(call) {
-    return this.#guard ? call(this.#guard) : this.#made.then(call);
+    return this.#guard ? call(this.#guard) : this.#make().then(call);
+  }
+
+  /** `setup(guard)` now, or when the guard is made (a failed load does not drop it). */
+  #whenMade(setup) {
+    if (this.#guard) setup(this.#guard);
+    else this.#setup.push(setup);
   }
 
   pay(order) {
@@ -70,10 +104,18 @@ export class CheckoutGuard {
     if (this.#guard) return this.#guard.attach(element, getOrder);
     // Before the wasm is ready a click must not be lost, nor become two payments: the first
     // one is held (the button shows busy, later clicks are swallowed) and replayed on the
-    // guard's own handler once the guard exists, which pays exactly as for any click.
+    // guard's own handler once the guard exists, which pays exactly as for any click. If the
+    // wasm cannot be loaded, the hold ends (the button usable again) and the next click
+    // loads it again.
     let detach;
     let detached = false;
     let held = false;
+    const unhold = () => {
+      if (!held) return;
+      held = false;
+      element.removeAttribute('aria-busy');
+      element.removeAttribute('data-checkout-state');
+    };
     const early = (event) => {
       event.preventDefault();
       event.stopImmediatePropagation();
@@ -81,29 +123,21 @@ export class CheckoutGuard {
       held = true;
       element.setAttribute('aria-busy', 'true');
       element.setAttribute('data-checkout-state', 'busy');
-    };
-    const release = () => {
-      element.removeEventListener('click', early, true);
-      if (held) {
-        element.removeAttribute('aria-busy');
-        element.removeAttribute('data-checkout-state');
-      }
+      this.#make().catch(unhold);
     };
     element.addEventListener('click', early, true);
-    this.#with((guard) => {
-      release();
+    this.#whenMade((guard) => {
+      element.removeEventListener('click', early, true);
+      const replay = held;
+      unhold();
       if (detached) return;
       detach = guard.attach(element, getOrder);
-      if (held) element.click();
-    }).catch((error) => {
-      // The wasm or the options failed: the button is usable again (the rejection stays
-      // visible as unhandled, as for every call made before the guard existed).
-      release();
-      throw error;
+      if (replay) element.click();
     });
     return () => {
       detached = true;
-      release();
+      element.removeEventListener('click', early, true);
+      unhold();
       detach?.();
     };
   }
@@ -111,7 +145,7 @@ export class CheckoutGuard {
   on(type, listener) {
     let off;
     let gone = false;
-    this.#with((guard) => {
+    this.#whenMade((guard) => {
       if (!gone) off = guard.on(type, listener);
     });
     return () => {

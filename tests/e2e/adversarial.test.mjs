@@ -1299,3 +1299,32 @@ scenario('29d. clicks before the wasm is ready: held, then one payment', async (
   await page.close();
   return { orderNo, outcome: 'paid', note: 'three clicks before the wasm was ready' };
 });
+
+scenario('29e. the wasm fails to load: the button is usable again and the next click pays', async () => {
+  const { orderNo } = await newOrder();
+  const page = await browser.context.newPage();
+  page.problems = [];
+  page.on('pageerror', (error) => page.problems.push(`page error: ${error.message}`));
+  // The first fetch of the wasm fails (a network blip); later ones arrive.
+  let fetches = 0;
+  await page.route('**/checkout_guard_bg.wasm', async (route) => {
+    fetches += 1;
+    if (fetches === 1) await route.abort('connectionreset');
+    else await route.continue();
+  });
+  await page.goto(pageUrl(orderNo, { query: { lazy: '1' } }));
+  await pageReady(page);
+  await waitFor(() => fetches === 1, 'the first wasm fetch');
+  // The failed load left nothing held: no busy button, nothing ran.
+  assert.equal(await page.locator('#pay').getAttribute('aria-busy'), null);
+  assert.deepEqual(await events(page), []);
+  await page.locator('#pay').click();
+  const { prepayId } = await launched(page);
+  assert.equal(fetches, 2, 'the click loaded the wasm again');
+  await payInWallet(page, prepayId);
+  await expectSettled(page, 'paid');
+  assert.equal((await events(page, 'createSent')).length, 1);
+  assert.deepEqual(page.problems, []);
+  await page.close();
+  return { orderNo, outcome: 'paid', note: 'the first wasm fetch failed' };
+});
