@@ -14,10 +14,10 @@ use checkout_guard::core::contract::{Exchange, HttpReply, Method, Request};
 use checkout_guard::core::fingerprint::Fingerprint;
 use checkout_guard::core::ids::OrderNo;
 use checkout_guard::core::machine::{
-    Action, CallerId, Event, Guard, Input, LaunchResult, Loaded, LockResult, Outcome,
-    OutcomeStatus, PayError,
+    Action, CallerId, Event, Guard, Input, LaunchResult, LockResult, Outcome, OutcomeStatus,
+    PayError,
 };
-use checkout_guard::core::record::{storage_key, Record};
+use checkout_guard::core::storage::StorageOp;
 use checkout_guard::core::time::Millis;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -146,28 +146,15 @@ impl Page {
                 request,
                 result: LockResult::Acquired,
             }),
-            Action::LoadRecord { order_no, request } => {
-                let key = storage_key(NAMESPACE, SCOPE, &order_no);
-                let loaded = match self.storage.get(&key) {
-                    None => Loaded::Missing,
-                    Some(text) => match Record::decode(text, SCOPE, &order_no) {
-                        Ok(record) => Loaded::Found(record),
-                        Err(e) => Loaded::Unusable(e),
-                    },
-                };
-                self.inbox.push_back(Input::RecordLoaded {
-                    order_no,
-                    request,
-                    loaded,
-                });
-            }
-            Action::Persist(record) => {
-                let key = storage_key(NAMESPACE, SCOPE, &record.order_no);
-                self.storage.insert(key, record.encode());
-            }
-            Action::Remove { order_no } => {
-                self.storage
-                    .remove(&storage_key(NAMESPACE, SCOPE, &order_no));
+            stored @ (Action::LoadRecord { .. }
+            | Action::Persist(_)
+            | Action::Remove { .. }
+            | Action::LoadSubmission { .. }
+            | Action::PersistSubmission(_)
+            | Action::RemoveSubmission { .. }) => {
+                if let Some(input) = in_memory(&mut self.storage, stored, NAMESPACE, SCOPE) {
+                    self.inbox.push_back(input);
+                }
             }
             send @ (Action::SendCreate { .. } | Action::SendStatus { .. }) => {
                 if matches!(send, Action::SendCreate { .. }) {
@@ -219,10 +206,7 @@ impl Page {
             Action::Emit(event) => self.events.push(event),
             // Submission (§4) is not what these sequences test; the UI and cross-tab actions
             // have nothing to do in a one-tab shell.
-            Action::LoadSubmission { .. }
-            | Action::PersistSubmission(_)
-            | Action::RemoveSubmission { .. }
-            | Action::SendSubmit { .. }
+            Action::SendSubmit { .. }
             | Action::ResolveSubmit { .. }
             | Action::LockUi { .. }
             | Action::UnlockUi { .. }
@@ -316,6 +300,30 @@ pub async fn perform(
             body: &body,
         }),
         None => exchange.lost(),
+    }
+}
+
+/// Performs one of the core's six storage actions on a map (`core::storage` says which key and
+/// what text) and returns the input a read answers with. Shared by every native shell.
+pub fn in_memory(
+    storage: &mut HashMap<String, String>,
+    action: Action,
+    namespace: &str,
+    scope: &str,
+) -> Option<Input> {
+    match StorageOp::of(action, namespace, scope)? {
+        StorageOp::Read(read) => {
+            let stored = storage.get(&read.key).cloned();
+            Some(read.answered(stored.as_deref()))
+        }
+        StorageOp::Write { key, value } => {
+            storage.insert(key, value);
+            None
+        }
+        StorageOp::Delete { key } => {
+            storage.remove(&key);
+            None
+        }
     }
 }
 

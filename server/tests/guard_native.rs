@@ -10,13 +10,11 @@ use checkout_guard::core::contract::{Endpoints, Exchange};
 use checkout_guard::core::fingerprint::{self, Fingerprint};
 use checkout_guard::core::ids::OrderNo;
 use checkout_guard::core::machine::{
-    Action, CallerId, Event, Guard, Input, LaunchResult, Loaded, LockResult, Outcome,
-    OutcomeStatus, PayError, SubmitError, Submitted,
+    Action, CallerId, Event, Guard, Input, LaunchResult, LockResult, Outcome, OutcomeStatus,
+    PayError, SubmitError, Submitted,
 };
-use checkout_guard::core::record::Record;
-use checkout_guard::core::submission::{submission_key, SubmissionRecord};
 use checkout_guard::core::time::Millis;
-use checkout_guard_conformance::guard::perform;
+use checkout_guard_conformance::guard::{in_memory, perform};
 use common::{spawn, TestServer};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -136,29 +134,15 @@ impl<'a> Page<'a> {
                 request,
                 result: LockResult::Acquired,
             }),
-            Action::LoadRecord { order_no, request } => {
-                let key = checkout_guard::core::record::storage_key("test", "buyer-1", &order_no);
-                let loaded = match self.storage.get(&key) {
-                    None => Loaded::Missing,
-                    Some(text) => match Record::decode(text, "buyer-1", &order_no) {
-                        Ok(record) => Loaded::Found(record),
-                        Err(e) => Loaded::Unusable(e),
-                    },
-                };
-                self.inbox.push_back(Input::RecordLoaded {
-                    order_no,
-                    request,
-                    loaded,
-                });
-            }
-            Action::Persist(record) => {
-                let key =
-                    checkout_guard::core::record::storage_key("test", "buyer-1", &record.order_no);
-                self.storage.insert(key, record.encode());
-            }
-            Action::Remove { order_no } => {
-                let key = checkout_guard::core::record::storage_key("test", "buyer-1", &order_no);
-                self.storage.remove(&key);
+            stored @ (Action::LoadRecord { .. }
+            | Action::Persist(_)
+            | Action::Remove { .. }
+            | Action::LoadSubmission { .. }
+            | Action::PersistSubmission(_)
+            | Action::RemoveSubmission { .. }) => {
+                if let Some(input) = in_memory(&mut self.storage, stored, "test", "buyer-1") {
+                    self.inbox.push_back(input);
+                }
             }
             send @ (Action::SendCreate { .. }
             | Action::SendStatus { .. }
@@ -231,29 +215,6 @@ impl<'a> Page<'a> {
                 }
             }
             Action::Emit(event) => self.events.push(event),
-            Action::LoadSubmission {
-                fingerprint,
-                request,
-            } => {
-                let key = submission_key("test", "buyer-1", &fingerprint);
-                let loaded = match self.storage.get(&key) {
-                    None => Ok(None),
-                    Some(text) => SubmissionRecord::decode(text, "buyer-1", &fingerprint).map(Some),
-                };
-                self.inbox.push_back(Input::SubmissionLoaded {
-                    fingerprint,
-                    request,
-                    loaded,
-                });
-            }
-            Action::PersistSubmission(record) => {
-                let key = submission_key("test", "buyer-1", &record.fingerprint);
-                self.storage.insert(key, record.encode());
-            }
-            Action::RemoveSubmission { fingerprint } => {
-                self.storage
-                    .remove(&submission_key("test", "buyer-1", &fingerprint));
-            }
             Action::ResolveSubmit { callers, result } => {
                 for caller in callers {
                     self.submitted.push((caller, result.clone()));

@@ -30,13 +30,11 @@ use checkout_guard::core::contract::{Endpoints, Exchange, HttpReply};
 use checkout_guard::core::fingerprint;
 use checkout_guard::core::ids::OrderNo;
 use checkout_guard::core::machine::{
-    Action, CallerId, Guard, Input, LaunchResult, Loaded, LockResult, Outcome, OutcomeStatus,
-    PayError, SubmitError, Submitted,
+    Action, CallerId, Guard, Input, LaunchResult, LockResult, Outcome, OutcomeStatus, PayError,
+    SubmitError, Submitted,
 };
-use checkout_guard::core::record::{storage_key, Record};
-use checkout_guard::core::submission::{submission_key, SubmissionRecord};
 use checkout_guard::core::time::Millis;
-use checkout_guard_conformance::guard::{read_reply, request_builder};
+use checkout_guard_conformance::guard::{in_memory, read_reply, request_builder};
 use checkout_guard_server::Storage;
 use checkout_guard_wechatpay::{ApiV3Key, PrivateKey, PublicKey};
 use checkout_guard_wechatpay_sim::{Config as SimConfig, MerchantConfig, RunningSim};
@@ -608,26 +606,15 @@ impl Buyer {
                     "tab {tab} released a lock it did not hold"
                 );
             }
-            Action::LoadRecord { order_no, request } => {
-                let loaded = match self.storage.get(&storage_key("test", &scope, &order_no)) {
-                    None => Loaded::Missing,
-                    Some(text) => match Record::decode(text, &scope, &order_no) {
-                        Ok(record) => Loaded::Found(record),
-                        Err(e) => Loaded::Unusable(e),
-                    },
-                };
-                self.tabs[tab].inbox.push_back(Input::RecordLoaded {
-                    order_no,
-                    request,
-                    loaded,
-                });
-            }
-            Action::Persist(record) => {
-                let key = storage_key("test", &scope, &record.order_no);
-                self.storage.insert(key, record.encode());
-            }
-            Action::Remove { order_no } => {
-                self.storage.remove(&storage_key("test", &scope, &order_no));
+            stored @ (Action::LoadRecord { .. }
+            | Action::Persist(_)
+            | Action::Remove { .. }
+            | Action::LoadSubmission { .. }
+            | Action::PersistSubmission(_)
+            | Action::RemoveSubmission { .. }) => {
+                if let Some(input) = in_memory(&mut self.storage, stored, "test", &scope) {
+                    self.tabs[tab].inbox.push_back(input);
+                }
             }
             send @ (Action::SendCreate { .. }
             | Action::SendStatus { .. }
@@ -754,31 +741,6 @@ impl Buyer {
                         });
                     }
                 }
-            }
-            Action::LoadSubmission {
-                fingerprint,
-                request,
-            } => {
-                let loaded = match self
-                    .storage
-                    .get(&submission_key("test", &scope, &fingerprint))
-                {
-                    None => Ok(None),
-                    Some(text) => SubmissionRecord::decode(text, &scope, &fingerprint).map(Some),
-                };
-                self.tabs[tab].inbox.push_back(Input::SubmissionLoaded {
-                    fingerprint,
-                    request,
-                    loaded,
-                });
-            }
-            Action::PersistSubmission(record) => {
-                let key = submission_key("test", &scope, &record.fingerprint);
-                self.storage.insert(key, record.encode());
-            }
-            Action::RemoveSubmission { fingerprint } => {
-                self.storage
-                    .remove(&submission_key("test", &scope, &fingerprint));
             }
             Action::ResolveSubmit { callers, result } => {
                 for caller in callers {

@@ -24,5 +24,6 @@ pub mod machine;
 pub mod map;
 pub mod record;
 pub mod schedule;
+pub mod storage;
 pub mod submission;
 pub mod time;

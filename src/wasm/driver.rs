@@ -29,11 +29,10 @@ use crate::core::fingerprint::{self, Fingerprint};
 use crate::core::ids::OrderNo;
 use crate::core::json::{Fields, Writer};
 use crate::core::machine::{
-    Action, CallerId, Event, Guard, Input, LaunchResult, Loaded, LockResult, OutcomeStatus,
-    PayError, RequestId, SubmitError,
+    Action, CallerId, Event, Guard, Input, LaunchResult, LockResult, OutcomeStatus, PayError,
+    RequestId, SubmitError,
 };
-use crate::core::record::{storage_key, Record};
-use crate::core::submission::{submission_key, SubmissionRecord};
+use crate::core::storage::StorageOp;
 use crate::core::time::Millis;
 use js_sys::{Function, Promise, Reflect};
 use std::cell::{Cell, RefCell};
@@ -344,28 +343,25 @@ impl Driver {
                 }
             }
             Action::ReleaseTabLock { order_no } => self.platform.release(&order_no),
-            Action::LoadRecord { order_no, request } => {
-                let key = storage_key(&self.options.namespace, &self.scope, &order_no);
-                let loaded = match self.store.get(&key) {
-                    None => Loaded::Missing,
-                    Some(text) => match Record::decode(&text, &self.scope, &order_no) {
-                        Ok(record) => Loaded::Found(record),
-                        Err(e) => Loaded::Unusable(e),
-                    },
-                };
-                self.inbox.borrow_mut().push_back(Input::RecordLoaded {
-                    order_no,
-                    request,
-                    loaded,
-                });
-            }
-            Action::Persist(record) => {
-                let key = storage_key(&self.options.namespace, &self.scope, &record.order_no);
-                self.store.set(&key, &record.encode());
-            }
-            Action::Remove { order_no } => {
-                let key = storage_key(&self.options.namespace, &self.scope, &order_no);
-                self.store.remove(&key);
+            // The six storage actions: `core::storage` says which key and what text.
+            stored @ (Action::LoadRecord { .. }
+            | Action::Persist(_)
+            | Action::Remove { .. }
+            | Action::LoadSubmission { .. }
+            | Action::PersistSubmission(_)
+            | Action::RemoveSubmission { .. }) => {
+                match StorageOp::of(stored, &self.options.namespace, &self.scope) {
+                    // Answered after the drain, never from inside it (see the module doc).
+                    Some(StorageOp::Read(read)) => {
+                        let text = self.store.get(&read.key);
+                        self.inbox
+                            .borrow_mut()
+                            .push_back(read.answered(text.as_deref()));
+                    }
+                    Some(StorageOp::Write { key, value }) => self.store.set(&key, &value),
+                    Some(StorageOp::Delete { key }) => self.store.remove(&key),
+                    None => {}
+                }
             }
             Action::Launch {
                 order_no,
@@ -405,31 +401,6 @@ impl Driver {
                 self.settle(&callers, &value);
             }
             Action::Broadcast { order_no, status } => self.platform.broadcast(&order_no, status),
-            Action::LoadSubmission {
-                fingerprint,
-                request,
-            } => {
-                let key = submission_key(&self.options.namespace, &self.scope, &fingerprint);
-                let loaded = match self.store.get(&key) {
-                    None => Ok(None),
-                    Some(text) => {
-                        SubmissionRecord::decode(&text, &self.scope, &fingerprint).map(Some)
-                    }
-                };
-                self.inbox.borrow_mut().push_back(Input::SubmissionLoaded {
-                    fingerprint,
-                    request,
-                    loaded,
-                });
-            }
-            Action::PersistSubmission(record) => {
-                let key = submission_key(&self.options.namespace, &self.scope, &record.fingerprint);
-                self.store.set(&key, &record.encode());
-            }
-            Action::RemoveSubmission { fingerprint } => {
-                let key = submission_key(&self.options.namespace, &self.scope, &fingerprint);
-                self.store.remove(&key);
-            }
             Action::ResolveSubmit { callers, result } => {
                 let value = match &result {
                     Ok(submitted) => {
