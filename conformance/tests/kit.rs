@@ -39,8 +39,7 @@ use checkout_guard_server::store::{
 use checkout_guard_server::{
     router, GuardApi, GuardApiOptions, Secret, Settings, SharedSettings, Storage,
 };
-use checkout_guard_wechatpay::{ApiV3Key, PrivateKey, PublicKey};
-use checkout_guard_wechatpay_sim::{start, Config as SimConfig, MerchantConfig, RunningSim};
+use checkout_guard_wechatpay_sim::{start, Config as SimConfig, RunningSim};
 use serde_json::Value;
 
 const VECTORS: &str = include_str!("../../wechatpay/tests/vectors/wechatpay-v3.json");
@@ -54,15 +53,8 @@ fn vector(name: &str) -> String {
 }
 
 async fn sim() -> RunningSim {
-    let mut config = SimConfig::new(MerchantConfig {
-        mchid: vector("mchid"),
-        serial_no: vector("merchant_serial_no"),
-        public_key: PublicKey::from_pem(&vector("merchant_public_key_pem")).expect("public key"),
-    });
-    config.wechatpay_key =
-        Some(PrivateKey::from_pem(&vector("wechatpay_private_key_pem")).expect("wechatpay key"));
-    config.wechatpay_serial = vector("wechatpay_public_key_id");
-    config.apiv3_key = Some(ApiV3Key::new(vector("apiv3_key").as_bytes()).expect("APIv3 key"));
+    // The test vectors' throwaway keys, as the payment center here is configured.
+    let mut config = SimConfig::from_test_vectors().expect("the test vectors");
     config.notify_time_scale = 0.01;
     config.min_time_expire_ms = 0;
     start(config).await.expect("the simulator starts")

@@ -36,8 +36,7 @@ use checkout_guard::core::machine::{
 use checkout_guard::core::time::Millis;
 use checkout_guard_conformance::guard::{in_memory, read_reply, request_builder};
 use checkout_guard_server::Storage;
-use checkout_guard_wechatpay::{ApiV3Key, PrivateKey, PublicKey};
-use checkout_guard_wechatpay_sim::{Config as SimConfig, MerchantConfig, RunningSim};
+use checkout_guard_wechatpay_sim::{Config as SimConfig, RunningSim};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -925,15 +924,8 @@ async fn start_receiver() -> (String, Arc<Mutex<Hooks>>) {
 // ---- the run -------------------------------------------------------------------------------
 
 async fn start_sim() -> RunningSim {
-    let mut config = SimConfig::new(MerchantConfig {
-        mchid: vector("mchid"),
-        serial_no: vector("merchant_serial_no"),
-        public_key: PublicKey::from_pem(&vector("merchant_public_key_pem")).expect("public"),
-    });
-    config.wechatpay_key =
-        Some(PrivateKey::from_pem(&vector("wechatpay_private_key_pem")).expect("wechatpay key"));
-    config.wechatpay_serial = vector("wechatpay_public_key_id");
-    config.apiv3_key = Some(ApiV3Key::new(vector("apiv3_key").as_bytes()).expect("APIv3 key"));
+    // The test vectors' throwaway keys, as the payment center here is configured.
+    let mut config = SimConfig::from_test_vectors().expect("the test vectors");
     // WeChat Pay's notify retries, 15 s, 15 s, 30 s, 3 min…, a hundred times faster.
     config.notify_time_scale = 0.01;
     checkout_guard_wechatpay_sim::start(config)

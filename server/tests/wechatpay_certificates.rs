@@ -15,10 +15,9 @@ use checkout_guard_server::provider::{
 };
 use checkout_guard_server::{ProviderKind, Secret};
 use checkout_guard_wechatpay::{
-    ApiV3Key, Certificate, JsapiPayParams, NotifyError, PrivateKey, PublicKey, UnixSeconds,
-    VerifyError,
+    Certificate, JsapiPayParams, NotifyError, PrivateKey, UnixSeconds, VerifyError,
 };
-use checkout_guard_wechatpay_sim::{start, Config, MerchantConfig, RunningSim, SigningMode};
+use checkout_guard_wechatpay_sim::{start, Config, RunningSim, SigningMode};
 use common::{new_key, spawn_with, test_config, TestServer};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -50,15 +49,10 @@ fn platform_key(name: &str) -> PrivateKey {
 /// The simulator in certificate mode: the first certificate over key `a`, rotations take
 /// `b` then `c` (no key generation in a debug build).
 async fn sim() -> RunningSim {
-    let mut config = Config::new(MerchantConfig {
-        mchid: vector("mchid"),
-        serial_no: vector("merchant_serial_no"),
-        public_key: PublicKey::from_pem(&vector("merchant_public_key_pem")).expect("public"),
-    });
+    let mut config = Config::from_test_vectors().expect("the test vectors");
     config.wechatpay_key = Some(platform_key("a"));
     config.signing = SigningMode::Certificates;
     config.spare_keys = vec![platform_key("b"), platform_key("c")];
-    config.apiv3_key = Some(ApiV3Key::new(vector("apiv3_key").as_bytes()).expect("APIv3 key"));
     config.notify_time_scale = 0.01;
     start(config).await.expect("the simulator starts")
 }

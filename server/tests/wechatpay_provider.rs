@@ -12,8 +12,8 @@ use checkout_guard_server::provider::{
     PaymentState, PrepayRequest, Provider, ProviderError, Scene,
 };
 use checkout_guard_server::Secret;
-use checkout_guard_wechatpay::{ApiV3Key, JsapiPayParams, PrivateKey, PublicKey};
-use checkout_guard_wechatpay_sim::{start, Config, MerchantConfig, RunningSim};
+use checkout_guard_wechatpay::{JsapiPayParams, PublicKey};
+use checkout_guard_wechatpay_sim::{start, Config, RunningSim};
 use serde_json::{json, Value};
 
 const VECTORS: &str = include_str!("../../wechatpay/tests/vectors/wechatpay-v3.json");
@@ -25,16 +25,8 @@ fn vector(name: &str) -> String {
 }
 
 async fn sim() -> RunningSim {
-    let mut config = Config::new(MerchantConfig {
-        mchid: vector("mchid"),
-        serial_no: vector("merchant_serial_no"),
-        public_key: PublicKey::from_pem(&vector("merchant_public_key_pem")).expect("public"),
-    });
-    // The vectors' throwaway WeChat Pay key: generating one in a debug build is slow.
-    config.wechatpay_key =
-        Some(PrivateKey::from_pem(&vector("wechatpay_private_key_pem")).expect("wechatpay key"));
-    config.wechatpay_serial = vector("wechatpay_public_key_id");
-    config.apiv3_key = Some(ApiV3Key::new(vector("apiv3_key").as_bytes()).expect("APIv3 key"));
+    // The test vectors' throwaway keys, as the payment center here is configured.
+    let mut config = Config::from_test_vectors().expect("the test vectors");
     config.notify_time_scale = 0.01;
     start(config).await.expect("the simulator starts")
 }

@@ -41,6 +41,7 @@ mod http;
 pub mod ledger;
 pub mod notify;
 pub mod platform;
+pub mod test_vectors;
 pub mod wallet;
 
 use std::net::SocketAddr;
