@@ -34,7 +34,8 @@
 //! 9. **Never stuck.** A wallet silent for `launchTimeoutMs` is checked with one status query;
 //!    still unpaid, the call ends **pending** (reason `wallet_no_reply`) and a later `pay`
 //!    reopens the same prepay once the server confirms it; a late answer of that wallet is
-//!    still heard. A `pay` joining a `resume` that waits for a payment turns it into a decision
+//!    still heard (a late "ok" is followed), except by a new call that has not launched yet,
+//!    which asks the server itself and keeps its step (its lock request). A `pay` joining a `resume` that waits for a payment turns it into a decision
 //!    (one status query now), so a click never waits for a poll's deadline.
 //! 10. **Every call ends with an outcome.** A `pay` is settled with an [`Event::Outcome`],
 //!     its callers resolved and the button unlocked (or shown paid); an error unlocks the

@@ -496,6 +496,25 @@ impl Order {
             }
             return;
         };
+        // Rule 9: the late answer of the wallet an earlier call left silent, heard while a new
+        // call has not launched yet (it waits for the lock, the record or a reply). That call
+        // asks the server before launching anything, so the answer changes nothing here, and
+        // taking the call off its step would drop what it waits for (a lock granted then, and
+        // never released).
+        let launched_here = matches!(
+            call.step,
+            Step::Launching
+                | Step::Polling {
+                    purpose: Purpose::AwaitPayment
+                        | Purpose::Check(
+                            Why::WalletCancelled | Why::WalletFailed | Why::WalletSilent
+                        ),
+                    ..
+                }
+        );
+        if !launched_here {
+            return;
+        }
         let launching = matches!(call.step, Step::Launching);
         match result {
             // Rule 6: after launching, poll until paid, dead or the deadline.

@@ -1193,6 +1193,31 @@ fn rule_9_a_silent_wallet_ends_pending_and_paying_again_reopens_the_same_prepay(
 }
 
 #[test]
+fn rule_9_a_silent_wallets_late_answer_does_not_take_a_new_call_off_its_lock() {
+    let mut page = Page::new();
+    let launch = pay_to_launch(&mut page);
+    let record = page.stored.clone().expect("record");
+    let check = page.fire_timer();
+    page.status_reply(&check, unpaid_for(&record));
+    // Pay again: the new call asks for the cross-tab lock; before the lock is granted, the
+    // first wallet answers at last.
+    let first = page.pay(fp(1));
+    for late in [LaunchResult::Cancelled, LaunchResult::Failed] {
+        let heard = page.launched(&launch, late);
+        assert!(
+            heard.is_empty(),
+            "the new call asks the server itself: {heard:#?}"
+        );
+    }
+    // The lock the call asked for is taken up (never left acquired and unreleased), and the
+    // call goes on: the server confirms the same attempt, the same prepay is reopened.
+    let asked = page.lock_and_load(&first, Loaded::Found(record.clone()));
+    let again = page.status_reply(&asked, unpaid_for(&record));
+    assert_eq!(count(&again, is_create), 0);
+    assert_eq!(count(&again, is_launch), 1);
+}
+
+#[test]
 fn rule_9_a_silent_wallets_late_ok_is_still_followed() {
     let mut page = Page::new();
     let launch = pay_to_launch(&mut page);
