@@ -265,6 +265,12 @@ impl Guard {
             } => {
                 if let Some(order) = expecting(&mut self.orders, &order_no, request) {
                     order.handle_tab_lock(result, now, cx);
+                } else if result == LockResult::Acquired
+                    && !self.orders.get(&order_no).is_some_and(Order::holds_lock)
+                {
+                    // Rule 2: a lock granted for a request nobody waits for any more is given
+                    // back at once; kept, it would make every later call wait for this tab.
+                    cx.push(Action::ReleaseTabLock { order_no });
                 }
             }
             Input::RecordLoaded {

@@ -314,7 +314,7 @@ impl Order {
         self.call().and_then(|call| call.mode.want())
     }
 
-    fn holds_lock(&self) -> bool {
+    pub(super) fn holds_lock(&self) -> bool {
         self.call().is_some_and(|call| call.holds_lock)
     }
 

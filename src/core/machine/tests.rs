@@ -474,6 +474,36 @@ fn rule_1_already_paid_is_final() {
 // ----- Rule 2: all work under the cross-tab lock; a tab that finds it taken waits -----
 
 #[test]
+fn rule_2_a_lock_granted_for_a_request_nobody_awaits_is_given_back() {
+    let mut page = Page::new();
+    let stray = |page: &mut Page| {
+        page.feed(Input::TabLock {
+            order_no: order(),
+            request: RequestId(9_999),
+            result: LockResult::Acquired,
+        })
+    };
+    let released = |actions: &[Action]| {
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::ReleaseTabLock { .. }))
+            .count()
+    };
+    // No call at all: given back.
+    assert_eq!(released(&stray(&mut page)), 1);
+    // While the order's call holds its own lock: that lock is not touched.
+    pay_to_launch(&mut page);
+    assert_eq!(released(&stray(&mut page)), 0);
+    // A refusal is nothing to give back.
+    let refused = page.feed(Input::TabLock {
+        order_no: order(),
+        request: RequestId(9_998),
+        result: LockResult::HeldElsewhere,
+    });
+    assert_eq!(released(&refused), 0);
+}
+
+#[test]
 fn rule_2_another_tab_holding_the_lock_makes_this_one_wait_for_its_outcome() {
     let mut page = Page::new();
     let actions = page.pay(fp(1));
