@@ -1,6 +1,7 @@
 // checkout-guard for bundlers with WebAssembly ES-module integration (webpack 5
 // `experiments.asyncWebAssembly`, vite-plugin-wasm): the wasm is imported as a module.
-import * as glue from './gen/bundler/checkout_guard.js';
+// The glue sits beside the package's one wasm (see xtask/src/build.rs).
+import * as glue from './gen/web/checkout_guard_bundler.js';
 import { wrap } from './shell.js';
 
 const api = wrap(glue);

@@ -70,8 +70,9 @@ function buildNpm(dir) {
 test('build npm: the tarball gives miniprogram_npm/checkout-guard/, whose page pays once for a double tap', { timeout: 120000 }, async (t) => {
   const [packed] = JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', work], PKG));
   const wasm = packed.files.map((f) => f.path).filter((p) => /\.wasm(\.br)?$/.test(p));
-  // One mini-program wasm (its brotli form), beside the web and bundler builds' own.
+  // One mini-program wasm (its brotli form), beside the one the web, Node and bundler entries share.
   assert.deepEqual(wasm.filter((p) => p.startsWith('miniprogram/')), ['miniprogram/checkout_guard_bg.wasm.br']);
+  assert.deepEqual(wasm.filter((p) => !p.startsWith('miniprogram/')), ['gen/web/checkout_guard_bg.wasm']);
   t.diagnostic(`${packed.filename}: ${packed.size} bytes packed; wasm files: ${wasm.join(', ')}`);
 
   const dir = project(join(work, packed.filename));

@@ -42,6 +42,8 @@ const STACKS = [
   { name: 'vite6', serve: 'dist' },
   { name: 'vite8', serve: 'dist' },
   { name: 'webpack5', serve: 'dist' },
+  // `checkout-guard/bundler` through webpack's WebAssembly ES-module integration.
+  { name: 'webpack5-wasm', serve: 'dist' },
   { name: 'script-module', serve: '.' },
   { name: 'iife', serve: 'dist' },
   { name: 'vite-ssr', start: true },

@@ -125,15 +125,17 @@ fn size_rows() -> Result<Value, String> {
         })
     };
     for target in Target::ALL {
-        let dir = target.out_dir();
-        // The Node.js glue shares the web target's wasm (see `build.rs`): no copy of its own.
-        let path = dir.join(format!("{STEM}_bg.wasm"));
-        let wasm = if path.exists() {
-            sizes(&path)?
+        // One wasm, the web target's (see `build.rs`): the others ship glue only.
+        let wasm = if target == Target::Web {
+            sizes(&target.out_dir().join(format!("{STEM}_bg.wasm")))?
         } else {
             Sizes::default()
         };
-        rows.push(row(target.name(), wasm, glue_sizes(&dir)?));
+        let mut glue = Sizes::default();
+        for file in target.glue_files() {
+            glue += sizes(&file)?;
+        }
+        rows.push(row(target.name(), wasm, glue));
     }
     // The hand-written layer every browser build also loads (entry + JS fast paths).
     let mut layer = Sizes::default();

@@ -5,10 +5,11 @@
 //! hand-written files of `pkg/` (package.json, the thin JS layer, the TypeScript declarations)
 //! import from there.
 //!
-//! The wasm is the same for every target (the glue differs), so the Node.js glue ships none of
-//! its own: `pkg/node.cjs` hands it the web target's copy on first use (one copy fewer in the
-//! npm tarball, and nothing read when the module loads). The
-//! bundler target keeps its copy, which imports its glue by a path relative to itself.
+//! The wasm is the same for every target (the glue differs), and the npm tarball carries one
+//! copy, the web target's (issue 13): the Node.js glue ships none of its own (`pkg/node.cjs`
+//! hands it the web target's copy on first use, and nothing is read when the module loads), and
+//! the bundler target's glue moves beside the web target's wasm (see [`share_with_bundler`]),
+//! since the wasm imports its shims by a path relative to itself.
 
 use crate::cmd::{root, run};
 use crate::setup::{node_bin, node_modules, target_dir, wasm_target, WASM_TARGET};
@@ -40,8 +41,24 @@ impl Target {
         }
     }
 
+    /// Where wasm-bindgen writes this target's glue (the bundler's then moves: see
+    /// [`Target::glue_files`]).
     pub fn out_dir(self) -> PathBuf {
         root().join("pkg/gen").join(self.name())
+    }
+
+    /// The glue this target ships, once built: the bundler target's two modules sit beside the
+    /// web target's wasm, which they import (see [`share_with_bundler`]).
+    pub fn glue_files(self) -> Vec<PathBuf> {
+        let web = Target::Web.out_dir();
+        match self {
+            Target::Web => vec![web.join(format!("{STEM}.js"))],
+            Target::Bundler => vec![
+                web.join(format!("{STEM}_bundler.js")),
+                web.join(format!("{STEM}_bg.js")),
+            ],
+            Target::Nodejs => vec![Target::Nodejs.out_dir().join(format!("{STEM}.js"))],
+        }
     }
 }
 
@@ -74,10 +91,10 @@ pub fn build() -> Result<(), String> {
         .join(format!("{STEM}.wasm"));
     for target in Target::ALL {
         bindgen(&wasm, target)?;
-        if target == Target::Nodejs {
-            share_web_wasm(&target.out_dir())?;
-        } else {
-            optimize(&target.out_dir().join(format!("{STEM}_bg.wasm")))?;
+        match target {
+            Target::Web => optimize(&target.out_dir().join(format!("{STEM}_bg.wasm")))?,
+            Target::Bundler => share_with_bundler(&target.out_dir())?,
+            Target::Nodejs => share_web_wasm(&target.out_dir())?,
         }
     }
     cjs_types()?;
@@ -218,6 +235,47 @@ fn share_web_wasm(dir: &Path) -> Result<(), String> {
     fs::write(&glue_path, glue.replace(from, to))
         .map_err(|e| format!("cannot write {}: {e}", glue_path.display()))?;
     fs::remove_file(&own).map_err(|e| format!("cannot remove {}: {e}", own.display()))
+}
+
+/// Checks that the wasm the bundler target built in `dir` is, optimised, the web target's bytes,
+/// then moves its glue beside the web target's wasm and deletes the rest of `dir`: the
+/// bundler's entry module (renamed `checkout_guard_bundler.js`, as the web glue is
+/// `checkout_guard.js`) imports `./checkout_guard_bg.wasm`, whose imports name
+/// `./checkout_guard_bg.js`, relative to the wasm; so both modules must sit in the wasm's own
+/// folder. `pkg/bundler.js` imports the entry from there. One wasm fewer in the npm tarball
+/// (77 KB packed, measured 2026-12-01). Fails the build when wasm-bindgen's output changed shape.
+fn share_with_bundler(dir: &Path) -> Result<(), String> {
+    let own = dir.join(format!("{STEM}_bg.wasm"));
+    let web_dir = Target::Web.out_dir();
+    let read = |path: &Path| fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    optimize(&own)?;
+    if read(&own)? != read(&web_dir.join(format!("{STEM}_bg.wasm")))? {
+        return Err(
+            "the bundler and web wasm differ (wasm-bindgen changed?): cannot share one".into(),
+        );
+    }
+    let entry_path = dir.join(format!("{STEM}.js"));
+    let entry =
+        fs::read_to_string(&entry_path).map_err(|e| format!("{}: {e}", entry_path.display()))?;
+    let wasm_import = format!("from \"./{STEM}_bg.wasm\"");
+    let shims_import = format!("from \"./{STEM}_bg.js\"");
+    if !entry.contains(&wasm_import) || !entry.contains(&shims_import) {
+        return Err(format!(
+            "the bundler glue does not import {STEM}_bg.wasm and {STEM}_bg.js by relative paths (wasm-bindgen changed?)"
+        ));
+    }
+    let moves = [
+        (entry_path, web_dir.join(format!("{STEM}_bundler.js"))),
+        (
+            dir.join(format!("{STEM}_bg.js")),
+            web_dir.join(format!("{STEM}_bg.js")),
+        ),
+    ];
+    for (from, to) in moves {
+        fs::rename(&from, &to)
+            .map_err(|e| format!("cannot move {} to {}: {e}", from.display(), to.display()))?;
+    }
+    fs::remove_dir_all(dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))
 }
 
 /// `wasm-opt -Oz --converge` in place, with the npm `binaryen` (never Debian's: version 108 breaks

@@ -22,7 +22,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   demo    build the package and the reference backend, serve the demo page on
           http://127.0.0.1:8080 (`--port N` for another port) until Ctrl-C
-  build   the npm package: release wasm, wasm-bindgen glue (web, bundler, nodejs) in pkg/gen/,
+  build   the npm package: release wasm, wasm-bindgen glue (web, bundler, nodejs; one wasm) in pkg/gen/,
           wasm-opt -Oz; and the WeChat mini-program bundle in pkg/miniprogram/ (copied into
           www/miniprogram/checkout-guard/)
   size    build, then measure the web download (browser entry bundled + minified by esbuild,
