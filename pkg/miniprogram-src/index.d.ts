@@ -105,7 +105,7 @@ export interface LoadOptions {
 }
 
 export declare function load(options?: LoadOptions): Promise<Loaded>;
-/** `/miniprogram_npm/checkout-guard/checkout_guard_bg.wasm.br`: where DevTools' "build npm" puts the wasm. */
+/** `/miniprogram_npm/checkout-guard-miniprogram/checkout_guard_bg.wasm.br`: where DevTools' "build npm" puts the wasm. */
 export declare const DEFAULT_WASM_PATH: string;
 
 export type { MiniProgramGuard };

@@ -1,12 +1,12 @@
 'use strict';
 // checkout-guard for WeChat mini-programs. Installed from npm and built by WeChat DevTools
 // ("构建 npm", which copies this folder, the package's `miniprogram` field, to
-// `miniprogram_npm/checkout-guard/`), load it once, from app.js:
+// `miniprogram_npm/checkout-guard-miniprogram/`), load it once, from app.js:
 //
-//   const { load } = require('checkout-guard');
+//   const { load } = require('checkout-guard-miniprogram');
 //   App({
 //     onLaunch() {
-//       this.guard = load() // the wasm at /miniprogram_npm/checkout-guard/checkout_guard_bg.wasm.br
+//       this.guard = load() // the wasm at /miniprogram_npm/checkout-guard-miniprogram/checkout_guard_bg.wasm.br
 //         .then((cg) => cg.createGuard({ baseUrl: 'https://shop.example.com', scope: userId }));
 //     },
 //   });
@@ -30,7 +30,7 @@ const { platformError, isCheckoutGuardError } = require('./errors.js');
  * it for a `package.json` at the code package's root. `WXWebAssembly` takes only a path from
  * that root (a module cannot learn its own path), so any other layout passes `wasmPath`.
  */
-const DEFAULT_WASM_PATH = '/miniprogram_npm/checkout-guard/checkout_guard_bg.wasm.br';
+const DEFAULT_WASM_PATH = '/miniprogram_npm/checkout-guard-miniprogram/checkout_guard_bg.wasm.br';
 /** The module name the wasm imports its JS shims under (wasm-bindgen's bundler output). */
 const IMPORT_MODULE = './checkout_guard_bg.js';
 const SEED_BYTES = 32;

@@ -1,4 +1,4 @@
-// checkout-guard for Taro compiled to a WeChat mini-program (`checkout-guard/miniprogram/taro`).
+// checkout-guard for Taro compiled to a WeChat mini-program (`checkout-guard-miniprogram/taro`).
 import type { Loaded, LoadOptions } from './index';
 
 export interface TaroLoadOptions extends LoadOptions {

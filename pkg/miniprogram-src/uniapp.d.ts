@@ -1,4 +1,4 @@
-// checkout-guard for uni-app compiled to a WeChat mini-program (`checkout-guard/miniprogram/uniapp`).
+// checkout-guard for uni-app compiled to a WeChat mini-program (`checkout-guard-miniprogram/uniapp`).
 import type { Loaded, LoadOptions } from './index';
 
 export interface UniLoadOptions extends LoadOptions {

@@ -3,9 +3,9 @@
 // package, copy the wasm into `static/` (which uni-app copies into the build as it is), and load
 // it once, from App.vue:
 //
-//   import { load } from 'checkout-guard/miniprogram/uniapp';
+//   import { load } from 'checkout-guard-miniprogram/uniapp';
 //   // static/checkout-guard/checkout_guard_bg.wasm.br, copied from
-//   // node_modules/checkout-guard/miniprogram/
+//   // node_modules/checkout-guard-miniprogram/miniprogram/
 //   const checkout = load({ uni }).then((cg) => cg.createGuard({ baseUrl, scope: userId }));
 //
 // The guard's records go through `uni.*StorageSync`, its requests through `uni.request`, the

@@ -1,8 +1,9 @@
-// The npm package as a native WeChat mini-program gets it: `npm pack` of pkg/, the tarball
-// installed into a fresh mini-program project, then laid out as WeChat DevTools' "build npm"
-// (构建 npm) does for a package with a `miniprogram` field: that folder copied, as installed,
-// to `miniprogram_npm/checkout-guard/`. The example's checkout page then runs from there in the
-// emulated runtime (tests/miniprogram/emulator.mjs) with `require('checkout-guard')` and
+// The npm package `checkout-guard-miniprogram` as a native WeChat mini-program gets it: `npm
+// pack` of pkg-miniprogram/, the tarball installed into a fresh mini-program project, then laid
+// out as WeChat DevTools' "build npm" (构建 npm) does for a package with a `miniprogram` field:
+// that folder copied, as installed, to `miniprogram_npm/checkout-guard-miniprogram/`. The
+// example's checkout page then runs from there in the emulated runtime
+// (tests/miniprogram/emulator.mjs) with `require('checkout-guard-miniprogram')` and
 // `load()`'s default wasm path, against the real reference backend: a double tap is one
 // order, one wallet and one charge. And uni-app's and Taro's bundlers find their entries
 // through the package's `exports`.
@@ -21,11 +22,12 @@ import { fileURLToPath } from 'node:url';
 import { MiniProgram, startServer } from '../miniprogram/emulator.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const PKG = join(ROOT, 'pkg');
+const PKG = join(ROOT, 'pkg-miniprogram');
+const NAME = 'checkout-guard-miniprogram';
 /** The native example's checkout page, run unchanged from the project. */
 const EXAMPLE_PAGE = join(ROOT, 'www/miniprogram/pages/checkout');
 /** Where "build npm" puts the wasm, from the code package root: the loader's default. */
-const BUILT_WASM = '/miniprogram_npm/checkout-guard/checkout_guard_bg.wasm.br';
+const BUILT_WASM = `/miniprogram_npm/${NAME}/checkout_guard_bg.wasm.br`;
 
 let work;
 let server;
@@ -58,33 +60,38 @@ function project(tarball) {
 
 /** "build npm" for a package with a `miniprogram` field: that folder, copied. */
 function buildNpm(dir) {
-  const installed = join(dir, 'node_modules/checkout-guard');
+  const installed = join(dir, `node_modules/${NAME}`);
   const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
   assert.equal(typeof manifest.miniprogram, 'string', 'the package has a `miniprogram` field');
   const source = join(installed, manifest.miniprogram);
   assert.ok(existsSync(join(source, 'index.js')), `${manifest.miniprogram}/index.js is installed`);
-  cpSync(source, join(dir, 'miniprogram_npm/checkout-guard'), { recursive: true });
-  return readdirSync(join(dir, 'miniprogram_npm/checkout-guard')).sort();
+  cpSync(source, join(dir, `miniprogram_npm/${NAME}`), { recursive: true });
+  return readdirSync(join(dir, `miniprogram_npm/${NAME}`)).sort();
 }
 
-test('build npm: the tarball gives miniprogram_npm/checkout-guard/, whose page pays once for a double tap', { timeout: 120000 }, async (t) => {
+test('each npm package carries one wasm', () => {
+  const wasmIn = (dir) => JSON.parse(sh('npm', ['pack', '--dry-run', '--json'], dir))[0]
+    .files.map((f) => f.path).filter((p) => /\.wasm(\.br)?$/.test(p));
+  // The web, Node and bundler entries share one; the mini-program bundle is the other package.
+  assert.deepEqual(wasmIn(join(ROOT, 'pkg')), ['gen/web/checkout_guard_bg.wasm']);
+  assert.deepEqual(wasmIn(PKG), ['miniprogram/checkout_guard_bg.wasm.br']);
+});
+
+test(`build npm: the tarball gives miniprogram_npm/${NAME}/, whose page pays once for a double tap`, { timeout: 120000 }, async (t) => {
   const [packed] = JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', work], PKG));
   const wasm = packed.files.map((f) => f.path).filter((p) => /\.wasm(\.br)?$/.test(p));
-  // One mini-program wasm (its brotli form), beside the one the web, Node and bundler entries share.
-  assert.deepEqual(wasm.filter((p) => p.startsWith('miniprogram/')), ['miniprogram/checkout_guard_bg.wasm.br']);
-  assert.deepEqual(wasm.filter((p) => !p.startsWith('miniprogram/')), ['gen/web/checkout_guard_bg.wasm']);
   t.diagnostic(`${packed.filename}: ${packed.size} bytes packed; wasm files: ${wasm.join(', ')}`);
 
   const dir = project(join(work, packed.filename));
   const files = buildNpm(dir);
   assert.ok(files.includes('checkout_guard_bg.wasm.br'), files.join(', '));
   assert.ok(!files.includes('checkout_guard_bg.wasm'), 'no raw wasm in the package');
-  t.diagnostic(`miniprogram_npm/checkout-guard/: ${files.join(', ')}`);
+  t.diagnostic(`miniprogram_npm/${NAME}/: ${files.join(', ')}`);
 
   // The app: the native example's page, loading the package the way its README says.
   cpSync(EXAMPLE_PAGE, join(dir, 'pages/checkout'), { recursive: true });
   writeFileSync(join(dir, 'app.js'), `
-    const { load } = require('checkout-guard');
+    const { load } = require('${NAME}');
     App({
       globalData: { apiBase: '', buyer: 'npm-buyer', guardOptions: {} },
       onLaunch() {
@@ -118,9 +125,9 @@ test('build npm: the tarball gives miniprogram_npm/checkout-guard/, whose page p
   (await app.checkout).guard.close();
 
   // uni-app's and Taro's bundlers resolve the entries through `exports`.
-  const resolved = sh('node', ['-e', `for (const s of ['checkout-guard/miniprogram', 'checkout-guard/miniprogram/uniapp', 'checkout-guard/miniprogram/taro']) console.log(require.resolve(s))`], dir);
+  const resolved = sh('node', ['-e', `for (const s of ['${NAME}', '${NAME}/uniapp', '${NAME}/taro']) console.log(require.resolve(s))`], dir);
   assert.deepEqual(
     resolved.trim().split('\n').map((p) => p.slice(p.indexOf('node_modules/'))),
-    ['index.js', 'uniapp.js', 'taro.js'].map((f) => `node_modules/checkout-guard/miniprogram/${f}`),
+    ['index.js', 'uniapp.js', 'taro.js'].map((f) => `node_modules/${NAME}/miniprogram/${f}`),
   );
 });

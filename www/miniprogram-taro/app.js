@@ -1,7 +1,7 @@
 // The Taro example as its WeChat build (`taro build --type weapp`) runs: app.js, where
 //
 //   import Taro from '@tarojs/taro';
-//   import { load } from 'checkout-guard/miniprogram/taro';
+//   import { load } from 'checkout-guard-miniprogram/taro';
 //
 // are bundled by Taro (here: `require` of the bundle, which `cargo xtask build` copies into
 // checkout-guard/; in an app, the package's own copy is bundled and only the wasm is copied to

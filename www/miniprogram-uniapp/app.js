@@ -1,6 +1,6 @@
 // The uni-app example as its WeChat build (mp-weixin) runs: App.vue's script, where
 //
-//   import { load } from 'checkout-guard/miniprogram/uniapp';
+//   import { load } from 'checkout-guard-miniprogram/uniapp';
 //
 // is bundled by uni-app's compiler (here: `require` of the bundle, which `cargo xtask build`
 // copies into static/checkout-guard/; in an app, the package's own copy is bundled and only

@@ -11,8 +11,11 @@
 //! readable sources are `pkg/miniprogram-src/` and wasm-bindgen's output) and then checked for
 //! the names a mini-program lacks.
 //!
-//! `pkg/package.json`'s `miniprogram` field names this folder, so WeChat DevTools' "build npm"
-//! copies it (as packed: the `.wasm.br`, not the raw `.wasm`) to `miniprogram_npm/checkout-guard/`.
+//! It is published as its own npm package, `checkout-guard-miniprogram` ([`package_dir`]: a
+//! hand-written `package.json`, README and changelog, and a copy of the bundle as its
+//! `miniprogram/` folder), so that `checkout-guard`'s tarball carries one wasm (issue 13). Its
+//! `miniprogram` field names that folder, so WeChat DevTools' "build npm" copies it (as packed:
+//! the `.wasm.br`, not the raw `.wasm`) to `miniprogram_npm/checkout-guard-miniprogram/`.
 //! Its uni-app and Taro entries ([`FRAMEWORK_FILES`]) are required only by those frameworks'
 //! builds, so `cargo xtask size` counts them apart from the native bundle.
 //!
@@ -54,7 +57,7 @@ const SOURCES: [&str; 10] = [
     "taro.d.ts",
 ];
 
-/// The JS files only uni-app and Taro builds require (`checkout-guard/miniprogram/uniapp`,
+/// The JS files only uni-app and Taro builds require (`checkout-guard-miniprogram/uniapp`,
 /// `/taro`): not part of what a native mini-program loads, so not of its size figure.
 pub const FRAMEWORK_FILES: [&str; 3] = ["framework.js", "uniapp.js", "taro.js"];
 
@@ -70,6 +73,12 @@ pub const EXAMPLES: [(&str, &str); 3] = [
 /// Where the bundle goes.
 pub fn out_dir() -> PathBuf {
     root().join("pkg/miniprogram")
+}
+
+/// The npm package `checkout-guard-miniprogram`: committed `package.json`, README and changelog;
+/// its `miniprogram/` folder (the bundle) and licence files are copied in by the build.
+pub fn package_dir() -> PathBuf {
+    root().join("pkg-miniprogram")
 }
 
 /// Builds `pkg/miniprogram/` and copies it into the example mini-program.
@@ -136,8 +145,14 @@ pub fn build() -> Result<(), String> {
     for (package, folder) in EXAMPLES {
         copy_bundle(&out, &root().join(package).join(folder))?;
     }
+    let package = package_dir();
+    copy_bundle(&out, &package.join("miniprogram"))?;
+    for license in ["LICENSE-MIT", "LICENSE-APACHE"] {
+        fs::copy(root().join(license), package.join(license))
+            .map_err(|e| format!("{license}: {e}"))?;
+    }
     println!(
-        "\nxtask build: mini-program bundle ready in pkg/miniprogram/ (and the examples' copies)"
+        "\nxtask build: mini-program bundle ready in pkg/miniprogram/ (and the examples' and pkg-miniprogram/'s copies)"
     );
     Ok(())
 }
