@@ -66,7 +66,9 @@ async function browserBenches(results) {
     }
     results.startupChromium = {
       loads,
+      firstRequestMs: median(runs.map((r) => r.firstRequestMs)),
       importMs: median(runs.map((r) => r.importMs)),
+      wasmMs: median(runs.map((r) => r.wasmMs)),
       constructMs: median(runs.map((r) => r.constructMs)),
       totalMs: median(runs.map((r) => r.totalMs)),
       sinceNavigationMs: median(runs.map((r) => r.sinceNavigationMs)),
