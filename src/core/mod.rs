@@ -24,6 +24,7 @@ pub mod machine;
 pub mod map;
 pub mod record;
 pub mod schedule;
+pub mod step;
 pub mod storage;
 pub mod submission;
 pub mod time;

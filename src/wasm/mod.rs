@@ -42,24 +42,37 @@ pub mod broadcast;
 pub mod button;
 #[cfg(feature = "browser")]
 pub mod checkout;
+#[cfg(any(feature = "browser", feature = "miniprogram"))]
 pub mod driver;
+#[cfg(any(feature = "browser", feature = "miniprogram"))]
 pub mod errors;
+#[cfg(any(feature = "browser", feature = "miniprogram"))]
 pub mod exports;
+#[cfg(any(feature = "browser", feature = "miniprogram"))]
 pub mod flights;
+#[cfg(any(feature = "browser", feature = "miniprogram"))]
 pub mod global;
 #[cfg(feature = "miniprogram")]
 pub mod miniprogram;
+#[cfg(any(feature = "browser", feature = "miniprogram"))]
 pub mod options;
+#[cfg(any(feature = "browser", feature = "miniprogram"))]
 pub mod order;
 #[cfg(feature = "miniprogram")]
 pub mod pool;
 #[cfg(feature = "browser")]
 pub mod random;
+#[cfg(feature = "step")]
+pub mod step;
+#[cfg(any(feature = "browser", feature = "miniprogram"))]
 pub mod storage;
+#[cfg(any(feature = "browser", feature = "miniprogram"))]
 pub mod table;
 #[cfg(feature = "browser")]
 pub mod tablock;
+#[cfg(any(feature = "browser", feature = "miniprogram"))]
 pub mod timer;
+#[cfg(any(feature = "browser", feature = "miniprogram"))]
 pub mod transport;
 #[cfg(feature = "browser")]
 pub mod visibility;
