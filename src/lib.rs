@@ -8,3 +8,9 @@
 pub mod core;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
+
+/// The wasm's allocator (see `Cargo.toml`): talc over the module's linear memory, which it grows
+/// with `memory.grow` as dlmalloc did. The wasm is single-threaded, so its lock is a no-op.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
