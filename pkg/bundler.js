@@ -5,7 +5,6 @@ import * as glue from './gen/web/checkout_guard_bundler.js';
 import { wrap } from './shell.js';
 
 const api = wrap(glue);
-api.install();
 
 export const { CheckoutGuard, canonicalize, fingerprint } = api;
 

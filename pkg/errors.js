@@ -1,8 +1,9 @@
-// The one place the package's JavaScript makes and recognises a `CheckoutGuardError`. The
-// guard's own errors are plain `Error`s made in the wasm (`src/wasm/errors.rs`: name
-// "CheckoutGuardError", a stable `code`), so `CheckoutGuardError` is not a class they are built
+// The one place the package's JavaScript makes and recognises a `CheckoutGuardError`: plain
+// `Error`s with name "CheckoutGuardError" and a stable `code` (the core's refusals carry their
+// code in its batch, src/core/step.rs). `CheckoutGuardError` is not a class they are built
 // from: `instanceof CheckoutGuardError` and `isCheckoutGuardError(e)` recognise them by shape,
-// which also holds for errors from another copy of the package (two bundles on one page).
+// which also holds for errors from another copy of the package (two bundles on one page) and
+// from the mini-program build's wasm (`src/wasm/errors.rs`).
 // `cargo xtask build` writes this file as CommonJS for node.cjs (`gen/errors.cjs`) and for the
 // mini-program bundle (`errors.js` there): edit it here only.
 
@@ -21,14 +22,18 @@ export const CheckoutGuardError = Object.freeze({
   [Symbol.hasInstance]: isCheckoutGuardError,
 });
 
-/**
- * A `platform` error, made in JS where the wasm cannot be asked: it is not instantiated yet,
- * or the runtime lacks what it needs (`wx.getRandomValues`, `WXWebAssembly`); `message` says
- * what to do.
- */
-export function platformError(message) {
+/** A `CheckoutGuardError` with `code` (one of the codes above) and `message`. */
+export function guardError(code, message) {
   const error = new Error(message);
   error.name = 'CheckoutGuardError';
-  error.code = 'platform';
+  error.code = code;
   return error;
+}
+
+/**
+ * A `platform` error: the wasm is not instantiated yet, or the runtime lacks what it needs
+ * (`crypto.getRandomValues`, `wx.getRandomValues`, `WXWebAssembly`); `message` says what to do.
+ */
+export function platformError(message) {
+  return guardError('platform', message);
 }

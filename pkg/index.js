@@ -1,8 +1,8 @@
 // checkout-guard for browsers, ES-module bundlers (Vite, webpack, Rollup, esbuild) and runtimes
 // without a DOM (edge functions, workers).
 //
-// Hand-written and thin: the generated glue in ./gen/web/ does the work, ./shell.js adds the
-// JS fast paths. Nothing is fetched when this module loads (no top-level await: es2020 targets
+// Hand-written and thin: ./shell.js is the API (the JS driver of ./guard.js over the core in
+// the generated glue of ./gen/web/). Nothing is fetched when this module loads (no top-level await: es2020 targets
 // such as Vite 5 and 6 build it, and a server or edge build can import it): the wasm (next to
 // the glue, found through `import.meta.url`) is fetched on first use, when the first guard is
 // made, or by `init()`, which also takes the wasm from elsewhere (a URL, a `Response`, bytes, a
@@ -19,7 +19,6 @@ let ready = false;
 let loading;
 
 function loaded() {
-  api.install();
   ready = true;
 }
 

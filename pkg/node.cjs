@@ -7,14 +7,9 @@ const fs = require('fs');
 const { createRequire } = require('module');
 const glue = require('./gen/nodejs/checkout_guard.js');
 
-// The JS fast paths (./shell.js, an ES module) where `require` can load ES modules (Node
-// >= 20.19 / 22.12); elsewhere the wasm alone, which gives the same answers, only slower.
-let api = glue;
-try {
-  api = require('./shell.js').wrap(glue);
-} catch {
-  api = glue;
-}
+// The package's API (./shell.js and the modules it imports, ES modules) bundled as CommonJS by
+// `cargo xtask build`, so that every Node the package supports can require it.
+const api = require('./gen/shell.cjs').wrap(glue);
 let ready = false;
 
 /** The package's wasm (the web build's copy: the same bytes). */
@@ -38,7 +33,6 @@ function initSync(options) {
   if (!ready) {
     const source = options && options.module;
     glue.__wbg_init_sync(source === undefined ? readWasm() : source);
-    if (api.install) api.install();
     ready = true;
   }
 }

@@ -19,14 +19,12 @@ export { init };
 
 export default async function init(options) {
   const exports = await glueInit(options);
-  api.install();
   ready = true;
   return exports;
 }
 
 export function initSync(options) {
   const exports = glue.initSync(options);
-  api.install();
   ready = true;
   return exports;
 }

@@ -139,10 +139,17 @@ fn size_rows() -> Result<Value, String> {
     }
     // The hand-written layer every browser build also loads (entry + JS fast paths).
     let mut layer = Sizes::default();
-    for file in ["pkg/index.js", "pkg/shell.js"] {
+    for file in [
+        "pkg/index.js",
+        "pkg/shell.js",
+        "pkg/guard.js",
+        "pkg/canonical.js",
+        "pkg/platform.js",
+        "pkg/errors.js",
+    ] {
         layer += sizes(&root().join(file))?;
     }
-    rows.push(row("web: index+shell.js", Sizes::default(), layer));
+    rows.push(row("web: the JS shell (pkg/*.js)", Sizes::default(), layer));
     let mini = crate::build::miniprogram::out_dir();
     let mini_wasm = mini.join(format!("{STEM}_bg.wasm"));
     if mini_wasm.exists() {
@@ -426,7 +433,7 @@ fn guard_tables(t: &mut String, r: &Value) {
     );
     let fp_rows = [
         ("checkout-guard fingerprint()", "guard"),
-        ("  the same, wasm walk only (no JS path)", "guardWalk"),
+        ("  the same, the full walk (paths kept)", "guardWalk"),
         ("canonicalize + WebCrypto digest", "canonicalizeWebCrypto"),
         ("canonicalize + @noble/hashes sha256", "canonicalizeNoble"),
         ("canonicalize + js-sha256", "canonicalizeJsSha256"),
