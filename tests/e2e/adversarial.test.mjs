@@ -175,7 +175,10 @@ async function expectSettled(page, status, timeout) {
   assert.equal(await button.isDisabled(), status === 'paid', `the button is ${status === 'paid' ? '' : 'not '}disabled`);
 }
 
-/** The prepay of the latest launch on `page`, once there is one. */
+/**
+ * The latest launch on `page`, once there is one: `{ walletId, attemptId }`, `walletId` being
+ * what the simulator's wallet takes (the Native `code_url` token).
+ */
 async function launched(page, count = 1, timeout = 15_000) {
   try {
     await page.locator(`#launches[data-count="${count}"]`).waitFor({ timeout });
