@@ -1,13 +1,26 @@
 // The adversarial suite (issue 7): the guard in headless Chromium against the real reference
 // backend with its faults switched on, one scenario per way a buyer, a browser or a network can
-// try to start a second payment. Every scenario asserts from the backend's own stats that the
-// order has at most one charge and the expected number of attempts, and that the page shows a
-// clear outcome; at the end the suite prints a table: scenario, attempts, charges, outcome,
-// seconds.
+// try to start a second payment. Every scenario asserts from WeChat Pay's own records (the
+// simulator's ledger) that the order has at most one charge and never two payable merchant
+// payment numbers at once, from the backend's stats the expected number of attempts, and that
+// the page shows a clear outcome; at the end the suite prints a table: scenario, attempts,
+// charges, outcome, seconds.
+//
+// The provider is the one that ships (issue 14): the payment center runs `--provider wechatpay`
+// against the WeChat Pay v3 simulator binary (`wechatpay-sim`, started by the harness with the
+// test vectors' keys, notify retries scaled by 0.01), over signed HTTP both ways. The prepay is
+// WeChat Pay's Native shape (`codeUrl`); the buyer confirms or cancels in the simulator's wallet
+// (`/sim/wallet/{code_url token}/…`), and charges, prepay calls, closes and queries are counted
+// there (`/sim/admin/stats/{orderNo}`, the order number being the transactions' `attach`).
+// Faults live where they happen: the guard API's own (a lost or failed reply of the backend, a
+// slow answer) at the backend's `/admin/faults`; the provider's (a slow create, a create whose
+// reply is lost, a close that fails, a lost or duplicated notify) at the simulator's
+// `/sim/admin/faults` or in the wallet's `X-Fault` header. No scenario uses the backend's
+// in-process simulated provider.
 //
 // The page is tests/e2e/page/ (served with the server's `--www`, importing `/pkg/index.js`):
 // one order, a Pay button attached to the guard, and a wallet the test drives (the prepay is
-// confirmed or cancelled at the simulated provider over HTTP, then the launch settles).
+// confirmed or cancelled at the simulator over HTTP, then the launch settles).
 // Scenarios run one after the other in one browser, each on its own order, with short
 // time-outs and the guard's fast-polling options, so the suite stays well under 5 minutes.
 //
@@ -16,18 +29,21 @@
 // to name another order's attempt, the content changed while the old prepay is open in the
 // wallet, the order form submitted twice, and a guard that must never leave a buyer stuck.
 //
-// Run by `cargo xtask ci` with the server binary in CG_SERVER_BIN. By hand: `cargo xtask build
-// && cargo build -p checkout-guard-server && node --test tests/e2e/adversarial.test.mjs`
-// (CG_PKG=<dir> serves another copy of pkg/, e.g. a snapshot while someone rebuilds it).
+// Run by `cargo xtask ci` with the binaries in CG_SERVER_BIN and CG_WECHATPAY_SIM_BIN. By hand:
+// `cargo xtask build && cargo build -p checkout-guard-server -p checkout-guard-wechatpay-sim &&
+// node --test tests/e2e/adversarial.test.mjs` (CG_PKG=<dir> serves another copy of pkg/, e.g. a
+// snapshot while someone rebuilds it).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { backend, call, launchBrowser, startServer, waitFor } from './harness.mjs';
+import { backend, call, launchBrowser, startWechatpaySim, startWechatpayServer, waitFor } from './harness.mjs';
 
 const PAGE_DIR = 'tests/e2e/page';
+/** WeChat Pay's create-transaction call for the page's orders (Native, the default scene). */
+const CREATE_PATH = '/v3/pay/transactions/native';
 /** The guard's options on the test page: fast polling, quick retries, short time-outs. */
 const FAST = {
   requestTimeoutMs: 3000,
@@ -37,24 +53,32 @@ const FAST = {
   poll: { fastMs: [0, 250, 500, 750], baseMs: 400, capMs: 1000, floorMs: 250, maxDurationMs: 8000, maxQueries: 60 },
 };
 
+/** The WeChat Pay simulator (`startWechatpaySim`): its wallet, faults and ledger. */
+let wx;
 let server;
 let api;
 let browser;
 let dbDir;
 const table = [];
 
-/** Starts the backend on the suite's database file (on `listen`, to come back on the same port). */
-function startBackend(listen = '127.0.0.1:0') {
-  return startServer({
+/**
+ * Starts the backend on WeChat Pay (the simulator) and the suite's database file (on `listen`,
+ * to come back on the same port).
+ */
+function startBackend(listen) {
+  return startWechatpayServer(wx, {
     listen,
     www: PAGE_DIR,
     db: join(dbDir, 'orders.sqlite'),
-    args: ['--notify-delay-ms', '100', '--query-interval-ms', '500'],
+    args: ['--query-interval-ms', '500'],
   });
 }
 
 before(async () => {
   dbDir = mkdtempSync(join(tmpdir(), 'checkout-guard-adv-'));
+  // Scenario 7 lets a prepay expire: the simulator takes a `time_expire` 1 s ahead (WeChat Pay:
+  // at least 1 minute), the backend's demo profile a prepay lifetime of 2.5 s.
+  wx = await startWechatpaySim({ args: ['--min-time-expire-ms', '1000'] });
   server = await startBackend();
   api = backend(server.url);
   browser = await launchBrowser();
@@ -63,6 +87,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.stop();
+  await wx?.stop();
   if (dbDir) rmSync(dbDir, { recursive: true, force: true });
   printTable();
 });
@@ -150,19 +175,24 @@ async function expectSettled(page, status, timeout) {
   assert.equal(await button.isDisabled(), status === 'paid', `the button is ${status === 'paid' ? '' : 'not '}disabled`);
 }
 
-/** The prepay of the latest launch on `page`, once there is one. */
+/**
+ * The latest launch on `page`, once there is one: `{ walletId, attemptId }`, `walletId` being
+ * what the simulator's wallet takes (the Native `code_url` token).
+ */
 async function launched(page, count = 1, timeout = 15_000) {
   try {
     await page.locator(`#launches[data-count="${count}"]`).waitFor({ timeout });
   } catch (error) {
     throw new Error(`no launch #${count}: ${await whatHappened(page)}`, { cause: error });
   }
-  return page.locator('#launches').evaluate((el) => ({ prepayId: el.dataset.prepayId, attemptId: el.dataset.attemptId }));
+  const launch = await page.locator('#launches').evaluate((el) => ({ walletId: el.dataset.walletId, attemptId: el.dataset.attemptId }));
+  assert.ok(launch.walletId, `the launched prepay names a wallet id: ${JSON.stringify(await page.evaluate(() => window.cg.launches.at(-1)))}`);
+  return launch;
 }
 
-/** The buyer confirms in the wallet (at the simulated provider) and comes back to the page. */
-async function payInWallet(page, prepayId) {
-  const { status, body } = await api.wallet(prepayId, 'confirm');
+/** The buyer confirms in the wallet (at the WeChat Pay simulator) and comes back to the page. */
+async function payInWallet(page, walletId) {
+  const { status, body } = await wx.wallet(walletId, 'confirm');
   assert.equal(status, 200, JSON.stringify(body));
   await page.evaluate(() => window.cg.settleLaunch('ok'));
 }
@@ -173,8 +203,9 @@ async function events(page, type) {
 
 /**
  * Runs one scenario and records its row; `body` returns `{ orderNo, outcome, attempts = 1,
- * note? }` and the backend's stats of that order must show at most one charge (exactly one
- * when the outcome is paid) and `attempts` merchant payment numbers.
+ * note? }`. WeChat Pay's records (the simulator's) of that order must show at most one charge
+ * (exactly one when the outcome is paid) and never two payable transactions at once, and the
+ * backend's stats `attempts` merchant payment numbers.
  */
 function scenario(name, body) {
   test(name, async (t) => {
@@ -184,15 +215,20 @@ function scenario(name, body) {
       result = await body();
     } catch (error) {
       table.push({ scenario: name, attempts: '?', charges: '?', outcome: 'FAILED', seconds: (Date.now() - started) / 1000 });
+      // A failed scenario leaves no fault behind for the next one.
+      await Promise.allSettled([api.clearFaults(), wx.clearFaults()]);
       throw error;
     }
     const { orderNo, outcome, attempts = 1, note } = result;
     if (note) t.diagnostic(note);
+    const charged = await wx.stats(orderNo);
     const stats = await api.stats(orderNo);
-    assert.ok(stats.charges <= 1, `at most one charge: ${JSON.stringify(stats)}`);
+    assert.ok(charged.charges <= 1, `at most one charge: ${JSON.stringify(charged)}`);
+    assert.ok(charged.maxPayableAtOnce <= 1, `never two payable numbers at once: ${JSON.stringify(charged)}`);
+    assert.ok(charged.prepayCalls >= 1, `the create reached WeChat Pay: ${JSON.stringify(charged)}`);
     assert.equal(stats.attemptsCreated, attempts, `attempts: ${JSON.stringify(stats)}`);
-    if (outcome === 'paid') assert.equal(stats.charges, 1, JSON.stringify(stats));
-    table.push({ scenario: name, attempts: stats.attemptsCreated, charges: stats.charges, outcome, seconds: (Date.now() - started) / 1000 });
+    if (outcome === 'paid') assert.equal(charged.charges, 1, JSON.stringify(charged));
+    table.push({ scenario: name, attempts: stats.attemptsCreated, charges: charged.charges, outcome, seconds: (Date.now() - started) / 1000 });
   });
 }
 
@@ -210,8 +246,8 @@ scenario('1. 50 clicks in 200 ms', async () => {
   assert.equal(presses.length, 50, 'all 50 clicks reached the page');
   const spread = presses[49] - presses[0];
   assert.ok(spread < 1000, `the 50 clicks took ${spread} ms`);
-  const { prepayId } = await launched(page);
-  await payInWallet(page, prepayId);
+  const { walletId } = await launched(page);
+  await payInWallet(page, walletId);
   await expectOutcome(page, 'paid');
   assert.equal((await events(page, 'createSent')).length, 1);
   assert.equal((await events(page, 'locked')).length, 1);
@@ -228,8 +264,8 @@ scenario('2. Enter held down on the focused button', async () => {
   // The first `down` is the press, the next ones are auto-repeats (`repeat: true`).
   for (let i = 0; i < 40; i += 1) await page.keyboard.down('Enter');
   await page.keyboard.up('Enter');
-  const { prepayId } = await launched(page);
-  await payInWallet(page, prepayId);
+  const { walletId } = await launched(page);
+  await payInWallet(page, walletId);
   await expectOutcome(page, 'paid');
   assert.equal((await events(page, 'createSent')).length, 1);
   assert.equal((await events(page, 'locked')).length, 1);
@@ -242,10 +278,11 @@ scenario('3. create reply lost after commit, then retry', async () => {
   const { orderNo } = await newOrder();
   const page = await openPage(orderNo);
   await page.locator('#outcome[data-status="ready"]').waitFor();
-  // The backend commits the attempt and its idempotent reply, then closes the connection.
+  // The backend (a fault of the guard API itself, at the backend) commits the attempt and its
+  // idempotent reply, then closes the connection.
   await api.addFault({ spec: 'drop-reply', pathPrefix: `/api/orders/${orderNo}/payments`, method: 'POST', times: 2 });
   await page.locator('#pay').click();
-  const { prepayId, attemptId } = await launched(page);
+  const { walletId, attemptId } = await launched(page);
   // Both lost replies were used up (by the guard's same-key retries, or the browser's own
   // silent re-send of a request whose kept-alive connection closed).
   const { rules } = await api.faults();
@@ -256,7 +293,7 @@ scenario('3. create reply lost after commit, then retry', async () => {
   const dump = await api.dump(orderNo);
   assert.equal(dump.idempotencyKeys, 1, JSON.stringify(dump));
   assert.equal(dump.attempts.length, 1, JSON.stringify(dump));
-  await payInWallet(page, prepayId);
+  await payInWallet(page, walletId);
   await expectOutcome(page, 'paid');
   assert.equal((await api.dump(orderNo)).attempts[0].attemptId ?? attemptId, attemptId);
   await page.close();
@@ -268,13 +305,13 @@ scenario('4. reload while paying', async () => {
   const page = await openPage(orderNo);
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
+  const { walletId } = await launched(page);
   await page.reload();
   await pageReady(page);
   // The reloaded page resumes: it polls the status and never creates.
   await page.locator('#outcome[data-status="busy"]').waitFor();
   await waitFor(async () => (await events(page, 'statusQuery')).length > 0, 'a status query after the reload');
-  const { status } = await api.wallet(prepayId, 'confirm');
+  const { status } = await wx.wallet(walletId, 'confirm');
   assert.equal(status, 200);
   await expectOutcome(page, 'paid');
   assert.equal((await events(page, 'createSent')).length, 0, 'no create after the reload');
@@ -295,8 +332,8 @@ scenario('5. two tabs click at once', async () => {
   }, 'a launch in one tab');
   const payer = launchedIn[0] ? a : b;
   const other = payer === a ? b : a;
-  const { prepayId } = await launched(payer);
-  await payInWallet(payer, prepayId);
+  const { walletId } = await launched(payer);
+  await payInWallet(payer, walletId);
   await Promise.all([expectOutcome(payer, 'paid'), expectOutcome(other, 'paid')]);
   const sent = [...await events(a, 'createSent'), ...await events(b, 'createSent')];
   assert.equal(sent.length, 1, JSON.stringify(sent));
@@ -316,18 +353,18 @@ scenario('6. wallet cancel, then pay again', async () => {
   });
   await page.locator('#pay').click();
   const first = await launched(page);
-  assert.equal((await api.wallet(first.prepayId, 'cancel')).status, 200);
+  assert.equal((await wx.wallet(first.walletId, 'cancel')).status, 200);
   await page.evaluate(() => window.cg.settleLaunch('cancelled'));
   await expectOutcome(page, 'cancelled');
   assert.equal(posts.length, 1);
   await page.locator('#pay').click();
   const second = await launched(page, 2);
-  assert.equal(second.prepayId, first.prepayId, 'the same prepay is launched again');
+  assert.equal(second.walletId, first.walletId, 'the same prepay is launched again');
   assert.equal(posts.length, 1, `no create call the second time: ${posts}`);
   assert.equal((await events(page, 'prepayReused')).length, 1);
-  await payInWallet(page, second.prepayId);
+  await payInWallet(page, second.walletId);
   await expectOutcome(page, 'paid');
-  assert.equal((await api.stats(orderNo)).prepayCalls, 1);
+  assert.equal((await wx.stats(orderNo)).prepayCalls, 1);
   await page.close();
   return { orderNo, outcome: 'paid' };
 });
@@ -341,7 +378,7 @@ scenario('7. prepay expired', async () => {
     await page.locator('#outcome[data-status="ready"]').waitFor();
     await page.locator('#pay').click();
     const old = await launched(page);
-    assert.equal((await api.wallet(old.prepayId, 'cancel')).status, 200);
+    assert.equal((await wx.wallet(old.walletId, 'cancel')).status, 200);
     await page.evaluate(() => window.cg.settleLaunch('cancelled'));
     await expectOutcome(page, 'cancelled');
     // Let the prepay expire, then pay again.
@@ -349,18 +386,18 @@ scenario('7. prepay expired', async () => {
     await page.locator('#pay').click();
     const fresh = await launched(page, 2);
     assert.notEqual(fresh.attemptId, old.attemptId, 'a new merchant payment number');
-    assert.notEqual(fresh.prepayId, old.prepayId);
+    assert.notEqual(fresh.walletId, old.walletId);
     // The old attempt was closed at the provider before the new one existed.
-    const dump = await api.dump(orderNo);
-    const oldTx = dump.providerTransactions.find((t) => t.outTradeNo === old.attemptId);
-    assert.equal(oldTx?.tradeState, 'CLOSED', JSON.stringify(dump));
-    assert.ok((await api.stats(orderNo)).closes >= 1);
+    const transactions = await wx.transactions(orderNo);
+    const oldTx = transactions.find((t) => t.outTradeNo === old.attemptId);
+    assert.equal(oldTx?.tradeState, 'CLOSED', JSON.stringify(transactions));
+    assert.ok((await wx.stats(orderNo)).closes >= 1);
     // A confirm on the old prepay is refused; the new one pays.
-    const refused = await api.wallet(old.prepayId, 'confirm');
+    const refused = await wx.wallet(old.walletId, 'confirm');
     assert.equal(refused.status, 409, JSON.stringify(refused.body));
-    await payInWallet(page, fresh.prepayId);
+    await payInWallet(page, fresh.walletId);
     await expectOutcome(page, 'paid');
-    const stats = await api.stats(orderNo);
+    const stats = await wx.stats(orderNo);
     assert.ok(stats.paymentsRefused >= 1, JSON.stringify(stats));
     await page.close();
   } finally {
@@ -374,14 +411,16 @@ scenario('8. notify lost', async () => {
   const page = await openPage(orderNo);
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
-  const { status } = await api.wallet(prepayId, 'confirm', { 'X-Fault': 'notify=lost' });
+  const { walletId } = await launched(page);
+  const { status } = await wx.wallet(walletId, 'confirm', { 'X-Fault': 'notify=lost' });
   assert.equal(status, 200);
   await page.evaluate(() => window.cg.settleLaunch('ok'));
   await expectOutcome(page, 'paid');
   const stats = await api.stats(orderNo);
   assert.equal(stats.notifiesReceived, 0, JSON.stringify(stats));
-  assert.ok(stats.queries >= 1, `the active query found it: ${JSON.stringify(stats)}`);
+  const charged = await wx.stats(orderNo);
+  assert.equal(charged.notifyAttempts, 0, `WeChat Pay sent no notify: ${JSON.stringify(charged)}`);
+  assert.ok(charged.queries >= 1, `the active query found it: ${JSON.stringify(charged)}`);
   await page.close();
   return { orderNo, outcome: 'paid' };
 });
@@ -391,10 +430,10 @@ scenario('9a. the backend answers 500 for a while', async () => {
   const page = await openPage(orderNo, { opts: { ...FAST, poll: { ...FAST.poll, maxDurationMs: 4000 } } });
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
+  const { walletId } = await launched(page);
   await api.addFault({ spec: 'status=500', pathPrefix: `/api/orders/${orderNo}` });
-  // The buyer pays while the merchant's API is down.
-  assert.equal((await api.wallet(prepayId, 'confirm')).status, 200);
+  // The buyer pays while the merchant's API (the backend's own fault) is down.
+  assert.equal((await wx.wallet(walletId, 'confirm')).status, 200);
   await page.evaluate(() => window.cg.settleLaunch('ok'));
   await expectOutcome(page, 'pending');
   assert.equal(await page.locator('#pay').isDisabled(), false, 'pending offers "check status"');
@@ -422,10 +461,10 @@ scenario('9b. every create reply lost for a while', async () => {
   await api.clearFaults();
   // Back: the same key once more gets the stored reply, the attempt created the first time.
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
+  const { walletId } = await launched(page);
   const keys = new Set((await events(page, 'createSent')).map((e) => e.key));
   assert.equal(keys.size, 1, 'still the one key');
-  await payInWallet(page, prepayId);
+  await payInWallet(page, walletId);
   await expectOutcome(page, 'paid');
   assert.equal((await api.dump(orderNo)).idempotencyKeys, 1);
   await page.close();
@@ -447,9 +486,9 @@ scenario('9c. the backend is unreachable when the buyer clicks', async () => {
     server = await startBackend(`127.0.0.1:${port}`);
   }
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
+  const { walletId } = await launched(page);
   assert.equal(new Set((await events(page, 'createSent')).map((e) => e.key)).size, 1, 'one key');
-  await payInWallet(page, prepayId);
+  await payInWallet(page, walletId);
   await expectOutcome(page, 'paid');
   await page.close();
   return { orderNo, outcome: 'pending→paid' };
@@ -469,10 +508,10 @@ scenario('10a. localStorage disabled', async () => {
   });
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
+  const { walletId } = await launched(page);
   await page.locator('#warning').waitFor({ state: 'visible' });
   assert.match(await page.locator('#warning').textContent(), /memory/);
-  await payInWallet(page, prepayId);
+  await payInWallet(page, walletId);
   await expectOutcome(page, 'paid');
   assert.equal((await events(page, 'createSent')).length, 1);
   await page.close();
@@ -490,10 +529,10 @@ scenario('10b. localStorage full', async () => {
   });
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
+  const { walletId } = await launched(page);
   await page.locator('#warning').waitFor({ state: 'visible' });
   assert.match(await page.locator('#warning').textContent(), /memory/);
-  await payInWallet(page, prepayId);
+  await payInWallet(page, walletId);
   await expectOutcome(page, 'paid');
   assert.equal((await events(page, 'createSent')).length, 1);
   await page.close();
@@ -513,16 +552,16 @@ for (const [letter, variant, forge] of [
     const now = Date.now();
     const record = {
       v: 1, orderNo, scope: 'buyer-1', fingerprint, key: '0123456789abcdef0123456789abcdef',
-      attemptId: `${orderNo}xforged`, prepay: { prepayId: 'wxforged' },
+      attemptId: `${orderNo}xforged`, prepay: { codeUrl: 'weixin://wxpay/bizpayurl?pr=forged' },
       createdAt: now, expiresAt: now + 3_600_000, updatedAt: now, state: 'ready',
     };
     await page.evaluate(([key, value]) => localStorage.setItem(key, value),
       [`checkout-guard/v1/e2e/buyer-1/${orderNo}`, forge(record)]);
     await page.locator('#pay').click();
-    const { prepayId } = await launched(page);
-    assert.notEqual(prepayId, 'wxforged');
+    const { walletId } = await launched(page);
+    assert.notEqual(walletId, 'forged');
     assert.equal((await events(page, 'recordRejected')).length, 1, JSON.stringify(await events(page)));
-    await payInWallet(page, prepayId);
+    await payInWallet(page, walletId);
     await expectOutcome(page, 'paid');
     await page.close();
     return { orderNo, outcome: 'paid' };
@@ -541,9 +580,9 @@ scenario('12a. the clock jumps +1 hour mid-payment', async () => {
   const page = await openPage(orderNo, { init: skewableClock });
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
+  const { walletId } = await launched(page);
   await page.evaluate(() => { window.clockOffset = 3_600_000; });
-  await payInWallet(page, prepayId);
+  await payInWallet(page, walletId);
   await expectOutcome(page, 'paid');
   assert.equal((await events(page, 'createSent')).length, 1);
   await page.close();
@@ -557,15 +596,15 @@ scenario('12b. the clock jumps -1 hour mid-payment, then pay again', async () =>
   await page.locator('#pay').click();
   const first = await launched(page);
   await page.evaluate(() => { window.clockOffset = -3_600_000; });
-  assert.equal((await api.wallet(first.prepayId, 'cancel')).status, 200);
+  assert.equal((await wx.wallet(first.walletId, 'cancel')).status, 200);
   await page.evaluate(() => window.cg.settleLaunch('cancelled'));
   await expectOutcome(page, 'cancelled');
   // The stored record now looks an hour in the future: not trusted alone, but the server still
   // has the live attempt, so paying again launches the same prepay.
   await page.locator('#pay').click();
   const second = await launched(page, 2);
-  assert.equal(second.prepayId, first.prepayId);
-  await payInWallet(page, second.prepayId);
+  assert.equal(second.walletId, first.walletId);
+  await payInWallet(page, second.walletId);
   await expectOutcome(page, 'paid');
   assert.equal((await events(page, 'createSent')).length, 1);
   await page.close();
@@ -578,7 +617,7 @@ scenario('13. the amount changes for the same business order', async () => {
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
   const old = await launched(page);
-  assert.equal((await api.wallet(old.prepayId, 'cancel')).status, 200);
+  assert.equal((await wx.wallet(old.walletId, 'cancel')).status, 200);
   await page.evaluate(() => window.cg.settleLaunch('cancelled'));
   await expectOutcome(page, 'cancelled');
   // The buyer adds a second tin: same order number, new content.
@@ -589,18 +628,18 @@ scenario('13. the amount changes for the same business order', async () => {
   const fresh = await launched(page, 2);
   // The deciding status query is answered at once, never held as a long poll.
   assert.ok(Date.now() - clicked < 5000, `the new attempt took ${Date.now() - clicked} ms to launch`);
-  assert.notEqual(fresh.prepayId, old.prepayId, 'the old prepay is not reused for the new amount');
+  assert.notEqual(fresh.walletId, old.walletId, 'the old prepay is not reused for the new amount');
   assert.notEqual(fresh.attemptId, old.attemptId);
   assert.equal((await events(page, 'prepayReused')).length, 0);
   // The old prepay (the old amount) can no longer be paid.
-  const refused = await api.wallet(old.prepayId, 'confirm');
+  const refused = await wx.wallet(old.walletId, 'confirm');
   assert.equal(refused.status, 409, JSON.stringify(refused.body));
-  await payInWallet(page, fresh.prepayId);
+  await payInWallet(page, fresh.walletId);
   await expectOutcome(page, 'paid');
-  const dump = await api.dump(orderNo);
-  const paid = dump.providerTransactions.filter((t) => t.tradeState === 'SUCCESS');
-  assert.equal(paid.length, 1, JSON.stringify(dump));
-  assert.equal(paid[0].amount, 3998, JSON.stringify(paid));
+  const transactions = await wx.transactions(orderNo);
+  const paid = transactions.filter((t) => t.tradeState === 'SUCCESS');
+  assert.equal(paid.length, 1, JSON.stringify(transactions));
+  assert.equal(paid[0].total, 3998, JSON.stringify(paid));
   await page.close();
   return { orderNo, outcome: 'paid', attempts: 2 };
 });
@@ -610,7 +649,7 @@ scenario('14. the backend restarts mid-payment', async () => {
   const page = await openPage(orderNo);
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
+  const { walletId } = await launched(page);
   await page.evaluate(() => window.cg.settleLaunch('ok'));
   await waitFor(async () => (await events(page, 'statusQuery')).length > 0, 'status polling');
   // Down for a second and a half while the page polls, then up again on the same file and port.
@@ -618,7 +657,7 @@ scenario('14. the backend restarts mid-payment', async () => {
   await new Promise((ok) => setTimeout(ok, 1500));
   server = await startBackend(`127.0.0.1:${server.port}`);
   assert.equal(server.url, api.base);
-  assert.equal((await api.wallet(prepayId, 'confirm')).status, 200);
+  assert.equal((await wx.wallet(walletId, 'confirm')).status, 200);
   await expectOutcome(page, 'paid');
   assert.equal((await events(page, 'createSent')).length, 1);
   await page.close();
@@ -630,9 +669,9 @@ scenario('15. paid in the wallet after the page was closed, then back', async ()
   const page = await openPage(orderNo);
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
+  const { walletId } = await launched(page);
   await page.close();
-  assert.equal((await api.wallet(prepayId, 'confirm')).status, 200);
+  assert.equal((await wx.wallet(walletId, 'confirm')).status, 200);
   const back = await openPage(orderNo);
   await expectOutcome(back, 'paid');
   assert.ok(await back.locator('#pay').isDisabled(), 'a paid order cannot be paid again');
@@ -648,33 +687,37 @@ scenario('16. the create is slower than the guard\'s time-out', async () => {
   const { orderNo } = await newOrder();
   const page = await openPage(orderNo, { opts: { ...FAST, requestTimeoutMs: 1000 } });
   await page.locator('#outcome[data-status="ready"]').waitFor();
-  // The provider call takes 2.5 s: the guard gives up on the request after 1 s and re-sends the
-  // same key. Aborting the request ends its handler at the backend before the provider call
-  // returned, so the attempt it had written stays `creating`, and the re-send closes it (at the
-  // provider too, when it got that far) before minting the next merchant payment number.
-  await api.addFault({ spec: 'provider-latency=2500', pathPrefix: `/api/orders/${orderNo}/payments`, method: 'POST', times: 1 });
+  // WeChat Pay takes 2.5 s to answer the create: the guard gives up on the request after 1 s and
+  // re-sends the same key. Aborting the request ends its handler at the backend before the
+  // provider call returned, so the attempt it had written stays `creating`, and the re-send
+  // closes it (at the provider too, when it got that far) before minting the next merchant
+  // payment number.
+  await wx.addFault({ spec: 'latency=2500', pathPrefix: CREATE_PATH, method: 'POST', times: 1 });
   await page.locator('#pay').click();
-  const { prepayId, attemptId } = await launched(page);
+  const { walletId, attemptId } = await launched(page);
+  assert.deepEqual((await wx.faults()).rules, [], 'the slow create happened');
   const sent = await events(page, 'createSent');
   assert.ok(sent.length >= 2, `the same key was re-sent: ${JSON.stringify(sent)}`);
   assert.equal(new Set(sent.map((e) => e.key)).size, 1, JSON.stringify(sent));
   const attempts = await othersClosed(orderNo, attemptId);
-  await payInWallet(page, prepayId);
+  await payInWallet(page, walletId);
   await expectOutcome(page, 'paid');
   await page.close();
   return { orderNo, outcome: 'paid', attempts };
 });
 
 /**
- * Every attempt of `orderNo` but `live` is closed, at the backend and at the provider (so none
+ * Every attempt of `orderNo` but `live` is closed, at the backend and at WeChat Pay (so none
  * can ever be charged); resolves with the number of attempts (at most 2).
  */
 async function othersClosed(orderNo, live) {
   const dump = await api.dump(orderNo);
   const others = dump.attempts.filter((a) => a.attemptId !== live);
   assert.ok(others.every((a) => a.state === 'closed'), JSON.stringify(dump.attempts));
-  const orphans = dump.providerTransactions.filter((t) => t.outTradeNo !== live);
-  assert.ok(orphans.every((t) => t.tradeState === 'CLOSED'), JSON.stringify(dump.providerTransactions));
+  const transactions = await wx.transactions(orderNo);
+  assert.ok(transactions.some((t) => t.outTradeNo === live && t.payable), JSON.stringify(transactions));
+  const orphans = transactions.filter((t) => t.outTradeNo !== live);
+  assert.ok(orphans.every((t) => t.tradeState === 'CLOSED' && !t.payable), JSON.stringify(transactions));
   assert.ok(dump.attempts.length <= 2, JSON.stringify(dump.attempts));
   return dump.attempts.length;
 }
@@ -683,13 +726,15 @@ scenario('17. the provider\'s reply to the create is lost', async () => {
   const { orderNo } = await newOrder();
   const page = await openPage(orderNo);
   await page.locator('#outcome[data-status="ready"]').waitFor();
-  // The provider made a prepay the merchant never heard of: the next create closes it at the
-  // provider first and mints a new merchant payment number (it can never be charged).
-  await api.addFault({ spec: 'provider=lost', pathPrefix: `/api/orders/${orderNo}/payments`, method: 'POST', times: 1 });
+  // WeChat Pay made a prepay the merchant never heard of (it committed, then the connection
+  // closed without a reply): the next create closes it at WeChat Pay first and mints a new
+  // merchant payment number (it can never be charged).
+  await wx.addFault({ spec: 'drop-reply', pathPrefix: CREATE_PATH, method: 'POST', times: 1 });
   await page.locator('#pay').click();
-  const { prepayId, attemptId } = await launched(page);
+  const { walletId, attemptId } = await launched(page);
+  assert.deepEqual((await wx.faults()).rules, [], 'the lost reply happened');
   const attempts = await othersClosed(orderNo, attemptId);
-  await payInWallet(page, prepayId);
+  await payInWallet(page, walletId);
   await expectOutcome(page, 'paid');
   await page.close();
   return { orderNo, outcome: 'paid', attempts };
@@ -700,15 +745,15 @@ scenario('18. the paying tab is closed, the waiting tab takes over', async () =>
   const a = await openPage(orderNo);
   await a.locator('#outcome[data-status="ready"]').waitFor();
   await a.locator('#pay').click();
-  const { prepayId } = await launched(a);
+  const { walletId } = await launched(a);
   const b = await openPage(orderNo);
   await b.locator('#pay').click();
   await waitFor(async () => (await events(b, 'waitingForOtherTab')).length > 0, 'the second tab to wait');
   // The paying tab goes away mid-payment (its lock with it); the buyer pays the wallet it opened.
   await a.close();
   const relaunched = await launched(b);
-  assert.equal(relaunched.prepayId, prepayId, 'the waiting tab launches the same prepay');
-  await payInWallet(b, prepayId);
+  assert.equal(relaunched.walletId, walletId, 'the waiting tab launches the same prepay');
+  await payInWallet(b, walletId);
   await expectOutcome(b, 'paid');
   assert.equal((await events(b, 'createSent')).length, 0);
   await b.close();
@@ -730,10 +775,10 @@ scenario('19. storage wiped mid-payment, pay again', async () => {
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
   const second = await launched(page);
-  assert.equal(second.prepayId, first.prepayId, 'the live attempt is launched again');
-  await payInWallet(page, second.prepayId);
+  assert.equal(second.walletId, first.walletId, 'the live attempt is launched again');
+  await payInWallet(page, second.walletId);
   await expectOutcome(page, 'paid');
-  assert.equal((await api.stats(orderNo)).prepayCalls, 1);
+  assert.equal((await wx.stats(orderNo)).prepayCalls, 1);
   await page.close();
   return { orderNo, outcome: 'paid' };
 });
@@ -743,17 +788,17 @@ scenario('20. cancelled here, paid on another device, pay again', async () => {
   const page = await openPage(orderNo);
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
+  const { walletId } = await launched(page);
   await page.evaluate(() => window.cg.settleLaunch('cancelled'));
   await expectOutcome(page, 'cancelled');
   // The buyer scans the same QR code with a phone and pays there; the notify is lost.
-  assert.equal((await api.wallet(prepayId, 'confirm', { 'X-Fault': 'notify=lost' })).status, 200);
+  assert.equal((await wx.wallet(walletId, 'confirm', { 'X-Fault': 'notify=lost' })).status, 200);
   // Paying again here launches the stored prepay (no create); the wallet shows it paid and
   // the buyer comes back: the status says paid.
   await page.locator('#pay').click();
   const again = await launched(page, 2);
-  assert.equal(again.prepayId, prepayId);
-  const refused = await api.wallet(prepayId, 'confirm');
+  assert.equal(again.walletId, walletId);
+  const refused = await wx.wallet(walletId, 'confirm');
   assert.equal(refused.status, 409, JSON.stringify(refused.body));
   await page.evaluate(() => window.cg.settleLaunch('ok'));
   await expectOutcome(page, 'paid');
@@ -767,11 +812,13 @@ scenario('21. the notify arrives twice', async () => {
   const page = await openPage(orderNo);
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
-  assert.equal((await api.wallet(prepayId, 'confirm', { 'X-Fault': 'notify=dup' })).status, 200);
+  const { walletId } = await launched(page);
+  assert.equal((await wx.wallet(walletId, 'confirm', { 'X-Fault': 'notify=dup' })).status, 200);
   await page.evaluate(() => window.cg.settleLaunch('ok'));
   await expectOutcome(page, 'paid');
   await waitFor(async () => (await api.stats(orderNo)).notifiesDuplicate >= 1, 'the second notify');
+  const charged = await wx.stats(orderNo);
+  assert.ok(charged.notifiesAcknowledged >= 2, `both copies were acknowledged: ${JSON.stringify(charged)}`);
   await page.close();
   return { orderNo, outcome: 'paid' };
 });
@@ -781,8 +828,8 @@ scenario('22. a second tab opens the order after it was paid in the first', asyn
   const a = await openPage(orderNo);
   await a.locator('#outcome[data-status="ready"]').waitFor();
   await a.locator('#pay').click();
-  const { prepayId } = await launched(a);
-  await payInWallet(a, prepayId);
+  const { walletId } = await launched(a);
+  await payInWallet(a, walletId);
   await expectOutcome(a, 'paid');
   const b = await openPage(orderNo);
   await expectOutcome(b, 'paid');
@@ -804,7 +851,7 @@ scenario('23. two tabs: cancelled, then both pay again at once', async () => {
   const [a, b] = await Promise.all([openPage(orderNo), openPage(orderNo)]);
   await Promise.all([a, b].map((p) => p.locator('#outcome[data-status="ready"]').waitFor()));
   await a.locator('#pay').click();
-  const { prepayId } = await launched(a);
+  const { walletId } = await launched(a);
   await b.locator('#pay').click();
   await a.evaluate(() => window.cg.settleLaunch('cancelled'));
   // The waiting tab hears the outcome (or takes the lock and reuses the prepay itself).
@@ -823,8 +870,8 @@ scenario('23. two tabs: cancelled, then both pay again at once', async () => {
     return na + nb > la + lb;
   }, 'a launch after paying again');
   const all = [...await a.evaluate(() => window.cg.launches), ...await b.evaluate(() => window.cg.launches)];
-  assert.ok(all.every((l) => l.prepayId === prepayId), `only the one prepay is ever launched: ${JSON.stringify(all)}`);
-  assert.equal((await api.wallet(prepayId, 'confirm')).status, 200);
+  assert.ok(all.every((l) => l.walletId === walletId), `only the one prepay is ever launched: ${JSON.stringify(all)}`);
+  assert.equal((await wx.wallet(walletId, 'confirm')).status, 200);
   await Promise.all([a, b].map((p) => p.evaluate(() => window.cg.settleLaunch('ok'))));
   await Promise.all([expectOutcome(a, 'paid'), expectOutcome(b, 'paid')]);
   const sent = [...await events(a, 'createSent'), ...await events(b, 'createSent')];
@@ -853,11 +900,11 @@ for (const [letter, label, offset] of [['a', '3 hours', 3 * HOUR], ['b', '24 hou
     assert.ok(Math.abs(skew - offset) < 60_000, `the page's clock is ${skew} ms ahead`);
     await page.locator('#outcome[data-status="ready"]').waitFor();
     await page.locator('#pay').click();
-    const { prepayId } = await launched(page);
+    const { walletId } = await launched(page);
     // The guard learned the server's clock from the first reply and judged the expiry on it.
     const [clock] = await events(page, 'serverClock');
     assert.ok(clock && Math.abs(clock.offsetMs + offset) < 60_000, JSON.stringify(clock));
-    await payInWallet(page, prepayId);
+    await payInWallet(page, walletId);
     await expectSettled(page, 'paid');
     assert.equal((await events(page, 'createSent')).length, 1);
     assert.equal(await page.locator('#launches').getAttribute('data-count'), '1');
@@ -872,10 +919,10 @@ scenario('24c. the clock jumps +3 hours while the wallet is open', async () => {
   const page = await openPage(orderNo, { init: clockAhead, initArg: 0 });
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
+  const { walletId } = await launched(page);
   // Past the prepay's 2 h on the device's clock, not on the server's.
   await page.evaluate((ahead) => { window.clockOffset = ahead; }, 3 * HOUR);
-  await payInWallet(page, prepayId);
+  await payInWallet(page, walletId);
   await expectSettled(page, 'paid');
   const jumps = await events(page, 'serverClock');
   assert.ok(jumps.some((e) => Math.abs(e.jumpMs - 3 * HOUR) < 60_000), `the jump was seen: ${JSON.stringify(jumps)}`);
@@ -891,8 +938,8 @@ scenario('25a. an idle second tab shows the order paid without a click', async (
   const [a, b] = await Promise.all([openPage(orderNo), openPage(orderNo, { query: { button: 'guard' } })]);
   await Promise.all([a, b].map((p) => p.locator('#outcome[data-status="ready"]').waitFor()));
   await a.locator('#pay').click();
-  const { prepayId } = await launched(a);
-  await payInWallet(a, prepayId);
+  const { walletId } = await launched(a);
+  await payInWallet(a, walletId);
   await expectSettled(a, 'paid');
   // Tab 2 was never clicked: it hears tab 1's broadcast, shows the outcome, and its attached
   // button shows paid (disabled), without asking the server anything.
@@ -929,8 +976,8 @@ scenario('25b. an idle second tab that heard nothing: its click ends paid at onc
   const [a, b] = await Promise.all([openPage(orderNo), openPage(orderNo, { query: { button: 'guard' }, init: deaf })]);
   await Promise.all([a, b].map((p) => p.locator('#outcome[data-status="ready"]').waitFor()));
   await a.locator('#pay').click();
-  const { prepayId } = await launched(a);
-  await payInWallet(a, prepayId);
+  const { walletId } = await launched(a);
+  await payInWallet(a, walletId);
   await expectSettled(a, 'paid');
   assert.equal(await b.locator('#outcome').getAttribute('data-status'), 'ready');
   // The buyer clicks Pay in tab 2: the record tab 1 stored (or one status query) says paid; no
@@ -958,20 +1005,20 @@ function storeRecord(page, orderNo, record) {
     [`checkout-guard/v1/e2e/buyer-1/${orderNo}`, JSON.stringify(record)]);
 }
 
-/** Another order with a live attempt: paid up to the wallet, cancelled there. `{ orderNo, record, prepayId, attemptId }`. */
+/** Another order with a live attempt: paid up to the wallet, cancelled there. `{ orderNo, record, walletId, attemptId }`. */
 async function otherOrderWithLiveAttempt() {
   const { orderNo } = await newOrder(5000);
   const page = await openPage(orderNo);
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
-  const { prepayId, attemptId } = await launched(page);
-  assert.equal((await api.wallet(prepayId, 'cancel')).status, 200);
+  const { walletId, attemptId } = await launched(page);
+  assert.equal((await wx.wallet(walletId, 'cancel')).status, 200);
   await page.evaluate(() => window.cg.settleLaunch('cancelled'));
   await expectSettled(page, 'cancelled');
   const record = await storedRecord(page, orderNo);
   assert.equal(record?.attemptId, attemptId, JSON.stringify(record));
   await page.close();
-  return { orderNo, record, prepayId, attemptId };
+  return { orderNo, record, walletId, attemptId };
 }
 
 /** After paying `orderNo`: every launch on `page` was of this order, never of `other`, which has no charge. */
@@ -980,13 +1027,14 @@ async function neverLaunchedOther(page, orderNo, other) {
   assert.ok(launches.length >= 1);
   for (const l of launches) {
     assert.equal(l.orderNo, orderNo, JSON.stringify(launches));
-    assert.notEqual(l.prepayId, other.prepayId, `the other order's prepay was launched: ${JSON.stringify(launches)}`);
+    assert.notEqual(l.walletId, other.walletId, `the other order's prepay was launched: ${JSON.stringify(launches)}`);
     assert.notEqual(l.attemptId, other.attemptId, JSON.stringify(launches));
   }
   const ours = (await api.dump(orderNo)).attempts.map((a) => a.attemptId);
   assert.ok(launches.every((l) => ours.includes(l.attemptId)), `launched: ${JSON.stringify(launches)}, ours: ${ours}`);
+  const charged = await wx.stats(other.orderNo);
+  assert.equal(charged.charges, 0, `the other order: ${JSON.stringify(charged)}`);
   const theirs = await api.stats(other.orderNo);
-  assert.equal(theirs.charges, 0, `the other order: ${JSON.stringify(theirs)}`);
   assert.equal(theirs.attemptsCreated, 1, JSON.stringify(theirs));
   const { status } = (await call(api.base, 'GET', `/api/orders/${other.orderNo}/payment`)).body;
   assert.equal(status, 'unpaid', 'the other order\'s attempt is untouched');
@@ -1007,8 +1055,8 @@ scenario('26a. a record edited to carry another order\'s attempt, then reload', 
   assert.equal(await page.locator('#launches').getAttribute('data-count'), '0');
   assert.notEqual(await page.locator('#outcome').getAttribute('data-status'), 'failed', await whatHappened(page));
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
-  await payInWallet(page, prepayId);
+  const { walletId } = await launched(page);
+  await payInWallet(page, walletId);
   await expectSettled(page, 'paid');
   await neverLaunchedOther(page, orderNo, other);
   await page.close();
@@ -1029,12 +1077,12 @@ scenario('26b. a record edited to carry another order\'s attempt, live attempt h
   await storeRecord(page, orderNo, { ...record, attemptId: other.attemptId, prepay: other.record.prepay });
   await page.locator('#pay').click();
   const again = await launched(page, 2);
-  assert.equal(again.prepayId, own.prepayId, 'the server\'s prepay for this order is launched');
+  assert.equal(again.walletId, own.walletId, 'the server\'s prepay for this order is launched');
   const mismatch = await events(page, 'recordMismatch');
   assert.equal(mismatch.length, 1, JSON.stringify(await events(page)));
   assert.equal(mismatch[0].stored, other.attemptId, JSON.stringify(mismatch));
   assert.equal(mismatch[0].server, own.attemptId, JSON.stringify(mismatch));
-  await payInWallet(page, again.prepayId);
+  await payInWallet(page, again.walletId);
   await expectSettled(page, 'paid');
   await neverLaunchedOther(page, orderNo, other);
   assert.equal((await storedRecord(page, orderNo)).attemptId, own.attemptId, 'the record is this order\'s again');
@@ -1056,12 +1104,13 @@ scenario('27a. the amount changes while the old prepay is open in the wallet', a
   assert.equal(changed.body.amount, 3998);
   const dump = await api.dump(orderNo);
   assert.equal(dump.attempts.find((a) => a.attemptId === old.attemptId)?.state, 'closed', JSON.stringify(dump.attempts));
-  assert.equal(dump.providerTransactions.find((x) => x.outTradeNo === old.attemptId)?.tradeState, 'CLOSED');
+  const closed = await wx.transactions(orderNo);
+  assert.equal(closed.find((x) => x.outTradeNo === old.attemptId)?.tradeState, 'CLOSED', JSON.stringify(closed));
   // The buyer confirms the old prepay in the wallet: refused, nothing charged.
-  const refused = await api.wallet(old.prepayId, 'confirm');
+  const refused = await wx.wallet(old.walletId, 'confirm');
   assert.equal(refused.status, 409, JSON.stringify(refused.body));
   assert.equal(refused.body.error, 'prepay_closed', JSON.stringify(refused.body));
-  const stats = await api.stats(orderNo);
+  const stats = await wx.stats(orderNo);
   assert.equal(stats.charges, 0, JSON.stringify(stats));
   assert.equal(stats.paymentsRefused, 1, JSON.stringify(stats));
   // The wallet reports the refusal; the guard checks with the server: that attempt is dead.
@@ -1072,14 +1121,14 @@ scenario('27a. the amount changes while the old prepay is open in the wallet', a
   await page.locator('#pay').click();
   const fresh = await launched(page, 2);
   assert.notEqual(fresh.attemptId, old.attemptId);
-  assert.notEqual(fresh.prepayId, old.prepayId);
-  await payInWallet(page, fresh.prepayId);
+  assert.notEqual(fresh.walletId, old.walletId);
+  await payInWallet(page, fresh.walletId);
   await expectSettled(page, 'paid');
   const order = await api.order(orderNo);
   assert.equal(order.paidAmount, 3998, JSON.stringify(order));
   assert.deepEqual(order.flags, [], JSON.stringify(order));
-  const paid = (await api.dump(orderNo)).providerTransactions.filter((x) => x.tradeState === 'SUCCESS');
-  assert.deepEqual(paid.map((x) => [x.outTradeNo, x.amount]), [[fresh.attemptId, 3998]]);
+  const paid = (await wx.transactions(orderNo)).filter((x) => x.tradeState === 'SUCCESS');
+  assert.deepEqual(paid.map((x) => [x.outTradeNo, x.total]), [[fresh.attemptId, 3998]]);
   await page.close();
   return { orderNo, outcome: 'paid', attempts: 2 };
 });
@@ -1090,9 +1139,16 @@ scenario('27b. an amount change while the provider is down is refused', async ()
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
   const old = await launched(page);
-  // The backend cannot close the open attempt: it must not take the change.
+  // The backend cannot close the open attempt (WeChat Pay answers 500 SYSTEM_ERROR): it must
+  // not take the change.
   const doubled = { ...content, amount: 3998, items: [{ sku: 'tea', qty: 2 }] };
-  const refused = await call(api.base, 'PUT', `/api/orders/${orderNo}`, { content: doubled }, { 'X-Fault': 'provider=fail' });
+  await wx.addFault({ spec: 'status=500', pathPrefix: `/v3/pay/transactions/out-trade-no/${old.attemptId}/close`, method: 'POST' });
+  let refused;
+  try {
+    refused = await call(api.base, 'PUT', `/api/orders/${orderNo}`, { content: doubled });
+  } finally {
+    await wx.clearFaults();
+  }
   assert.equal(refused.status, 409, JSON.stringify(refused.body));
   assert.equal(refused.body.error, 'attempt_open', JSON.stringify(refused.body));
   assert.ok(Number(refused.headers.get('retry-after')) >= 1, 'with Retry-After');
@@ -1102,9 +1158,12 @@ scenario('27b. an amount change while the provider is down is refused', async ()
   assert.equal(order.amount, 1999);
   const dump = await api.dump(orderNo);
   assert.equal(dump.attempts[0].state, 'unpaid', JSON.stringify(dump.attempts));
-  assert.equal(dump.providerTransactions[0].tradeState, 'NOTPAY', JSON.stringify(dump.providerTransactions));
+  const transactions = await wx.transactions(orderNo);
+  assert.equal(transactions.length, 1, JSON.stringify(transactions));
+  assert.equal(transactions[0].tradeState, 'NOTPAY', JSON.stringify(transactions));
+  assert.ok(transactions[0].payable, JSON.stringify(transactions));
   // The attempt is as payable as before: the buyer pays the amount the wallet showed.
-  await payInWallet(page, old.prepayId);
+  await payInWallet(page, old.walletId);
   await expectSettled(page, 'paid');
   const paid = await api.order(orderNo);
   assert.equal(paid.paidAmount, 1999, JSON.stringify(paid));
@@ -1172,8 +1231,8 @@ scenario('28. the order form is submitted twice, after a reload, in other tabs',
   const page = await openPage(orderNo);
   await page.locator('#outcome[data-status="ready"]').waitFor();
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
-  await payInWallet(page, prepayId);
+  const { walletId } = await launched(page);
+  await payInWallet(page, walletId);
   await expectSettled(page, 'paid');
   await page.close();
   return { orderNo, outcome: 'paid' };
@@ -1197,9 +1256,9 @@ scenario('29a. the wallet never answers, then pay again', async () => {
   await button.click();
   const second = await launched(page, 2);
   assert.equal(second.attemptId, first.attemptId);
-  assert.equal(second.prepayId, first.prepayId);
+  assert.equal(second.walletId, first.walletId);
   assert.equal((await events(page, 'prepayReused')).length, 1);
-  await payInWallet(page, second.prepayId);
+  await payInWallet(page, second.walletId);
   await expectSettled(page, 'paid');
   assert.equal((await events(page, 'createSent')).length, 1);
   await page.close();
@@ -1213,7 +1272,7 @@ scenario('29b. no Web Locks: the storage lease outlives its first term', async (
   assert.equal(await a.evaluate(() => 'locks' in navigator), false);
   await Promise.all([a, b].map((p) => p.locator('#outcome[data-status="ready"]').waitFor()));
   await a.locator('#pay').click();
-  const { prepayId } = await launched(a);
+  const { walletId } = await launched(a);
   const leaseKey = `checkout-guard:lock:checkout-guard:e2e:buyer-1:${orderNo}`;
   const lease = async () => {
     const text = await a.evaluate((k) => localStorage.getItem(k), leaseKey);
@@ -1236,7 +1295,7 @@ scenario('29b. no Web Locks: the storage lease outlives its first term', async (
   for (const type of ['createSent', 'launchStarted', 'statusQuery']) {
     assert.equal((await events(b, type)).length, 0, `no ${type} in the waiting tab`);
   }
-  await payInWallet(a, prepayId);
+  await payInWallet(a, walletId);
   await Promise.all([expectOutcome(a, 'paid'), expectOutcome(b, 'paid')]);
   assert.equal(await b.locator('#launches').getAttribute('data-count'), '0');
   assert.equal(await a.evaluate((k) => localStorage.getItem(k), leaseKey), null, 'the lease is released');
@@ -1248,7 +1307,8 @@ scenario('29c. reload during a slow create', async () => {
   const { orderNo } = await newOrder();
   const page = await openPage(orderNo);
   await page.locator('#outcome[data-status="ready"]').waitFor();
-  await api.addFault({ spec: 'provider-latency=2000', pathPrefix: `/api/orders/${orderNo}/payments`, method: 'POST', times: 1 });
+  // WeChat Pay takes 2 s to answer the create.
+  await wx.addFault({ spec: 'latency=2000', pathPrefix: CREATE_PATH, method: 'POST', times: 1 });
   await page.locator('#pay').click();
   await waitFor(async () => (await events(page, 'createSent')).length > 0, 'the create');
   await page.reload();
@@ -1263,9 +1323,9 @@ scenario('29c. reload during a slow create', async () => {
   assert.doesNotMatch(await page.locator('#outcome .title').textContent(), /failed/i);
   assert.equal((await events(page, 'createSent')).length, 0, 'no create after the reload');
   await page.locator('#pay').click();
-  const { prepayId, attemptId } = await launched(page);
+  const { walletId, attemptId } = await launched(page);
   const attempts = await othersClosed(orderNo, attemptId);
-  await payInWallet(page, prepayId);
+  await payInWallet(page, walletId);
   await expectSettled(page, 'paid');
   await page.close();
   return { orderNo, outcome: `${shown}→paid`, attempts };
@@ -1290,8 +1350,8 @@ scenario('29d. clicks before the wasm is ready: held, then one payment', async (
   assert.equal(await page.locator('#pay').getAttribute('data-checkout-state'), 'busy');
   assert.deepEqual(await events(page), [], 'nothing ran before the wasm arrived');
   arrive();
-  const { prepayId } = await launched(page);
-  await payInWallet(page, prepayId);
+  const { walletId } = await launched(page);
+  await payInWallet(page, walletId);
   await expectSettled(page, 'paid');
   assert.equal((await events(page, 'createSent')).length, 1, 'three early clicks, one create');
   assert.equal((await events(page, 'locked')).length, 1);
@@ -1319,9 +1379,9 @@ scenario('29e. the wasm fails to load: the button is usable again and the next c
   assert.equal(await page.locator('#pay').getAttribute('aria-busy'), null);
   assert.deepEqual(await events(page), []);
   await page.locator('#pay').click();
-  const { prepayId } = await launched(page);
+  const { walletId } = await launched(page);
   assert.equal(fetches, 2, 'the click loaded the wasm again');
-  await payInWallet(page, prepayId);
+  await payInWallet(page, walletId);
   await expectSettled(page, 'paid');
   assert.equal((await events(page, 'createSent')).length, 1);
   assert.deepEqual(page.problems, []);

@@ -1,11 +1,13 @@
 // Shared helpers of the browser suites in tests/e2e/: start the reference backend binary on a
-// free loopback port (or a given one, for restarts), headless Chromium through playwright-core,
-// and the backend's admin, order and simulated-wallet calls.
+// free loopback port (or a given one, for restarts), the WeChat Pay simulator binary and the
+// backend on it (`--provider wechatpay`), headless Chromium through playwright-core, the
+// backend's admin and order calls, and the simulator's wallet, faults and ledger.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -159,11 +161,13 @@ const VECTORS_APPID = 'wxd678efh567hg6787';
 
 /**
  * Starts the WeChat Pay simulator binary on a free port with the throw-away keys of the WeChat
- * Pay test vectors (`wechatpay/tests/vectors/`), as `cargo xtask demo --wechatpay` does.
- * Resolves `{ url, stats(orderNo), serverEnv(serverPort), stop() }`: `serverEnv` is the
- * payment center's `CG_WECHATPAY_*` settings for it (its notify URL on `serverPort`).
+ * Pay test vectors (`wechatpay/tests/vectors/`), as `cargo xtask demo --wechatpay` does;
+ * `args` adds command-line options (e.g. `--min-time-expire-ms`). Resolves `{ url,
+ * stats(orderNo), serverEnv(serverPort), stop(), … }`: `serverEnv` is the payment center's
+ * `CG_WECHATPAY_*` settings for it (its notify URL on `serverPort`); `wallet`, `addFault`,
+ * `clearFaults`, `faults` and `transactions` are the simulator's wallet and admin calls.
  */
-export async function startWechatpaySim() {
+export async function startWechatpaySim({ args = [] } = {}) {
   assert.ok(existsSync(WECHATPAY_SIM_BIN), `no simulator at ${WECHATPAY_SIM_BIN}: run \`cargo build -p checkout-guard-wechatpay-sim\` or set CG_WECHATPAY_SIM_BIN`);
   const vectors = JSON.parse(readFileSync(join(ROOT, 'wechatpay/tests/vectors/wechatpay-v3.json'), 'utf8'));
   const keys = mkdtempSync(join(tmpdir(), 'checkout-guard-wxsim-'));
@@ -183,7 +187,7 @@ export async function startWechatpaySim() {
     '--listen', '127.0.0.1:0', '--mchid', vectors.mchid, '--merchant-serial', vectors.merchant_serial_no,
     '--merchant-public-key', path.merchantPublic, '--apiv3-key-file', path.apiv3,
     '--wechatpay-private-key', path.wechatpayPrivate, '--wechatpay-serial', vectors.wechatpay_public_key_id,
-    '--notify-time-scale', '0.01',
+    '--notify-time-scale', '0.01', ...args,
   ], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr.on('data', (chunk) => { log += chunk; });
@@ -210,6 +214,36 @@ export async function startWechatpaySim() {
       assert.equal(response.status, 200);
       return response.json();
     },
+    /**
+     * Every transaction of a business order at the simulator, oldest first: `[{ outTradeNo,
+     * tradeState, payable, total }]`.
+     */
+    async transactions(orderNo) {
+      const { status, body } = await call(url, 'GET', `/sim/admin/transactions/${encodeURIComponent(orderNo)}`);
+      assert.equal(status, 200, JSON.stringify(body));
+      return body.transactions;
+    },
+    /**
+     * The buyer in the simulator's wallet: `POST /sim/wallet/{id}/{action}` (`id` a prepay id or
+     * a `code_url` token; `action` confirm, cancel or fail; `headers` e.g. an `X-Fault` with
+     * `notify=lost`). Resolves `{ status, body }`.
+     */
+    wallet(id, action, headers = {}) {
+      return call(url, 'POST', `/sim/wallet/${encodeURIComponent(id)}/${action}`, undefined, headers);
+    },
+    /** Installs a global fault rule at the simulator (`{ spec, pathPrefix, method, times }`). */
+    async addFault(rule) {
+      const { status, body } = await call(url, 'POST', '/sim/admin/faults', rule);
+      assert.ok(status < 300, JSON.stringify(body));
+    },
+    async clearFaults() {
+      const { status } = await call(url, 'DELETE', '/sim/admin/faults');
+      assert.ok(status < 300);
+    },
+    /** The global fault rules still installed: `{ rules }`. */
+    async faults() {
+      return (await call(url, 'GET', '/sim/admin/faults')).body;
+    },
     serverEnv(serverPort) {
       return {
         CG_WECHATPAY_BASE_URL: url,
@@ -229,4 +263,29 @@ export async function startWechatpaySim() {
       rmSync(keys, { recursive: true, force: true });
     },
   };
+}
+
+/** A free loopback port (a server whose notify URL must name its port before it starts). */
+export async function freePort() {
+  const probe = createServer();
+  await new Promise((ok) => probe.listen(0, '127.0.0.1', ok));
+  const { port } = probe.address();
+  await new Promise((ok) => probe.close(ok));
+  return port;
+}
+
+/**
+ * Starts the server binary on WeChat Pay (`--provider wechatpay`) against `sim` (from
+ * `startWechatpaySim`): on `listen` (a restart on the same port), or on a free port; the other
+ * options as `startServer`'s.
+ */
+export async function startWechatpayServer(sim, { listen, args = [], env = {}, ...rest } = {}) {
+  const address = listen ?? `127.0.0.1:${await freePort()}`;
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  return startServer({
+    ...rest,
+    listen: address,
+    args: ['--provider', 'wechatpay', ...args],
+    env: { ...sim.serverEnv(port), ...env },
+  });
 }

@@ -1,7 +1,9 @@
-// Two Pay buttons for two orders: one guard opens the wallet window in `prepare` (inside the
-// click's user activation) and navigates it in `launch`; the other opens it in `launch` itself,
-// after the server's replies, which a browser with popup blocking refuses. The test reads
-// `window.results` and confirms the payment at the simulated provider.
+// Two Pay buttons for two orders, paid by WeChat Pay H5 (a mobile browser outside WeChat: the
+// merchant opens the prepay's `h5Url`, WeChat Pay's page, in a window): one guard opens the
+// wallet window in `prepare` (inside the click's user activation) and navigates it to `h5Url`
+// in `launch`; the other opens it in `launch` itself, after the server's replies, which a
+// browser with popup blocking refuses. The test reads `window.results` and confirms the payment
+// in the WeChat Pay simulator's wallet (`walletId`: the `prepay_id` of the `h5Url`).
 import { CheckoutGuard, init } from '/pkg/index.js';
 
 // The wasm loads on first use; this page uses the package synchronously from the start.
@@ -19,6 +21,11 @@ async function order(content) {
     body: JSON.stringify({ content }),
   });
   return reply.json();
+}
+
+/** The `prepay_id` an H5 prepay's `h5Url` carries: the id WeChat Pay's wallet pays. */
+function walletIdOf(prepay) {
+  return new URL(prepay.h5Url).searchParams.get('prepay_id');
 }
 
 function wait(orderNo) {
@@ -41,8 +48,8 @@ const prepared = new CheckoutGuard({
       results.blocked.push(context.orderNo);
       return 'failed';
     }
-    w.location.href = prepay.walletUrl;
-    results.opened.push({ orderNo: context.orderNo, attemptId: context.attemptId, prepayId: prepay.prepayId });
+    w.location.href = prepay.h5Url;
+    results.opened.push({ orderNo: context.orderNo, attemptId: context.attemptId, walletId: walletIdOf(prepay) });
     return wait(context.orderNo);
   },
 });
@@ -51,19 +58,19 @@ const late = new CheckoutGuard({
   ...common,
   namespace: 'gesture-late',
   launch: (prepay, context) => {
-    const w = window.open(prepay.walletUrl, 'wallet-late');
+    const w = window.open(prepay.h5Url, 'wallet-late');
     if (!w) {
       results.blocked.push(context.orderNo);
       return 'cancelled';
     }
-    results.opened.push({ orderNo: context.orderNo, attemptId: context.attemptId, prepayId: prepay.prepayId });
+    results.opened.push({ orderNo: context.orderNo, attemptId: context.attemptId, walletId: walletIdOf(prepay) });
     return wait(context.orderNo);
   },
 });
 
 for (const guard of [prepared, late]) guard.on('outcome', (e) => results.outcomes.push(e));
 
-const [a, b] = await Promise.all([order({ amount: 100, cart: 'prepared' }), order({ amount: 100, cart: 'late' })]);
+const [a, b] = await Promise.all([order({ amount: 100, cart: 'prepared', scene: 'h5' }), order({ amount: 100, cart: 'late', scene: 'h5' })]);
 window.orders = { prepared: a.orderNo, late: b.orderNo };
 prepared.attach(document.getElementById('prepared'), () => ({ orderNo: a.orderNo, content: a.content }));
 late.attach(document.getElementById('late'), () => ({ orderNo: b.orderNo, content: b.content }));

@@ -1,7 +1,8 @@
 // The adversarial suite's page: the package imported the way a shop imports it, one order
 // (`?order=…`), guard options from `?opts=<JSON>`, and a wallet the test drives: `launch`
-// records the prepay and settles when the test calls `window.cg.settleLaunch(result)` (or at
-// once with `?launch=ok`). A page opened on an order the guard has a record of (a reload, a
+// records the prepay (WeChat Pay's shapes: Native `codeUrl`, JSAPI `package`, H5 `h5Url`) and
+// the id the simulator's wallet takes for it, and settles when the test calls
+// `window.cg.settleLaunch(result)` (or at once with `?launch=ok`). A page opened on an order the guard has a record of (a reload, a
 // closed tab opened again), or with `?resume=1`, asks the guard what became of that payment.
 // Without `?order` it is the order form: no order, no button, `window.cg.submit(content)`
 // submits it through the guard. With `?button=guard` the page never sets the Pay button's
@@ -91,12 +92,25 @@ async function loadOrder() {
   return response.json();
 }
 
+/**
+ * The id WeChat Pay's wallet (the simulator's `/sim/wallet/{id}`) takes for `prepay`: the token
+ * of a Native `codeUrl` (what the buyer's scan reads), the `prepay_id` of a JSAPI `package` or
+ * of an H5 `h5Url`; `null` for anything else.
+ */
+function walletIdOf(prepay) {
+  if (typeof prepay?.codeUrl === 'string') return new URL(prepay.codeUrl).searchParams.get('pr');
+  if (typeof prepay?.package === 'string') return prepay.package.replace(/^prepay_id=/, '');
+  if (typeof prepay?.h5Url === 'string') return new URL(prepay.h5Url).searchParams.get('prepay_id');
+  return null;
+}
+
 function launch(prepay, { orderNo: launchedFor, attemptId }) {
-  state.launches.push({ prepayId: prepay.prepayId, orderNo: launchedFor, attemptId, at: Date.now() });
+  const walletId = walletIdOf(prepay);
+  state.launches.push({ walletId, prepay, orderNo: launchedFor, attemptId, at: Date.now() });
   const count = $('launches');
   count.textContent = String(state.launches.length);
   count.dataset.count = String(state.launches.length);
-  count.dataset.prepayId = prepay.prepayId;
+  count.dataset.walletId = walletId ?? '';
   count.dataset.attemptId = attemptId;
   if (launchMode === 'ok') return 'ok';
   return new Promise((settle) => state.pendingLaunches.push(settle));
