@@ -27,6 +27,8 @@ let reason = null; // the last outcome's reason: decides the texts and the Pay b
 let runStarted = 0;
 let guard = null;
 let detach = () => {};
+/** WeChat Pay's simulator, when the server runs the `wechatpay` provider (`GET /sim/provider`). */
+let wechatpay = null;
 
 // ---------------------------------------------------------------- timeline
 
@@ -304,11 +306,21 @@ async function refreshStats() {
   statsBusy = true;
   try {
     const stats = await admin.stats(order.orderNo);
-    $('stat-charges').textContent = String(stats.charges);
+    let charges = stats.charges;
+    if (wechatpay) {
+      // WeChat Pay (another process) counts its prepay calls and charges itself; here, the
+      // attempts it reported paid to the payment center (its notify or a query).
+      const dump = await admin.order(order.orderNo);
+      charges = dump.attempts.filter((attempt) => attempt.state === 'paid').length;
+      $('stat-prepay').textContent = '—';
+      $('stat-refused').textContent = '—';
+    } else {
+      $('stat-prepay').textContent = String(stats.prepayCalls);
+      $('stat-refused').textContent = String(stats.duplicatesRefused + stats.paymentsRefused);
+    }
+    $('stat-charges').textContent = String(charges);
     $('stat-attempts').textContent = String(stats.attemptsCreated);
-    $('stat-prepay').textContent = String(stats.prepayCalls);
-    $('stat-refused').textContent = String(stats.duplicatesRefused + stats.paymentsRefused);
-    $('stats').dataset.charges = String(stats.charges);
+    $('stats').dataset.charges = String(charges);
     await faults.sync();
   } catch {
     // the next refresh tries again
@@ -331,16 +343,19 @@ const wallet = createWallet({
   paid: $('wallet-paid'),
   qr: $('wallet-qr'),
 }, note);
+const faults = createFaults($('faults'), () => order?.orderNo ?? null, note);
+
 // The in-process simulation (wallet pages here), or WeChat Pay's simulator (real shapes).
 providerInfo().then((info) => {
   wallet.setProvider(info);
+  faults.setProvider(info);
   if (info?.provider === 'wechatpay') {
+    wechatpay = info;
+    $('stats-title').textContent = "The payment center's count for this order (charges as WeChat Pay reported them)";
     note(`Provider: WeChat Pay API v3, the simulator at ${info.baseUrl} (charges are counted there: `
       + `${info.baseUrl}/sim/admin/stats/<orderNo>)`, 'wallet');
   }
 }, () => {});
-
-const faults = createFaults($('faults'), () => order?.orderNo ?? null, note);
 
 function onEvent(event) {
   const mine = !event.orderNo || event.orderNo === order?.orderNo;
