@@ -5,7 +5,8 @@
 // the buyer confirms there and presses "I have paid", the notify reaches the payment center,
 // and the simulator's own records count one charge. Then a closed wallet paid again (the same
 // prepay) and "lost reply after commit" (one key, one attempt), each one charge at WeChat Pay.
-// The in-process provider (`cargo xtask demo --simulated`) is demo.test.mjs.
+// The H5 scene has its own file (h5.test.mjs); the in-process provider (`cargo xtask demo
+// --simulated`) is demo.test.mjs.
 //
 // Run by `cargo xtask ci`, which passes CG_SERVER_BIN and CG_WECHATPAY_SIM_BIN.
 import { after, before, test } from 'node:test';
@@ -55,7 +56,9 @@ test('the demo launches the real Native shape, a QR code, and one charge at WeCh
   // The page learnt which provider runs before the buyer can pay.
   await page.locator('#timeline', { hasText: 'WeChat Pay API v3' }).waitFor({ timeout: 10_000 });
   const orderNo = (await page.locator('#order-no').textContent()).trim();
-  // The toggles that act on the in-process provider are not offered.
+  // WeChat Pay's scenes are offered; the toggles that act on the in-process provider are not.
+  await page.locator('#scene-choice:not([hidden])').waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#scene').inputValue(), 'native');
   for (const id of ['late-notify', 'lost-notify', 'short-expiry']) {
     assert.ok(!(await page.locator(`#fault-${id}`).isVisible()), `${id} is not offered`);
   }

@@ -4,9 +4,9 @@
 //! The demo builds the npm package (`build`), the server and the WeChat Pay simulator, and runs
 //! them from the workspace root until Ctrl-C: the payment center on `127.0.0.1:<port>`, serving
 //! `www/` at `/` and `pkg/` at `/pkg/`, with `--provider wechatpay`, talking WeChat Pay API v3
-//! to the simulator (`wechatpay-sim`, on `<port> + 10`). The page launches the real Native
-//! shape: the `codeUrl` drawn as a QR code beside the simulator's scan page (the buyer's
-//! phone). The keys are the throw-away ones
+//! to the simulator (`wechatpay-sim`, on `<port> + 10`). The page launches the real shapes: the
+//! Native `codeUrl` drawn as a QR code beside the simulator's scan page (the buyer's phone), or
+//! the H5 `h5_url` the buyer is sent to and comes back from. The keys are the throw-away ones
 //! of the WeChat Pay test vectors (`wechatpay/tests/vectors/`), written to
 //! `target/demo-wechatpay/`: never a real merchant's. The simulator keeps its ledger in memory,
 //! so the payment center's database is in memory too: a restart forgets both together.
@@ -109,7 +109,8 @@ pub fn demo(args: &[String]) -> Result<(), String> {
             if let Some(sim_port) = sim_port {
                 println!(
                     "  The provider is WeChat Pay API v3, simulated on port {sim_port}: scan the QR\n  \
-                     code in the simulator's page beside it, confirm, then press \"I have paid\".\n  \
+                     code in the simulator's page beside it, confirm, then press \"I have paid\";\n  \
+                     or pick \"Phone browser (H5)\", go to WeChat Pay's page and back.\n  \
                      WeChat Pay's own charge count: http://127.0.0.1:{sim_port}/sim/admin/stats/<order>\n  \
                      (`cargo xtask demo --simulated`: the in-process provider instead.)"
                 );
