@@ -47,6 +47,8 @@ export const orders = {
 
 export const admin = {
   stats: (orderNo) => api('GET', `/admin/stats/${enc(orderNo)}`),
+  /** The order, its attempts (with their states) and more, straight from the database. */
+  order: (orderNo) => api('GET', `/admin/orders/${enc(orderNo)}`),
   faults: () => api('GET', '/admin/faults'),
   addFault: (rule) => api('POST', '/admin/faults', rule),
   clearFaults: () => api('DELETE', '/admin/faults'),

@@ -19,14 +19,24 @@ const SCOPE = 'demo-buyer';
 const CURRENT_ORDER = 'checkout-guard-demo/current-order';
 /** The buyer's cart: part of the order content, so one cart is one business order (`submit`). */
 const CART = 'checkout-guard-demo/cart';
+/** The query parameter of the H5 `redirect_url`: the buyer is back from WeChat Pay's page. */
+const H5_RETURN = 'h5-return';
+/** This load is the buyer coming back from WeChat Pay's H5 page. */
+const H5_RETURNED = new URL(location.href).searchParams.has(H5_RETURN);
 const UNIT_PRICE = 1999; // cents
 
 let order = null; // { orderNo, content, fingerprint, amount, paid }
 let status = 'loading'; // ready | busy | paid | cancelled | failed | pending | error
 let reason = null; // the last outcome's reason: decides the texts and the Pay button's label
+/** Back from WeChat Pay's H5 page (`?h5-return=`), until the outcome of that return is shown. */
+let h5Back = false;
+/** The buyer came back from the H5 page and the server says not paid (the last outcome). */
+let h5Unpaid = false;
 let runStarted = 0;
 let guard = null;
 let detach = () => {};
+/** WeChat Pay's simulator, when the server runs the `wechatpay` provider (`GET /sim/provider`). */
+let wechatpay = null;
 
 // ---------------------------------------------------------------- timeline
 
@@ -145,6 +155,9 @@ const REASON_MESSAGES = {
   'failed/other_tab': ['The payment failed in another tab', 'Nothing was charged. You can try again here.'],
   'pending/wallet_no_reply': ['The wallet did not answer', 'Your payment is still open and unpaid. "Reopen the payment" opens the same one again (never a second payment); "Check status" asks the server.'],
   'pending/other_tab': ['Being paid in another tab', 'Another tab of this shop is paying this order. Its result will show here.'],
+  // Back from WeChat Pay's H5 page, and no payment there: the record still says "launched",
+  // so `resume` polled its (shortened) window and could not confirm a payment.
+  'pending/h5_unpaid': ['Not paid yet', 'You came back from WeChat Pay without paying, as far as the server knows. "Reopen the payment" opens the same payment (never a second one); "Check status" asks again.'],
 };
 
 function payLabel() {
@@ -154,7 +167,7 @@ function payLabel() {
     case 'paid': return 'Paid';
     case 'cancelled': return `Pay ${amount} again`;
     case 'failed': return `Try again: pay ${amount}`;
-    case 'pending': return reason === 'wallet_no_reply' ? 'Reopen the payment' : 'Check status';
+    case 'pending': return reason === 'wallet_no_reply' || h5Unpaid ? 'Reopen the payment' : 'Check status';
     default: return `Pay ${amount}`;
   }
 }
@@ -172,6 +185,7 @@ function show(next, detail, why = null) {
   const busy = next === 'busy';
   $('new-order').disabled = busy || !order;
   $('qty').disabled = busy || next === 'paid' || !order || order.paid;
+  $('scene').disabled = $('qty').disabled;
   // Rule 9: while pending, the buyer can always ask again (it never starts a second payment).
   $('check-status').hidden = next !== 'pending';
   if (next === 'paid') pay.disabled = true;
@@ -198,14 +212,21 @@ function cartId(fresh = false) {
   return id;
 }
 
-function content(qty, cart = cartId()) {
+/** The order content; `scene` 'h5' pays in a phone browser (`h5Url`), the default 'native'
+ * with a QR code (`codeUrl`). The scene is part of the content: changing it is a change of
+ * terms, so the old scene's prepay is closed before a new one is made. */
+function content(qty, cart = cartId(), scene = 'native') {
   return {
     cart,
     items: [{ sku: 'oolong-100g', name: 'Oolong tea, 100 g tin', qty, unitPrice: UNIT_PRICE }],
     amount: qty * UNIT_PRICE,
     currency: 'CNY',
+    ...(scene === 'native' ? {} : { scene }),
   };
 }
+
+/** The scene of the order on show. */
+const sceneOf = (shown) => (shown?.content?.scene === 'h5' ? 'h5' : 'native');
 
 function showOrder() {
   $('order-no').textContent = order.orderNo;
@@ -214,6 +235,7 @@ function showOrder() {
   $('fingerprint').textContent = print;
   $('fingerprint').title = print;
   $('qty').value = String(order.content?.items?.[0]?.qty ?? 1);
+  $('scene').value = sceneOf(order);
   refreshRecord();
 }
 
@@ -251,14 +273,21 @@ function attachButton() {
   detach = guard.attach(button, () => ({ orderNo: order.orderNo, content: order.content }));
 }
 
-async function startOrder(next, { resume }) {
+async function startOrder(next, { resume, h5Return = false }) {
   order = next;
   runStarted = 0;
   showOrder();
   attachButton();
   await faults.apply();
   refreshStats();
-  if (order.paid) {
+  if (h5Return) {
+    // Back from WeChat Pay's H5 page (its `redirect_url`): paid or not, only the server knows.
+    // `resume` asks it, never launches and never creates: no second payment.
+    note(`Back from WeChat Pay's H5 page for ${order.orderNo}: asking the server what became of it`, 'wallet');
+    show('busy', 'Back from WeChat Pay: checking the payment…');
+    h5Back = true;
+    guard.resume(order.orderNo);
+  } else if (order.paid) {
     show('paid');
   } else if (resume && storedRecord()) {
     // Reloaded in the middle of a payment: find out what became of it (no new payment).
@@ -304,11 +333,21 @@ async function refreshStats() {
   statsBusy = true;
   try {
     const stats = await admin.stats(order.orderNo);
-    $('stat-charges').textContent = String(stats.charges);
+    let charges = stats.charges;
+    if (wechatpay) {
+      // WeChat Pay (another process) counts its prepay calls and charges itself; here, the
+      // attempts it reported paid to the payment center (its notify or a query).
+      const dump = await admin.order(order.orderNo);
+      charges = dump.attempts.filter((attempt) => attempt.state === 'paid').length;
+      $('stat-prepay').textContent = '—';
+      $('stat-refused').textContent = '—';
+    } else {
+      $('stat-prepay').textContent = String(stats.prepayCalls);
+      $('stat-refused').textContent = String(stats.duplicatesRefused + stats.paymentsRefused);
+    }
+    $('stat-charges').textContent = String(charges);
     $('stat-attempts').textContent = String(stats.attemptsCreated);
-    $('stat-prepay').textContent = String(stats.prepayCalls);
-    $('stat-refused').textContent = String(stats.duplicatesRefused + stats.paymentsRefused);
-    $('stats').dataset.charges = String(stats.charges);
+    $('stats').dataset.charges = String(charges);
     await faults.sync();
   } catch {
     // the next refresh tries again
@@ -331,16 +370,21 @@ const wallet = createWallet({
   paid: $('wallet-paid'),
   qr: $('wallet-qr'),
 }, note);
+const faults = createFaults($('faults'), () => order?.orderNo ?? null, note);
+
 // The in-process simulation (wallet pages here), or WeChat Pay's simulator (real shapes).
 providerInfo().then((info) => {
   wallet.setProvider(info);
+  faults.setProvider(info);
   if (info?.provider === 'wechatpay') {
+    wechatpay = info;
+    $('stats-title').textContent = "The payment center's count for this order (charges as WeChat Pay reported them)";
+    // WeChat Pay's scenes for a web page: a QR code, or H5 in a phone browser.
+    for (const id of ['scene-label', 'scene-choice', 'scene-help']) $(id).hidden = false;
     note(`Provider: WeChat Pay API v3, the simulator at ${info.baseUrl} (charges are counted there: `
       + `${info.baseUrl}/sim/admin/stats/<orderNo>)`, 'wallet');
   }
 }, () => {});
-
-const faults = createFaults($('faults'), () => order?.orderNo ?? null, note);
 
 function onEvent(event) {
   const mine = !event.orderNo || event.orderNo === order?.orderNo;
@@ -362,7 +406,9 @@ function onEvent(event) {
   }
   if (event.type === 'outcome' && mine) {
     if (event.status === 'paid') order.paid = true;
-    show(event.status, undefined, event.reason ?? null);
+    h5Unpaid = h5Back && event.status === 'pending' && event.reason === 'deadline';
+    h5Back = false;
+    show(event.status, undefined, h5Unpaid ? 'h5_unpaid' : event.reason ?? null);
     const button = $('pay');
     if (event.status !== 'paid') button.disabled = false;
     if (document.activeElement === document.body || document.activeElement === $('wallet-frame')) {
@@ -385,10 +431,24 @@ function onError(error) {
   if (status === 'busy') show('error', `${error.message} (${error.code})`);
 }
 
+async function changeScene() {
+  const scene = $('scene').value;
+  const qty = Number(order.content?.items?.[0]?.qty ?? 1);
+  try {
+    order = await orders.update(order.orderNo, content(qty, order.content?.cart ?? cartId(), scene));
+    showOrder();
+    note(`Paying with ${scene === 'h5' ? 'a phone browser (H5)' : 'a QR code (Native)'}: a change of terms, `
+      + `new fingerprint ${short(order.fingerprint, 16)}. The server closed the old scene's prepay first.`, 'page');
+  } catch (error) {
+    note(`Could not change how to pay: ${error.message}`, 'error');
+    $('scene').value = sceneOf(order);
+  }
+}
+
 async function changeQuantity() {
   const qty = Number($('qty').value);
   try {
-    const updated = await orders.update(order.orderNo, content(qty));
+    const updated = await orders.update(order.orderNo, content(qty, order.content?.cart ?? cartId(), sceneOf(order)));
     order = updated;
     showOrder();
     $('pay').textContent = payLabel();
@@ -411,13 +471,16 @@ async function main() {
     expiryMarginMs: 5_000,
     // A visitor should see "pending" within half a minute when the server is down; a shop
     // keeps the default (10 minutes) and its buyers rarely wait that long.
-    // No long-polling: every status query and its delay shows in the timeline.
-    poll: { maxDurationMs: 30_000, longPollSecs: 0 },
+    // No long-polling: every status query and its delay shows in the timeline. Back from
+    // WeChat Pay's H5 page the buyer is done there: a payment made shows within seconds (the
+    // server asks WeChat Pay), so a shorter window before "not paid yet".
+    poll: { maxDurationMs: H5_RETURNED ? 10_000 : 30_000, longPollSecs: 0 },
   });
   document.documentElement.dataset.ready = 'true';
   guard.on('state', onEvent);
   guard.on('error', onError);
   $('qty').addEventListener('change', changeQuantity);
+  $('scene').addEventListener('change', changeScene);
   $('check-status').addEventListener('click', () => {
     if (!order) return;
     note('Checking the status with the server (no new payment)', 'page');
@@ -444,10 +507,19 @@ async function main() {
     }
   }, 1500);
 
+  // Back from an H5 payment (`?h5-return=<orderNo>`, the `redirect_url`): the parameter is
+  // dropped from the address bar, so a reload is an ordinary reload.
+  const url = new URL(location.href);
+  const returned = url.searchParams.get(H5_RETURN);
+  if (returned !== null) {
+    url.searchParams.delete(H5_RETURN);
+    history.replaceState(null, '', url.pathname + url.search + url.hash);
+  }
   try {
     await faults.start();
     const previous = await previousOrder();
-    await startOrder(previous ?? await newOrder(), { resume: Boolean(previous) });
+    const h5Return = Boolean(previous && returned === previous.orderNo);
+    await startOrder(previous ?? await newOrder(), { resume: Boolean(previous), h5Return });
     note(previous ? `Back to order ${order.orderNo}` : `New order ${order.orderNo}`, 'page');
   } catch (error) {
     show('error', `The demo server did not answer (${error.message}). Is \`cargo xtask demo\` running?`);

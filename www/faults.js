@@ -46,6 +46,7 @@ export const FAULTS = [
     help: "The provider's payment notification reaches the server 15 s after you confirm. The "
       + 'server asks the provider itself when the guard polls.',
     rules: () => [{ spec: 'notify-delay=15000', pathPrefix: '/sim/wallet/', method: 'POST' }],
+    simulatedOnly: true,
   },
   {
     id: 'lost-notify',
@@ -53,6 +54,7 @@ export const FAULTS = [
     help: "The provider's payment notification never arrives. The server's active query "
       + 'still finds the payment.',
     rules: () => [{ spec: 'notify=lost', pathPrefix: '/sim/wallet/', method: 'POST' }],
+    simulatedOnly: true,
   },
   {
     id: 'short-expiry',
@@ -60,6 +62,8 @@ export const FAULTS = [
     help: 'New prepays expire after 30 s. Cancel in the wallet, wait, pay again: the old '
       + 'payment is closed at the provider before a new one is made.',
     settings: { prepayTtlMs: 30_000, reuseMarginMs: 5_000 },
+    // WeChat Pay refuses a `time_expire` under a minute away.
+    simulatedOnly: true,
   },
 ];
 
@@ -76,6 +80,7 @@ const sameRule = (a, b) => a.spec === b.spec && a.pathPrefix === b.pathPrefix;
  */
 export function createFaults(fieldset, currentOrder, note) {
   const boxes = new Map();
+  const rows = new Map();
   let normal = { ...NORMAL };
 
   for (const fault of FAULTS) {
@@ -95,6 +100,7 @@ export function createFaults(fieldset, currentOrder, note) {
     help.textContent = fault.help;
     row.append(box, label, help);
     fieldset.append(row);
+    rows.set(fault.id, row);
     boxes.set(fault.id, box);
     box.addEventListener('change', () => toggled(fault, box.checked));
   }
@@ -172,5 +178,22 @@ export function createFaults(fieldset, currentOrder, note) {
     }
   }
 
-  return { apply, start, sync };
+  /** With WeChat Pay (the simulator, another process) the toggles that act on the in-process
+   * provider's notifies and prepay expiry cannot reach it: they are not offered. */
+  function setProvider(info) {
+    if (info?.provider !== 'wechatpay') return;
+    for (const fault of FAULTS.filter((f) => f.simulatedOnly)) {
+      rows.get(fault.id).hidden = true;
+      if (boxes.get(fault.id).checked) {
+        boxes.get(fault.id).checked = false;
+        toggled(fault, false);
+      }
+    }
+    const hint = document.createElement('p');
+    hint.className = 'hint';
+    hint.textContent = 'The notify and expiry toggles act on the in-process provider: `cargo xtask demo --simulated`.';
+    fieldset.append(hint);
+  }
+
+  return { apply, start, sync, setProvider };
 }

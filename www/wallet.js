@@ -15,7 +15,10 @@
 // `vendor/qrcode.js` by `cargo xtask build`) and shows the WeChat Pay simulator's scan page, on
 // its own origin, as the buyer's phone. That frame cannot be read from here, so the buyer ends
 // the launch as on a real checkout: "I have paid" (`ok`: the guard then asks the server) or
-// "Close the wallet" (`cancelled`).
+// "Close the wallet" (`cancelled`). An H5 prepay, `{ h5Url }` (the "Phone browser (H5)" scene),
+// sends the whole page to WeChat Pay's H5 page with a `redirect_url` back here
+// (`/?h5-return=<orderNo>`): the page is gone, so the launch never settles; on the way back the
+// page calls `guard.resume(orderNo)` (app.js), whose outcome is the server's word.
 
 import { wallet as walletApi } from './api.js';
 
@@ -111,12 +114,32 @@ export function createWallet(ui, note) {
     return settled;
   }
 
+  /** Sends the buyer to WeChat Pay's H5 page, which comes back to `redirect_url`. */
+  function launchH5(prepay, context) {
+    const h5Url = String(prepay.h5Url);
+    // Only ever WeChat Pay's own page (the simulator's, in the demo).
+    if (!h5Url.startsWith(`${provider.baseUrl}/`)) {
+      note(`Wallet: the h5Url of ${context.attemptId} is not WeChat Pay's`, 'error');
+      return 'failed';
+    }
+    const back = new URL(location.pathname, location.origin);
+    back.searchParams.set('h5-return', context.orderNo);
+    const target = `${h5Url}${h5Url.includes('?') ? '&' : '?'}redirect_url=${encodeURIComponent(back.href)}`;
+    note(`Going to WeChat Pay's H5 page for attempt ${context.attemptId}; it comes back to ${back.href}`, 'wallet');
+    location.assign(target);
+    // The page is leaving: this launch never settles here.
+    return new Promise(() => {});
+  }
+
   /** The guard's `launch(prepay, { orderNo, attemptId })`. */
   function launch(prepay, context) {
     settle('cancelled', 'another payment was launched'); // at most one open wallet
     ui.paid.hidden = true;
     ui.qr.hidden = true;
     ui.decline.hidden = false;
+    if (provider.provider === 'wechatpay' && typeof prepay.h5Url === 'string') {
+      return launchH5(prepay, context);
+    }
     if (provider.provider === 'wechatpay' && typeof prepay.codeUrl === 'string') {
       return launchNative(prepay, context);
     }

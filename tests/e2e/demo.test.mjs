@@ -1,7 +1,9 @@
-// The demo page as a visitor uses it, in headless Chromium against the real reference backend:
+// The demo page on the payment center's in-process simulated provider (`cargo xtask demo
+// --simulated`), as a visitor uses it, in headless Chromium against the real reference backend:
 // 20 rapid clicks on Pay, confirm in the embedded wallet, "paid", and the server's stats show
 // one attempt and one charge; then the same with "lost reply after commit" switched on, and a
-// cancel followed by "pay again", which reuses the prepay.
+// cancel followed by "pay again", which reuses the prepay. The default demo, on WeChat Pay API
+// v3 and its simulator, is demo-wechatpay.test.mjs (and h5.test.mjs).
 //
 // Run by `cargo xtask ci` (after the package build), which passes the server binary in
 // CG_SERVER_BIN. By hand: `cargo xtask build && cargo build -p checkout-guard-server &&

@@ -1,6 +1,10 @@
 // The example mini-program's checkout page in the emulated runtime (see emulator.mjs), against
-// the real reference backend: every scenario ends with the backend's charge count for the
-// order at most one, the attempts it expects, and one business order for the buyer's cart.
+// the real payment center on WeChat Pay API v3 (`--provider wechatpay`, the WeChat Pay
+// simulator binary started by the suite): every scenario ends with WeChat Pay's charge count
+// for the order at most one, the attempts the payment center minted, and one business order
+// for the buyer's cart.
+//
+// Run by `cargo xtask ci` with CG_SERVER_BIN and CG_WECHATPAY_SIM_BIN set to the binaries.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -9,7 +13,7 @@ import { MiniProgram, startServer, until, examplePackage } from './emulator.mjs'
 
 let server;
 before(async () => {
-  server = await startServer();
+  server = await startServer({ provider: 'wechatpay' });
 });
 after(async () => {
   if (server) await server.stop();
@@ -43,12 +47,33 @@ function submits(mp) {
   return mp.requests.filter((r) => r.method === 'POST' && new URL(r.url).pathname === '/api/orders');
 }
 
+/** WeChat Pay's count for the order (the simulator's) and the payment center's attempts; never
+ * two payable numbers at once; a charged order is paid at the payment center too. */
 async function assertCharges(orderNo, { charges, attempts }) {
   const stats = await server.stats(orderNo);
   assert.ok(stats.charges <= 1, `order ${orderNo} charged ${stats.charges} times`);
   assert.equal(stats.charges, charges, 'charges');
   assert.equal(stats.attemptsCreated, attempts, 'attempts created');
+  assert.ok(stats.maxPayableAtOnce <= 1, `${stats.maxPayableAtOnce} payable numbers at once`);
+  if (charges === 1) {
+    const dump = await until(async () => {
+      const d = await admin(`/admin/orders/${encodeURIComponent(orderNo)}`);
+      return d.order.paidAttempt && d;
+    }, 10000, 'the payment center to record the payment');
+    assert.ok(dump.attempts.some((a) => a.attemptId === dump.order.paidAttempt), 'paid by one of its attempts');
+  }
   return stats;
+}
+
+/** The `wx.requestPayment` parameters a payment was launched with: WeChat's JSAPI set, nothing
+ * else (no appId in a mini-program, no key, no merchant number). */
+function assertJsapiParams(payment) {
+  const { success, fail, complete, ...params } = payment.params;
+  assert.deepEqual(Object.keys(params).sort(), ['nonceStr', 'package', 'paySign', 'signType', 'timeStamp']);
+  assert.match(params.timeStamp, /^[0-9]{10}$/);
+  assert.equal(params.package, `prepay_id=${payment.prepayId}`);
+  assert.equal(params.signType, 'RSA');
+  assert.equal(payment.refused, undefined, `WeChat refused it: ${payment.refused}`);
 }
 
 async function admin(pathname) {
@@ -115,6 +140,7 @@ test('double tap: one order, one wallet, one create, one charge; the record says
   assert.equal(page.data.orderNo, orderNo);
   assert.equal(submits(mp).length, 1, 'one submission');
   assert.equal(mp.payments.length, 1);
+  assertJsapiParams(mp.payments[0]);
   assert.equal(creates(mp, orderNo).length, 1);
   assert.match(creates(mp, orderNo)[0].header['Idempotency-Key'], /^"[0-9a-f]{32}"$/);
   await assertCharges(orderNo, { charges: 1, attempts: 1 });
@@ -441,5 +467,37 @@ test('wx.requestPayment never calls back: pending (wallet_no_reply) after launch
   const stats = await assertCharges(orderNo, { charges: 1, attempts: 1 });
   assert.equal(stats.prepayCalls, 1);
   await assertOneOrder([mp], orderNo);
+  guard.close();
+});
+
+test('a paySign for another appid: WeChat refuses to open the wallet, nothing is charged, the order stays payable', { timeout: 60000 }, async () => {
+  // The mini-program runs under an appid other than the one the payment center signs for (a
+  // misconfigured CG_WECHATPAY_APPID): WeChat's paySign check fails, as it would on a phone.
+  const { mp, page, guard } = await checkout({ prepare: (m) => { m.appId = 'wx0000000000000000'; } });
+  const outcome = await mp.tap(page, 'onPay', payDisabled);
+  assert.equal(outcome.status, 'failed', JSON.stringify(outcome));
+  assert.equal(outcome.reason, 'wallet');
+  const { orderNo } = page.order;
+  assert.equal(mp.payments.length, 1);
+  assert.equal(mp.payments[0].refused, '支付验证签名失败');
+  assert.equal(mp.payments[0].result, 'requestPayment:fail 支付验证签名失败');
+  assert.equal(mp.payments[0].walletStatus, undefined, 'no wallet was opened');
+  const stats = await assertCharges(orderNo, { charges: 0, attempts: 1 });
+  assert.equal(stats.paymentsRefused, 0, 'nothing reached the wallet');
+  assert.equal(stats.prepayCalls, 1);
+  // The same prepay in the right mini-program pays (WeChat never opened the wallet: the
+  // attempt is neither paid nor dead, and the guard asked the server before saying failed).
+  mp.appId = server.appId;
+  await renderFrame();
+  const paid = await mp.tap(page, 'onPay', payDisabled);
+  assert.equal(paid.status, 'paid', JSON.stringify(paid));
+  assert.equal(paid.attemptId, outcome.attemptId, 'the same attempt');
+  assert.equal(paid.reused, true);
+  assert.equal(mp.payments.length, 2);
+  assert.equal(mp.payments[1].prepayId, mp.payments[0].prepayId, 'the same prepay');
+  assertJsapiParams(mp.payments[1]);
+  assert.equal(creates(mp, orderNo).length, 1, 'no second create');
+  const after = await assertCharges(orderNo, { charges: 1, attempts: 1 });
+  assert.equal(after.prepayCalls, 1);
   guard.close();
 });

@@ -4,15 +4,26 @@
 // the context has the JavaScript built-ins and none of the browser globals (no window,
 // document, fetch, localStorage, TextEncoder/TextDecoder, crypto, WebAssembly); `wx` has
 // storage with WeChat's limits (1 MB per key, 10 MB in all), `request` doing real HTTP,
-// `requestPayment` driving the reference backend's simulated wallet, app show/hide events and
-// a callback-only `getRandomValues`; `WXWebAssembly.instantiate` accepts only a path inside
-// the code package. Files are loaded the way a mini-program loads them: CommonJS modules
-// evaluated in the one context, `App()` / `Page()` / `getApp()` as globals. Timers stop while
-// the app is hidden (WeChat suspends a backgrounded app) and run again when it is shown.
+// `requestPayment` paying in the backend's wallet, app show/hide events and a callback-only
+// `getRandomValues`; `WXWebAssembly.instantiate` accepts only a path inside the code package.
+// Files are loaded the way a mini-program loads them: CommonJS modules evaluated in the one
+// context, `App()` / `Page()` / `getApp()` as globals. Timers stop while the app is hidden
+// (WeChat suspends a backgrounded app) and run again when it is shown.
 // `kill()` is the app killed by the system or the buyer: none of its timers or callbacks runs
 // again (a request already sent still reaches the server); a relaunch is a new `MiniProgram`
 // given the killed one's `storage`. `clockOffsetMs` makes the phone's clock (`Date.now()`,
 // `new Date()` in the context) run that far ahead of the real one (the server's).
+//
+// The backend (`startServer`) is the payment center binary. With `provider: 'wechatpay'` (what
+// tests/miniprogram/ uses) it runs `--provider wechatpay` against the WeChat Pay API v3
+// simulator binary (`wechatpay-sim`, started here on the throw-away keys of the WeChat Pay test
+// vectors), over HTTP: a mini-program order (`content.scene: 'miniprogram'`) gets the JSAPI
+// parameter set, which `wx.requestPayment` checks as WeChat does (the paySign, SHA256withRSA
+// over `appId\ntimeStamp\nnonceStr\npackage\n`, with the merchant's public key, for the
+// mini-program's `appId`) before the buyer pays in the simulator's wallet
+// (`/sim/wallet/{prepay_id}/{action}`); the charges are WeChat Pay's own count (the
+// simulator's `/sim/admin/stats/{attach}`). Without it (`startServer()`, the packaging test)
+// the payment center runs its in-process simulated provider, whose prepay carries no paySign.
 //
 // `framework: 'uniapp'` adds uni-app's `uni` (a global, as its compiled code reaches it) and
 // `framework: 'taro'` Taro's `Taro` (`require('@tarojs/taro')`, as its compiled code does): both
@@ -29,6 +40,8 @@ import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
+import { startWechatpaySim } from '../e2e/harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repo = path.resolve(here, '../..');
@@ -41,15 +54,25 @@ export const taroPackage = path.join(repo, 'www/miniprogram-taro');
 export const PER_KEY_BYTES = 1024 * 1024;
 export const TOTAL_BYTES = 10 * 1024 * 1024;
 
-/** Starts the built reference backend on a free loopback port, with an in-memory database. */
-export async function startServer() {
+/** A free loopback port (the payment center's notify URL must name it before it starts). */
+async function freePort() {
+  const probe = createServer();
+  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** Spawns the payment center binary; resolves `{ url, stop() }` once it printed its address. */
+async function spawnServer(args, env = {}) {
   const bin = process.env.CG_SERVER_BIN || defaultServerBin();
   if (!fs.existsSync(bin)) {
     throw new Error(`${bin} is missing: run \`cargo build -p checkout-guard-server\` or set CG_SERVER_BIN`);
   }
-  const child = spawn(bin, ['--profile', 'demo', '--listen', '127.0.0.1:0', '--db', ':memory:', '--notify-delay-ms', '0'], {
+  const child = spawn(bin, ['--profile', 'demo', '--db', ':memory:', '--notify-delay-ms', '0', ...args], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let log = '';
   child.stderr.on('data', (chunk) => {
@@ -69,16 +92,70 @@ export async function startServer() {
   return {
     url,
     async stop() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
     },
-    /** The admin stats of one order (`charges`, `attemptsCreated`, …). */
+  };
+}
+
+async function getJson(url, what) {
+  const res = await fetch(url);
+  if (res.status !== 200) throw new Error(`${what}: HTTP ${res.status}`);
+  return res.json();
+}
+
+/**
+ * Starts the built payment center on a free loopback port, with an in-memory database.
+ *
+ * `provider: 'wechatpay'`: against a WeChat Pay simulator started with it (and stopped by
+ * `stop()`); `stats(orderNo)` is then WeChat Pay's count (`charges`, `prepayCalls`,
+ * `maxPayableAtOnce`, … of the simulator) with the payment center's `attemptsCreated`, and
+ * `wallet(prepayId, action)` acts in the simulator's wallet; `merchantPublicKey` and `appId`
+ * are what WeChat checks a paySign with. `provider: 'simulated'` (the default): the payment
+ * center's in-process provider, its own stats and wallet.
+ */
+export async function startServer({ provider = 'simulated' } = {}) {
+  if (provider !== 'simulated' && provider !== 'wechatpay') throw new Error(`unknown provider ${provider}`);
+  let sim = null;
+  let center;
+  if (provider === 'wechatpay') {
+    sim = await startWechatpaySim();
+    try {
+      const port = await freePort();
+      center = await spawnServer(['--listen', `127.0.0.1:${port}`, '--provider', 'wechatpay'], sim.serverEnv(port));
+    } catch (error) {
+      await sim.stop();
+      throw error;
+    }
+  } else {
+    center = await spawnServer(['--listen', '127.0.0.1:0']);
+  }
+  const { url } = center;
+  const vectors = sim ? JSON.parse(fs.readFileSync(path.join(repo, 'wechatpay/tests/vectors/wechatpay-v3.json'), 'utf8')) : null;
+  const walletBase = sim ? sim.url : url;
+  return {
+    url,
+    provider,
+    /** The WeChat Pay simulator's base URL (wechatpay only). */
+    simUrl: sim ? sim.url : null,
+    /** The appid the payment center signs paySigns for (its `CG_WECHATPAY_APPID`). */
+    appId: sim ? sim.serverEnv(0).CG_WECHATPAY_APPID : null,
+    /** The merchant API public key (PEM) WeChat verifies a paySign with. */
+    merchantPublicKey: vectors ? vectors.merchant_public_key_pem : null,
+    async stop() {
+      await center.stop();
+      if (sim) await sim.stop();
+    },
+    /** One order's counters: `charges`, `attemptsCreated`, `prepayCalls`, … */
     async stats(orderNo) {
-      const res = await fetch(`${url}/admin/stats/${encodeURIComponent(orderNo)}`);
-      if (res.status !== 200) throw new Error(`stats ${orderNo}: HTTP ${res.status}`);
-      return res.json();
+      const own = await getJson(`${url}/admin/stats/${encodeURIComponent(orderNo)}`, `stats ${orderNo}`);
+      if (!sim) return own;
+      // WeChat Pay's own records of the business order (`attach`), and the attempts the payment
+      // center minted for it.
+      const wechat = await getJson(`${sim.url}/sim/admin/stats/${encodeURIComponent(orderNo)}`, `WeChat Pay stats ${orderNo}`);
+      return { ...wechat, orderNo, attemptsCreated: own.attemptsCreated, center: own };
     },
     async addFault(rule) {
       const res = await fetch(`${url}/admin/faults`, {
@@ -91,9 +168,10 @@ export async function startServer() {
     async clearFaults() {
       await fetch(`${url}/admin/faults`, { method: 'DELETE' });
     },
-    /** A wallet action on the simulated provider, as the buyer's WeChat Pay would do it. */
+    /** A wallet action (`confirm`, `cancel`, `fail`) on the prepay, as the buyer's WeChat Pay
+     * does it: at the simulator (wechatpay) or the in-process provider. */
     async wallet(prepayId, action) {
-      const res = await fetch(`${url}/sim/wallet/${encodeURIComponent(prepayId)}/${action}`, {
+      const res = await fetch(`${walletBase}/sim/wallet/${encodeURIComponent(prepayId)}/${action}`, {
         method: 'POST',
         headers: { accept: 'application/json' },
       });
@@ -113,8 +191,11 @@ function utf8Bytes(text) {
 
 /** One mini-program run: a fresh context, `wx`, and the code package at `root`. */
 export class MiniProgram {
-  constructor({ root = examplePackage, server, wallet = 'confirm', storage = new Map(), clockOffsetMs = 0, framework = null } = {}) {
+  constructor({ root = examplePackage, server, wallet = 'confirm', storage = new Map(), clockOffsetMs = 0, framework = null, appId } = {}) {
     this.root = root;
+    /** The mini-program's appid, which WeChat checks a paySign against: by default the one the
+     * payment center's merchant account is bound to (`server.appId`). */
+    this.appId = appId === undefined ? (server && server.appId) || null : appId;
     /** `uni.request`, `Taro.setStorageSync`, …: each call through a framework's API object. */
     this.calls = [];
     this.server = server;
@@ -512,8 +593,32 @@ export class MiniProgram {
     };
   }
 
-  /** `wx.requestPayment`: the buyer confirms, cancels or fails in the simulated wallet, or the
-   * wallet never calls back ('hang'). */
+  /**
+   * Why WeChat would refuse to open the wallet for these `wx.requestPayment` parameters, or
+   * null. With the merchant's public key known (`server.merchantPublicKey`), the JSAPI set must
+   * be complete and `paySign` must verify (SHA256withRSA, base64) over
+   * `appId\ntimeStamp\nnonceStr\npackage\n` for this mini-program's appid. The in-process
+   * provider's prepay has no paySign (nothing to check there).
+   */
+  paySignRefusal(options) {
+    const key = this.server && this.server.merchantPublicKey;
+    if (!key) return null;
+    for (const name of ['timeStamp', 'nonceStr', 'package', 'signType', 'paySign']) {
+      if (typeof options[name] !== 'string' || options[name] === '') return `调用支付JSAPI缺少参数：${name}`;
+    }
+    if (options.signType !== 'RSA') return `signType ${options.signType} is not RSA`;
+    const message = `${this.appId}\n${options.timeStamp}\n${options.nonceStr}\n${options.package}\n`;
+    let valid = false;
+    try {
+      valid = crypto.verify('sha256', Buffer.from(message, 'utf8'), key, Buffer.from(options.paySign, 'base64'));
+    } catch {
+      valid = false;
+    }
+    return valid ? null : '支付验证签名失败';
+  }
+
+  /** `wx.requestPayment`: WeChat checks the parameters (`paySignRefusal`), then the buyer
+   * confirms, cancels or fails in the wallet, or the wallet never calls back ('hang'). */
   requestPayment(options, via = 'wx') {
     const match = /^prepay_id=(.+)$/.exec(String(options.package || ''));
     const prepayId = match ? match[1] : null;
@@ -530,9 +635,17 @@ export class MiniProgram {
       setTimeout(() => settle(options.fail, { errMsg: 'requestPayment:fail invalid package' }), 1);
       return;
     }
+    const refusal = this.paySignRefusal(options);
+    if (refusal) {
+      // WeChat refuses before any wallet opens: the buyer cannot pay.
+      entry.refused = refusal;
+      setTimeout(() => settle(options.fail, { errMsg: `requestPayment:fail ${refusal}` }), 1);
+      return;
+    }
     if (action === 'hang') return;
     setTimeout(async () => {
       const wallet = await this.server.wallet(prepayId, action === 'fail' ? 'fail' : action);
+      entry.walletStatus = wallet.status;
       if (action === 'confirm' && wallet.status < 300) settle(options.success, { errMsg: 'requestPayment:ok' });
       else if (action === 'cancel') settle(options.fail, { errMsg: 'requestPayment:fail cancel' });
       else settle(options.fail, { errMsg: `requestPayment:fail ${wallet.body}` });

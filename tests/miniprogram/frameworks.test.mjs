@@ -1,8 +1,9 @@
 // The uni-app and Taro examples (www/miniprogram-uniapp/, www/miniprogram-taro/) as their
 // WeChat builds run, in the emulated runtime (emulator.mjs, `framework`: an emulated `uni` or
-// `Taro` over the emulated wx, with its storage limits) against the real reference backend.
-// Each scenario runs for both, and ends with the backend's charge count for the order, one
-// business order for the cart, and every request and wallet having gone through the
+// `Taro` over the emulated wx, with its storage limits) against the real payment center on
+// WeChat Pay API v3 (`--provider wechatpay`, the WeChat Pay simulator binary started by the
+// suite). Each scenario runs for both, and ends with WeChat Pay's charge count for the order,
+// one business order for the cart, and every request and wallet having gone through the
 // framework's API object, not `wx`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import { MiniProgram, startServer, until, uniappPackage, taroPackage } from './e
 
 let server;
 before(async () => {
-  server = await startServer();
+  server = await startServer({ provider: 'wechatpay' });
 });
 after(async () => {
   if (server) await server.stop();
@@ -74,6 +75,11 @@ async function assertOrder(fw, mp, orderNo, { charges, attempts }) {
   assert.ok(stats.charges <= 1, `order ${orderNo} charged ${stats.charges} times`);
   assert.equal(stats.charges, charges, 'charges');
   assert.equal(stats.attemptsCreated, attempts, 'attempts created');
+  assert.ok(stats.maxPayableAtOnce <= 1, `${stats.maxPayableAtOnce} payable numbers at once`);
+  for (const payment of mp.payments) {
+    assert.equal(payment.params.signType, 'RSA', 'the JSAPI parameter set');
+    assert.equal(payment.refused, undefined, `WeChat refused the launch: ${payment.refused}`);
+  }
   const submissions = mp.requests.filter(isSubmit);
   assert.ok(submissions.length >= 1, 'the cart was submitted');
   assert.equal(new Set(submissions.map((r) => r.header['Idempotency-Key'])).size, 1, 'one submission key for the cart');

@@ -180,3 +180,26 @@ test('the UTF-8 polyfill agrees with the platform codec', () => {
   const view = new Uint8Array(4);
   assert.deepEqual(encoder.encodeInto('a中b', view), new TextEncoder().encodeInto('a中b', new Uint8Array(4)));
 });
+
+test("the emulated WeChat checks a paySign as WeChat does: the vectors' one passes, any change is refused", () => {
+  const vectors = JSON.parse(fs.readFileSync(path.join(repo, 'wechatpay/tests/vectors/wechatpay-v3.json'), 'utf8'));
+  const { appId, ...launch } = vectors.request_payment;
+  delete launch.message;
+  const server = { appId, merchantPublicKey: vectors.merchant_public_key_pem };
+  const mp = new MiniProgram({ root: examplePackage, server });
+  assert.equal(mp.appId, appId, "the mini-program runs under the merchant's appid by default");
+  assert.equal(mp.paySignRefusal(launch), null, 'the vectors\' paySign verifies');
+  const refused = (change, appIdOf = appId) => new MiniProgram({ root: examplePackage, server, appId: appIdOf }).paySignRefusal({ ...launch, ...change });
+  assert.equal(refused({}, 'wx0000000000000000'), '支付验证签名失败', 'another appid');
+  assert.equal(refused({ timeStamp: String(Number(launch.timeStamp) + 1) }), '支付验证签名失败');
+  assert.equal(refused({ nonceStr: `${launch.nonceStr}x` }), '支付验证签名失败');
+  assert.equal(refused({ package: 'prepay_id=wx2014102720093955226570000000000000' }), '支付验证签名失败');
+  const bytes = Buffer.from(launch.paySign, 'base64');
+  bytes[0] ^= 1;
+  assert.equal(refused({ paySign: bytes.toString('base64') }), '支付验证签名失败');
+  assert.equal(refused({ paySign: 'not base64 at all' }), '支付验证签名失败');
+  assert.equal(refused({ paySign: '' }), '调用支付JSAPI缺少参数：paySign');
+  assert.equal(refused({ signType: 'MD5' }), 'signType MD5 is not RSA');
+  // The in-process provider's prepay has no paySign and no key to check it with.
+  assert.equal(new MiniProgram({ root: examplePackage, server: {} }).paySignRefusal({ package: 'prepay_id=wx1' }), null);
+});

@@ -440,7 +440,12 @@ async fn wallet_page(
         .into_response(),
         None => (
             StatusCode::NOT_FOUND,
-            Html(crate::wallet::result_page(false, "unknown prepay", &id)),
+            Html(crate::wallet::result_page(
+                false,
+                "unknown prepay",
+                &id,
+                q.redirect_url.as_deref(),
+            )),
         )
             .into_response(),
     }
@@ -480,12 +485,16 @@ async fn scan(Query(q): Query<ScanQuery>) -> Response {
     }
 }
 
+/// A wallet button (`confirm`, `cancel`, `fail`); an H5 wallet's form keeps the
+/// `redirect_url`, which the result page links back to.
 async fn wallet_action(
     State(sim): Shared,
     Path((id, action)): Path<(String, String)>,
+    Query(q): Query<WalletQuery>,
     faults: Option<Extension<Faults>>,
     headers: HeaderMap,
 ) -> Response {
+    let back = q.redirect_url.as_deref();
     let faults = faults_of(faults);
     let wants_html = headers
         .get(header::ACCEPT)
@@ -504,7 +513,7 @@ async fn wallet_action(
                 StatusCode::CONFLICT
             };
             if wants_html {
-                let page = crate::wallet::result_page(false, &refusal.to_string(), &id);
+                let page = crate::wallet::result_page(false, &refusal.to_string(), &id, back);
                 return (status, Html(page)).into_response();
             }
             return json_reply(
@@ -528,7 +537,7 @@ async fn wallet_action(
     }
     if wants_html {
         let message = format!("{}: {}", order.out_trade_no, order.state.as_str());
-        return Html(crate::wallet::result_page(true, &message, &id)).into_response();
+        return Html(crate::wallet::result_page(true, &message, &id, back)).into_response();
     }
     json_reply(
         StatusCode::OK,

@@ -29,7 +29,37 @@ fn page(body: &str) -> String {
     )
 }
 
-/// The wallet page for `order` at `now`; `back` is the H5 `redirect_url`, if one was given.
+/// `url` as one query-string value (every byte but the unreserved ones percent-encoded).
+fn query_value(url: &str) -> String {
+    url.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The H5 `redirect_url` to link back to: an http(s) URL only (never `javascript:`).
+fn back_url(back: Option<&str>) -> Option<&str> {
+    back.filter(|url| url.starts_with("https://") || url.starts_with("http://"))
+}
+
+/// "Back to the merchant", to the H5 `redirect_url`.
+fn back_link(back: Option<&str>) -> String {
+    back_url(back)
+        .map(|url| {
+            format!(
+                "<p><a id=\"back\" href=\"{}\">Back to the merchant</a></p>",
+                escape(url)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// The wallet page for `order` at `now`; `back` is the H5 `redirect_url`, if one was given
+/// (each action keeps it, so its result page links back too).
 pub fn wallet_page(order: &Order, wallet_id: &str, now: i64, back: Option<&str>) -> String {
     let yuan = format!("¥{}.{:02}", order.total / 100, order.total % 100);
     let payable = order.is_payable(now);
@@ -39,8 +69,11 @@ pub fn wallet_page(order: &Order, wallet_id: &str, now: i64, back: Option<&str>)
         order.state.as_str()
     };
     let base = format!("/sim/wallet/{}", escape(wallet_id));
+    let query = back_url(back)
+        .map(|url| format!("?redirect_url={}", query_value(url)))
+        .unwrap_or_default();
     let button = |action: &str, label: &str| {
-        format!("<form method=\"post\" action=\"{base}/{action}\" style=\"display:inline\"><button id=\"{action}\">{label}</button></form>")
+        format!("<form method=\"post\" action=\"{base}/{action}{query}\" style=\"display:inline\"><button id=\"{action}\">{label}</button></form>")
     };
     let actions = if payable {
         [
@@ -52,14 +85,7 @@ pub fn wallet_page(order: &Order, wallet_id: &str, now: i64, back: Option<&str>)
     } else {
         "<p id=\"unpayable\">This payment cannot be paid.</p>".to_owned()
     };
-    let back = back
-        .map(|url| {
-            format!(
-                "<p><a id=\"back\" href=\"{}\">Back to the merchant</a></p>",
-                escape(url)
-            )
-        })
-        .unwrap_or_default();
+    let back = back_link(back);
     page(&format!(
         "<h1>Simulated wallet</h1><p>{desc}</p><p>Merchant payment number <code id=\"out-trade-no\">{no}</code></p>\
          <p class=\"amount\" id=\"amount\">{yuan}</p><p class=\"state\">State: <b id=\"state\">{state}</b></p>{actions}{back}",
@@ -68,12 +94,13 @@ pub fn wallet_page(order: &Order, wallet_id: &str, now: i64, back: Option<&str>)
     ))
 }
 
-/// The page shown after an action or its refusal.
-pub fn result_page(ok: bool, message: &str, wallet_id: &str) -> String {
+/// The page shown after an action or its refusal; `back` as for [`wallet_page`].
+pub fn result_page(ok: bool, message: &str, wallet_id: &str, back: Option<&str>) -> String {
     page(&format!(
-        "<h1>{head}</h1><p id=\"result\">{msg}</p><p><a href=\"/sim/wallet/{id}\">Back to the payment</a></p>",
+        "<h1>{head}</h1><p id=\"result\">{msg}</p><p><a href=\"/sim/wallet/{id}\">Back to the payment</a></p>{back}",
         head = if ok { "Done" } else { "Refused" },
         msg = escape(message),
-        id = escape(wallet_id)
+        id = escape(wallet_id),
+        back = back_link(back)
     ))
 }

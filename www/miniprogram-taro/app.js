@@ -14,6 +14,9 @@ App({
     // The reference backend (`cargo xtask demo`); a real app uses its own HTTPS domain.
     apiBase: 'http://127.0.0.1:8080',
     buyer: 'taro-buyer',
+    // The buyer's openid under the mini-program's appid, which WeChat Pay's JSAPI order needs:
+    // a real app gets it at sign-in (`wx.login`, then its server's code2Session).
+    openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o',
   },
 
   onLaunch() {

@@ -10,6 +10,10 @@ App({
     apiBase: 'http://127.0.0.1:8080',
     // Whose records these are: one buyer's orders apart from another's on a shared phone.
     buyer: 'demo-buyer',
+    // The buyer's openid under this mini-program's appid: WeChat Pay's JSAPI order needs it
+    // (`content.payerId`). A real app gets it when the buyer signs in (`wx.login`, then its
+    // server's code2Session); the demo's is fixed (the example openid of WeChat Pay's guides).
+    openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o',
     // The guard's tuning, e.g. `launchTimeoutMs` (how long a silent wallet is waited for before
     // the payment ends `pending`, 90 s by default); the defaults suit WeChat Pay.
     guardOptions: {},

@@ -1,17 +1,20 @@
-//! `cargo xtask demo [--port N] [--wechatpay]`: the demo page on the reference backend, and the
+//! `cargo xtask demo [--port N] [--simulated]`: the demo page on the reference backend, and the
 //! browser test of that page that `cargo xtask ci` runs.
 //!
-//! The demo builds the npm package (`build`), builds the server, and runs it from the workspace
-//! root on `127.0.0.1:<port>`, serving `www/` at `/` and `pkg/` at `/pkg/`, until Ctrl-C. Its
-//! database is the server's default (`data/demo.sqlite`, ignored by git), so a restart keeps
-//! the orders the page's stored records refer to.
+//! The demo builds the npm package (`build`), the server and the WeChat Pay simulator, and runs
+//! them from the workspace root until Ctrl-C: the payment center on `127.0.0.1:<port>`, serving
+//! `www/` at `/` and `pkg/` at `/pkg/`, with `--provider wechatpay`, talking WeChat Pay API v3
+//! to the simulator (`wechatpay-sim`, on `<port> + 10`). The page launches the real shapes: the
+//! Native `codeUrl` drawn as a QR code beside the simulator's scan page (the buyer's phone), or
+//! the H5 `h5_url` the buyer is sent to and comes back from. The keys are the throw-away ones
+//! of the WeChat Pay test vectors (`wechatpay/tests/vectors/`), written to
+//! `target/demo-wechatpay/`: never a real merchant's. The simulator keeps its ledger in memory,
+//! so the payment center's database is in memory too: a restart forgets both together.
 //!
-//! With `--wechatpay` the payment center talks WeChat Pay API v3 to the WeChat Pay simulator
-//! (`wechatpay-sim`, started on `<port> + 10`) instead of the in-process simulation: the page
-//! then launches the real Native shape (`codeUrl`, drawn as a QR code) and the simulator's scan
-//! page stands in for the buyer's phone. The keys are the throw-away ones of the WeChat Pay test
-//! vectors (`wechatpay/tests/vectors/`), written to `target/demo-wechatpay/`: never a real
-//! merchant's.
+//! `--simulated` runs the payment center's in-process simulated provider instead (its wallet
+//! page framed in the demo, every fault toggle, no second process). Its database is the
+//! server's default (`data/demo.sqlite`, ignored by git), so a restart keeps the orders the
+//! page's stored records refer to. `--wechatpay`, the default, is still accepted.
 
 use crate::build::build;
 use crate::cmd::{root, run, run_command};
@@ -25,17 +28,31 @@ pub const DEFAULT_PORT: u16 = 8080;
 /// The WeChat Pay simulator's binary.
 pub const WECHATPAY_SIM: &str = "wechatpay-sim";
 
+/// The usage line of `cargo xtask demo`.
+const USAGE: &str = "usage `cargo xtask demo [--port N] [--simulated]`";
+
 /// What `cargo xtask demo` was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Options {
     port: u16,
+    /// WeChat Pay API v3 against the simulator (the default), or the in-process provider
+    /// (`--simulated`).
     wechatpay: bool,
 }
 
-/// `cargo xtask demo [--port N] [--wechatpay]`.
+/// `cargo xtask demo [--port N] [--simulated]`.
 pub fn demo(args: &[String]) -> Result<(), String> {
     let options = parse_options(args)?;
     let port = options.port;
+    // The simulator's port is checked before minutes of building.
+    let sim_port = if options.wechatpay {
+        Some(port.checked_add(10).ok_or(
+            "the WeChat Pay simulator listens on the port + 10: pick a port below 65526 \
+             (or `--simulated`)",
+        )?)
+    } else {
+        None
+    };
     build()?;
     let server = build_server()?;
     let mut command = Command::new(&server);
@@ -51,22 +68,21 @@ pub fn demo(args: &[String]) -> Result<(), String> {
         .current_dir(root())
         .stdout(Stdio::piped());
     // Kept alive (and killed on the way out) while the server runs.
-    let _sim = if options.wechatpay {
-        let sim_port = port
-            .checked_add(10)
-            .ok_or("--wechatpay needs a port below 65526")?;
-        let sim = WechatpaySim::start(sim_port)?;
-        command.envs(sim.server_env(port));
-        command.args(["--provider", "wechatpay"]);
-        Some(sim)
-    } else {
-        None
+    let _sim = match sim_port {
+        Some(sim_port) => {
+            let sim = WechatpaySim::start(sim_port)?;
+            command.envs(sim.server_env(port));
+            // The simulator forgets its ledger on a restart: so does the payment center.
+            command.args(["--provider", "wechatpay", "--db", ":memory:"]);
+            Some(sim)
+        }
+        None => None,
     };
     println!(
         "\n$ {} --profile demo --listen 127.0.0.1:{port}{}",
         server.display(),
         if options.wechatpay {
-            " --provider wechatpay"
+            " --provider wechatpay --db :memory:"
         } else {
             ""
         }
@@ -90,9 +106,14 @@ pub fn demo(args: &[String]) -> Result<(), String> {
                 .unwrap_or("")
                 .to_string();
             println!("\n  checkout-guard demo: open {url}/\n");
-            if options.wechatpay {
-                println!("  The provider is WeChat Pay API v3, simulated: scan the QR code in the");
-                println!("  simulator's page beside it, confirm, then press \"I have paid\".");
+            if let Some(sim_port) = sim_port {
+                println!(
+                    "  The provider is WeChat Pay API v3, simulated on port {sim_port}: scan the QR\n  \
+                     code in the simulator's page beside it, confirm, then press \"I have paid\";\n  \
+                     or pick \"Phone browser (H5)\", go to WeChat Pay's page and back.\n  \
+                     WeChat Pay's own charge count: http://127.0.0.1:{sim_port}/sim/admin/stats/<order>\n  \
+                     (`cargo xtask demo --simulated`: the in-process provider instead.)"
+                );
             }
             println!("  Hammer the Pay button, confirm in the simulated wallet, switch faults on,");
             println!("  and watch the charge count stay at 1. Stop with Ctrl-C.\n");
@@ -262,15 +283,20 @@ fn write_field(path: &Path, vectors: &serde_json::Value, field: &str) -> Result<
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
-    let wechatpay = args.iter().any(|a| a == "--wechatpay");
+    let simulated = args.iter().any(|a| a == "--simulated");
+    if simulated && args.iter().any(|a| a == "--wechatpay") {
+        return Err(format!(
+            "`--simulated` and `--wechatpay` exclude each other: {USAGE}"
+        ));
+    }
     let rest: Vec<String> = args
         .iter()
-        .filter(|a| *a != "--wechatpay")
+        .filter(|a| *a != "--wechatpay" && *a != "--simulated")
         .cloned()
         .collect();
     Ok(Options {
         port: parse_port(&rest)?,
-        wechatpay,
+        wechatpay: !simulated,
     })
 }
 
@@ -285,9 +311,7 @@ fn parse_port(args: &[String]) -> Result<u16, String> {
         } else if let Some(value) = arg.strip_prefix("--port=") {
             value
         } else {
-            return Err(format!(
-                "unknown argument `{arg}`: usage `cargo xtask demo [--port N] [--wechatpay]`"
-            ));
+            return Err(format!("unknown argument `{arg}`: {USAGE}"));
         };
         port = value
             .parse()
@@ -329,17 +353,27 @@ mod tests {
     }
 
     #[test]
-    fn wechatpay_is_a_flag_beside_the_port() {
+    fn wechatpay_is_the_default_and_simulated_a_flag_beside_the_port() {
+        let wechatpay = |port| {
+            Ok(Options {
+                port,
+                wechatpay: true,
+            })
+        };
+        assert_eq!(parse_options(&args(&[])), wechatpay(DEFAULT_PORT));
         assert_eq!(
             parse_options(&args(&["--wechatpay", "--port", "9000"])),
+            wechatpay(9000)
+        );
+        assert_eq!(
+            parse_options(&args(&["--port=9001", "--simulated"])),
             Ok(Options {
-                port: 9000,
-                wechatpay: true
+                port: 9001,
+                wechatpay: false
             })
         );
-        assert!(!parse_options(&args(&[]))
-            .map(|o| o.wechatpay)
-            .unwrap_or(true));
+        assert!(parse_options(&args(&["--simulated", "--wechatpay"])).is_err());
+        assert!(parse_options(&args(&["--simulate"])).is_err());
     }
 
     #[test]

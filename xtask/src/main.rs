@@ -20,8 +20,10 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  demo    build the package and the reference backend, serve the demo page on
-          http://127.0.0.1:8080 (`--port N` for another port) until Ctrl-C
+  demo    build the package, the reference backend and the WeChat Pay simulator, serve the
+          demo page on http://127.0.0.1:8080 (`--port N` for another port; the simulator
+          on the port + 10) until Ctrl-C: the payment center on WeChat Pay API v3, the
+          simulator as WeChat Pay; `--simulated`: the in-process simulated provider instead
   build   the npm package: release wasm, wasm-bindgen glue (web, bundler, nodejs; one wasm) in pkg/gen/,
           wasm-opt -Oz; and the WeChat mini-program bundle in pkg/miniprogram/ (copied into
           www/miniprogram/checkout-guard/)

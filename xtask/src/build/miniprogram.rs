@@ -173,13 +173,16 @@ fn copy_bundle(out: &Path, to: &Path) -> Result<(), String> {
 }
 
 /// The mini-program tests (`tests/miniprogram/`, Node's test runner): the example pages (native,
-/// uni-app and Taro) in an emulated mini-program runtime against the real reference backend,
-/// which the tests start themselves on a free loopback port. Needs the bundle built first.
+/// uni-app and Taro) in an emulated mini-program runtime against the real reference backend on
+/// its WeChat Pay provider and the WeChat Pay simulator, which the tests start themselves on
+/// free loopback ports. Needs the bundle built first.
 pub fn tests() -> Result<(), String> {
     let server = build_server()?;
+    let sim = crate::demo::build_wechatpay_sim()?;
     let mut test = Command::new("node");
     test.args(["--test", "tests/miniprogram/"])
-        .env("CG_SERVER_BIN", &server);
+        .env("CG_SERVER_BIN", &server)
+        .env("CG_WECHATPAY_SIM_BIN", &sim);
     run_command(&mut test)
 }
 

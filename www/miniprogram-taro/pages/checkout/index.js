@@ -23,7 +23,16 @@ Page({
   data: { orderNo: '', busy: false, outcome: '', text: '' },
 
   onLoad({ cart }) {
-    this.cart = { cartId: cart, amount: 1999, currency: 'CNY', items: [{ sku: 'oolong', qty: 1 }] };
+    // Paid with `Taro.requestPayment` in the mini-program (`scene`), by this payer: the payment
+    // center makes a WeChat Pay JSAPI prepay for it.
+    this.cart = {
+      cartId: cart,
+      amount: 1999,
+      currency: 'CNY',
+      items: [{ sku: 'oolong', qty: 1 }],
+      scene: 'miniprogram',
+      payerId: app.globalData.openid,
+    };
     // `useRef` in the component: a tap that arrives before `busy` re-renders is ignored.
     this.inFlight = null;
   },

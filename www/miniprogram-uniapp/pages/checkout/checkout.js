@@ -16,7 +16,16 @@ Page({
   data: { orderNo: '', paying: false, status: '', message: '' },
 
   onLoad(query) {
-    this.content = { cartId: query.cart, amount: 1999, currency: 'CNY', items: [{ sku: 'oolong', qty: 1 }] };
+    // Paid with `uni.requestPayment` in the mini-program (`scene`), by this payer: the payment
+    // center makes a WeChat Pay JSAPI prepay for it.
+    this.content = {
+      cartId: query.cart,
+      amount: 1999,
+      currency: 'CNY',
+      items: [{ sku: 'oolong', qty: 1 }],
+      scene: 'miniprogram',
+      payerId: app.globalData.openid,
+    };
     this.order = null;
     this.locked = false;
   },

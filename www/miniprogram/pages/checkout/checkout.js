@@ -57,11 +57,20 @@ function randomHex(byteCount) {
   });
 }
 
+/** Where the buyer pays: `wx.requestPayment` in this mini-program, as the payer with this
+ * openid (part of the content, so the payment center makes a JSAPI prepay for it). An app that
+ * knows no openid names no scene: only a payment center on its in-process simulated provider
+ * can launch that. */
+function payer() {
+  const openid = app.globalData.openid;
+  return openid ? { scene: 'miniprogram', payerId: openid } : {};
+}
+
 /** A new cart: a new id, so submitting it makes a new business order. */
 function newCart() {
   return randomHex(12).then((hex) => ({
     v: CART_VERSION,
-    content: { cartId: `cart-${hex}`, amount: AMOUNT, currency: CURRENCY, items: ITEMS },
+    content: { cartId: `cart-${hex}`, amount: AMOUNT, currency: CURRENCY, items: ITEMS, ...payer() },
     orderNo: '',
     paid: false,
   }));
