@@ -212,13 +212,16 @@ function parseLease(text) {
 export class TabLocks {
   #store;
   #owner;
+  #leaseMs;
   /** `'webLocks'` or `'lease'`. */
   mechanism;
 
-  constructor(store, owner) {
+  /** Locks for the tab `owner`; leases (where Web Locks are missing) in `store`. */
+  constructor(store, owner, { leaseMs = LEASE_MS, mechanism = webLocks() ? 'webLocks' : 'lease' } = {}) {
     this.#store = store;
     this.#owner = owner;
-    this.mechanism = webLocks() ? 'webLocks' : 'lease';
+    this.#leaseMs = leaseMs;
+    this.mechanism = mechanism;
   }
 
   /**
@@ -248,17 +251,18 @@ export class TabLocks {
   #lease(name, now) {
     const store = this.#store;
     const owner = this.#owner;
+    const leaseMs = this.#leaseMs;
     const key = `checkout-guard:lock:${name}`;
     const current = parseLease(store.get(key));
     if (current && current.owner !== owner && current.expires > now) return null;
-    store.set(key, `${owner} ${now + LEASE_MS}`);
+    store.set(key, `${owner} ${now + leaseMs}`);
     if (parseLease(store.get(key))?.owner !== owner) return null;
     return {
       release() {
         if (parseLease(store.get(key))?.owner === owner) store.remove(key);
       },
       renew(at) {
-        store.set(key, `${owner} ${at + LEASE_MS}`);
+        store.set(key, `${owner} ${at + leaseMs}`);
       },
     };
   }

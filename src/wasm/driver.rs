@@ -7,17 +7,11 @@
 //! sees an input while the shell is half-way through its actions. Asynchronous answers (a lock,
 //! a reply, the wallet) come back later through the same queue.
 //!
-//! A `pay(order)` accepted here starts a *flight* for its order ([`super::flights`]): the
-//! package's JS layer reads the flights so that `pay()` with the very object in flight (a
-//! double click) returns the promise in flight without crossing into wasm; when a flight starts
-//! and ends is decided here, once.
-//!
 //! Storage, transport and the wallet are the same everywhere (each behind the JS object or
 //! function the shell was given); what differs between the browser and the mini-program is
 //! behind [`Platform`]: the Pay button, the cross-tab lock and the broadcast to other tabs.
 
 use super::errors::{js_error, ErrorCode, GuardError};
-use super::flights::Flights;
 use super::options::ShellOptions;
 use super::order::to_canonical;
 use super::storage::Store;
@@ -83,8 +77,6 @@ pub struct Driver {
     timer: Timer,
     platform: Rc<dyn Platform>,
     calls: RefCell<Table<u64, (Function, Function)>>,
-    /// The calls in flight, for the JS layer.
-    flights: Flights,
     next_caller: Cell<u64>,
     listeners: RefCell<Vec<(u64, String, Function)>>,
     next_listener: Cell<u64>,
@@ -124,7 +116,6 @@ impl Driver {
                 timer: Timer::new(move || feed(&on_timer, Input::TimerFired)),
                 platform: platform(weak),
                 calls: RefCell::new(Table::new()),
-                flights: Flights::default(),
                 next_caller: Cell::new(0),
                 listeners: RefCell::new(Vec::new()),
                 next_listener: Cell::new(0),
@@ -173,12 +164,9 @@ impl Driver {
 
     /// `pay(order)`: a promise of the outcome.
     pub fn pay(self: Rc<Self>, order: &JsValue) -> Result<Promise, GuardError> {
-        let (order_no, content, print) = read_order(order)?;
+        let (order_no, print) = read_order(order)?;
         self.prepare(&order_no, order);
         let (caller, promise) = self.new_call();
-        // Before the input: the core may settle the call within this feed (a paid order).
-        self.flights
-            .start(&order_no, caller, [order, &content, &promise]);
         self.feed(Input::Pay {
             order_no,
             fingerprint: print,
@@ -253,21 +241,8 @@ impl Driver {
             .borrow_mut()
             .forget(&order_no)
             .map_err(|e| GuardError::new(ErrorCode::Busy, e.message()))?;
-        self.flights.end(&order_no);
         self.drive();
         Ok(())
-    }
-
-    /// The calls in flight (see the module doc): order number → `[order, content, promise]`.
-    /// The JS layer reads it; only this driver writes it.
-    #[cfg(feature = "browser")]
-    pub fn flights(&self) -> js_sys::Map {
-        self.flights.map()
-    }
-
-    /// Ends every flight (the guard is freed: nothing may join it any more).
-    pub fn end_all_flights(&self) {
-        self.flights.clear();
     }
 
     /// `on(type, listener)`: returns the function that unsubscribes.
@@ -380,16 +355,8 @@ impl Driver {
                 let args = (from_json(prepay.as_str()), context);
                 self.launch(order_no, request, args);
             }
-            Action::Emit(event) => {
-                // Before the listeners: one that pays again from inside the outcome event
-                // reaches the core, not the call that just ended.
-                if let Event::Outcome(outcome) = &event {
-                    self.flights.end(&outcome.order_no);
-                }
-                self.emit_event(&event);
-            }
+            Action::Emit(event) => self.emit_event(&event),
             Action::Resolve { callers, result } => {
-                self.flights.end_callers(&callers);
                 let value = match &result {
                     Ok(outcome) => {
                         let mut w = Writer::new();
@@ -547,8 +514,8 @@ fn pay_error(error: &PayError) -> JsValue {
     js_error(code, &error.message())
 }
 
-/// `{ orderNo, content }` → the order number, the content and the content's fingerprint.
-fn read_order(order: &JsValue) -> Result<(OrderNo, JsValue, Fingerprint), GuardError> {
+/// `{ orderNo, content }` → the order number and the content's fingerprint.
+fn read_order(order: &JsValue) -> Result<(OrderNo, Fingerprint), GuardError> {
     let field = |name: &str| Reflect::get(order, &name.into()).unwrap_or(JsValue::UNDEFINED);
     if !order.is_object() {
         return Err(GuardError::new(
@@ -566,5 +533,5 @@ fn read_order(order: &JsValue) -> Result<(OrderNo, JsValue, Fingerprint), GuardE
         ));
     }
     let print = fingerprint::sha256_hex(to_canonical(&content)?.as_bytes());
-    Ok((order_no, content, print))
+    Ok((order_no, print))
 }

@@ -9,7 +9,7 @@
 //! write wins whichever place took it.
 
 use super::errors::{describe, ErrorCode, GuardError};
-use super::global::{method, property};
+use super::global::method;
 use super::table::Table;
 use js_sys::Function;
 use std::cell::RefCell;
@@ -39,20 +39,6 @@ pub struct Store {
 }
 
 impl Store {
-    /// `globalThis.localStorage`, or memory (with a warning) where it is missing or throws.
-    pub fn local() -> Store {
-        // Reading the `localStorage` property itself throws in some sandboxes; `property`
-        // treats that as missing.
-        match property("localStorage").and_then(|s| Backend::of(&s)) {
-            Some(backend) => Store::with_backend(Some(backend)),
-            None => {
-                let store = Store::with_backend(None);
-                store.warn("localStorage is not available; records are kept in memory".into());
-                store
-            }
-        }
-    }
-
     /// A caller's `{ getItem, setItem, removeItem }` object; `invalid_options` when it is not.
     pub fn custom(target: &JsValue) -> Result<Store, GuardError> {
         Backend::of(target).map(|b| Store::with_backend(Some(b))).ok_or_else(|| {

@@ -10,8 +10,8 @@
 //! test): anything called as `fetch(url, init)` that resolves to an object with `status`,
 //! `headers.get()` and `text()` works.
 
-use super::errors::{describe, ErrorCode, GuardError};
-use super::global::{clear_timeout, method, property, set_timeout};
+use super::errors::describe;
+use super::global::{clear_timeout, method, set_timeout};
 use crate::core::contract::{Request, OWN_HEADERS};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::cell::Cell;
@@ -113,22 +113,6 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// The global `fetch`, or a `platform` error where there is none.
-    pub fn global() -> Result<Transport, GuardError> {
-        property("fetch")
-            .and_then(|f| f.dyn_into::<Function>().ok())
-            .map(|fetch| Transport {
-                fetch,
-                extra: ExtraHeaders::None,
-            })
-            .ok_or_else(|| {
-                GuardError::new(
-                    ErrorCode::Platform,
-                    "there is no global fetch: pass the `fetch` option",
-                )
-            })
-    }
-
     /// A caller-supplied `fetch(url, init)`.
     pub fn custom(fetch: Function) -> Transport {
         Transport {

@@ -41,7 +41,8 @@ pub fn run_ci() -> Result<(), String> {
             "warnings",
         ],
     )?;
-    // The core's second shape alone (`src/wasm/step.rs`), which no build ships yet (issue 13).
+    // The mini-program's shell in Rust (feature `miniprogram`; the default is `step`, the core
+    // alone, which the lint above covers).
     run(
         "cargo",
         &[
@@ -53,7 +54,7 @@ pub fn run_ci() -> Result<(), String> {
             WASM_TARGET,
             "--no-default-features",
             "--features",
-            "step",
+            "miniprogram",
             "--",
             "-D",
             "warnings",

@@ -1,18 +1,14 @@
-//! wasm-bindgen tests of the browser shell (`checkout_guard::wasm`), run in headless Chromium
-//! by `cargo xtask ci` (`cargo test -p browser-tests --target wasm32-unknown-unknown`).
+//! wasm-bindgen tests of the mini-program's shell in Rust (`checkout_guard::wasm`, feature
+//! `miniprogram`), run in headless Chromium by `cargo xtask ci` (`cargo test -p browser-tests
+//! --target wasm32-unknown-unknown`). The package's browser shell is JavaScript now
+//! (`pkg/platform.js`, tested in Chromium by `tests/e2e/platform.test.mjs`).
 //!
 //! One module per shell module, asserting what a buyer or a merchant would observe: records
-//! in storage, the fallback warning, button attributes, a refused second lock, a message
-//! arriving on another channel. Natively this crate is empty.
+//! in storage, the fallback warning, the request as sent, a silent server timed out, the
+//! errors' codes. Natively this crate is empty.
 
 #![cfg(target_arch = "wasm32")]
 
-#[cfg(test)]
-mod broadcast;
-#[cfg(test)]
-mod button;
-#[cfg(test)]
-mod checkout;
 #[cfg(test)]
 mod errors;
 #[cfg(test)]
@@ -22,17 +18,11 @@ mod global;
 #[cfg(test)]
 mod order;
 #[cfg(test)]
-mod random;
-#[cfg(test)]
 mod storage;
-#[cfg(test)]
-mod tablock;
 #[cfg(test)]
 mod timer;
 #[cfg(test)]
 mod transport;
-#[cfg(test)]
-mod visibility;
 
 #[cfg(test)]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

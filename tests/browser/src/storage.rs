@@ -11,19 +11,6 @@ fn js(source: &str) -> JsValue {
 }
 
 #[wasm_bindgen_test]
-fn local_storage_holds_the_records() {
-    let store = Store::local();
-    store.set("cg-test:order-1", "{\"v\":1}");
-    let seen = js("localStorage.getItem('cg-test:order-1')").as_string();
-    assert_eq!(seen.as_deref(), Some("{\"v\":1}"));
-    assert_eq!(store.get("cg-test:order-1").as_deref(), Some("{\"v\":1}"));
-    store.remove("cg-test:order-1");
-    assert!(js("localStorage.getItem('cg-test:order-1')").is_null());
-    assert_eq!(store.get("cg-test:order-1"), None);
-    assert!(store.take_warnings().is_empty());
-}
-
-#[wasm_bindgen_test]
 fn a_custom_storage_object_is_used() {
     let backing = js(
         "(() => { const m = new Map(); return { m, getItem: k => m.has(k) ? m.get(k) : null, \

@@ -1,7 +1,7 @@
 //! `transport`: the request `core::contract` built goes out as it is (method, URL, headers,
 //! body); status / Retry-After / body back; time-outs.
 
-use checkout_guard::core::contract::{Endpoints, Exchange, Method, Request};
+use checkout_guard::core::contract::{Endpoints, Exchange, Request};
 use checkout_guard::core::fingerprint::sha256_hex;
 use checkout_guard::core::ids::{IdempotencyKey, OrderNo};
 use checkout_guard::core::machine::{Action, RequestId};
@@ -138,22 +138,4 @@ async fn a_fetch_that_rejects_is_a_network_error() {
         reply,
         Err(TransportError::Network("Failed to fetch".into()))
     );
-}
-
-#[wasm_bindgen_test]
-async fn the_global_fetch_reaches_a_real_server() {
-    // The test runner's own HTTP server: an unknown path is a 404 with some body.
-    let transport = Transport::global().unwrap_or_else(|_| panic!("fetch is global in browsers"));
-    let request = Request {
-        method: Method::Get,
-        url: "/checkout-guard-no-such-path".into(),
-        headers: Vec::new(),
-        body: None,
-        wait_secs: 0,
-    };
-    let reply = transport
-        .send(&request, 5_000)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(reply.status, 404);
 }
