@@ -233,12 +233,14 @@ async fn changed_content_closes_the_old_attempt_at_the_provider_before_a_new_one
 #[tokio::test]
 async fn expired_prepay_is_closed_before_status_says_closed_and_before_a_replacement() {
     let mut config = test_config();
-    config.settings.prepay_ttl_ms = 300;
+    // WeChat Pay's `time_expire` is in whole seconds (rounded down): a lifetime of 1.5 s still
+    // lies ahead when it arrives.
+    config.settings.prepay_ttl_ms = 1500;
     let t = spawn_with(config).await;
     let (order, fp) = t.simple_order().await;
     let first = t.pay(&order, &new_key(), &fp).await;
     assert_eq!(first.status, 201);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let status = t.status(&order).await;
     assert_eq!(status.body["status"], "closed", "{}", status.body);
     assert_eq!(status.body["attemptId"], first.body["attemptId"]);
@@ -250,7 +252,7 @@ async fn expired_prepay_is_closed_before_status_says_closed_and_before_a_replace
     assert_ne!(second.body["attemptId"], first.body["attemptId"]);
 
     // Straight to create after expiry (no status in between): still closed first.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let third = t.pay(&order, &new_key(), &fp).await;
     assert_eq!(third.status, 201);
     let dump = t.dump(&order).await;
@@ -309,7 +311,9 @@ async fn a_close_that_reveals_a_payment_answers_already_paid() {
 #[tokio::test]
 async fn an_expired_attempt_whose_close_reveals_a_payment_is_reported_paid() {
     let mut config = test_config();
-    config.settings.prepay_ttl_ms = 1000;
+    // `time_expire` is in whole seconds (rounded down): WeChat Pay's deadline may come up to a
+    // second before the server's `expiresAt`, and the buyer must still pay in time.
+    config.settings.prepay_ttl_ms = 2000;
     config.settings.query_interval_ms = 60_000;
     let t = spawn_with(config).await;
     let (order, fp) = t.simple_order().await;

@@ -140,13 +140,7 @@ async fn the_guard_reads_every_create_reply_as_intended() {
     assert_ne!(second.attempt_id, first.attempt_id);
 
     // In flight, then paid.
-    let prepay = second
-        .prepay
-        .as_map()
-        .get("prepayId")
-        .and_then(|v| v.as_str())
-        .expect("prepayId")
-        .to_owned();
+    let prepay = wallet_id(&serde_json::Value::Object(second.prepay.as_map()));
     let slow_key = new_key();
     let (order3, fp3) = t.simple_order().await;
     let (_, in_flight) = tokio::join!(
@@ -178,7 +172,9 @@ async fn the_guard_reads_every_create_reply_as_intended() {
 #[tokio::test]
 async fn the_guard_reads_every_status_reply_as_intended() {
     let mut config = test_config();
-    config.settings.prepay_ttl_ms = 1000;
+    // `time_expire` is in whole seconds (rounded down): WeChat Pay's deadline may come up to a
+    // second before the server's `expiresAt`, and the buyer below must still pay in time.
+    config.settings.prepay_ttl_ms = 2000;
     let t = spawn_with(config).await;
     let (order, fp) = t.simple_order().await;
     assert_eq!(
@@ -212,7 +208,7 @@ async fn the_guard_reads_every_status_reply_as_intended() {
     let (order2, fp2) = t.simple_order().await;
     let created2 = t.pay(&order2, &new_key(), &fp2).await;
     let id2 = created2.body["attemptId"].as_str().expect("id").to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     match status(&t, &order2, None).await {
         StatusReply::Status(OrderStatus::Closed(a)) => assert_eq!(a.as_str(), id2),
         other => panic!("closed: {other:?}"),

@@ -1,7 +1,7 @@
 //! The real guard core against the real backend: a small native shell performs the core's
-//! actions over HTTP (storage in a map, one tab, a buyer scripted per test), so the two halves
-//! of the contract are proven together without a browser. Every test ends by reading the
-//! backend's own charge count.
+//! actions over HTTP (storage in a map, one tab, a buyer scripted per test, paying in the
+//! WeChat Pay simulator's wallet), so the two halves of the contract are proven together
+//! without a browser. Every test ends by reading the charge count at the simulator.
 
 mod common;
 
@@ -15,7 +15,7 @@ use checkout_guard::core::machine::{
 };
 use checkout_guard::core::time::Millis;
 use checkout_guard_conformance::guard::{in_memory, perform};
-use common::{spawn, TestServer};
+use common::{spawn, wallet_id, TestServer};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -180,12 +180,9 @@ impl<'a> Page<'a> {
                 prepay,
                 ..
             } => {
-                let prepay_id = prepay.as_map()["prepayId"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
+                let prepay_id = wallet_id(&Value::Object(prepay.as_map()));
                 let client = self.server.client.clone();
-                let base = self.server.url.clone();
+                let base = self.server.wallet_base().to_owned();
                 let tx = self.tx.clone();
                 let buyer = self.buyer;
                 let fault = self.confirm_fault;
@@ -392,10 +389,7 @@ async fn a_reload_while_paying_follows_the_same_attempt() {
     drop(first);
     // The buyer pays on the phone meanwhile; the reloaded page resumes and sees it.
     let dump = server.dump(order_no.as_str()).await;
-    let prepay_id = dump["attempts"][0]["prepay"]["prepayId"]
-        .as_str()
-        .expect("prepay")
-        .to_owned();
+    let prepay_id = wallet_id(&dump["attempts"][0]["prepay"]);
     server.wallet(&prepay_id, "confirm", None).await;
     let mut second = Page::new(&server, storage, Buyer::ConfirmAfter(0));
     second.click(&order_no, &fingerprint);

@@ -1,4 +1,7 @@
-//! The simulated provider, its notifies, fault injection and the admin endpoints.
+//! The provider seen through the payment center (WeChat Pay's simulator: its notifies,
+//! duplicated, delayed or lost; provider calls that fail or lose their reply), fault
+//! injection, the admin endpoints, and the in-process simulated provider's own endpoints, wallet
+//! page and notify (those tests start the server with `spawn_in_process`).
 
 mod common;
 
@@ -28,6 +31,9 @@ fn signed_notify(
 
 #[tokio::test]
 async fn notify_needs_a_valid_signature_and_repeats_change_nothing() {
+    // The in-process provider's notify (`/api/notify`, signed with the notify secret): WeChat
+    // Pay's (`/api/wechatpay/notify`) is refused unsigned or stale in `wechatpay_provider.rs`
+    // and arrives signed and encrypted in the other tests.
     let secret = b"test-notify-secret".to_vec();
     let mut config = test_config();
     config.notify_secret = Some(
@@ -36,7 +42,7 @@ async fn notify_needs_a_valid_signature_and_repeats_change_nothing() {
             .into(),
     );
     config.settings.query_interval_ms = 60_000;
-    let t = spawn_with(config).await;
+    let t = spawn_in_process(config).await;
     let (order, fp) = t.simple_order().await;
     let created = t.pay(&order, &new_key(), &fp).await;
     assert_eq!(t.status(&order).await.body["status"], "unpaid");
@@ -247,18 +253,27 @@ async fn global_faults_are_installed_counted_and_cleared_by_admin() {
     assert_eq!(t.pay(&order, &new_key(), &fp).await.status, 201);
     assert_eq!(t.get_json("/admin/faults").await["rules"], json!([]));
 
-    // Notify lost for every wallet confirm, until cleared.
-    add(json!({"spec": "notify=lost", "pathPrefix": "/sim/"}))
-        .await
-        .expect("send");
+    // Notify lost for every wallet confirm, until cleared: the wallet is WeChat Pay's, so the
+    // rule that loses the notify is installed at the simulator's admin, which takes the same
+    // rules. The payment center's copy (for its own `/sim/` endpoints) stays until cleared.
+    let rule = json!({"spec": "notify=lost", "pathPrefix": "/sim/"});
+    assert_eq!(add(rule.clone()).await.expect("send").status(), 201);
+    t.sim_fault(rule).await;
     let status = t.status(&order).await;
     t.wallet(&prepay_id(&status.body), "confirm", None).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(t.stats(&order).await["notifiesReceived"], 0);
     assert_eq!(t.stats(&order).await["charges"], 1);
+    assert_eq!(t.sim_stats(&order).await["notifyAttempts"], 0, "never sent");
+    assert_eq!(
+        t.get_json("/admin/faults").await["rules"][0]["spec"],
+        "notify=lost"
+    );
     let cleared = t.client.delete(&faults).send().await.expect("send");
     assert_eq!(cleared.status(), 204);
     assert_eq!(t.get_json("/admin/faults").await["rules"], json!([]));
+    t.clear_sim_faults().await;
+    assert_eq!(t.sim_json("/sim/admin/faults").await["rules"], json!([]));
     t.server.shutdown().await;
 }
 
@@ -299,7 +314,9 @@ async fn admin_needs_the_token_when_loopback_is_not_trusted() {
 
 #[tokio::test]
 async fn provider_endpoints_enforce_uniqueness_close_and_query() {
-    let t = spawn().await;
+    // The in-process provider's own HTTP endpoints (`/sim/transactions`); the WeChat Pay
+    // simulator's rules are tested in `wechatpay-sim` and through `wechatpay_provider.rs`.
+    let t = spawn_in_process(test_config()).await;
     let (order, _) = t.simple_order().await;
     let create = |no: &str| {
         t.client.post(t.at("/sim/transactions")).json(&json!({
@@ -362,9 +379,11 @@ async fn provider_endpoints_enforce_uniqueness_close_and_query() {
 
 #[tokio::test]
 async fn wallet_page_offers_confirm_only_while_payable() {
+    // The in-process provider's wallet page (the `walletUrl` of its prepays, served by the
+    // payment center in the demo profile); the WeChat Pay simulator has a wallet of its own.
     let mut config = test_config();
     config.settings.prepay_ttl_ms = 1000;
-    let t = spawn_with(config).await;
+    let t = spawn_in_process(config).await;
     let (order, fp) = t.simple_order().await;
     let created = t.pay(&order, &new_key(), &fp).await;
     let prepay = prepay_id(&created.body);

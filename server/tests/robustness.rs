@@ -118,10 +118,12 @@ async fn restart_on_the_same_file_loses_nothing() {
     assert_eq!(open.status, 201);
     let before: Vec<Value> = vec![t.dump(&paid_order).await, t.dump(&open_order).await];
     let order_before = t.get_json(&format!("/api/orders/{open_order}")).await;
+    let sim = t.sim.clone().expect("on the WeChat Pay simulator");
     t.server.shutdown().await;
     assert!(db.exists(), "the database is a file");
 
-    let t = spawn_with(config()).await;
+    // WeChat Pay does not restart with the merchant: the same simulator.
+    let t = spawn_on(config(), sim).await;
     let after: Vec<Value> = vec![t.dump(&paid_order).await, t.dump(&open_order).await];
     assert_eq!(before, after, "every row survived");
     assert_eq!(
@@ -255,7 +257,8 @@ async fn bad_input_gets_clear_json_4xx_errors() {
     )
     .await;
     expect_client_error(c.get(t.at("/api/orders/%FF%FE")), 400, "invalid_path").await;
-    // Bad fault header, bad key, unknown wallet action.
+    // Bad fault header, bad key, unknown wallet action (the in-process provider's wallet,
+    // which the demo profile serves whichever provider pays).
     expect_client_error(
         c.get(t.at(&format!("/api/orders/{order}/payment")))
             .header("X-Fault", "explode"),

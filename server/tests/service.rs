@@ -15,14 +15,17 @@ const ADMIN_TOKEN: &str = "admin-token-0123456789";
 const SHOP: &str = "https://shop.example";
 
 fn production() -> Config {
-    Config {
+    let mut config = Config {
         profile: Profile::Production,
         api_keys: vec![Secret::from("old-key-being-rotated"), Secret::from(API_KEY)],
         buyer_token_secret: Some(TOKEN_SECRET.into()),
         admin_token: Some(ADMIN_TOKEN.into()),
         cors_origins: vec![SHOP.to_owned()],
         ..test_config()
-    }
+    };
+    // On WeChat Pay, production refuses a prepay lifetime WeChat Pay would refuse.
+    config.settings.prepay_ttl_ms = 10 * 60 * 1000;
+    config
 }
 
 /// [`order_terms`] without the order number: the body of a change.
@@ -154,7 +157,7 @@ async fn production_has_no_test_surface() {
     assert_eq!(status.body["status"], "unpaid");
 
     use reqwest::Method;
-    // The simulated provider's endpoints and wallet: 404.
+    // The in-process simulated provider's endpoints and wallet: 404.
     for (method, path) in [
         (Method::GET, format!("/sim/wallet/{prepay}")),
         (Method::POST, format!("/sim/wallet/{prepay}/confirm")),
@@ -213,6 +216,9 @@ async fn production_has_no_test_surface() {
         .raw(Method::GET, "/admin/orders/ORD-PROD-1", Some(ADMIN_TOKEN))
         .await;
     assert_eq!(dump.body["stats"]["charges"], 0, "{}", dump.body);
+    let provider = t.sim_stats("ORD-PROD-1").await;
+    assert_eq!(provider["prepayCalls"], 1, "{provider}");
+    assert_eq!(provider["charges"], 0, "{provider}");
     t.server.shutdown().await;
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use checkout_guard_server::config::load::{from_sources, LoadError};
 use checkout_guard_server::{Profile, Storage};
-use common::{spawn_with, temp_dir};
+use common::{spawn_in_process, temp_dir};
 use std::collections::HashMap;
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -97,8 +97,9 @@ cors_origins = ["https://a.example", "https://b.example"]
     }
     assert!(printed.contains("Secret(***)"));
 
-    // Nor in any reply: the production server from this config, over HTTP.
-    let t = spawn_with(config).await;
+    // Nor in any reply: the production server from this config, over HTTP, as loaded (its
+    // provider the default in-process one: nothing here reaches a provider).
+    let t = spawn_in_process(config).await;
     let replies = [
         t.client
             .get(t.at("/admin/settings"))

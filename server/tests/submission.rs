@@ -404,9 +404,10 @@ async fn submissions_survive_a_restart_and_the_window_is_a_runtime_setting() {
     let key = new_key();
     let first = t.submit(&cart(), "alice", &key).await;
     assert_eq!(first.status, 201);
+    let sim = t.sim.clone().expect("on the WeChat Pay simulator");
     t.server.shutdown().await;
 
-    let t = spawn_with(config()).await;
+    let t = spawn_on(config(), sim).await;
     let replay = t.submit(&cart(), "alice", &key).await;
     assert_eq!(replay.status, 200, "{}", replay.body);
     assert_eq!(order_no(&replay), order_no(&first));

@@ -1,12 +1,12 @@
 //! Two payment-center instances on one PostgreSQL database (run when `CG_TEST_DATABASE_URL`
-//! is set, as `cargo xtask ci` does): they share no process, no lease table and no memory, so
-//! only the database can keep the contract. Creates for one order with many keys, spread over
-//! both instances at once, make exactly one attempt; the same key sent to both at once is
-//! answered with that one attempt too, never a second.
+//! is set, as `cargo xtask ci` does), in front of one WeChat Pay simulator: they share no
+//! process, no lease table and no memory, so only the database can keep the contract. Creates
+//! for one order with many keys, spread over both instances at once, make exactly one attempt;
+//! the same key sent to both at once is answered with that one attempt too, never a second.
 
 mod common;
 
-use common::{new_key, on_postgres, spawn_with, test_config};
+use common::{new_key, on_postgres, spawn_on, spawn_with, test_config};
 use std::collections::BTreeSet;
 
 #[tokio::test]
@@ -18,7 +18,9 @@ async fn two_instances_never_both_decide_there_is_no_live_attempt() {
     let config = test_config();
     let mut second = test_config();
     second.storage = config.storage.clone();
-    let (a, b) = (spawn_with(config).await, spawn_with(second).await);
+    // One WeChat Pay (simulator) in front of both, as in production.
+    let a = spawn_with(config).await;
+    let b = spawn_on(second, a.sim.clone().expect("on the WeChat Pay simulator")).await;
     let (order, fp) = a.simple_order().await;
     let shared = new_key();
     let plan: Vec<(&common::TestServer, String)> = (0..24)

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use checkout_guard_server::webhook::{self, EVENT_ID_HEADER, SIGNATURE_HEADER};
 use checkout_guard_server::{Config, Secret};
-use common::{new_key, prepay_id, spawn_with, temp_dir, test_config, TestServer};
+use common::{new_key, prepay_id, spawn_on, spawn_with, temp_dir, test_config, TestServer};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -198,9 +198,10 @@ async fn an_event_not_yet_delivered_survives_a_restart() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let sim = server.sim.clone().expect("on the WeChat Pay simulator");
     server.server.shutdown().await;
     assert!(of_order(&inbox.lock().expect("inbox"), &order).is_empty());
-    let restarted = spawn_with(config).await;
+    let restarted = spawn_on(config, sim).await;
     wait_for(&inbox, |i| of_order(i, &order).len() == 1).await;
     let seen = of_order(&inbox.lock().expect("inbox"), &order);
     assert!(seen[0].verified);

@@ -541,7 +541,8 @@ async fn the_notify_endpoint_refuses_what_does_not_open() {
         .expect("reply");
     assert_eq!(unsigned.status(), 401);
 
-    let sim_server = common::spawn_with(common::test_config()).await;
+    // On the in-process provider, there is no WeChat Pay notify endpoint.
+    let sim_server = common::spawn_in_process(common::test_config()).await;
     let reply = sim_server
         .client
         .post(format!("{}/api/wechatpay/notify", sim_server.url))

@@ -433,7 +433,8 @@ impl Ledger {
     }
 
     /// Every transaction with this `attach`, oldest first: what a conformance check needs to
-    /// see that an order never had two payable numbers at once.
+    /// see that an order never had two payable numbers at once, and its prepay id, the wallet
+    /// id of a prepay whose create reply the merchant never received (a test pays it).
     pub fn transactions_by_attach(&self, attach: &str, now: i64) -> Vec<Value> {
         let mut found: Vec<&Order> = self
             .orders
@@ -446,6 +447,7 @@ impl Ledger {
             .map(|order| {
                 json!({
                     "outTradeNo": order.out_trade_no,
+                    "prepayId": order.prepay_id,
                     "tradeState": order.state.as_str(),
                     "payable": order.is_payable(now),
                     "total": order.total,

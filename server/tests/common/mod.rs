@@ -1,13 +1,24 @@
 //! Shared test helpers: start a server in-process on an ephemeral port and talk to it over
-//! real HTTP.
+//! real HTTP, paying through WeChat Pay API v3 as it ships: the server's `wechatpay` provider
+//! against a WeChat Pay v3 simulator (`checkout-guard-wechatpay-sim`) started in this process on
+//! a loopback port of its own ([`spawn`], [`spawn_with`], [`spawn_on`]). The wallet, the
+//! provider's counters and its transactions are the simulator's ([`TestServer::wallet`],
+//! [`TestServer::stats`], [`TestServer::dump`]). [`spawn_in_process`] keeps the in-process
+//! simulated provider (`provider = "sim"`), for the tests of that provider itself.
 
 #![allow(dead_code)]
 
+use checkout_guard_server::provider::wechatpay::WechatPayConfig;
 use checkout_guard_server::store::AnyStore;
-use checkout_guard_server::{start, Config, Profile, RunningServer, Settings, Storage};
+use checkout_guard_server::{
+    start, Config, Profile, ProviderKind, RunningServer, Secret, Settings, StartError, Storage,
+};
+use checkout_guard_wechatpay_sim::test_vectors::vector;
+use checkout_guard_wechatpay_sim::{Config as SimConfig, RunningSim};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings that keep tests fast: short delays, an active query on every status.
@@ -107,16 +118,106 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// The app id the test servers pay under (the vectors' merchant has no app of its own).
+pub const APPID: &str = "wxd678efh567hg6787";
+
+/// Starts a WeChat Pay v3 simulator in this process, on a free loopback port, with the test
+/// vectors' throwaway keys (the merchant [`on_wechatpay`] configures). Its notify retries (15 s,
+/// 15 s, 30 s, … at WeChat Pay) are a hundred times faster, and it takes a `time_expire` of any
+/// lead (WeChat Pay wants a minute), so the tests' prepay lifetimes of a few seconds work.
+pub async fn start_sim() -> Arc<RunningSim> {
+    let mut config = SimConfig::from_test_vectors().expect("the test vectors");
+    config.notify_time_scale = 0.01;
+    config.min_time_expire_ms = 0;
+    Arc::new(
+        checkout_guard_wechatpay_sim::start(config)
+            .await
+            .expect("the simulator starts"),
+    )
+}
+
+/// `config` with the `wechatpay` provider pointed at `sim`, as a merchant configures WeChat
+/// Pay: the vectors' merchant key, WeChat Pay public key and APIv3 key; notifies to
+/// `http://127.0.0.1:{port}/api/wechatpay/notify` (the server's own port).
+pub fn on_wechatpay(mut config: Config, sim: &RunningSim, port: u16) -> Config {
+    let v = |name: &str| vector(name).expect("the test vectors");
+    config.provider = ProviderKind::WechatPay;
+    config.wechatpay = Some(WechatPayConfig {
+        base_url: sim.base_url().to_owned(),
+        mchid: v("mchid"),
+        appid: APPID.to_owned(),
+        merchant_serial: v("merchant_serial_no"),
+        merchant_private_key: Secret::new(v("merchant_private_key_pem")),
+        wechatpay_public_key: v("wechatpay_public_key_pem"),
+        wechatpay_public_key_id: v("wechatpay_public_key_id"),
+        apiv3_key: Secret::new(v("apiv3_key")),
+        notify_url: format!("http://127.0.0.1:{port}/api/wechatpay/notify"),
+        ..WechatPayConfig::default()
+    });
+    config
+}
+
 /// A running server and a client for it.
 pub struct TestServer {
     pub server: RunningServer,
     pub client: Client,
     pub url: String,
+    /// The WeChat Pay simulator the server pays through; `None` on the in-process provider
+    /// ([`spawn_in_process`]) or on a `wechatpay` provider the test configured itself. Shared
+    /// with a server started again on the same data ([`spawn_on`]), as WeChat Pay outlives a
+    /// merchant's restart.
+    pub sim: Option<Arc<RunningSim>>,
 }
 
-/// Starts a server with `config`.
+/// Starts a server with `config` paying through a new WeChat Pay simulator ([`start_sim`]);
+/// as given if the test configured a `wechatpay` provider itself.
 pub async fn spawn_with(config: Config) -> TestServer {
-    let server = start(config).await.expect("server starts");
+    if config.provider == ProviderKind::WechatPay {
+        return started(start(config).await.expect("server starts"), None);
+    }
+    spawn_on(config, start_sim().await).await
+}
+
+/// Starts a server with `config` paying through `sim` (a second instance, or a restart).
+pub async fn spawn_on(config: Config, sim: Arc<RunningSim>) -> TestServer {
+    // The notify URL names the server's port, so the port is chosen first: a free one, bound
+    // again by the server (another test may take it in between: then another one).
+    let fixed = config.listen.port() != 0;
+    for _ in 0..20 {
+        let mut config = config.clone();
+        if !fixed {
+            config.listen.set_port(free_port());
+        }
+        let port = config.listen.port();
+        match start(on_wechatpay(config, &sim, port)).await {
+            Ok(server) => return started(server, Some(sim)),
+            Err(StartError::Bind { .. }) if !fixed => continue,
+            Err(err) => panic!("server starts: {err}"),
+        }
+    }
+    panic!("no free port for a test server");
+}
+
+/// Starts a server with `config` on the in-process simulated provider (`provider = "sim"`),
+/// for a test of that provider itself (its `/sim/...` endpoints, its wallet page, its notify).
+pub async fn spawn_in_process(config: Config) -> TestServer {
+    assert_eq!(
+        config.provider,
+        ProviderKind::Sim,
+        "the in-process provider"
+    );
+    started(start(config).await.expect("server starts"), None)
+}
+
+/// A free port on loopback (bound, read and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn started(server: RunningServer, sim: Option<Arc<RunningSim>>) -> TestServer {
     let url = server.url();
     let client = Client::builder()
         .timeout(Duration::from_secs(40))
@@ -126,6 +227,7 @@ pub async fn spawn_with(config: Config) -> TestServer {
         server,
         client,
         url,
+        sim,
     }
 }
 
@@ -197,7 +299,7 @@ impl TestServer {
     }
 }
 
-/// Starts a server with [`test_config`].
+/// Starts a server with [`test_config`], paying through a new WeChat Pay simulator.
 pub async fn spawn() -> TestServer {
     spawn_with(test_config()).await
 }
@@ -384,16 +486,84 @@ impl TestServer {
         self.status_with(order_no, None, None).await
     }
 
-    /// A wallet action on a prepay (JSON reply), optional `X-Fault`.
-    pub async fn wallet(&self, prepay_id: &str, action: &str, fault: Option<&str>) -> Reply {
+    /// Where the buyer's wallet is: the WeChat Pay simulator's, or this server's own on the
+    /// in-process provider.
+    pub fn wallet_base(&self) -> &str {
+        match &self.sim {
+            Some(sim) => sim.base_url(),
+            None => &self.url,
+        }
+    }
+
+    /// A wallet action (`start`, `confirm`, `cancel`, `fail`) on the prepay whose wallet id
+    /// is `wallet_id` ([`wallet_id`]), JSON reply, optional `X-Fault` (the simulator's:
+    /// `notify=lost`, `notify=dup`, `notify-delay=<ms>`, …).
+    pub async fn wallet(&self, wallet_id: &str, action: &str, fault: Option<&str>) -> Reply {
         let mut req = self
             .client
-            .post(self.at(&format!("/sim/wallet/{prepay_id}/{action}")))
+            .post(format!(
+                "{}/sim/wallet/{wallet_id}/{action}",
+                self.wallet_base()
+            ))
             .header("Accept", "application/json");
         if let Some(fault) = fault {
             req = req.header("X-Fault", fault);
         }
         Reply::from(req.send().await.expect("send")).await
+    }
+
+    /// GET a JSON endpoint of the WeChat Pay simulator and expect 200.
+    pub async fn sim_json(&self, path: &str) -> Value {
+        let sim = self
+            .sim
+            .as_ref()
+            .expect("a server on the WeChat Pay simulator");
+        let reply = Reply::from(
+            self.client
+                .get(format!("{}{path}", sim.base_url()))
+                .send()
+                .await
+                .expect("send"),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+        reply.body
+    }
+
+    /// The WeChat Pay simulator's counters of every transaction of `order_no` (its `attach`).
+    pub async fn sim_stats(&self, order_no: &str) -> Value {
+        self.sim_json(&format!("/sim/admin/stats/{order_no}")).await
+    }
+
+    /// Installs a global fault rule at the WeChat Pay simulator (`/sim/admin/faults`).
+    pub async fn sim_fault(&self, rule: Value) {
+        let sim = self
+            .sim
+            .as_ref()
+            .expect("a server on the WeChat Pay simulator");
+        let reply = self
+            .client
+            .post(format!("{}/sim/admin/faults", sim.base_url()))
+            .json(&rule)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(reply.status(), StatusCode::CREATED, "{rule}");
+    }
+
+    /// Removes every global fault rule of the WeChat Pay simulator.
+    pub async fn clear_sim_faults(&self) {
+        let sim = self
+            .sim
+            .as_ref()
+            .expect("a server on the WeChat Pay simulator");
+        let reply = self
+            .client
+            .delete(format!("{}/sim/admin/faults", sim.base_url()))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(reply.status(), StatusCode::NO_CONTENT);
     }
 
     /// GET a JSON endpoint and expect 200.
@@ -403,14 +573,54 @@ impl TestServer {
         reply.body
     }
 
-    /// The order's stats.
+    /// The order's stats: the server's own counters (attempts minted, notifies received,
+    /// amount mismatches), with the provider's (charges, prepay calls, closes, queries,
+    /// refusals) as the WeChat Pay simulator counted them, so "one charge" is counted where the
+    /// buyer pays.
     pub async fn stats(&self, order_no: &str) -> Value {
-        self.get_json(&format!("/admin/stats/{order_no}")).await
+        let mut stats = self.get_json(&format!("/admin/stats/{order_no}")).await;
+        self.with_provider_counters(order_no, &mut stats).await;
+        stats
     }
 
-    /// The database's view of the order.
+    /// Replaces the provider's counters in `stats` (the server's `OrderStats`) with the
+    /// simulator's. On WeChat Pay the server counts none of them itself: checked, so nothing
+    /// here is the in-process provider's.
+    async fn with_provider_counters(&self, order_no: &str, stats: &mut Value) {
+        if self.sim.is_none() {
+            return;
+        }
+        let provider = self.sim_stats(order_no).await;
+        for field in PROVIDER_COUNTERS {
+            assert_eq!(
+                stats[field], 0,
+                "the server counted {field} itself on WeChat Pay: {stats}"
+            );
+            stats[field] = provider[field].clone();
+        }
+    }
+
+    /// The database's view of the order, with the provider's transactions and counters the
+    /// WeChat Pay simulator's (`providerTransactions`: `outTradeNo`, `prepayId`, `tradeState`,
+    /// `payable`, `total`, oldest first).
     pub async fn dump(&self, order_no: &str) -> Value {
-        self.get_json(&format!("/admin/orders/{order_no}")).await
+        let mut dump = self.get_json(&format!("/admin/orders/{order_no}")).await;
+        if self.sim.is_some() {
+            assert_eq!(
+                dump["providerTransactions"],
+                json!([]),
+                "the in-process provider was used on WeChat Pay"
+            );
+            let transactions = self
+                .sim_json(&format!("/sim/admin/transactions/{order_no}"))
+                .await;
+            dump["providerTransactions"] = transactions["transactions"].clone();
+            if dump["stats"].is_object() {
+                self.with_provider_counters(order_no, &mut dump["stats"])
+                    .await;
+            }
+        }
+        dump
     }
 
     /// Polls `check` on the order's stats until it holds (at most 5 s).
@@ -448,10 +658,31 @@ pub fn now_of(body: &Value) -> i64 {
         .unwrap_or_else(|| panic!("no integer `now` in {body}"))
 }
 
-/// The prepay id of an attempt or status body.
-pub fn prepay_id(body: &Value) -> String {
-    body["prepay"]["prepayId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no prepayId in {body}"))
+/// The provider's counters in the server's `OrderStats`, spelled as the WeChat Pay
+/// simulator spells its own.
+const PROVIDER_COUNTERS: [&str; 6] = [
+    "charges",
+    "prepayCalls",
+    "closes",
+    "queries",
+    "duplicatesRefused",
+    "paymentsRefused",
+];
+
+/// The id the wallet opens a prepay with (the contract's `prepay` object): the `pr` token of a
+/// Native `codeUrl`, the `prepay_id` of a JSAPI `package`, or the in-process provider's
+/// `prepayId`.
+pub fn wallet_id(prepay: &Value) -> String {
+    let field = |name: &str| prepay.get(name).and_then(Value::as_str);
+    field("codeUrl")
+        .and_then(|url| url.split_once("pr=").map(|(_, token)| token))
+        .or_else(|| field("package").and_then(|p| p.strip_prefix("prepay_id=")))
+        .or_else(|| field("prepayId"))
+        .unwrap_or_else(|| panic!("no wallet id in the prepay {prepay}"))
         .to_owned()
+}
+
+/// The wallet id ([`wallet_id`]) of an attempt or status body's prepay.
+pub fn prepay_id(body: &Value) -> String {
+    wallet_id(&body["prepay"])
 }
