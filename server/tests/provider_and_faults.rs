@@ -30,6 +30,40 @@ fn signed_notify(
 }
 
 #[tokio::test]
+async fn on_wechat_pay_the_in_process_notify_is_not_a_way_to_mark_paid() {
+    // A payment center on WeChat Pay (`spawn`: the simulator over HTTP) with a notify secret
+    // configured: a notify correctly signed with it must pay nothing, since only WeChat Pay's
+    // signed and encrypted notify may.
+    let secret = b"test-notify-secret".to_vec();
+    let mut config = test_config();
+    config.notify_secret = Some(
+        String::from_utf8(secret.clone())
+            .expect("ASCII secret")
+            .into(),
+    );
+    config.settings.query_interval_ms = 60_000;
+    let t = spawn_with(config).await;
+    let (order, fp) = t.simple_order().await;
+    let created = t.pay(&order, &new_key(), &fp).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let notify = json!({
+        "id": "n-forged", "eventType": "TRANSACTION.SUCCESS",
+        "outTradeNo": created.body["attemptId"], "transactionId": "42x",
+        "tradeState": "SUCCESS", "amount": 1999, "attach": order, "successTime": now_ms()
+    });
+    Reply::from(
+        signed_notify(&t, &secret, &notify, now_ms())
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await
+    .assert_error(404, "not_found");
+    assert_eq!(t.status(&order).await.body["status"], "unpaid");
+    assert_eq!(t.stats(&order).await["charges"], 0);
+}
+
+#[tokio::test]
 async fn notify_needs_a_valid_signature_and_repeats_change_nothing() {
     // The in-process provider's notify (`/api/notify`, signed with the notify secret): WeChat
     // Pay's (`/api/wechatpay/notify`) is refused unsigned or stale in `wechatpay_provider.rs`

@@ -318,14 +318,24 @@ struct NotifyBody {
     amount: Option<i64>,
 }
 
-/// `POST /api/notify`: the provider's payment notify (contract §3). The signature is checked
-/// first; a repeated notify (same id, or an attempt already paid) changes nothing and is
-/// acknowledged again so the provider stops retrying.
+/// `POST /api/notify`: the in-process simulated provider's payment notify (contract §3). The
+/// signature is checked first; a repeated notify (same id, or an attempt already paid) changes
+/// nothing and is acknowledged again so the provider stops retrying. A payment center on WeChat
+/// Pay takes notifies only at `/api/wechatpay/notify` (signed by WeChat Pay, encrypted with the
+/// APIv3 key): this one answers `404` there, so a leaked or configured `notify_secret` is not a
+/// second way to mark an attempt paid.
 pub async fn notify(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    if app.wechatpay.is_some() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this payment center takes notifies from WeChat Pay at /api/wechatpay/notify",
+        ));
+    }
     let header = |name: &str| {
         headers
             .get(name)
