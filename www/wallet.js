@@ -99,7 +99,6 @@ export function createWallet(ui, note) {
     ui.paid.disabled = false;
     ui.paid.hidden = false;
     ui.decline.hidden = true;
-    ui.qr.hidden = false;
     ui.frame.src = `${provider.baseUrl}/sim/scan?code_url=${encodeURIComponent(codeUrl)}`;
     ui.pane.focus();
     const settled = new Promise((resolve) => {
@@ -108,6 +107,8 @@ export function createWallet(ui, note) {
     try {
       const { toCanvas } = await import('./vendor/qrcode.js');
       await toCanvas(ui.qr, codeUrl, { width: 160, margin: 1 });
+      // Shown once drawn: never an empty square while the QR module loads.
+      ui.qr.hidden = false;
     } catch (error) {
       note(`Wallet: cannot draw the QR code (${error.message}); the scan page still works`, 'error');
     }
