@@ -15,15 +15,15 @@
 // JS engine (./canonical.js), and only hashed in wasm.
 import { canonicalize, describe } from './canonical.js';
 import { guardError, platformError } from './errors.js';
-import { Button, LEASE_MS, Store, TabLocks, Transport, headerPairs, isStorage, openChannel, watchVisibility } from './platform.js';
+import { Button, Transport, headerPairs, isStorage } from './platform.js';
 
 const g = globalThis;
 /** How long one request may take, long-poll wait excluded, when not given (ms). */
 const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 /** The longest delay `setTimeout` takes. */
 const MAX_DELAY_MS = 0x7fffffff;
-/** Options this layer reads; every other one is the core's, which checks it (src/core/step.rs). */
-const SHELL_OPTIONS = new Set(['launch', 'fetch', 'storage', 'requestTimeoutMs', 'headers', 'prepare', 'dismiss']);
+/** A lease's renewal period where a platform's locks are leases (ms). */
+const RENEW_MS = 10_000;
 /** Guards with a call running: kept alive until idle (a page may drop its last reference mid-payment). */
 const BUSY = new Set();
 
@@ -35,13 +35,18 @@ function isPlainObject(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-/** The constructor's options, checked (errors name the option). */
-function readOptions(options) {
+/**
+ * The constructor's options for `platform`, checked (errors name the option). The platform
+ * names its request-function option (`transport`) and what `storage` may be: the browser's
+ * `'local'` (its default) or a required choice in a mini-program.
+ */
+function readOptions(options, platform) {
   if (!isPlainObject(options)) throw invalidOption('options', 'must be an object');
+  const storageHint = platform.storageNames.map((n) => `'${n}'`).join(', ');
   const read = {
     launch: undefined,
-    fetch: undefined,
-    storage: 'local',
+    transport: undefined,
+    storage: platform.defaultStorage,
     timeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
     headers: [],
     prepare: undefined,
@@ -54,33 +59,29 @@ function readOptions(options) {
   };
   for (const name of Object.keys(options)) {
     const value = options[name];
-    if (!SHELL_OPTIONS.has(name)) {
-      // As canonical JSON: numbers as JavaScript prints them, 2000 (a double) as `2000`, which
-      // the core's integer options accept.
-      let json;
-      try {
-        json = canonicalize(value);
-      } catch (error) {
-        throw invalidOption(name, error.message);
-      }
-      core.push(`${JSON.stringify(name)}:${json}`);
-      continue;
-    }
     switch (name) {
       case 'launch':
-      case 'fetch':
       case 'prepare':
       case 'dismiss':
         read[name] = fn(name, value);
         break;
+      case platform.transport:
+        read.transport = fn(name, value);
+        break;
       case 'storage':
-        if (value === 'local' || value === 'memory') read.storage = value;
-        else if (typeof value !== 'string' && isPlainObject(value)) {
-          if (!isStorage(value)) {
-            throw guardError('invalid_options', "invalid option `storage`: 'local', 'memory' or an object with getItem, setItem and removeItem");
+        if (typeof value === 'string') {
+          if (value !== 'memory' && !platform.storageNames.includes(value)) {
+            throw invalidOption('storage', `${storageHint}, 'memory' or { getItem, setItem, removeItem }`.replace(/^, /, ''));
           }
           read.storage = value;
-        } else throw invalidOption('storage', "'local', 'memory' or { getItem, setItem, removeItem }");
+        } else if (isPlainObject(value)) {
+          if (!isStorage(value)) {
+            throw guardError('invalid_options', `invalid option \`storage\`: ${storageHint ? `${storageHint}, ` : ''}'memory' or an object with getItem, setItem and removeItem`);
+          }
+          read.storage = value;
+        } else {
+          throw invalidOption('storage', `${storageHint ? `${storageHint}, ` : ''}'memory' or { getItem, setItem, removeItem }`);
+        }
         break;
       case 'requestTimeoutMs':
         if (!(Number.isInteger(value) && value >= 1000 && value <= 120_000)) {
@@ -98,24 +99,25 @@ function readOptions(options) {
           }
         }
         break;
-      default:
-        break;
+      default: {
+        // The core's: as canonical JSON, numbers as JavaScript prints them (2000, a double, as
+        // `2000`, which the core's integer options accept).
+        let json;
+        try {
+          json = canonicalize(value);
+        } catch (error) {
+          throw invalidOption(name, error.message);
+        }
+        core.push(`${JSON.stringify(name)}:${json}`);
+      }
     }
   }
   if (!read.launch) {
     throw invalidOption('launch', "required: async (prepay, { orderNo, attemptId }) => 'ok' | 'cancelled' | 'failed'");
   }
+  if (read.storage === undefined) throw invalidOption('storage', "required: 'memory' or { getItem, setItem, removeItem }");
   read.coreJson = `{${core.join(',')}}`;
   return read;
-}
-
-/** 32 bytes from the platform's cryptographic random source. */
-function seed() {
-  const crypto = g.crypto;
-  if (!crypto || typeof crypto.getRandomValues !== 'function') {
-    throw platformError('crypto.getRandomValues is not available');
-  }
-  return crypto.getRandomValues(new Uint8Array(32));
 }
 
 function hex(bytes) {
@@ -143,10 +145,20 @@ function refusal(batch) {
 }
 
 /**
- * The `CheckoutGuard` class over one glue module (`Core`, `sha256Hex`): the same class for
- * every entry (browsers, bundlers, Node).
+ * The guard class over one glue module (`Core`, `sha256Hex`) and one platform: `CheckoutGuard`
+ * for browsers, bundlers and Node (./browser.js, `browserPlatform` in ./shell.js), the
+ * mini-program's guard (its loader's). A platform gives:
+ * - `transport`: the name of the request-function option (`'fetch'`, `'request'`) and
+ *   `defaultTransport()`: the function when the option is not given (it throws when there is
+ *   none);
+ * - `defaultStorage` and `storageNames` (the named storages besides `'memory'`) and
+ *   `store(choice)`: a ./platform.js `Store` for the checked choice;
+ * - `seed()`: 32 random bytes;
+ * - `locks(store, owner)`: `{ mechanism, tryAcquire(name, now) }` (./browser.js `TabLocks`);
+ * - `channel(name, onMessage)` and `watch(onShown)`: the broadcast to other tabs and "the
+ *   buyer is back", each `undefined` where the platform has none.
  */
-export function guardClass(glue) {
+export function guardClass(glue, platform) {
   // A guard dropped by the page while idle closes its channel and visibility watcher.
   const closers = typeof g.FinalizationRegistry === 'function' ? new g.FinalizationRegistry((close) => close()) : undefined;
 
@@ -179,10 +191,9 @@ export function guardClass(glue) {
     idle = true;
 
     constructor(options) {
-      const read = readOptions(options);
-      const fetch = read.fetch ?? g.fetch;
-      if (typeof fetch !== 'function') throw platformError('there is no global fetch: pass the `fetch` option');
-      const bytes = seed();
+      const read = readOptions(options, platform);
+      const send = read.transport ?? platform.defaultTransport();
+      const bytes = platform.seed();
       let core;
       try {
         core = new glue.Core(read.coreJson, bytes);
@@ -191,14 +202,14 @@ export function guardClass(glue) {
       }
       this.core = core;
       this.options = read;
-      this.store = new Store(read.storage);
-      this.transport = new Transport(fetch, read.headers, read.timeoutMs);
-      this.locks = new TabLocks(this.store, hex(bytes.subarray(0, 8)));
+      this.store = platform.store(read.storage);
+      this.transport = new Transport(send, read.headers, read.timeoutMs);
+      this.locks = platform.locks(this.store, hex(bytes.subarray(0, 8)));
       this.lockPrefix = `checkout-guard:${core.namespace()}:${core.scope()}`;
       // Through a weak reference: the channel and the watcher must not keep an idle guard alive.
       const weak = typeof g.WeakRef === 'function' ? new g.WeakRef(this) : { deref: () => this };
-      this.channel = openChannel(this.lockPrefix, (text) => weak.deref()?.feed((now) => weak.deref()?.core.heard(text, now)));
-      this.unwatch = watchVisibility(() => weak.deref()?.feed((now) => weak.deref()?.core.shown(now)));
+      this.channel = platform.channel(this.lockPrefix, (text) => weak.deref()?.feed((now) => weak.deref()?.core.heard(text, now)));
+      this.unwatch = platform.watch(() => weak.deref()?.feed((now) => weak.deref()?.core.shown(now)));
       const { channel, unwatch } = this;
       closers?.register(this, () => {
         channel?.close();
@@ -419,7 +430,7 @@ export function guardClass(glue) {
       g.clearTimeout(this.renewal);
       this.renewal = undefined;
       if (this.locks.mechanism === 'lease' && this.held.size > 0) {
-        this.renewal = g.setTimeout(() => this.renewLeases(Date.now()), LEASE_MS / 3);
+        this.renewal = g.setTimeout(() => this.renewLeases(Date.now()), RENEW_MS);
       }
     }
 
@@ -526,6 +537,15 @@ export function guardClass(glue) {
       if (text.startsWith('{"error"')) throw refusal(JSON.parse(text));
       engine.flights.delete(number);
       engine.run(text);
+    }
+
+    /**
+     * The buyer is back (a mini-program's `wx.onAppShow`; browsers see it on their own): ask the
+     * server now about payments in flight.
+     */
+    pageShown() {
+      const engine = this.#engine;
+      if (!engine.freed) engine.feed((now) => engine.core.shown(now));
     }
 
     /** Calls `listener(event)` for events of `type` (`'state'`: every event but errors). */

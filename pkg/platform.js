@@ -1,15 +1,17 @@
-// The platform pieces the guard's JS driver (./guard.js) performs the core's actions with, one
-// per concern, each bound to globals (never `window`), so the same code runs in browsers,
-// workers, Node and edge runtimes: storage, transport, the cross-tab lock, the broadcast to
-// other tabs, "the buyer is back", and the Pay button. They decide nothing: the core does
-// (src/core/step.rs names the actions).
+// The platform pieces every flavour of the guard's JS driver (./guard.js) performs the core's
+// actions with: storage with its memory fallback, the transport with its time-out, the Pay
+// button. They decide nothing: the core does (src/core/step.rs names the actions). What only
+// browsers have (`localStorage`, the global request function, Web Locks, `BroadcastChannel`,
+// the page's visibility, `crypto`) is ./browser.js; the mini-program's pieces are its loader's
+// (pkg/miniprogram-src/). Nothing here names a browser global: the mini-program bundle
+// includes this file.
 import { describe } from './canonical.js';
 
 const g = globalThis;
 
 // ---------------------------------------------------------------------------------------------
-// Storage: records in `localStorage` or the page's own `{ getItem, setItem, removeItem }`; in
-// memory when that is missing or throws, reported once as a `storage` warning.
+// Storage: records in the platform's storage or the page's own `{ getItem, setItem, removeItem }`;
+// in memory when that is missing or throws, reported once as a `storage` warning.
 
 /** Whether `target` has the three storage methods. */
 export function isStorage(target) {
@@ -28,21 +30,13 @@ export class Store {
   #warned = false;
   #warnings = [];
 
-  /** `'local'`, `'memory'` or a storage object (checked by the options). */
-  constructor(choice) {
-    if (choice === 'memory') return;
-    if (choice === 'local') {
-      let local;
-      try {
-        local = g.localStorage;
-      } catch {
-        local = undefined;
-      }
-      if (isStorage(local)) this.#backend = local;
-      else this.#warn('localStorage is not available; records are kept in memory');
-      return;
-    }
-    this.#backend = choice;
+  /**
+   * Over `backend`, a storage object (checked by the options), or in memory alone when it is
+   * `undefined`; `missing`: the warning to report when the platform's storage is unavailable.
+   */
+  constructor(backend, missing) {
+    this.#backend = backend;
+    if (missing) this.#warn(missing);
   }
 
   get(key) {
@@ -93,7 +87,8 @@ export class Store {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Transport: one of the core's requests through a `fetch`-shaped function, with a time-out.
+// Transport: one of the core's requests through a function shaped like the web's request
+// function (`(url, init) => Promise<{ status, headers: { get }, text() }>`), with a time-out.
 
 /** The contract's headers (src/core/contract/request.rs `OWN_HEADERS`): not the page's to set. */
 const OWN_HEADERS = ['idempotency-key', 'prefer', 'content-type', 'accept'];
@@ -117,13 +112,13 @@ export function headerPairs(object) {
 }
 
 export class Transport {
-  #fetch;
+  #send;
   #extra;
   #timeoutMs;
 
-  /** `fetch` as given (or the global one); `extra`: pairs, or a function returning an object. */
-  constructor(fetch, extra, timeoutMs) {
-    this.#fetch = fetch;
+  /** `send` the request function; `extra`: pairs, or a function returning an object. */
+  constructor(send, extra, timeoutMs) {
+    this.#send = send;
     this.#extra = extra;
     this.#timeoutMs = timeoutMs;
   }
@@ -163,10 +158,10 @@ export class Transport {
       }, timeoutMs);
     });
     try {
-      const response = await Promise.race([this.#fetch.call(g, request.url, init), expired]);
+      const response = await Promise.race([this.#send.call(g, request.url, init), expired]);
       const status = response?.status;
       if (typeof status !== 'number' || !(status >= 0 && status <= 999)) {
-        throw new Error('fetch resolved without a status');
+        throw new Error('the request resolved without a status');
       }
       let retryAfter;
       try {
@@ -182,145 +177,6 @@ export class Transport {
       g.clearTimeout(timer);
     }
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The cross-tab lock: one tab at a time per order. Web Locks where they exist (the browser
-// releases them when the tab dies; asked with `ifAvailable`, never queued behind another tab),
-// a lease in storage elsewhere (weaker: two tabs can race between read and write, which the
-// read-back narrows; a crashed tab blocks others only until the lease expires).
-
-/** How long a storage lease lasts without renewal (ms); renewed every third of it. */
-export const LEASE_MS = 30_000;
-
-function webLocks() {
-  try {
-    const locks = g.navigator?.locks;
-    return locks && typeof locks.request === 'function' ? locks : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function parseLease(text) {
-  const space = typeof text === 'string' ? text.indexOf(' ') : -1;
-  if (space < 0) return undefined;
-  const expires = Number(text.slice(space + 1));
-  return Number.isSafeInteger(expires) ? { owner: text.slice(0, space), expires } : undefined;
-}
-
-export class TabLocks {
-  #store;
-  #owner;
-  #leaseMs;
-  /** `'webLocks'` or `'lease'`. */
-  mechanism;
-
-  /** Locks for the tab `owner`; leases (where Web Locks are missing) in `store`. */
-  constructor(store, owner, { leaseMs = LEASE_MS, mechanism = webLocks() ? 'webLocks' : 'lease' } = {}) {
-    this.#store = store;
-    this.#owner = owner;
-    this.#leaseMs = leaseMs;
-    this.mechanism = mechanism;
-  }
-
-  /**
-   * Tries for the lock `name`: resolves with a held lock (`release()`, `renew(now)`) or
-   * `null` when another tab holds it; rejects when no lock primitive works.
-   */
-  async tryAcquire(name, now) {
-    if (this.mechanism === 'lease') return this.#lease(name, now);
-    const locks = webLocks();
-    if (!locks) throw new Error('navigator.locks is missing');
-    let release;
-    const held = new Promise((resolve) => {
-      release = resolve;
-    });
-    let answer;
-    const answered = new Promise((resolve) => {
-      answer = resolve;
-    });
-    const requested = locks.request(name, { ifAvailable: true }, (lock) => {
-      answer(lock !== null);
-      return lock !== null ? held : undefined;
-    });
-    const got = await Promise.race([answered, requested]);
-    return got === true ? { release: () => release(), renew() {} } : null;
-  }
-
-  #lease(name, now) {
-    const store = this.#store;
-    const owner = this.#owner;
-    const leaseMs = this.#leaseMs;
-    const key = `checkout-guard:lock:${name}`;
-    const current = parseLease(store.get(key));
-    if (current && current.owner !== owner && current.expires > now) return null;
-    store.set(key, `${owner} ${now + leaseMs}`);
-    if (parseLease(store.get(key))?.owner !== owner) return null;
-    return {
-      release() {
-        if (parseLease(store.get(key))?.owner === owner) store.remove(key);
-      },
-      renew(at) {
-        store.set(key, `${owner} ${at + leaseMs}`);
-      },
-    };
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The broadcast to the other tabs of this origin (`BroadcastChannel`): a second tab shows the
-// first one's outcome instead of waiting for its own polling. Absent where the API is.
-
-export function openChannel(name, onMessage) {
-  if (typeof g.BroadcastChannel !== 'function') return undefined;
-  let channel;
-  try {
-    channel = new g.BroadcastChannel(name);
-  } catch {
-    return undefined;
-  }
-  channel.onmessage = (event) => {
-    if (typeof event.data === 'string') onMessage(event.data);
-  };
-  // Node: a channel must not keep the process alive.
-  if (typeof channel.unref === 'function') channel.unref();
-  return {
-    post(text) {
-      try {
-        channel.postMessage(text);
-      } catch {
-        // A closed channel: the other tabs learn the outcome from the server, later.
-      }
-    },
-    close() {
-      channel.onmessage = null;
-      channel.close();
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// "The buyer is back": the page became visible again, or was restored from the back-forward
-// cache. A plain first load's `pageshow` is not a return (`persisted` is false).
-
-export function watchVisibility(onShown) {
-  const document = g.document;
-  if (!document || typeof document.addEventListener !== 'function' || typeof g.addEventListener !== 'function') {
-    return undefined;
-  }
-  const onVisibility = () => {
-    if (document.visibilityState === 'visible') onShown();
-  };
-  const onPageShow = (event) => {
-    if (event.persisted === true) onShown();
-  };
-  document.addEventListener('visibilitychange', onVisibility);
-  g.addEventListener('pageshow', onPageShow);
-  return () => {
-    document.removeEventListener('visibilitychange', onVisibility);
-    g.removeEventListener('pageshow', onPageShow);
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,18 +1,32 @@
 // The hand-written layer shared by every entry point (index.js, web.js, bundler.js, and
 // node.cjs through its CommonJS bundle gen/shell.cjs): the package's API over one generated
 // glue module, whose wasm is the core alone (`Core`, `sha256Hex`: src/wasm/step.rs). The guard's
-// JS driver is ./guard.js, the canonical JSON ./canonical.js; neither decides anything the core
-// does not.
+// JS driver is ./guard.js, on the browser's platform pieces (./browser.js, ./platform.js); the
+// canonical JSON is ./canonical.js. None of them decides anything the core does not.
+import { TabLocks, browserStore, cryptoSeed, globalFetch, openChannel, watchVisibility } from './browser.js';
 import { canonicalize, canonicalText } from './canonical.js';
 import { guardClass } from './guard.js';
 
 export { canonicalText };
 export { CheckoutGuardError, isCheckoutGuardError } from './errors.js';
 
+/** What a browser, a worker, Node or an edge runtime gives the guard (see ./guard.js). */
+export const browserPlatform = {
+  transport: 'fetch',
+  defaultTransport: globalFetch,
+  defaultStorage: 'local',
+  storageNames: ['local'],
+  store: browserStore,
+  seed: cryptoSeed,
+  locks: (store, owner) => new TabLocks(store, owner),
+  channel: openChannel,
+  watch: watchVisibility,
+};
+
 /** The public API over one glue module (usable once its wasm is instantiated). */
 export function wrap(glue) {
   return {
-    CheckoutGuard: guardClass(glue),
+    CheckoutGuard: guardClass(glue, browserPlatform),
     canonicalize,
     fingerprint: (value) => glue.sha256Hex(canonicalize(value)),
   };

@@ -105,6 +105,8 @@ export interface LoadOptions {
 }
 
 export declare function load(options?: LoadOptions): Promise<Loaded>;
+/** Mixes at least 32 more bytes of platform entropy into the guards' seed pool (`load()` and every `wx.onAppShow` already do); fewer throw a `platform` error. */
+export declare function addEntropy(bytes: Uint8Array): void;
 /** `/miniprogram_npm/checkout-guard-miniprogram/checkout_guard_bg.wasm.br`: where DevTools' "build npm" puts the wasm. */
 export declare const DEFAULT_WASM_PATH: string;
 

@@ -15,15 +15,18 @@
 // `wasmPath: '/checkout-guard/checkout_guard_bg.wasm.br'`. uni-app and Taro: `uniapp.js`,
 // `taro.js`.
 //
-// `load` instantiates the wasm with `WXWebAssembly.instantiate(path, imports)` (a path inside
-// the code package: `.wasm`, or `.wasm.br` from base library 2.14) and, before anything can be
-// constructed, obtains 32 bytes from `wx.getRandomValues` (callback-only) to seed the guards'
-// idempotency keys; more are mixed in on every `wx.onAppShow`. See PLATFORM.md.
+// `load` instantiates the wasm (the core alone, `Core`) with `WXWebAssembly.instantiate(path,
+// imports)` (a path inside the code package: `.wasm`, or `.wasm.br` from base library 2.14)
+// and, before anything can be constructed, obtains 32 bytes from `wx.getRandomValues`
+// (callback-only) for the entropy pool that seeds the guards' idempotency keys; more are mixed
+// in on every `wx.onAppShow`. See PLATFORM.md. The guard is the package's JS driver
+// (`driver.js`: pkg/guard.js, the browser's own) on the mini-program's platform below.
 
 const glue = require('./checkout_guard_bg.js');
 const adapters = require('./adapters.js');
+const { guardClass, Store, canonicalize } = require('./driver.js');
 // The package's pkg/errors.js, written here as CommonJS by `cargo xtask build`.
-const { platformError, isCheckoutGuardError } = require('./errors.js');
+const { guardError, platformError, isCheckoutGuardError } = require('./errors.js');
 
 /**
  * Where `load` looks for the wasm when `wasmPath` is not given: where DevTools' "build npm" puts
@@ -52,6 +55,68 @@ function randomBytes(wx, length) {
   });
 }
 
+function hex(bytes) {
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 1) out += (bytes[i] < 16 ? '0' : '') + bytes[i].toString(16);
+  return out;
+}
+
+/**
+ * The entropy pool: platform bytes (at least 32, from `wx.getRandomValues`) hashed with what
+ * the pool held before; each guard's seed is a fresh block (SHA-256 of the pool and a counter),
+ * so guards made before the next `wx.onAppShow` still get distinct seeds. There is no weaker
+ * fallback: without platform bytes no guard can be made.
+ */
+const pool = {
+  state: undefined,
+  counter: 0,
+  add(bytes) {
+    if (!bytes || bytes.length < SEED_BYTES) {
+      throw platformError(`addEntropy needs at least 32 random bytes, got ${bytes ? bytes.length : 0}`);
+    }
+    pool.state = glue.sha256Hex(`checkout-guard/pool/v1:${pool.state || ''}:${hex(bytes)}`);
+  },
+  seed() {
+    if (pool.state === undefined) {
+      throw platformError(
+        "no platform entropy yet: create guards through the loader's load(), which obtains it from wx.getRandomValues first",
+      );
+    }
+    const block = glue.sha256Hex(`checkout-guard/seed/v1:${pool.state}:${pool.counter}`);
+    pool.counter += 1;
+    const seed = new Uint8Array(SEED_BYTES);
+    for (let i = 0; i < SEED_BYTES; i += 1) seed[i] = parseInt(block.slice(2 * i, 2 * i + 2), 16);
+    return seed;
+  },
+};
+
+/** A lock that is always granted: a mini-program runs one instance. */
+const ALONE = { release() {}, renew() {} };
+
+/**
+ * What a mini-program gives the guard's JS driver (see pkg/guard.js): the `request` option (a
+ * request function over `wx.request`, required: there is no global one), storage `'memory'` or
+ * an adapter (required), the entropy pool; one instance, so the lock is granted at once and
+ * there are no other tabs; "the buyer is back" is `pageShown()`, which the loader calls on
+ * `wx.onAppShow`.
+ */
+const MINIPROGRAM = {
+  transport: 'request',
+  defaultTransport() {
+    throw guardError(
+      'invalid_options',
+      'invalid option `request`: required: (url, { method, headers, body, timeoutMs }) => Promise<{ status, headers: { get }, text() }>',
+    );
+  },
+  defaultStorage: undefined,
+  storageNames: [],
+  store: (choice) => new Store(choice === 'memory' ? undefined : choice),
+  seed: () => pool.seed(),
+  locks: () => ({ mechanism: 'alone', tryAcquire: () => Promise.resolve(ALONE) }),
+  channel: () => undefined,
+  watch: () => undefined,
+};
+
 /**
  * Loads the wasm and the platform entropy; resolves with `{ createGuard, bindPay, fingerprint,
  * canonicalize, MiniProgramGuard }`. Called again, it returns the same promise (after a
@@ -72,7 +137,7 @@ function load(options = {}) {
     const instance = result && result.instance ? result.instance : result;
     glue.__wbg_set_wasm(instance.exports);
     instance.exports.__wbindgen_start();
-    glue.addEntropy(seed);
+    pool.add(seed);
     return api(wx);
   });
   loaded.catch(() => {
@@ -86,10 +151,12 @@ function globalWx() {
   return typeof wx !== 'undefined' ? wx : undefined;
 }
 
-/** Options that the JS layer handles; every other key goes to the guard (which checks it). */
+/** Options that the loader handles; every other key goes to the guard (which checks it). */
 const JS_OPTIONS = ['baseUrl', 'paymentParams', 'launch', 'storage', 'request', 'resumeOnShow', 'platform'];
 
 function api(wx) {
+  const MiniProgramGuard = guardClass(glue, MINIPROGRAM);
+
   /**
    * A `MiniProgramGuard` with the `wx` adapters: records in `wx.*StorageSync` (or `storage`),
    * requests through `wx.request` to `baseUrl` + the contract's paths (or `endpoints`), the
@@ -110,7 +177,7 @@ function api(wx) {
         submit: `${base}/api/orders`,
       };
     }
-    const guard = new glue.MiniProgramGuard({
+    const guard = new MiniProgramGuard({
       ...rest,
       storage: options.storage || adapters.wxStorage(platform),
       request: options.request || adapters.wxRequest(platform),
@@ -119,7 +186,7 @@ function api(wx) {
     const onShow = () => {
       guard.pageShown();
       // Fresh platform entropy for guards created later (a failure keeps the current pool).
-      randomBytes(wx, SEED_BYTES).then(glue.addEntropy, () => {});
+      randomBytes(wx, SEED_BYTES).then(pool.add, () => {});
     };
     if (options.resumeOnShow !== false && typeof platform.onAppShow === 'function') platform.onAppShow(onShow);
     guard.close = () => {
@@ -132,10 +199,13 @@ function api(wx) {
   return {
     createGuard,
     bindPay: adapters.bindPay,
-    fingerprint: glue.fingerprint,
-    canonicalize: glue.canonicalize,
-    MiniProgramGuard: glue.MiniProgramGuard,
+    fingerprint: (value) => glue.sha256Hex(canonicalize(value)),
+    canonicalize,
+    MiniProgramGuard,
   };
 }
 
-module.exports = { load, adapters, DEFAULT_WASM_PATH, isCheckoutGuardError };
+/** Mixes at least 32 more bytes of platform entropy into the pool (the loader does on show). */
+const addEntropy = (bytes) => pool.add(bytes);
+
+module.exports = { load, adapters, addEntropy, DEFAULT_WASM_PATH, isCheckoutGuardError };

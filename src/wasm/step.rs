@@ -2,8 +2,7 @@
 //! platform in the wasm: text and numbers in, one JSON text (the batch) out. The JS shell does
 //! the I/O (fetch, timers, storage, locks, the wallet) and calls back with what came of it.
 //!
-//! Built alone with `--no-default-features --features step`: then no other module of
-//! `src/wasm/` is linked, and the module is the core, sha2 and the allocator.
+//! The module is the core, sha2 and the allocator: no future, closure or JS type is linked.
 
 use crate::core::fingerprint;
 use crate::core::machine::{LaunchResult, LockResult};

@@ -1,4 +1,4 @@
-// The package's platform pieces (pkg/platform.js) in real headless Chromium, one test per
+// The package's platform pieces (pkg/platform.js, pkg/browser.js) in real headless Chromium, one test per
 // concern, each asserting what a buyer or a merchant would observe: records in `localStorage`
 // and the one fallback warning, the request as it goes out and the reply as it comes back, a
 // silent server timed out and its request aborted, a refused second lock (Web Locks and the
@@ -28,7 +28,8 @@ after(async () => {
 test('storage: localStorage holds the records; a full storage falls back to memory with one warning', async () => {
   const seen = await page.evaluate(async () => {
     const { Store } = await import('/pkg/platform.js');
-    const local = new Store('local');
+    const { browserStore } = await import('/pkg/browser.js');
+    const local = browserStore('local');
     local.set('cg-test:order-1', '{"v":1}');
     const stored = localStorage.getItem('cg-test:order-1');
     const read = local.get('cg-test:order-1');
@@ -141,15 +142,16 @@ test('transport: a silent server times out and its request is aborted; a rejecti
     const real = await new Transport(fetch, [], 5000).send({ method: 'GET', url: '/api/orders/NO-SUCH/payment', headers: { Accept: 'application/json' }, body: null, waitSecs: 0 });
     return { aborted, errors, real: real.status };
   });
-  assert.deepEqual(seen.errors, ['no reply within 50 ms', 'Failed to fetch', 'fetch resolved without a status']);
+  assert.deepEqual(seen.errors, ['no reply within 50 ms', 'Failed to fetch', 'the request resolved without a status']);
   assert.equal(seen.aborted, true);
   assert.equal(seen.real, 404);
 });
 
 test('tab lock: Web Locks refuse a second holder until released; orders are independent', async () => {
   const seen = await page.evaluate(async () => {
-    const { Store, TabLocks } = await import('/pkg/platform.js');
-    const store = new Store('memory');
+    const { Store } = await import('/pkg/platform.js');
+    const { TabLocks } = await import('/pkg/browser.js');
+    const store = new Store(undefined);
     const a = new TabLocks(store, 'a');
     const b = new TabLocks(store, 'b');
     const held = await a.tryAcquire('cg-test-order-1', 1);
@@ -165,8 +167,9 @@ test('tab lock: Web Locks refuse a second holder until released; orders are inde
 
 test('tab lock: the storage lease refuses a second owner until it expires, and a release frees only its own', async () => {
   const seen = await page.evaluate(async () => {
-    const { Store, TabLocks } = await import('/pkg/platform.js');
-    const store = new Store('memory');
+    const { Store } = await import('/pkg/platform.js');
+    const { TabLocks } = await import('/pkg/browser.js');
+    const store = new Store(undefined);
     const lease = (owner) => new TabLocks(store, owner, { leaseMs: 1000, mechanism: 'lease' });
     const [a, b] = [lease('a'), lease('b')];
     const held = await a.tryAcquire('order-1', 10_000);
@@ -187,7 +190,7 @@ test('tab lock: the storage lease refuses a second owner until it expires, and a
 
 test('broadcast: another channel object of the same name receives the message, never itself', async () => {
   const seen = await page.evaluate(async () => {
-    const { openChannel } = await import('/pkg/platform.js');
+    const { openChannel } = await import('/pkg/browser.js');
     const record = (name) => {
       const heard = [];
       return { channel: openChannel(name, (text) => heard.push(text)), heard };
@@ -205,7 +208,7 @@ test('broadcast: another channel object of the same name receives the message, n
 
 test('visibility: "the buyer is back" on visible and on a back-forward restore only, until unwatched', async () => {
   const seen = await page.evaluate(async () => {
-    const { watchVisibility } = await import('/pkg/platform.js');
+    const { watchVisibility } = await import('/pkg/browser.js');
     let shown = 0;
     const unwatch = watchVisibility(() => {
       shown += 1;

@@ -85,7 +85,7 @@ pub fn build() -> Result<(), String> {
     wasm_target()?;
     node_modules()?;
     // The core alone (`src/wasm/step.rs`): the package's JS (pkg/guard.js) does the I/O.
-    cargo_wasm(&["--no-default-features", "--features", "step"])?;
+    cargo_wasm(&[])?;
     let wasm = target_dir()?
         .join(WASM_TARGET)
         .join("release")

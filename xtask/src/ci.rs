@@ -6,7 +6,7 @@
 
 use crate::build::build;
 use crate::cmd::{root, run, run_command};
-use crate::setup::{build_server, chromium, test_runner, wasm_target, WASM_TARGET};
+use crate::setup::{build_server, chromium, wasm_target, WASM_TARGET};
 use std::process::Command;
 use std::time::Instant;
 
@@ -26,7 +26,7 @@ pub fn run_ci() -> Result<(), String> {
     )?;
     wasm_target()?;
     // The root crate's tests need proptest, which cannot build for wasm32: its library is
-    // linted for wasm32 here, its wasm tests live in `tests/browser` (linted with all targets).
+    // linted for wasm32 here (the wasm binding, `src/wasm/step.rs`).
     run(
         "cargo",
         &[
@@ -34,39 +34,6 @@ pub fn run_ci() -> Result<(), String> {
             "--package",
             "checkout-guard",
             "--lib",
-            "--target",
-            WASM_TARGET,
-            "--",
-            "-D",
-            "warnings",
-        ],
-    )?;
-    // The mini-program's shell in Rust (feature `miniprogram`; the default is `step`, the core
-    // alone, which the lint above covers).
-    run(
-        "cargo",
-        &[
-            "clippy",
-            "--package",
-            "checkout-guard",
-            "--lib",
-            "--target",
-            WASM_TARGET,
-            "--no-default-features",
-            "--features",
-            "miniprogram",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    )?;
-    run(
-        "cargo",
-        &[
-            "clippy",
-            "--package",
-            "browser-tests",
-            "--all-targets",
             "--target",
             WASM_TARGET,
             "--",
@@ -89,7 +56,6 @@ pub fn run_ci() -> Result<(), String> {
     packaging_tests()?;
     stack_tests()?;
     crate::demo::e2e_tests()?;
-    browser_tests()?;
     println!("\nxtask ci: all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }
@@ -166,34 +132,5 @@ fn stack_tests() -> Result<(), String> {
     let mut test = Command::new("node");
     test.args(["--test", "tests/stacks/"])
         .env("CG_SERVER_BIN", &server);
-    run_command(&mut test)
-}
-
-/// The wasm-bindgen tests of `tests/browser` in headless Chromium.
-fn browser_tests() -> Result<(), String> {
-    chromium()?;
-    test_runner()?;
-    let mut test = Command::new("cargo");
-    test.args([
-        "test",
-        "--package",
-        "browser-tests",
-        // `--lib`: no doc-test run, whose "0 passed" would be the last word of CI's log.
-        "--lib",
-        "--target",
-        WASM_TARGET,
-    ])
-    .env(
-        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
-        "wasm-bindgen-test-runner",
-    )
-    .env("CHROMEDRIVER", "/usr/bin/chromedriver")
-    .env(
-        "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
-        root().join("tests/browser/webdriver.json"),
-    )
-    // Headless Chromium, never Node or another browser found on PATH.
-    .env_remove("GECKODRIVER")
-    .env_remove("SAFARIDRIVER");
     run_command(&mut test)
 }

@@ -1,15 +1,11 @@
 //! Installing what the build and the tests need, only when it is missing, so that every
 //! command works on a fresh machine of this kind (see `shared/TOOLCHAIN.md` for why each).
 
-use crate::cmd::{on_path, output, root, run, run_command};
+use crate::cmd::{output, root, run, run_command};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
-
-/// The wasm-bindgen version everything is pinned to: the crate, the bindgen library in this
-/// xtask and the test runner must agree exactly.
-pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
 
 /// `rustup target add wasm32-unknown-unknown` unless it is installed.
 pub fn wasm_target() -> Result<(), String> {
@@ -55,27 +51,6 @@ pub fn chromium() -> Result<(), String> {
         ])
         .env("DEBIAN_FRONTEND", "noninteractive");
     run_command(&mut install)
-}
-
-/// `wasm-bindgen-test-runner` of the pinned version, via `cargo install` (about two minutes)
-/// unless that exact version is on `PATH`. The bindgen library has no test runner.
-pub fn test_runner() -> Result<(), String> {
-    let wanted = format!("wasm-bindgen-test-runner {WASM_BINDGEN_VERSION}");
-    if on_path("wasm-bindgen-test-runner") {
-        let version = output("wasm-bindgen-test-runner", &["--version"]).unwrap_or_default();
-        if version.trim() == wanted {
-            return Ok(());
-        }
-    }
-    run(
-        "cargo",
-        &[
-            "install",
-            "wasm-bindgen-cli",
-            "--version",
-            WASM_BINDGEN_VERSION,
-        ],
-    )
 }
 
 /// The reference backend's binary name (the `checkout-guard-server` package).

@@ -1,11 +1,12 @@
 //! The WeChat mini-program bundle: `pkg/miniprogram/` (generated, ignored by git).
 //!
-//! The crate is built again with `--no-default-features --features miniprogram`, so no browser
-//! module is linked and the glue names no browser API. wasm-bindgen's `bundler` output is used
-//! because its `_bg.js` holds only the import shims and the classes, with no loading code (the
-//! `web` target's loader calls `fetch`, which a mini-program does not have); it is turned into
-//! CommonJS here, mechanically, and fails the build on anything it does not recognise. Then the
-//! hand-written loader and adapters of `pkg/miniprogram-src/` are copied beside it, the wasm is
+//! The wasm is the web build's (the core alone, `Core`: src/wasm/step.rs), which names no
+//! browser API. wasm-bindgen's `bundler` output is used because its `_bg.js` holds only the
+//! import shims and the classes, with no loading code (the `web` target's loader calls the
+//! browser's request function, which a mini-program does not have); it is turned into CommonJS
+//! here, mechanically, and fails the build on anything it does not recognise. The guard's JS
+//! driver (pkg/guard.js, the same as the browser's) is bundled beside it as `driver.js`, then the
+//! hand-written loader and adapters of `pkg/miniprogram-src/` are copied beside them, the wasm is
 //! brotli-compressed (`WXWebAssembly.instantiate` takes `.wasm.br` from base library 2.14), every
 //! JS file is minified by esbuild (the bundle counts against the code package's 2 MB; the
 //! readable sources are `pkg/miniprogram-src/` and wasm-bindgen's output) and then checked for
@@ -23,14 +24,13 @@
 //! WeChat DevTools can open `www/miniprogram/` right after a build and `tests/miniprogram/` can
 //! run all three.
 
-use crate::build::{optimize, STEM};
+use crate::build::STEM;
 use crate::cmd::{root, run_command};
-use crate::setup::{build_server, node_bin, target_dir, WASM_TARGET};
+use crate::setup::{build_server, node_bin};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use wasm_bindgen_cli_support::Bindgen;
 
 /// Names the bundle's JS must not contain: a mini-program has none of them (and `eval` /
 /// `new Function` are refused by its review).
@@ -81,58 +81,31 @@ pub fn package_dir() -> PathBuf {
     root().join("pkg-miniprogram")
 }
 
-/// Builds `pkg/miniprogram/` and copies it into the example mini-program.
+/// Builds `pkg/miniprogram/` and copies it into the example mini-programs and the
+/// `checkout-guard-miniprogram` package.
 ///
-/// The flavour is built in its own target directory (`<target>/miniprogram/`): in the shared
-/// one, each `cargo xtask build` would rebuild the crate twice, once per feature set.
+/// The wasm and its shims are the web build's (`pkg/gen/web/`, built first): the core alone
+/// (`Core`, src/wasm/step.rs), the same bytes, so no second cargo build. The shims (the bundler
+/// target's `_bg.js`) become CommonJS; the guard's JS driver (pkg/guard.js with the shared
+/// platform pieces and the canonical JSON) is bundled by esbuild as `driver.js`.
 pub fn build() -> Result<(), String> {
-    let target = target_dir()?.join("miniprogram");
-    super::cargo_wasm(&[
-        "--no-default-features",
-        "--features",
-        "miniprogram",
-        "--target-dir",
-        target
-            .to_str()
-            .ok_or("the target directory's path is not UTF-8")?,
-    ])?;
-    let wasm = target
-        .join(WASM_TARGET)
-        .join("release")
-        .join(format!("{STEM}.wasm"));
-    let staging = target.join("bindgen");
+    let web = super::Target::Web.out_dir();
     let out = out_dir();
-    println!(
-        "\n$ wasm-bindgen --target bundler (miniprogram) --out-dir {}",
-        staging.display()
-    );
-    for dir in [&staging, &out] {
-        if dir.exists() {
-            fs::remove_dir_all(dir).map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
-        }
+    if out.exists() {
+        fs::remove_dir_all(&out).map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
     }
-    Bindgen::new()
-        .input_path(&wasm)
-        .out_name(STEM)
-        .typescript(false)
-        .remove_name_section(true)
-        .remove_producers_section(true)
-        .bundler(true)
-        .map_err(|e| format!("wasm-bindgen (miniprogram): {e:#}"))?
-        .generate(&staging)
-        .map_err(|e| format!("wasm-bindgen (miniprogram): {e:#}"))?;
     fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let glue = read(&staging.join(format!("{STEM}_bg.js")))?;
+    let glue = read(&web.join(format!("{STEM}_bg.js")))?;
     write(
         &out.join(format!("{STEM}_bg.js")),
         commonjs(&glue)?.as_bytes(),
     )?;
     let wasm_out = out.join(format!("{STEM}_bg.wasm"));
-    fs::copy(staging.join(format!("{STEM}_bg.wasm")), &wasm_out)
+    fs::copy(web.join(format!("{STEM}_bg.wasm")), &wasm_out)
         .map_err(|e| format!("cannot copy the wasm: {e}"))?;
-    optimize(&wasm_out)?;
     let bytes = fs::read(&wasm_out).map_err(|e| format!("{}: {e}", wasm_out.display()))?;
     write(&out.join(format!("{STEM}_bg.wasm.br")), &brotli(&bytes)?)?;
+    bundle_driver(&out.join("driver.js"))?;
     let sources = root().join("pkg/miniprogram-src");
     for name in SOURCES {
         fs::copy(sources.join(name), out.join(name))
@@ -155,6 +128,24 @@ pub fn build() -> Result<(), String> {
         "\nxtask build: mini-program bundle ready in pkg/miniprogram/ (and the examples' and pkg-miniprogram/'s copies)"
     );
     Ok(())
+}
+
+/// The guard's JS driver for the bundle: `pkg/miniprogram-src/driver.mjs` (pkg/guard.js,
+/// pkg/platform.js, pkg/canonical.js, pkg/errors.js) as one CommonJS module for ES2018, which
+/// the loader requires. Minified with the rest of the bundle afterwards.
+fn bundle_driver(out: &Path) -> Result<(), String> {
+    let mut command = Command::new(node_bin("esbuild"));
+    command
+        .arg(root().join("pkg/miniprogram-src/driver.mjs"))
+        .args([
+            "--bundle",
+            "--format=cjs",
+            "--platform=neutral",
+            "--target=es2018",
+            "--log-level=warning",
+        ])
+        .arg(format!("--outfile={}", out.display()));
+    run_command(&mut command)
 }
 
 /// Replaces `to` with a copy of the bundle.
