@@ -42,7 +42,8 @@ function isPlainObject(value) {
  */
 function readOptions(options, platform) {
   if (!isPlainObject(options)) throw invalidOption('options', 'must be an object');
-  const storageHint = platform.storageNames.map((n) => `'${n}'`).join(', ');
+  // What `storage` may be on this platform, for the errors: `'local', 'memory'` in browsers.
+  const storages = [...platform.storageNames, 'memory'].map((n) => `'${n}'`).join(', ');
   const read = {
     launch: undefined,
     transport: undefined,
@@ -69,19 +70,11 @@ function readOptions(options, platform) {
         read.transport = fn(name, value);
         break;
       case 'storage':
-        if (typeof value === 'string') {
-          if (value !== 'memory' && !platform.storageNames.includes(value)) {
-            throw invalidOption('storage', `${storageHint}, 'memory' or { getItem, setItem, removeItem }`.replace(/^, /, ''));
-          }
-          read.storage = value;
-        } else if (isPlainObject(value)) {
-          if (!isStorage(value)) {
-            throw guardError('invalid_options', `invalid option \`storage\`: ${storageHint ? `${storageHint}, ` : ''}'memory' or an object with getItem, setItem and removeItem`);
-          }
-          read.storage = value;
-        } else {
-          throw invalidOption('storage', `${storageHint ? `${storageHint}, ` : ''}'memory' or { getItem, setItem, removeItem }`);
-        }
+        if (value === 'memory' || platform.storageNames.includes(value)) read.storage = value;
+        else if (isPlainObject(value) && isStorage(value)) read.storage = value;
+        else if (isPlainObject(value)) {
+          throw invalidOption('storage', `${storages} or an object with getItem, setItem and removeItem`);
+        } else throw invalidOption('storage', `${storages} or { getItem, setItem, removeItem }`);
         break;
       case 'requestTimeoutMs':
         if (!(Number.isInteger(value) && value >= 1000 && value <= 120_000)) {
@@ -139,9 +132,18 @@ function readOrder(order) {
   return [orderNo, content, canonicalize(content)];
 }
 
-/** The refusal in a batch (`{"error":{code,message}}`) as an error. */
-function refusal(batch) {
-  return guardError(batch.error.code, batch.error.message);
+/** The refusal a core call answered with (`{"error":{code,message}}`), or `undefined`. */
+function refusal(text) {
+  if (!text.startsWith('{"error"')) return undefined;
+  const { error } = JSON.parse(text);
+  return guardError(error.code, error.message);
+}
+
+/** `text`, the core's batch, unless it is a refusal, which is thrown. */
+function accepted(text) {
+  const error = refusal(text);
+  if (error) throw error;
+  return text;
 }
 
 /**
@@ -198,7 +200,7 @@ export function guardClass(glue, platform) {
       try {
         core = new glue.Core(read.coreJson, bytes);
       } catch (text) {
-        throw refusal(JSON.parse(String(text)));
+        throw refusal(String(text)) ?? text;
       }
       this.core = core;
       this.options = read;
@@ -461,8 +463,8 @@ export function guardClass(glue, platform) {
       const started = !this.flights.has(orderNo);
       if (started) this.flights.set(orderNo, [order, content, promise, caller]);
       const text = this.core.pay(orderNo, canonical, caller, Date.now());
-      if (text.startsWith('{"error"')) {
-        const error = refusal(JSON.parse(text));
+      const error = refusal(text);
+      if (error) {
         if (started && this.flights.get(orderNo)?.[3] === caller) this.flights.delete(orderNo);
         this.calls.delete(caller);
         return { promise: Promise.reject(error), error };
@@ -523,9 +525,7 @@ export function guardClass(glue, platform) {
     resume(orderNo) {
       const engine = this.#engine;
       if (engine.freed) throw platformError('the guard was freed');
-      const text = engine.core.resume(typeof orderNo === 'string' ? orderNo : '', Date.now());
-      if (text.startsWith('{"error"')) throw refusal(JSON.parse(text));
-      engine.run(text);
+      engine.run(accepted(engine.core.resume(typeof orderNo === 'string' ? orderNo : '', Date.now())));
     }
 
     /** Forgets an order and its record, so it may be paid again; throws `busy` while it runs. */
@@ -533,8 +533,7 @@ export function guardClass(glue, platform) {
       const engine = this.#engine;
       if (engine.freed) throw platformError('the guard was freed');
       const number = typeof orderNo === 'string' ? orderNo : '';
-      const text = engine.core.forget(number, Date.now());
-      if (text.startsWith('{"error"')) throw refusal(JSON.parse(text));
+      const text = accepted(engine.core.forget(number, Date.now()));
       engine.flights.delete(number);
       engine.run(text);
     }
@@ -623,14 +622,14 @@ export function guardClass(glue, platform) {
     if (threw !== undefined) promise = Promise.reject(threw);
     else {
       const flight = engine.flights.get(orderNo);
-      if (flight !== undefined && flight[0] === order && flight[1] === order.content) promise = flight[2];
-      else {
-        const paid = engine.pay(order);
-        promise = paid.promise;
-        if (paid.error && orderNo !== undefined) {
-          engine.buttons.get(orderNo)?.show(null);
-          engine.buttons.delete(orderNo);
-        }
+      // The very order in flight (a double click): nothing to start, nothing to allocate; its
+      // failure is reported once, by whoever started the flight.
+      if (flight !== undefined && flight[0] === order && flight[1] === order.content) return;
+      const paid = engine.pay(order);
+      promise = paid.promise;
+      if (paid.error && orderNo !== undefined) {
+        engine.buttons.get(orderNo)?.show(null);
+        engine.buttons.delete(orderNo);
       }
     }
     // A click has no caller to reject to: failures go to the 'error' listeners.

@@ -29,11 +29,10 @@ fn signed_notify(
         .body(body)
 }
 
-#[tokio::test]
-async fn on_wechat_pay_the_in_process_notify_is_not_a_way_to_mark_paid() {
-    // A payment center on WeChat Pay (`spawn`: the simulator over HTTP) with a notify secret
-    // configured: a notify correctly signed with it must pay nothing, since only WeChat Pay's
-    // signed and encrypted notify may.
+/// The test configuration with a notify secret for the in-process provider's HMAC notify (and
+/// the background status queries slowed down, so only the notify can pay): the secret, the
+/// configuration.
+fn with_notify_secret() -> (Vec<u8>, Config) {
     let secret = b"test-notify-secret".to_vec();
     let mut config = test_config();
     config.notify_secret = Some(
@@ -42,6 +41,15 @@ async fn on_wechat_pay_the_in_process_notify_is_not_a_way_to_mark_paid() {
             .into(),
     );
     config.settings.query_interval_ms = 60_000;
+    (secret, config)
+}
+
+#[tokio::test]
+async fn on_wechat_pay_the_in_process_notify_is_not_a_way_to_mark_paid() {
+    // A payment center on WeChat Pay (`spawn`: the simulator over HTTP) with a notify secret
+    // configured: a notify correctly signed with it must pay nothing, since only WeChat Pay's
+    // signed and encrypted notify may.
+    let (secret, config) = with_notify_secret();
     let t = spawn_with(config).await;
     let (order, fp) = t.simple_order().await;
     let created = t.pay(&order, &new_key(), &fp).await;
@@ -68,14 +76,7 @@ async fn notify_needs_a_valid_signature_and_repeats_change_nothing() {
     // The in-process provider's notify (`/api/notify`, signed with the notify secret): WeChat
     // Pay's (`/api/wechatpay/notify`) is refused unsigned or stale in `wechatpay_provider.rs`
     // and arrives signed and encrypted in the other tests.
-    let secret = b"test-notify-secret".to_vec();
-    let mut config = test_config();
-    config.notify_secret = Some(
-        String::from_utf8(secret.clone())
-            .expect("ASCII secret")
-            .into(),
-    );
-    config.settings.query_interval_ms = 60_000;
+    let (secret, config) = with_notify_secret();
     let t = spawn_in_process(config).await;
     let (order, fp) = t.simple_order().await;
     let created = t.pay(&order, &new_key(), &fp).await;

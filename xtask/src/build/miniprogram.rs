@@ -134,18 +134,7 @@ pub fn build() -> Result<(), String> {
 /// pkg/platform.js, pkg/canonical.js, pkg/errors.js) as one CommonJS module for ES2018, which
 /// the loader requires. Minified with the rest of the bundle afterwards.
 fn bundle_driver(out: &Path) -> Result<(), String> {
-    let mut command = Command::new(node_bin("esbuild"));
-    command
-        .arg(root().join("pkg/miniprogram-src/driver.mjs"))
-        .args([
-            "--bundle",
-            "--format=cjs",
-            "--platform=neutral",
-            "--target=es2018",
-            "--log-level=warning",
-        ])
-        .arg(format!("--outfile={}", out.display()));
-    run_command(&mut command)
+    super::bundle_commonjs("pkg/miniprogram-src/driver.mjs", out, "es2018")
 }
 
 /// Replaces `to` with a copy of the bundle.
