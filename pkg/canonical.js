@@ -67,7 +67,31 @@ function sortNames(names) {
   return names;
 }
 
-function text(value, key, depth) {
+/**
+ * An object's sorted names and each member's `,"name":` head, kept per call by first key:
+ * order lines share one shape, so each shape is sorted and quoted once (a third of a 64 KB
+ * fingerprint). A hit needs the very same keys in the same order.
+ */
+function shapeOf(keys, shapes) {
+  const first = keys[0];
+  const known = shapes.get(first);
+  if (known !== undefined && sameKeys(known.keys, keys)) return known;
+  const names = sortNames(keys.slice());
+  const heads = new Array(names.length);
+  for (let i = 0; i < names.length; i++) heads[i] = (i > 0 ? ',' : '') + quote(names[i]) + ':';
+  const shape = { keys, names, heads };
+  shapes.set(first, shape);
+  return shape;
+}
+
+function sameKeys(a, b) {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** `shapes`: this call's `shapeOf` cache. */
+function text(value, key, depth, shapes) {
   if (typeof value === 'object' && value !== null) {
     const toJSON = value.toJSON;
     if (typeof toJSON === 'function') value = toJSON.call(value, key);
@@ -90,17 +114,20 @@ function text(value, key, depth) {
         let out = '[';
         for (let i = 0; i < length; i++) {
           if (i > 0) out += ',';
-          out += text(value[i], i, depth + 1);
+          out += text(value[i], i, depth + 1, shapes);
         }
         return out + ']';
       }
       if (proto !== OBJECT && proto !== null) throw DECLINE;
-      const names = sortNames(Object.keys(value));
+      const keys = Object.keys(value);
+      if (keys.length === 0) return '{}';
+      const shape = shapeOf(keys, shapes);
+      const names = shape.names;
+      const heads = shape.heads;
       let out = '{';
       for (let i = 0; i < names.length; i++) {
         const name = names[i];
-        if (i > 0) out += ',';
-        out += quote(name) + ':' + text(value[name], name, depth + 1);
+        out += heads[i] + text(value[name], name, depth + 1, shapes);
       }
       return out + '}';
     }
@@ -115,7 +142,7 @@ function text(value, key, depth) {
  */
 export function canonicalText(value) {
   try {
-    return text(value, '', 0);
+    return text(value, '', 0, new Map());
   } catch {
     return undefined;
   }

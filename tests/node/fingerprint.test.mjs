@@ -178,3 +178,21 @@ test('the RFC 8785 vectors shared with the Rust canonicalizer (tests/vectors/jcs
     assert.equal(sha256(canonical), print, `${name}: the file's own hash`);
   }
 });
+
+test('objects that share a first key but not their shape are each sorted by their own keys', () => {
+  // The walk reuses a shape's sorted names (pkg/canonical.js `shapeOf`); a hit must need the
+  // very same keys in the same order.
+  const lines = [
+    { b: 1, a: 2 },
+    { b: 1, c: 3, a: 0 },
+    { b: 2, a: 1 },
+    { b: 3, a: { b: [{ b: 0, a: 1 }, { b: 1 }], z: null } },
+    { b: 4, '\u0080': 1, '\r': 2 },
+    { b: 5, a: 6 },
+    {},
+  ];
+  for (const value of [lines, { lines, b: 0, a: lines[1] }]) {
+    assert.equal(canonicalize(value), jcs(value));
+    assert.equal(fingerprint(value), createHash('sha256').update(jcs(value)).digest('hex'));
+  }
+});
