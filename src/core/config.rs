@@ -3,7 +3,8 @@
 
 use super::json::{Object, Raw};
 use super::schedule::PollConfig;
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 use thiserror::Error;
 
 /// An option has a wrong value; `option` is its name as the JS options object spells it.

@@ -7,6 +7,7 @@
 //! mode, so keys are unpredictable to anyone who does not know the seed, never repeat within a
 //! guard, and tests are deterministic with a fixed seed.
 
+use crate::prelude::*;
 use sha2::{Digest, Sha256};
 
 /// A deterministic stream of unpredictable bytes from a secret seed.
@@ -16,8 +17,8 @@ pub struct Entropy {
     counter: u64,
 }
 
-impl std::fmt::Debug for Entropy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Entropy {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // Never print the seed: it would let a log reader predict every key.
         f.debug_struct("Entropy")
             .field("counter", &self.counter)

@@ -17,8 +17,9 @@
 //! ([`canonicalize`], [`fingerprint`]: the reference backend and the tests).
 
 use super::json::{self, Json};
+use crate::prelude::*;
+use core::fmt;
 use sha2::{Digest, Sha256};
-use std::fmt;
 use thiserror::Error;
 
 /// How deeply objects and arrays may nest. An order is a few levels deep; the limit keeps a
@@ -217,7 +218,7 @@ fn sort_by_utf16(members: &mut Vec<&(String, Json)>) {
             }
             start = end;
         }
-        std::mem::swap(members, &mut merged);
+        core::mem::swap(members, &mut merged);
         width *= 2;
     }
 }

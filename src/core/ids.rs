@@ -1,7 +1,8 @@
 //! The identifiers the guard handles, each validated once at the edge so the machine never
 //! sees a malformed one.
 
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 use thiserror::Error;
 
 /// An identifier failed validation.
@@ -29,7 +30,7 @@ impl fmt::Display for IdError {
 fn check(
     text: &str,
     what: &'static str,
-    len: std::ops::RangeInclusive<usize>,
+    len: core::ops::RangeInclusive<usize>,
     allowed: fn(u8) -> bool,
 ) -> Result<(), IdError> {
     if !len.contains(&text.len()) {

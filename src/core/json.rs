@@ -23,7 +23,8 @@
 //! range of a double (`1e400`) and nesting deeper than [`MAX_NESTING`], and where an object
 //! names a member twice the last one counts. It never panics (`fuzz/fuzz_targets/json.rs`).
 
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 
 /// How deeply arrays and objects may nest in any text the reader accepts: serde_json's limit
 /// (it refused a 128th level), so that every text accepted before still is. The canonicalizer
@@ -73,7 +74,7 @@ impl fmt::Display for JsonError {
     }
 }
 
-impl std::error::Error for JsonError {}
+impl core::error::Error for JsonError {}
 
 /// Reads `text`, which must be exactly one JSON value (whitespace around it allowed).
 pub fn parse(text: &str) -> Result<Json, JsonError> {

@@ -4,7 +4,8 @@
 //! due, the earliest deadline) sees the orders in the same order. A page has a handful of
 //! orders in flight; `BTreeMap`'s node code cost the wasm 9 KB for them (issue 13).
 
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 
 /// Keys in ascending order, each once, with their values.
 #[derive(Clone, PartialEq)]

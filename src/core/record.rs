@@ -17,7 +17,8 @@ use super::fingerprint::Fingerprint;
 use super::ids::{AttemptId, IdempotencyKey, OrderNo};
 use super::json::{self, Fields, Object, Raw, Writer};
 use super::time::Millis;
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 use thiserror::Error;
 
 /// The record format this build writes and reads.

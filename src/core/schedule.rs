@@ -12,6 +12,7 @@
 //! long-poll (`Prefer: wait=N`) that held the reply for N seconds is followed at once.
 
 use super::time::Millis;
+use crate::prelude::*;
 
 /// Tuning of the status polling. Validated by [`PollConfig::validate`]; read from the options by
 /// `Config::from_json` (the `poll` member).

@@ -45,7 +45,8 @@ use super::machine::{
 };
 use super::storage::StorageOp;
 use super::time::Millis;
-use std::collections::VecDeque;
+use crate::prelude::*;
+use alloc::collections::VecDeque;
 use thiserror::Error;
 
 /// Why a call was refused, with the stable code the page's error carries.

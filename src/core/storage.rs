@@ -12,6 +12,7 @@ use super::ids::OrderNo;
 use super::machine::{Action, Input, Loaded, RequestId};
 use super::record::{storage_key, Record};
 use super::submission::{submission_key, SubmissionRecord};
+use crate::prelude::*;
 
 /// One storage action as a key-value operation.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,6 +11,7 @@ use super::ids::{IdempotencyKey, OrderNo};
 use super::json::{Fields, Object, Writer};
 use super::record::{millis, open, RecordError, KEY_PREFIX, RECORD_VERSION};
 use super::time::Millis;
+use crate::prelude::*;
 
 /// Longest submission record accepted from storage (bytes): a few hundred is usual.
 pub const MAX_SUBMISSION_BYTES: usize = 2048;

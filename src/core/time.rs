@@ -1,6 +1,6 @@
 //! Time as the core sees it: a number passed in, never read from a clock.
 
-use std::fmt;
+use core::fmt;
 
 /// Milliseconds since the Unix epoch (wall-clock time, as `Date.now()` gives it).
 ///

@@ -8,6 +8,7 @@ use crate::core::fingerprint;
 use crate::core::machine::{LaunchResult, LockResult};
 use crate::core::step::{Answer, Step};
 use crate::core::time::Millis;
+use crate::prelude::*;
 use wasm_bindgen::prelude::*;
 
 /// The guard for one page, driven by the package's JS (`pkg/core.js`).

@@ -18,7 +18,8 @@ use super::ids::{AttemptId, OrderNo};
 use super::json::{self, Fields, Object, Raw, Writer};
 use super::record::Prepay;
 use super::time::Millis;
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 use thiserror::Error;
 
 /// The longest `Retry-After` the guard honours; a larger one is clamped (a server must not be

@@ -17,6 +17,7 @@ use crate::core::fingerprint::Fingerprint;
 use crate::core::ids::OrderNo;
 use crate::core::json;
 use crate::core::machine::{Action, Input, RequestId};
+use crate::prelude::*;
 
 /// The create endpoint when none is given (`docs/contract.md` §1).
 pub const DEFAULT_CREATE: &str = "/api/orders/{orderNo}/payments";

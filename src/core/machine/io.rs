@@ -7,7 +7,8 @@ use crate::core::json::{self, Fields};
 use crate::core::record::{Prepay, Record, RecordError, RecordState};
 use crate::core::submission::SubmissionRecord;
 use crate::core::time::Millis;
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 use thiserror::Error;
 
 /// Identifies one `pay()` call, so that [`Action::Resolve`] can say whose promise to settle.

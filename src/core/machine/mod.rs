@@ -71,7 +71,7 @@
 //! let (mut queries, mut settled) = (0, None);
 //! loop {
 //!     // 1. Feed each event with the time it happened at.
-//!     for input in std::mem::take(&mut inputs) {
+//!     for input in core::mem::take(&mut inputs) {
 //!         guard.handle(input, now);
 //!         // 2. Drain the actions and perform them, in order.
 //!         while let Some(action) = guard.poll_action() {
@@ -145,9 +145,10 @@ use super::fingerprint::Fingerprint;
 use super::ids::OrderNo;
 use super::map::SortedMap;
 use super::time::Millis;
+use crate::prelude::*;
+use alloc::collections::VecDeque;
 use clock::{Clock, Jump};
 use order::{Order, TimerKind};
-use std::collections::VecDeque;
 
 /// Longest wait between two create retries (ms).
 const MAX_CREATE_BACKOFF_MS: u64 = 30_000;

@@ -29,6 +29,7 @@ use crate::core::ids::OrderNo;
 use crate::core::record::{Record, RecordState, RECORD_VERSION};
 use crate::core::schedule::PollRun;
 use crate::core::time::Millis;
+use crate::prelude::*;
 
 /// One order in this page.
 #[derive(Debug, Clone)]
@@ -1193,7 +1194,7 @@ impl Order {
 
     /// Rule 10: settles the call: outcome event, button, callers, other tabs, lock.
     fn finish(&mut self, status: OutcomeStatus, reason: Option<Reason>, cx: &mut Shared) {
-        let Phase::Call(call) = std::mem::replace(&mut self.phase, Phase::Idle) else {
+        let Phase::Call(call) = core::mem::replace(&mut self.phase, Phase::Idle) else {
             return;
         };
         let held = call.holds_lock;
@@ -1263,7 +1264,7 @@ impl Order {
         let Some(call) = self.call_mut() else {
             return;
         };
-        let callers = std::mem::take(&mut call.callers);
+        let callers = core::mem::take(&mut call.callers);
         cx.push(Action::UnlockUi {
             order_no: self.order_no.clone(),
             status: None,
@@ -1279,7 +1280,7 @@ impl Order {
 
     /// Ends a call that has nothing to report (a resume that found nothing to follow).
     fn go_idle(&mut self, cx: &mut Shared) {
-        let Phase::Call(call) = std::mem::replace(&mut self.phase, Phase::Idle) else {
+        let Phase::Call(call) = core::mem::replace(&mut self.phase, Phase::Idle) else {
             return;
         };
         if call.holds_lock {

@@ -28,6 +28,7 @@ use crate::core::machine::RequestId;
 use crate::core::record::{RecordError, RECORD_VERSION};
 use crate::core::submission::SubmissionRecord;
 use crate::core::time::Millis;
+use crate::prelude::*;
 
 /// Where one submission stands in this page.
 #[derive(Debug, Clone, PartialEq)]
@@ -316,7 +317,7 @@ impl Guard {
         if let Ok(done) = &result {
             slot.answered = Some(done.clone());
         }
-        let callers = std::mem::take(&mut slot.callers);
+        let callers = core::mem::take(&mut slot.callers);
         if !callers.is_empty() {
             self.shared.push(Action::ResolveSubmit { callers, result });
         }
