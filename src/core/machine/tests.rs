@@ -1369,13 +1369,14 @@ fn rule_10_a_tab_shown_again_asks_the_server_about_orders_it_shows_unsettled() {
 
 // ----- submit (docs/contract.md §4; rules S1–S4 of machine/submit.rs) -----
 
+// ----- S1: a double submit joins; an answered one answers at once -----
+
 #[test]
-fn s1_a_double_submit_joins_and_a_reload_resends_the_same_key() {
+fn s1_a_double_submit_joins_and_an_answered_one_answers_at_once() {
     let mut form = Form::new();
     let sent = form.submit_through_load();
     let second = form.submit();
     assert!(second.is_empty(), "joined: {second:#?}");
-    let key = submit_key(&sent);
     let done = form.reply(&sent, order_reply("O1", T0.plus(900_000)));
     assert_eq!(submitted(&done).map(|(c, _)| c.len()), Some(2));
     // The same page again: answered at once.
@@ -1384,6 +1385,16 @@ fn s1_a_double_submit_joins_and_a_reload_resends_the_same_key() {
         submitted(&again),
         Some((_, Ok(Submitted { reused: true, .. })))
     ));
+}
+
+// ----- S2: the stored record decides the key; a new one is persisted before it is sent -----
+
+#[test]
+fn s2_a_reload_inside_the_window_resends_the_key_and_after_it_mints_a_new_one() {
+    let mut form = Form::new();
+    let sent = form.submit_through_load();
+    let key = submit_key(&sent);
+    form.reply(&sent, order_reply("O1", T0.plus(900_000)));
     // A reload (a relaunched app): the stored key is sent again.
     let mut reloaded = Form::new();
     reloaded.stored = form.stored.clone();
@@ -1463,6 +1474,8 @@ fn s2_an_unusable_submission_record_mints_a_new_key() {
     assert!(submit_key(&sent).is_some());
 }
 
+// ----- S3: anything unclear re-sends the same key, a bounded number of times -----
+
 #[test]
 fn s3_lost_replies_resend_the_same_key_and_keep_it_for_the_next_submit() {
     let mut form = Form::new();
@@ -1486,6 +1499,8 @@ fn s3_lost_replies_resend_the_same_key_and_keep_it_for_the_next_submit() {
     let next = form.submit_through_load();
     assert_eq!(submit_key(&next), key);
 }
+
+// ----- S4: a refusal ends the call and drops the key -----
 
 #[test]
 fn s4_a_refusal_drops_the_key() {
