@@ -1500,6 +1500,47 @@ fn s3_lost_replies_resend_the_same_key_and_keep_it_for_the_next_submit() {
     assert_eq!(submit_key(&next), key);
 }
 
+#[test]
+fn s3_a_busy_server_or_a_broken_reply_resends_the_same_key_no_sooner_than_retry_after() {
+    let mut form = Form::new();
+    let sent = form.submit_through_load();
+    let key = submit_key(&sent);
+    let busy = form.reply(
+        &sent,
+        SubmitReply::InProgress {
+            retry_after_ms: Some(5_000),
+        },
+    );
+    assert!(submitted(&busy).is_none(), "{busy:#?}");
+    // The back-off is 1 s, `Retry-After` asks for 5 s: the later of the two.
+    assert_eq!(form.guard.poll_timeout(), Some(form.now.plus(5_000)));
+    form.now = form.now.plus(4_999);
+    assert!(form.feed(Input::TimerFired).is_empty(), "not before it");
+    form.now = form.now.plus(1);
+    let resent = form.feed(Input::TimerFired);
+    assert_eq!(submit_key(&resent), key);
+    assert!(resent.iter().any(|a| matches!(
+        a,
+        Action::Emit(Event::SubmitSent {
+            new_key: false,
+            try_no: 2,
+            ..
+        })
+    )));
+    let broken = form.reply(
+        &resent,
+        SubmitReply::Invalid(ContractError("no orderNo".into())),
+    );
+    assert!(submitted(&broken).is_none(), "{broken:#?}");
+    let at = form.guard.poll_timeout().expect("a re-send armed");
+    form.now = form.now.max(at);
+    let again = form.feed(Input::TimerFired);
+    assert_eq!(submit_key(&again), key);
+    let done = form.reply(&again, order_reply("O1", form.now.plus(900_000)));
+    assert!(matches!(submitted(&done), Some((_, Ok(_)))));
+    assert!(form.guard.is_idle());
+}
+
 // ----- S4: a refusal ends the call and drops the key -----
 
 #[test]
