@@ -1562,6 +1562,62 @@ fn s4_a_refusal_drops_the_key() {
     assert!(form.guard.is_idle());
 }
 
+// ----- submissions outside the numbered rules -----
+
+#[test]
+fn submit_answers_nobody_waits_for_are_ignored() {
+    let mut form = Form::new();
+    let first = form.submit();
+    let load = first
+        .iter()
+        .find_map(|a| match a {
+            Action::LoadSubmission { request, .. } => Some(*request),
+            _ => None,
+        })
+        .expect("a load");
+    // A reply carrying the read's id is not the read's answer: the call still reads.
+    let stray = form.feed(Input::SubmitReplied {
+        fingerprint: fp(9),
+        request: load,
+        reply: SubmitReply::NoReply,
+        server_now: None,
+    });
+    assert!(stray.is_empty(), "{stray:#?}");
+    let sent = form.feed(Input::SubmissionLoaded {
+        fingerprint: fp(9),
+        request: load,
+        loaded: Ok(None),
+    });
+    let key = submit_key(&sent);
+    assert!(key.is_some());
+    // The read answered twice, or a read's answer for a send: both ignored.
+    let twice = form.feed(Input::SubmissionLoaded {
+        fingerprint: fp(9),
+        request: load,
+        loaded: Ok(None),
+    });
+    assert!(twice.is_empty(), "{twice:#?}");
+    let send = sent
+        .iter()
+        .find_map(|a| match a {
+            Action::SendSubmit { request, .. } => Some(*request),
+            _ => None,
+        })
+        .expect("a send");
+    let misrouted = form.feed(Input::SubmissionLoaded {
+        fingerprint: fp(9),
+        request: send,
+        loaded: Ok(None),
+    });
+    assert!(misrouted.is_empty(), "{misrouted:#?}");
+    let done = form.reply(&sent, order_reply("O1", T0.plus(900_000)));
+    assert!(matches!(submitted(&done), Some((_, Ok(_)))));
+    // A late duplicate of the reply after the call ended.
+    let late = form.reply(&sent, SubmitReply::NoReply);
+    assert!(late.is_empty(), "{late:#?}");
+    assert!(form.guard.is_idle());
+}
+
 // ----- outside the numbered rules: `forget`, and every event documented -----
 
 #[test]
