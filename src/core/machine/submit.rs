@@ -152,8 +152,8 @@ impl Submission {
         cx: &mut Shared,
     ) {
         let server_now = cx.clock.server_time(now);
-        // Drawn before deciding, also for a join or an answer from memory that send nothing:
-        // the request ids every input sees stay those the guard always gave.
+        // Drawn before deciding, even when this submit sends nothing (a join, an answer from
+        // memory): the request ids of the action stream stay what they always were.
         let request = cx.request_id();
         if let Phase::Call(call) = &mut self.phase {
             // S1: joins the call in flight: one request, one order for both.
@@ -208,6 +208,7 @@ impl Submission {
             (None, _) => true,
             // S2: the order is still inside the server's window, on the server's clock.
             (Some(_), Some(at)) => server_now < at,
+            // S2: answered, but with no window to judge it by: a new key.
             (Some(_), None) => false,
         });
         match reusable {
