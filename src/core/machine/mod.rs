@@ -123,10 +123,11 @@
 //! Like quinn-proto's `Endpoint` and `Connection`: [`Guard`] is a small router that owns what
 //! every order shares (configuration, entropy, request ids, the two clocks of rule 8, the queue
 //! of actions) and hands each input to the machine of the order it names (`order.rs`), or to
-//! the submission it names (`submit.rs`, rules S1–S4). An order's phase carries its own data:
-//! idle, or a call whose step holds what it waits for (a request, a timer, a poll run). Each
-//! rule above is cited where it is enforced (`// Rule 4: ...`) and its tests in `tests.rs` are
-//! named for it (`rule_4_...`).
+//! the machine of the submission it names (`submit.rs`, one per content fingerprint, rules
+//! S1–S4). A machine's phase carries its own data: idle, or a call whose step holds what it
+//! waits for (a request, a timer, a poll run; for a submission, the record whose key it sends).
+//! Each rule above is cited where it is enforced (`// Rule 4: ...`, `// S2: ...`) and its tests
+//! in `tests.rs` are named for it (`rule_4_...`, `s2_...`).
 
 mod clock;
 mod io;
@@ -149,6 +150,7 @@ use crate::prelude::*;
 use alloc::collections::VecDeque;
 use clock::{Clock, Jump};
 use order::{Order, TimerKind};
+use submit::Submission;
 
 /// Longest wait between two create retries (ms).
 const MAX_CREATE_BACKOFF_MS: u64 = 30_000;
@@ -192,7 +194,7 @@ pub struct Guard {
     shared: Shared,
     orders: SortedMap<OrderNo, Order>,
     /// Submissions of the order form, by content fingerprint (`submit`).
-    submits: SortedMap<Fingerprint, submit::SubmitSlot>,
+    submits: SortedMap<Fingerprint, Submission>,
 }
 
 impl Guard {
@@ -230,7 +232,7 @@ impl Guard {
     /// feed this guard again on its own. Shells keep a busy guard alive (a page may drop its
     /// last reference mid-payment) and let an idle one go.
     pub fn is_idle(&self) -> bool {
-        self.orders.values().all(Order::is_idle) && self.submits.values().all(|s| !s.is_busy())
+        self.orders.values().all(Order::is_idle) && !self.submits.values().any(Submission::is_busy)
     }
 
     /// Whether this page knows the order is paid.
@@ -327,20 +329,25 @@ impl Guard {
                     order.handle_launched(result, now, cx);
                 }
             }
-            Input::TimerFired => {
-                self.handle_timeout(now);
-                self.on_submit_timer(now);
-            }
+            Input::TimerFired => self.handle_timeout(now),
             Input::Submit {
                 content,
                 fingerprint,
                 caller,
-            } => self.on_submit(content, fingerprint, caller, now),
+            } => self
+                .submits
+                .get_or_insert_with(fingerprint.clone(), || Submission::new(fingerprint))
+                .handle_submit(content, caller, now, cx),
             Input::SubmissionLoaded {
                 fingerprint,
                 request,
                 loaded,
-            } => self.on_submission_loaded(&fingerprint, request, loaded, now),
+            } => {
+                let submission = self.submits.get_mut(&fingerprint);
+                if let Some(submission) = submission.filter(|s| s.expects_load(request)) {
+                    submission.handle_loaded(loaded, now, cx);
+                }
+            }
             Input::SubmitReplied {
                 fingerprint,
                 request,
@@ -348,7 +355,11 @@ impl Guard {
                 server_now,
             } => {
                 self.learn_server_clock(server_now, now);
-                self.on_submit_reply(&fingerprint, request, reply, now)
+                let cx = &mut self.shared;
+                let submission = self.submits.get_mut(&fingerprint);
+                if let Some(submission) = submission.filter(|s| s.expects_reply(request)) {
+                    submission.handle_reply(reply, now, cx);
+                }
             }
             Input::PageShown => {
                 for order in self.orders.values_mut() {
@@ -363,7 +374,7 @@ impl Guard {
     }
 
     /// The platform timer fired: every due deadline, silent wallets first (rule 9), then the
-    /// steps' timers that were due when it fired.
+    /// steps' timers that were due when it fired, then the submissions' re-sends (S3).
     fn handle_timeout(&mut self, now: Millis) {
         let due: Vec<(OrderNo, TimerKind)> = self
             .orders
@@ -378,6 +389,9 @@ impl Guard {
             if let Some(order) = self.orders.get_mut(&order_no) {
                 order.handle_timer(kind, now, cx);
             }
+        }
+        for submission in self.submits.values_mut() {
+            submission.handle_timer(now, cx);
         }
     }
 
@@ -424,7 +438,7 @@ impl Guard {
     /// When to feed [`Input::TimerFired`]: the earliest deadline of any order or submission.
     pub fn poll_timeout(&self) -> Option<Millis> {
         let orders = self.orders.values().filter_map(Order::poll_timeout);
-        let submits = self.submits.values().filter_map(|slot| slot.timer);
+        let submits = self.submits.values().filter_map(Submission::poll_timeout);
         orders.chain(submits).min()
     }
 }

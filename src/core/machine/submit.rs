@@ -19,307 +19,353 @@
 //!
 //! Submissions are not under the cross-tab lock: two tabs that submit at once may mint two
 //! keys, and the server's window (rule 2 of §4) gives them one order.
+//!
+//! # Shape
+//!
+//! One [`Submission`] per content fingerprint, the way `order.rs` has one `Order` per business
+//! order: the [`super::Guard`] finds or creates it, hands it the inputs that name it, and
+//! everything submissions share with orders (configuration, entropy, request ids, the
+//! clocks, the queue of actions) comes in as [`Shared`]. A submission never sees another.
+//!
+//! What a step waits for lives in that step: a [`Phase`] is idle or a [`Call`], and a call's
+//! [`Step`] is `Loading` (the request reading the record) or `Sending` (the record whose key
+//! is sent, the sends so far, and the reply or re-send timer waited for). There is no record
+//! before it is loaded and no try count outside a send, and ending a call is one assignment
+//! (`Phase::Idle`). Only the last answer (S1) outlives a call.
+//!
+//! Methods come in quinn's order: getters, `handle_*` (one per input the router hands over),
+//! mutators (the steps of a call), then `poll_*`: actions go to the shared queue, and
+//! [`Submission::poll_timeout`] is this submission's part of the guard's deadline.
 
-use super::{Guard, Reason, MAX_CREATE_BACKOFF_MS};
+use super::io::{Action, CallerId, Event, Reason, RequestId, SubmitError, Submitted};
+use super::{Shared, MAX_CREATE_BACKOFF_MS};
 use crate::core::contract::{submit_body, SubmitReply, SubmittedOrder};
 use crate::core::fingerprint::Fingerprint;
-use crate::core::machine::io::{Action, CallerId, Event, SubmitError, Submitted};
-use crate::core::machine::RequestId;
 use crate::core::record::{RecordError, RECORD_VERSION};
 use crate::core::submission::SubmissionRecord;
 use crate::core::time::Millis;
 use crate::prelude::*;
 
-/// Where one submission stands in this page.
-#[derive(Debug, Clone, PartialEq)]
-enum SubmitPhase {
+/// One submission (by content fingerprint) in this page.
+#[derive(Debug, Clone)]
+pub(super) struct Submission {
+    fingerprint: Fingerprint,
+    /// S1: the last answer this page got. It outlives calls: a later `submit` inside the
+    /// server's window is answered from it. An error leaves it as it was.
+    answered: Option<Submitted>,
+    phase: Phase,
+}
+
+/// Whether a call runs for the submission.
+#[derive(Debug, Clone)]
+enum Phase {
     Idle,
-    Loading,
-    /// `tries`: sends of this key in this call.
+    Call(Call),
+}
+
+/// A `submit` running, with every `submit` that joined it (S1).
+#[derive(Debug, Clone)]
+struct Call {
+    /// Whose promises the result settles.
+    callers: Vec<CallerId>,
+    /// The canonical content text: sent as the request's body, never stored, gone with the
+    /// call.
+    content: String,
+    step: Step,
+}
+
+/// Where a call stands, with what that step waits for.
+#[derive(Debug, Clone)]
+enum Step {
+    /// S2: reading the stored record.
+    Loading { request: RequestId },
+    /// S2 and S3: the request for `record`'s key (persisted before the first send when new);
+    /// `tries` sends of it in this call.
     Sending {
+        record: SubmissionRecord,
         tries: u32,
+        wait: Wait,
     },
 }
 
-/// One submission (by content fingerprint) in this page.
-#[derive(Debug, Clone)]
-pub(super) struct SubmitSlot {
-    phase: SubmitPhase,
-    callers: Vec<CallerId>,
-    /// The canonical content text, in memory only while a call runs (sent, never stored).
-    content: String,
-    record: Option<SubmissionRecord>,
-    awaiting: Option<RequestId>,
-    /// A re-send armed for this time.
-    pub(super) timer: Option<Millis>,
-    /// The last answer this page got, for S1.
-    answered: Option<Submitted>,
+/// What a send waits for: the reply to its request, or the timer of the re-send (S3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Reply(RequestId),
+    Timer(Millis),
 }
 
-impl SubmitSlot {
-    fn new() -> SubmitSlot {
-        SubmitSlot {
-            phase: SubmitPhase::Idle,
-            callers: Vec::new(),
-            content: String::new(),
-            record: None,
-            awaiting: None,
-            timer: None,
+impl Submission {
+    pub(super) fn new(fingerprint: Fingerprint) -> Submission {
+        Submission {
+            fingerprint,
             answered: None,
+            phase: Phase::Idle,
         }
     }
 
-    /// Whether a call is running.
-    pub(super) fn is_busy(&self) -> bool {
-        self.phase != SubmitPhase::Idle
-    }
-}
+    // ----- getters -----
 
-impl Guard {
-    /// S1: a new submission, a join, or an answer this page already has.
-    pub(super) fn on_submit(
+    /// Whether a call runs. An idle submission arms no timer, so this is also whether
+    /// anything would feed it on its own.
+    pub(super) fn is_busy(&self) -> bool {
+        matches!(self.phase, Phase::Call(_))
+    }
+
+    /// Whether the call reads the stored record with `request`. Anything else (late,
+    /// duplicated, for an ended call, the id of another kind of request) is ignored by the
+    /// router.
+    pub(super) fn expects_load(&self, request: RequestId) -> bool {
+        matches!(self.step(), Some(Step::Loading { request: r }) if *r == request)
+    }
+
+    /// Whether the call waits for the reply to the send `request`; like
+    /// [`Submission::expects_load`] for anything else.
+    pub(super) fn expects_reply(&self, request: RequestId) -> bool {
+        matches!(
+            self.step(),
+            Some(Step::Sending { wait: Wait::Reply(r), .. }) if *r == request
+        )
+    }
+
+    fn step(&self) -> Option<&Step> {
+        match &self.phase {
+            Phase::Call(call) => Some(&call.step),
+            Phase::Idle => None,
+        }
+    }
+
+    fn step_mut(&mut self) -> Option<&mut Step> {
+        match &mut self.phase {
+            Phase::Call(call) => Some(&mut call.step),
+            Phase::Idle => None,
+        }
+    }
+
+    // ----- handle_* -----
+
+    /// `submit`: a new call, a join, or an answer this page already has (S1).
+    pub(super) fn handle_submit(
         &mut self,
         content: String,
-        fingerprint: Fingerprint,
         caller: CallerId,
         now: Millis,
+        cx: &mut Shared,
     ) {
-        let server_now = self.shared.clock.server_time(now);
-        let request = self.shared.request_id();
-        let slot = self
-            .submits
-            .get_or_insert_with(fingerprint.clone(), SubmitSlot::new);
-        if slot.is_busy() {
-            slot.callers.push(caller);
+        let server_now = cx.clock.server_time(now);
+        // Drawn before deciding, even when this submit sends nothing (a join, an answer from
+        // memory): the request ids of the action stream stay what they always were.
+        let request = cx.request_id();
+        if let Phase::Call(call) = &mut self.phase {
+            // S1: joins the call in flight: one request, one order for both.
+            call.callers.push(caller);
             return;
         }
-        let known = slot
+        // S1: answered in this page and still inside the server's window: at once.
+        let known = self
             .answered
             .clone()
             .filter(|done| done.expires_at.is_some_and(|at| server_now.0 < at));
         if let Some(mut done) = known {
             done.reused = true;
-            self.shared.push(Action::ResolveSubmit {
+            cx.push(Action::ResolveSubmit {
                 callers: vec![caller],
                 result: Ok(done),
             });
             return;
         }
-        slot.phase = SubmitPhase::Loading;
-        slot.callers = vec![caller];
-        slot.content = content;
-        slot.awaiting = Some(request);
-        slot.timer = None;
-        self.shared.push(Action::LoadSubmission {
-            fingerprint,
+        self.phase = Phase::Call(Call {
+            callers: vec![caller],
+            content,
+            step: Step::Loading { request },
+        });
+        cx.push(Action::LoadSubmission {
+            fingerprint: self.fingerprint.clone(),
             request,
         });
     }
 
-    /// S2: what the stored record allows.
-    pub(super) fn on_submission_loaded(
+    /// The stored record (the router checked the call reads it): S2 decides the key.
+    pub(super) fn handle_loaded(
         &mut self,
-        fingerprint: &Fingerprint,
-        request: RequestId,
         loaded: Result<Option<SubmissionRecord>, RecordError>,
         now: Millis,
+        cx: &mut Shared,
     ) {
-        let server_now = self.shared.clock.server_time(now);
-        let Some(slot) = self.submits.get_mut(fingerprint) else {
-            return;
-        };
-        if slot.awaiting != Some(request) {
-            return;
-        }
-        slot.awaiting = None;
+        let server_now = cx.clock.server_time(now);
         let stored = match loaded {
             Ok(found) => found,
             Err(error) => {
-                self.shared.emit(Event::SubmissionRejected {
-                    fingerprint: fingerprint.clone(),
+                // S2: an unusable record is reported, then treated as none: a new key.
+                cx.emit(Event::SubmissionRejected {
+                    fingerprint: self.fingerprint.clone(),
                     error: error.message(),
                 });
                 None
             }
         };
         let reusable = stored.filter(|r| match (&r.order_no, r.expires_at) {
-            // Sent, never answered: the server may have made the order.
+            // S2: sent, never answered: the server may have made the order.
             (None, _) => true,
+            // S2: the order is still inside the server's window, on the server's clock.
             (Some(_), Some(at)) => server_now < at,
+            // S2: answered, but with no window to judge it by: a new key.
             (Some(_), None) => false,
         });
         match reusable {
-            Some(record) => {
-                if let Some(slot) = self.submits.get_mut(fingerprint) {
-                    slot.record = Some(record);
-                }
-                self.send_submit(fingerprint, 0, false);
-            }
+            Some(record) => self.send(record, 0, false, cx),
             None => {
                 let record = SubmissionRecord {
                     v: RECORD_VERSION,
-                    scope: self.shared.config.scope.clone(),
-                    fingerprint: fingerprint.clone(),
-                    key: self.shared.entropy.next_key(),
+                    scope: cx.config.scope.clone(),
+                    fingerprint: self.fingerprint.clone(),
+                    key: cx.entropy.next_key(),
                     order_no: None,
                     expires_at: None,
                     created_at: now,
                 };
-                if let Some(slot) = self.submits.get_mut(fingerprint) {
-                    slot.record = Some(record.clone());
-                }
-                // Persisted before the request that uses it (S2).
-                self.shared.push(Action::PersistSubmission(record));
-                self.send_submit(fingerprint, 0, true);
+                // S2: the new key is persisted before the request that uses it is sent.
+                cx.push(Action::PersistSubmission(record.clone()));
+                self.send(record, 0, true, cx);
             }
         }
     }
 
-    /// The server's answer: S3 and S4.
-    pub(super) fn on_submit_reply(
-        &mut self,
-        fingerprint: &Fingerprint,
-        request: RequestId,
-        reply: SubmitReply,
-        now: Millis,
-    ) {
-        let Some(slot) = self.submits.get_mut(fingerprint) else {
-            return;
-        };
-        if slot.awaiting != Some(request) {
-            return;
-        }
-        slot.awaiting = None;
+    /// The server's answer (the router checked the call waits for it): S3 and S4.
+    pub(super) fn handle_reply(&mut self, reply: SubmitReply, now: Millis, cx: &mut Shared) {
         match reply {
-            SubmitReply::Order(order) => self.submitted(fingerprint, order),
+            SubmitReply::Order(order) => self.submitted(order, cx),
             SubmitReply::Rejected { status, code } => {
-                self.shared.push(Action::RemoveSubmission {
-                    fingerprint: fingerprint.clone(),
+                // S4: refused for good: the stored key goes with the call.
+                cx.push(Action::RemoveSubmission {
+                    fingerprint: self.fingerprint.clone(),
                 });
-                self.settle_submit(fingerprint, Err(SubmitError::Rejected { status, code }));
+                self.settle(Err(SubmitError::Rejected { status, code }), cx);
             }
+            // S3: anything unclear re-sends the same key.
             SubmitReply::InProgress { retry_after_ms }
             | SubmitReply::Unavailable { retry_after_ms } => {
-                self.retry_submit(fingerprint, retry_after_ms, Reason::ServerBusy, now)
+                self.retry(retry_after_ms, Reason::ServerBusy, now, cx)
             }
-            SubmitReply::Invalid(_) => {
-                self.retry_submit(fingerprint, None, Reason::ServerContract, now)
-            }
-            SubmitReply::NoReply => self.retry_submit(fingerprint, None, Reason::Network, now),
+            SubmitReply::Invalid(_) => self.retry(None, Reason::ServerContract, now, cx),
+            SubmitReply::NoReply => self.retry(None, Reason::Network, now, cx),
         }
     }
 
-    /// A re-send timer is due (S3).
-    pub(super) fn on_submit_timer(&mut self, now: Millis) {
-        let due: Vec<(Fingerprint, u32)> = self
-            .submits
-            .iter()
-            .filter_map(|(print, slot)| match (slot.timer, &slot.phase) {
-                (Some(at), SubmitPhase::Sending { tries }) if at <= now => {
-                    Some((print.clone(), *tries))
-                }
-                _ => None,
-            })
-            .collect();
-        for (fingerprint, tries) in due {
-            if let Some(slot) = self.submits.get_mut(&fingerprint) {
-                slot.timer = None;
-            }
-            self.send_submit(&fingerprint, tries, false);
+    /// The platform timer fired: S3, the re-send is sent when it is due.
+    pub(super) fn handle_timer(&mut self, now: Millis, cx: &mut Shared) {
+        let Some(Step::Sending {
+            record,
+            tries,
+            wait: Wait::Timer(at),
+        }) = self.step()
+        else {
+            return;
+        };
+        if *at > now {
+            return;
         }
+        let (record, tries) = (record.clone(), *tries);
+        // S3: the same key again.
+        self.send(record, tries, false, cx);
     }
 
-    fn send_submit(&mut self, fingerprint: &Fingerprint, tries: u32, new_key: bool) {
-        let request = self.shared.request_id();
-        let scope = self.shared.config.scope.clone();
-        let Some(slot) = self.submits.get_mut(fingerprint) else {
+    // ----- mutators -----
+
+    /// Sends the request for `record`'s key; `tries` is how many sends of it this call already
+    /// made, `new_key` whether it was minted for this send (reported in the event).
+    fn send(&mut self, record: SubmissionRecord, tries: u32, new_key: bool, cx: &mut Shared) {
+        let request = cx.request_id();
+        let Phase::Call(call) = &mut self.phase else {
             return;
         };
-        let Some(key) = slot.record.as_ref().map(|r| r.key.clone()) else {
-            return;
+        let key = record.key.clone();
+        let body = submit_body(&call.content, &self.fingerprint, &cx.config.scope);
+        call.step = Step::Sending {
+            record,
+            tries: tries + 1,
+            wait: Wait::Reply(request),
         };
-        slot.phase = SubmitPhase::Sending { tries: tries + 1 };
-        slot.awaiting = Some(request);
-        slot.timer = None;
-        let body = submit_body(&slot.content, fingerprint, &scope);
-        self.shared.push(Action::SendSubmit {
-            fingerprint: fingerprint.clone(),
+        cx.push(Action::SendSubmit {
+            fingerprint: self.fingerprint.clone(),
             request,
             key: key.clone(),
             body,
         });
-        self.shared.emit(Event::SubmitSent {
-            fingerprint: fingerprint.clone(),
+        cx.emit(Event::SubmitSent {
+            fingerprint: self.fingerprint.clone(),
             key,
             new_key,
             try_no: tries + 1,
         });
     }
 
-    fn retry_submit(
-        &mut self,
-        fingerprint: &Fingerprint,
-        retry_after: Option<u64>,
-        reason: Reason,
-        now: Millis,
-    ) {
-        let (limit, base) = (
-            self.shared.config.create_retries,
-            self.shared.config.create_retry_ms,
-        );
-        let Some(slot) = self.submits.get_mut(fingerprint) else {
+    /// S3: the same key again after a back-off, a bounded number of times, then
+    /// [`SubmitError::Unreachable`].
+    fn retry(&mut self, retry_after: Option<u64>, reason: Reason, now: Millis, cx: &mut Shared) {
+        let (limit, base) = (cx.config.create_retries, cx.config.create_retry_ms);
+        let Some(Step::Sending { tries, wait, .. }) = self.step_mut() else {
             return;
         };
-        let SubmitPhase::Sending { tries } = slot.phase else {
-            return;
-        };
-        if tries > limit {
-            // The key stays stored: the next submit re-sends it (S3).
-            return self.settle_submit(fingerprint, Err(SubmitError::Unreachable(reason)));
+        if *tries > limit {
+            // S3: the key stays stored: the next submit re-sends it and cannot make a second
+            // order.
+            return self.settle(Err(SubmitError::Unreachable(reason)), cx);
         }
         let exponent = tries.saturating_sub(1).min(16);
         let delay = base
             .saturating_mul(1u64 << exponent)
             .min(MAX_CREATE_BACKOFF_MS)
             .max(retry_after.unwrap_or(0));
-        slot.timer = Some(now.plus(delay));
+        *wait = Wait::Timer(now.plus(delay));
     }
 
-    fn submitted(&mut self, fingerprint: &Fingerprint, order: SubmittedOrder) {
-        let Some(slot) = self.submits.get_mut(fingerprint) else {
-            return;
-        };
-        let Some(mut record) = slot.record.clone() else {
+    /// The server made (or found) the order: written into the record, so that a reload inside
+    /// the window re-sends the same key (S2), then the call is settled.
+    fn submitted(&mut self, order: SubmittedOrder, cx: &mut Shared) {
+        let Some(Step::Sending { record, .. }) = self.step_mut() else {
             return;
         };
         record.order_no = Some(order.order_no.clone());
         record.expires_at = order.expires_at;
-        slot.record = Some(record.clone());
-        self.shared.push(Action::PersistSubmission(record));
+        cx.push(Action::PersistSubmission(record.clone()));
         let done = Submitted {
             order_no: order.order_no,
             fingerprint: order.fingerprint,
             reused: order.reused,
             expires_at: order.expires_at.map(|at| at.0),
         };
-        self.shared.emit(Event::Submitted(done.clone()));
-        self.settle_submit(fingerprint, Ok(done));
+        cx.emit(Event::Submitted(done.clone()));
+        self.settle(Ok(done), cx);
     }
 
-    fn settle_submit(&mut self, fingerprint: &Fingerprint, result: Result<Submitted, SubmitError>) {
-        let Some(slot) = self.submits.get_mut(fingerprint) else {
+    /// Ends the call and resolves every caller that joined it (S1) with `result`; an answer is
+    /// kept for the next `submit` (S1).
+    fn settle(&mut self, result: Result<Submitted, SubmitError>, cx: &mut Shared) {
+        let Phase::Call(call) = core::mem::replace(&mut self.phase, Phase::Idle) else {
             return;
         };
-        slot.phase = SubmitPhase::Idle;
-        slot.awaiting = None;
-        slot.timer = None;
-        slot.content = String::new();
         if let Ok(done) = &result {
-            slot.answered = Some(done.clone());
+            self.answered = Some(done.clone());
         }
-        let callers = core::mem::take(&mut slot.callers);
-        if !callers.is_empty() {
-            self.shared.push(Action::ResolveSubmit { callers, result });
+        if !call.callers.is_empty() {
+            cx.push(Action::ResolveSubmit {
+                callers: call.callers,
+                result,
+            });
+        }
+    }
+
+    // ----- poll_* -----
+
+    /// This submission's deadline: the re-send timer of S3, when one is armed.
+    pub(super) fn poll_timeout(&self) -> Option<Millis> {
+        match self.step() {
+            Some(Step::Sending {
+                wait: Wait::Timer(at),
+                ..
+            }) => Some(*at),
+            _ => None,
         }
     }
 }

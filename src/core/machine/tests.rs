@@ -1369,13 +1369,14 @@ fn rule_10_a_tab_shown_again_asks_the_server_about_orders_it_shows_unsettled() {
 
 // ----- submit (docs/contract.md §4; rules S1–S4 of machine/submit.rs) -----
 
+// ----- S1: a double submit joins; an answered one answers at once -----
+
 #[test]
-fn s1_a_double_submit_joins_and_a_reload_resends_the_same_key() {
+fn s1_a_double_submit_joins_and_an_answered_one_answers_at_once() {
     let mut form = Form::new();
     let sent = form.submit_through_load();
     let second = form.submit();
     assert!(second.is_empty(), "joined: {second:#?}");
-    let key = submit_key(&sent);
     let done = form.reply(&sent, order_reply("O1", T0.plus(900_000)));
     assert_eq!(submitted(&done).map(|(c, _)| c.len()), Some(2));
     // The same page again: answered at once.
@@ -1384,6 +1385,16 @@ fn s1_a_double_submit_joins_and_a_reload_resends_the_same_key() {
         submitted(&again),
         Some((_, Ok(Submitted { reused: true, .. })))
     ));
+}
+
+// ----- S2: the stored record decides the key; a new one is persisted before it is sent -----
+
+#[test]
+fn s2_a_reload_inside_the_window_resends_the_key_and_after_it_mints_a_new_one() {
+    let mut form = Form::new();
+    let sent = form.submit_through_load();
+    let key = submit_key(&sent);
+    form.reply(&sent, order_reply("O1", T0.plus(900_000)));
     // A reload (a relaunched app): the stored key is sent again.
     let mut reloaded = Form::new();
     reloaded.stored = form.stored.clone();
@@ -1463,6 +1474,8 @@ fn s2_an_unusable_submission_record_mints_a_new_key() {
     assert!(submit_key(&sent).is_some());
 }
 
+// ----- S3: anything unclear re-sends the same key, a bounded number of times -----
+
 #[test]
 fn s3_lost_replies_resend_the_same_key_and_keep_it_for_the_next_submit() {
     let mut form = Form::new();
@@ -1488,6 +1501,49 @@ fn s3_lost_replies_resend_the_same_key_and_keep_it_for_the_next_submit() {
 }
 
 #[test]
+fn s3_a_busy_server_or_a_broken_reply_resends_the_same_key_no_sooner_than_retry_after() {
+    let mut form = Form::new();
+    let sent = form.submit_through_load();
+    let key = submit_key(&sent);
+    let busy = form.reply(
+        &sent,
+        SubmitReply::InProgress {
+            retry_after_ms: Some(5_000),
+        },
+    );
+    assert!(submitted(&busy).is_none(), "{busy:#?}");
+    // The back-off is 1 s, `Retry-After` asks for 5 s: the later of the two.
+    assert_eq!(form.guard.poll_timeout(), Some(form.now.plus(5_000)));
+    form.now = form.now.plus(4_999);
+    assert!(form.feed(Input::TimerFired).is_empty(), "not before it");
+    form.now = form.now.plus(1);
+    let resent = form.feed(Input::TimerFired);
+    assert_eq!(submit_key(&resent), key);
+    assert!(resent.iter().any(|a| matches!(
+        a,
+        Action::Emit(Event::SubmitSent {
+            new_key: false,
+            try_no: 2,
+            ..
+        })
+    )));
+    let broken = form.reply(
+        &resent,
+        SubmitReply::Invalid(ContractError("no orderNo".into())),
+    );
+    assert!(submitted(&broken).is_none(), "{broken:#?}");
+    let at = form.guard.poll_timeout().expect("a re-send armed");
+    form.now = form.now.max(at);
+    let again = form.feed(Input::TimerFired);
+    assert_eq!(submit_key(&again), key);
+    let done = form.reply(&again, order_reply("O1", form.now.plus(900_000)));
+    assert!(matches!(submitted(&done), Some((_, Ok(_)))));
+    assert!(form.guard.is_idle());
+}
+
+// ----- S4: a refusal ends the call and drops the key -----
+
+#[test]
 fn s4_a_refusal_drops_the_key() {
     let mut form = Form::new();
     let sent = form.submit_through_load();
@@ -1503,6 +1559,62 @@ fn s4_a_refusal_drops_the_key() {
         Some((_, Err(SubmitError::Rejected { status: 422, .. })))
     ));
     assert!(form.stored.is_none());
+    assert!(form.guard.is_idle());
+}
+
+// ----- submissions outside the numbered rules -----
+
+#[test]
+fn submit_answers_nobody_waits_for_are_ignored() {
+    let mut form = Form::new();
+    let first = form.submit();
+    let load = first
+        .iter()
+        .find_map(|a| match a {
+            Action::LoadSubmission { request, .. } => Some(*request),
+            _ => None,
+        })
+        .expect("a load");
+    // A reply carrying the read's id is not the read's answer: the call still reads.
+    let stray = form.feed(Input::SubmitReplied {
+        fingerprint: fp(9),
+        request: load,
+        reply: SubmitReply::NoReply,
+        server_now: None,
+    });
+    assert!(stray.is_empty(), "{stray:#?}");
+    let sent = form.feed(Input::SubmissionLoaded {
+        fingerprint: fp(9),
+        request: load,
+        loaded: Ok(None),
+    });
+    let key = submit_key(&sent);
+    assert!(key.is_some());
+    // The read answered twice, or a read's answer for a send: both ignored.
+    let twice = form.feed(Input::SubmissionLoaded {
+        fingerprint: fp(9),
+        request: load,
+        loaded: Ok(None),
+    });
+    assert!(twice.is_empty(), "{twice:#?}");
+    let send = sent
+        .iter()
+        .find_map(|a| match a {
+            Action::SendSubmit { request, .. } => Some(*request),
+            _ => None,
+        })
+        .expect("a send");
+    let misrouted = form.feed(Input::SubmissionLoaded {
+        fingerprint: fp(9),
+        request: send,
+        loaded: Ok(None),
+    });
+    assert!(misrouted.is_empty(), "{misrouted:#?}");
+    let done = form.reply(&sent, order_reply("O1", T0.plus(900_000)));
+    assert!(matches!(submitted(&done), Some((_, Ok(_)))));
+    // A late duplicate of the reply after the call ended.
+    let late = form.reply(&sent, SubmitReply::NoReply);
+    assert!(late.is_empty(), "{late:#?}");
     assert!(form.guard.is_idle());
 }
 
