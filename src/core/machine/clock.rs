@@ -2,8 +2,8 @@
 //! with every input, and the server's, learned from each reply's `now`.
 //!
 //! Nothing here reads a clock. The guard only compares what it is given, and when either clock
-//! is seen to jump it says by how much, so that the router can move every order's timers with
-//! it (each keeps its remaining wait).
+//! is seen to jump it says by how much, so that the router can move every timer (orders' and
+//! submissions') with it (each keeps its remaining wait).
 
 use super::io::Event;
 use crate::core::time::Millis;

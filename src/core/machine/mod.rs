@@ -424,6 +424,9 @@ impl Guard {
             for order in self.orders.values_mut() {
                 order.shift_times(jump.by);
             }
+            for submission in self.submits.values_mut() {
+                submission.shift_times(jump.by);
+            }
         }
         self.shared.emit(jump.event);
     }

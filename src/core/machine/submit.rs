@@ -37,6 +37,7 @@
 //! mutators (the steps of a call), then `poll_*`: actions go to the shared queue, and
 //! [`Submission::poll_timeout`] is this submission's part of the guard's deadline.
 
+use super::clock::shift;
 use super::io::{Action, CallerId, Event, Reason, RequestId, SubmitError, Submitted};
 use super::{Shared, MAX_CREATE_BACKOFF_MS};
 use crate::core::contract::{submit_body, SubmitReply, SubmittedOrder};
@@ -353,6 +354,18 @@ impl Submission {
                 callers: call.callers,
                 result,
             });
+        }
+    }
+
+    /// Rule 8: the device clock jumped by `by` ms; an armed re-send (S3) keeps what remains of
+    /// its wait, so a clock set back an hour does not hold the buyer's submission for an hour.
+    pub(super) fn shift_times(&mut self, by: i64) {
+        if let Some(Step::Sending {
+            wait: Wait::Timer(at),
+            ..
+        }) = self.step_mut()
+        {
+            *at = shift(*at, by);
         }
     }
 

@@ -1541,6 +1541,29 @@ fn s3_a_busy_server_or_a_broken_reply_resends_the_same_key_no_sooner_than_retry_
     assert!(form.guard.is_idle());
 }
 
+#[test]
+fn rule_8_a_clock_jump_back_keeps_a_submission_resend_s_remaining_wait() {
+    let mut form = Form::new();
+    let sent = form.submit_through_load();
+    let key = submit_key(&sent);
+    form.reply(&sent, SubmitReply::NoReply);
+    let at = form.guard.poll_timeout().expect("a re-send armed");
+    let wait = at.since(form.now);
+    // The buyer's clock is set back an hour while the re-send waits.
+    form.now = form.now.minus(3_600_000);
+    let jumped = form.feed(Input::TimerFired);
+    assert!(jumped
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::ClockJumped { .. }))));
+    assert_eq!(
+        form.guard.poll_timeout().map(|t| t.since(form.now)),
+        Some(wait)
+    );
+    form.now = form.now.plus(wait);
+    let resent = form.feed(Input::TimerFired);
+    assert_eq!(submit_key(&resent), key, "re-sent when its wait is over");
+}
+
 // ----- S4: a refusal ends the call and drops the key -----
 
 #[test]
