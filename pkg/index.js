@@ -14,10 +14,10 @@ import { wrap } from './shell.js';
 import { platformError } from './errors.js';
 // The rest of the module graph, named here so that a browser loading the package unbundled
 // fetches it in one round trip, not one per level (shell → guard → platform). Bundlers drop these.
-import './browser.js';
-import './canonical.js';
-import './guard.js';
-import './platform.js';
+import {} from './browser.js';
+import {} from './canonical.js';
+import {} from './guard.js';
+import {} from './platform.js';
 
 const api = wrap(glue);
 const NOT_READY = 'checkout-guard: the wasm is not loaded yet: `await init()` (or call initSync()) before canonicalize or fingerprint';
