@@ -109,6 +109,8 @@ async function browserBenches(results) {
         wasmMs: median(runs.map((r) => r.wasmMs)),
         constructMs: median(runs.map((r) => r.constructMs)),
         totalMs: median(runs.map((r) => r.totalMs)),
+        jsArrivedMs: median(runs.map((r) => r.jsArrivedMs)),
+        wasmFetchMs: median(runs.map((r) => r.wasmFetchMs)),
         sinceNavigationMs: median(runs.map((r) => r.sinceNavigationMs)),
       };
       log(`start-up (Chromium${query ? ', bundled' : ''})`, JSON.stringify(results[key]));
