@@ -12,6 +12,12 @@
 import glueInit, * as glue from './gen/web/checkout_guard.js';
 import { wrap } from './shell.js';
 import { platformError } from './errors.js';
+// The rest of the module graph, named here so that a browser loading the package unbundled
+// fetches it in one round trip, not one per level (shell → guard → platform). Bundlers drop these.
+import {} from './browser.js';
+import {} from './canonical.js';
+import {} from './guard.js';
+import {} from './platform.js';
 
 const api = wrap(glue);
 const NOT_READY = 'checkout-guard: the wasm is not loaded yet: `await init()` (or call initSync()) before canonicalize or fingerprint';

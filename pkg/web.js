@@ -7,6 +7,11 @@
 import glueInit, * as glue from './gen/web/checkout_guard.js';
 import { wrap } from './shell.js';
 import { platformError } from './errors.js';
+// The rest of the module graph in one round trip when unbundled (see ./index.js).
+import {} from './browser.js';
+import {} from './canonical.js';
+import {} from './guard.js';
+import {} from './platform.js';
 
 const api = wrap(glue);
 let ready = false;
