@@ -4,7 +4,7 @@
 // from: `instanceof CheckoutGuardError` and `isCheckoutGuardError(e)` recognise them by shape,
 // which also holds for errors from another copy of the package (two bundles on one page) and
 // from the mini-program build's wasm (`src/wasm/errors.rs`).
-// `cargo xtask build` writes this file as CommonJS for node.cjs (`gen/errors.cjs`) and for the
+// `cargo xtask build` bundles it as CommonJS for node.cjs (in `gen/shell.cjs`) and for the
 // mini-program bundle (`errors.js` there): edit it here only.
 
 const CODES = new Set([

@@ -5,11 +5,11 @@
 // `initSync({ module })` / `init()` with bytes or a compiled module of your own.
 const fs = require('fs');
 const { createRequire } = require('module');
-const glue = require('./gen/nodejs/checkout_guard.js');
-
-// The package's API (./shell.js and the modules it imports, ES modules) bundled as CommonJS by
-// `cargo xtask build`, so that every Node the package supports can require it.
-const api = require('./gen/shell.cjs').wrap(glue);
+// The package's API (./shell.js and the modules it imports, ES modules) over the web target's
+// glue, with ./errors.js, bundled as CommonJS by `cargo xtask build` (from pkg/node-shell.mjs),
+// so that every Node the package supports can require it.
+const shell = require('./gen/shell.cjs');
+const api = shell.api;
 let ready = false;
 
 /** The package's wasm (the web build's copy: the same bytes). */
@@ -32,7 +32,7 @@ function readWasm() {
 function initSync(options) {
   if (!ready) {
     const source = options && options.module;
-    glue.__wbg_init_sync(source === undefined ? readWasm() : source);
+    shell.initSync({ module: source === undefined ? readWasm() : source });
     ready = true;
   }
 }
@@ -45,8 +45,7 @@ async function init(options) {
   initSync({ module: source });
 }
 
-// ./errors.js as CommonJS, written by `cargo xtask build` (the one source of the errors).
-const { isCheckoutGuardError, CheckoutGuardError } = require('./gen/errors.cjs');
+const { isCheckoutGuardError, CheckoutGuardError } = shell;
 
 exports.CheckoutGuard = class CheckoutGuard extends api.CheckoutGuard {
   constructor(options) {

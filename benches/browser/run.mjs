@@ -1,6 +1,6 @@
 // The JavaScript half of `cargo xtask bench`: start-up in headless Chromium and in Node, the
 // click path and the fingerprint in one Chromium page (bench.html), and status polling of the
-// real wasm guard (the `nodejs` build) against the real reference backend. Prints nothing but
+// real wasm guard (node.cjs, the Node.js entry) against the real reference backend. Prints nothing but
 // progress on stderr; writes its numbers as JSON to `--out`.
 //
 //   node benches/browser/run.mjs --out target/bench-js.json [--quick] [--backend http://127.0.0.1:PORT]
@@ -181,7 +181,7 @@ function rng(seed) {
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 /**
- * Status polling against the real backend: the `nodejs` build of the guard, the reference
+ * Status polling against the real backend: node.cjs, the Node.js entry of the guard, the reference
  * server with its defaults (notify 1 s after the confirm, active provider query at most every
  * 3 s), buyers confirming in the simulated wallet after D, D lognormal (median 20 s, sigma 0.8,
  * clamped to 3–600 s) scaled by 1/10 to keep the run short. Counts the status requests each

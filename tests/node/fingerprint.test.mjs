@@ -1,4 +1,4 @@
-// The `nodejs` build of the package: canonicalize/fingerprint against RFC 8785's examples,
+// The Node.js entry of the package (node.cjs): canonicalize/fingerprint against RFC 8785's examples,
 // against the npm `canonicalize` package + node:crypto on random values, and the error codes.
 // Run by `cargo xtask ci` after `cargo xtask build` (node --test tests/node/).
 import { test } from 'node:test';

@@ -1,4 +1,4 @@
-// The `nodejs` build's CheckoutGuard: options errors name the option, and a burst of pay()
+// The Node.js entry's (node.cjs) CheckoutGuard: options errors name the option, and a burst of pay()
 // calls for one order sends exactly one create request (against an in-process fake server).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -94,6 +94,18 @@ test('npm pack: the tarball holds the package and nothing else', async (t) => {
   t.diagnostic(`${packed.filename}: ${packed.size} bytes packed, ${packed.unpackedSize} unpacked, ${files.length} files`);
 });
 
+/** A strict TypeScript consumer of the installed package, for `typed.cts` and `typed.mts`. */
+const TYPED_CONSUMER = `
+import { CheckoutGuard, fingerprint, isCheckoutGuardError, type Outcome } from 'checkout-guard';
+const guard: CheckoutGuard = new CheckoutGuard({ launch: async () => 'ok' });
+guard.on('outcome', (outcome: Outcome) => void outcome.status);
+const hash: string = fingerprint({ amount: 1 });
+void hash;
+void isCheckoutGuardError(new Error('x'));
+// @ts-expect-error launch is required
+new CheckoutGuard({});
+`;
+
 test('a fresh Node project requires and imports the installed tarball', async () => {
   assert.ok(tarball, 'npm pack ran');
   const project = join(work, 'node-project');
@@ -118,6 +130,14 @@ test('a fresh Node project requires and imports the installed tarball', async ()
       assert.equal(cjs.fingerprint, fingerprint);
       console.log('import ok: ' + import.meta.resolve('checkout-guard'));
     `,
+    // TypeScript users of both module kinds get the package's declarations (not \`any\`: the
+    // refused options must stay errors) through the \`node\` condition's types.d.cts.
+    'typed.cts': TYPED_CONSUMER,
+    'typed.mts': TYPED_CONSUMER,
+    'tsconfig.json': JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, target: 'es2022', lib: ['es2022', 'dom'], module: 'nodenext', types: [] },
+      files: ['typed.cts', 'typed.mts'],
+    }),
   });
   await sh('npm', [...NPM_INSTALL, tarball], project);
   const installed = JSON.parse(readFileSync(join(project, 'node_modules/checkout-guard/package.json'), 'utf8'));
@@ -126,6 +146,11 @@ test('a fresh Node project requires and imports the installed tarball', async ()
   assert.match(await sh('node', ['check.cjs'], project), /require ok: .*node-project\/node_modules\/checkout-guard\/node\.cjs/);
   // Node takes the `node` condition for `import` as well: the CommonJS build, one instance.
   assert.match(await sh('node', ['check.mjs'], project), /import ok: .*node-project\/node_modules\/checkout-guard\/node\.cjs/);
+  const tsc = join(ROOT, 'node_modules/.bin/tsc');
+  for (const mode of ['nodenext', 'node16']) {
+    const files = await sh(tsc, ['-p', '.', '--module', mode, '--moduleResolution', mode, '--explainFiles'], project);
+    assert.match(files, /node_modules\/checkout-guard\/types\.d\.cts/, `${mode}: the package's types are read`);
+  }
 });
 
 /** The Vite app: buy one order from the backend, guard its Pay button, cancel in the "wallet". */

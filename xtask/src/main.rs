@@ -24,7 +24,7 @@ commands:
           demo page on http://127.0.0.1:8080 (`--port N` for another port; the simulator
           on the port + 10) until Ctrl-C: the payment center on WeChat Pay API v3, the
           simulator as WeChat Pay; `--simulated`: the in-process simulated provider instead
-  build   the npm package: release wasm, wasm-bindgen glue (web, bundler, nodejs; one wasm) in pkg/gen/,
+  build   the npm package: release wasm, wasm-bindgen glue (web, bundler; one wasm) in pkg/gen/,
           wasm-opt -Oz; and the WeChat mini-program bundle in pkg/miniprogram/ (copied into
           www/miniprogram/checkout-guard/)
   size    build, then measure the web download (browser entry bundled + minified by esbuild,
