@@ -19,7 +19,7 @@ function requireShell() {
     if (error && error.code === 'ERR_REQUIRE_ESM') {
       // A `platform` CheckoutGuardError, made by shape (./errors.js is an ES module too).
       const old = new Error(
-        `checkout-guard: this Node (${process.version}) cannot require() ES modules, which the package's CommonJS entry needs (Node ^20.19 or >= 22.12, without --no-experimental-require-module): use import, or a newer Node`,
+        `checkout-guard: require() needs Node ^20.19 or >= 22.12 (this is ${process.version}): use import, or a newer Node`,
       );
       old.name = 'CheckoutGuardError';
       old.code = 'platform';

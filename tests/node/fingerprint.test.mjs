@@ -5,7 +5,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { execFileSync } from 'node:child_process';
 import jcs from 'canonicalize';
 import { canonicalize, fingerprint } from '../../pkg/node.cjs';
 
@@ -167,19 +166,6 @@ test('the Node entry loads with require and with import', async () => {
   assert.equal(viaRequire.fingerprint({}), fingerprint({}));
   const viaImport = await import('../../pkg/node.cjs');
   assert.equal(typeof viaImport.canonicalize, 'function');
-});
-
-test('a Node that cannot require ES modules gets a platform CheckoutGuardError from require', () => {
-  // node.cjs requires the package's ES modules (Node ^20.19 or >= 22.12); the flag gives this
-  // Node the behaviour of an older one.
-  const probe = `try { require(${JSON.stringify(require.resolve('../../pkg/node.cjs'))}); console.log('loaded'); }
-    catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message, cause: e.cause && e.cause.code })); }`;
-  const out = execFileSync(process.execPath, ['--no-experimental-require-module', '-e', probe], { encoding: 'utf8' });
-  const error = JSON.parse(out);
-  assert.equal(error.name, 'CheckoutGuardError');
-  assert.equal(error.code, 'platform');
-  assert.equal(error.cause, 'ERR_REQUIRE_ESM');
-  assert.match(error.message, /cannot require\(\) ES modules.*use import/);
 });
 
 test('the RFC 8785 vectors shared with the Rust canonicalizer (tests/vectors/jcs.json)', () => {
