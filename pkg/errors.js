@@ -4,8 +4,8 @@
 // from: `instanceof CheckoutGuardError` and `isCheckoutGuardError(e)` recognise them by shape,
 // which also holds for errors from another copy of the package (two bundles on one page) and
 // from the mini-program build's wasm (`src/wasm/errors.rs`).
-// `cargo xtask build` bundles it as CommonJS for the mini-program bundle (`errors.js` there);
-// node.cjs requires it as it is: edit it here only.
+// `cargo xtask build` bundles it as CommonJS for node.cjs (in `gen/shell.cjs`) and for the
+// mini-program bundle (`errors.js` there): edit it here only.
 
 const CODES = new Set([
   'invalid_options', 'invalid_order', 'busy', 'server_contract', 'server_rejected', 'network',

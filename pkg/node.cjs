@@ -6,29 +6,11 @@
 const fs = require('fs');
 const { createRequire } = require('module');
 // The package's API (./shell.js and the modules it imports, ES modules) over the web target's
-// glue, with ./errors.js: ./node-shell.mjs, required as it is (`require` of an ES module: Node
-// ^20.19 or >= 22.12, the package's `engines`; an older Node gets a clear error instead).
-const shell = requireShell();
+// glue, with ./errors.js, bundled as CommonJS by `cargo xtask build` (from pkg/node-shell.mjs),
+// so that every Node the package supports can require it.
+const shell = require('./gen/shell.cjs');
 const api = shell.api;
 let ready = false;
-
-function requireShell() {
-  try {
-    return require('./node-shell.mjs');
-  } catch (error) {
-    if (error && error.code === 'ERR_REQUIRE_ESM') {
-      // A `platform` CheckoutGuardError, made by shape (./errors.js is an ES module too).
-      const old = new Error(
-        `checkout-guard: require() needs Node ^20.19 or >= 22.12 (this is ${process.version}): use import, or a newer Node`,
-      );
-      old.name = 'CheckoutGuardError';
-      old.code = 'platform';
-      old.cause = error;
-      throw old;
-    }
-    throw error;
-  }
-}
 
 /** The package's wasm (the web build's copy: the same bytes). */
 function readWasm() {

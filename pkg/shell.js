@@ -1,5 +1,5 @@
 // The hand-written layer shared by every entry point (index.js, web.js, bundler.js, and
-// node.cjs through ./node-shell.mjs, which it requires): the package's API over one generated
+// node.cjs through its CommonJS bundle gen/shell.cjs): the package's API over one generated
 // glue module, whose wasm is the core alone (`Core`, `sha256Hex`: src/wasm/step.rs). The guard's
 // JS driver is ./guard.js, on the browser's platform pieces (./browser.js, ./platform.js); the
 // canonical JSON is ./canonical.js. None of them decides anything the core does not.
