@@ -28,7 +28,7 @@
 //! - `lockUi` `{orderNo}`, `unlockUi` `{orderNo, status: text|null}`: the Pay button.
 //! - `launch` `{id, orderNo, attemptId, prepay: {…}}`: open the wallet with the provider's
 //!   parameters (as the server sent them), answer [`Answer::Launched`].
-//! - `emit` `{event: {type, …}}`: to the page's listeners (the shape `pkg/index.d.ts` declares).
+//! - `emit` `{event: {type, …}}`: to the page's listeners (the shape `pkg/types.d.cts` declares).
 //! - `resolve` `{callers: [n], value: outcome}` or `{callers, error: {code, message}}`: settle
 //!   those `pay()` calls; `resolveSubmit`, the same for `submit()`.
 //! - `broadcast` `{message}`: post `message` (text) to the other tabs of the origin; theirs come

@@ -653,7 +653,7 @@ impl Event {
     }
 
     /// The event as the page's listeners see it: `type` first, then its members in camelCase,
-    /// absent values as `null` (the shape `pkg/index.d.ts` declares).
+    /// absent values as `null` (the shape `pkg/types.d.cts` declares).
     pub fn fields(&self, out: &mut impl Fields) {
         out.str("type", self.kind());
         match self {
