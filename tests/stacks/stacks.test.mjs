@@ -49,6 +49,8 @@ const STACKS = [
   { name: 'vite-ssr', start: true },
   { name: 'next16', start: true },
   { name: 'node', run: ['check.cjs', 'check.mjs'] },
+  // Jest 30's CommonJS test runner, with its own module loader (not Node's `require`).
+  { name: 'jest', run: ['node_modules/jest/bin/jest.js'] },
   { name: 'edge', run: ['check.mjs'] },
 ];
 const ONLY = process.env.CG_STACKS?.split(',');
