@@ -11,30 +11,15 @@
 // Run by `cargo xtask ci`, which passes CG_SERVER_BIN and CG_WECHATPAY_SIM_BIN.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
-import { launchBrowser, startServer, startWechatpaySim, waitFor } from './harness.mjs';
+import { collectProblems, launchBrowser, startWechatpayServer, startWechatpaySim, waitFor } from './harness.mjs';
 
 let sim;
 let server;
 let browser;
 
-/** A free loopback port (the server's notify URL must name it before it starts). */
-async function freePort() {
-  const probe = createServer();
-  await new Promise((ok) => probe.listen(0, '127.0.0.1', ok));
-  const { port } = probe.address();
-  await new Promise((ok) => probe.close(ok));
-  return port;
-}
-
 before(async () => {
   sim = await startWechatpaySim();
-  const port = await freePort();
-  server = await startServer({
-    listen: `127.0.0.1:${port}`,
-    args: ['--provider', 'wechatpay'],
-    env: sim.serverEnv(port),
-  });
+  server = await startWechatpayServer(sim);
   browser = await launchBrowser();
 });
 
@@ -46,11 +31,7 @@ after(async () => {
 
 test('the demo launches the real Native shape, a QR code, and one charge at WeChat Pay (simulated)', async () => {
   const page = await browser.context.newPage();
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-  });
+  const problems = collectProblems(page);
   await page.goto(`${server.url}/`);
   await page.locator('#outcome[data-status="ready"]').waitFor({ timeout: 20_000 });
   // The page learnt which provider runs before the buyer can pay.
@@ -110,11 +91,7 @@ test('the demo launches the real Native shape, a QR code, and one charge at WeCh
 /** Opens the demo on a new order (the previous one is shown first). */
 async function openNewOrder() {
   const page = await browser.context.newPage();
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-  });
+  const problems = collectProblems(page);
   await page.goto(`${server.url}/`);
   await page.locator('#outcome:is([data-status="ready"], [data-status="paid"])').waitFor({ timeout: 20_000 });
   await page.locator('#timeline', { hasText: 'WeChat Pay API v3' }).waitFor({ timeout: 10_000 });

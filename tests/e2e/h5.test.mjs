@@ -9,30 +9,15 @@
 // Run by `cargo xtask ci`, which passes CG_SERVER_BIN and CG_WECHATPAY_SIM_BIN.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
-import { launchBrowser, startServer, startWechatpaySim, waitFor } from './harness.mjs';
+import { collectProblems, launchBrowser, startWechatpayServer, startWechatpaySim, waitFor } from './harness.mjs';
 
 let sim;
 let server;
 let browser;
 
-/** A free loopback port (the server's notify URL must name it before it starts). */
-async function freePort() {
-  const probe = createServer();
-  await new Promise((ok) => probe.listen(0, '127.0.0.1', ok));
-  const { port } = probe.address();
-  await new Promise((ok) => probe.close(ok));
-  return port;
-}
-
 before(async () => {
   sim = await startWechatpaySim();
-  const port = await freePort();
-  server = await startServer({
-    listen: `127.0.0.1:${port}`,
-    args: ['--provider', 'wechatpay'],
-    env: sim.serverEnv(port),
-  });
+  server = await startWechatpayServer(sim);
   browser = await launchBrowser();
 });
 
@@ -51,15 +36,10 @@ async function json(url) {
 /** The demo in a new tab, with page errors collected and every create reply's `prepay` kept. */
 async function openDemo() {
   const page = await browser.context.newPage();
-  const problems = [];
+  // WeChat Pay's (the simulator's) page has no icon: the browser's own favicon.ico request
+  // there is not the demo's.
+  const problems = collectProblems(page, { ignoreUrl: `${sim.url}/favicon.ico` });
   const prepays = [];
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    // WeChat Pay's (the simulator's) page has no icon: the browser's own favicon.ico request
-    // there is not the demo's.
-    if (message.location().url === `${sim.url}/favicon.ico`) return;
-    if (message.type() === 'error') problems.push(`console: ${message.text()} (${message.location().url})`);
-  });
   page.on('response', async (response) => {
     if (response.request().method() === 'POST' && /\/api\/orders\/[^/]+\/payments$/.test(new URL(response.url()).pathname)) {
       try {

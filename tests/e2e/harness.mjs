@@ -265,6 +265,22 @@ export async function startWechatpaySim({ args = [] } = {}) {
   };
 }
 
+/**
+ * The page's uncaught errors and console errors, collected into the returned array (a test
+ * asserts it stays empty); console messages from `ignoreUrl` (another origin's page) are not
+ * the page's own.
+ */
+export function collectProblems(page, { ignoreUrl } = {}) {
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    const { url } = message.location();
+    if (ignoreUrl !== undefined && url === ignoreUrl) return;
+    if (message.type() === 'error') problems.push(`console: ${message.text()} (${url})`);
+  });
+  return problems;
+}
+
 /** A free loopback port (a server whose notify URL must name its port before it starts). */
 export async function freePort() {
   const probe = createServer();

@@ -40,8 +40,7 @@ import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
-import { startWechatpaySim } from '../e2e/harness.mjs';
+import { freePort, startWechatpaySim } from '../e2e/harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repo = path.resolve(here, '../..');
@@ -53,15 +52,6 @@ export const taroPackage = path.join(repo, 'www/miniprogram-taro');
 
 export const PER_KEY_BYTES = 1024 * 1024;
 export const TOTAL_BYTES = 10 * 1024 * 1024;
-
-/** A free loopback port (the payment center's notify URL must name it before it starts). */
-async function freePort() {
-  const probe = createServer();
-  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /** Spawns the payment center binary; resolves `{ url, stop() }` once it printed its address. */
 async function spawnServer(args, env = {}) {

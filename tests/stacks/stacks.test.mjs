@@ -19,12 +19,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS, ROOT, backend, startServer, waitFor } from '../e2e/harness.mjs';
+import { CHROMIUM_ARGS, ROOT, backend, freePort, startServer, waitFor } from '../e2e/harness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const UPDATE_LOCKS = Boolean(process.env.CG_STACKS_UPDATE_LOCKS);
@@ -70,17 +69,6 @@ function sh(command, args, cwd, env = {}) {
     child.once('exit', (code, signal) => {
       if (code === 0) ok(out);
       else fail(new Error(`\`${command} ${args.join(' ')}\` in ${cwd} failed (${code ?? signal}):\n${out}`));
-    });
-  });
-}
-
-/** A free loopback port (for an app server whose origin the backend must allow first). */
-function freePort() {
-  return new Promise((ok, fail) => {
-    const probe = createServer().once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
     });
   });
 }
