@@ -512,15 +512,19 @@ impl TestServer {
         Reply::from(req.send().await.expect("send")).await
     }
 
+    /// The WeChat Pay simulator's base URL; panics for a server on the in-process provider.
+    fn sim_base(&self) -> &str {
+        self.sim
+            .as_ref()
+            .expect("a server on the WeChat Pay simulator")
+            .base_url()
+    }
+
     /// GET a JSON endpoint of the WeChat Pay simulator and expect 200.
     pub async fn sim_json(&self, path: &str) -> Value {
-        let sim = self
-            .sim
-            .as_ref()
-            .expect("a server on the WeChat Pay simulator");
         let reply = Reply::from(
             self.client
-                .get(format!("{}{path}", sim.base_url()))
+                .get(format!("{}{path}", self.sim_base()))
                 .send()
                 .await
                 .expect("send"),
@@ -537,13 +541,9 @@ impl TestServer {
 
     /// Installs a global fault rule at the WeChat Pay simulator (`/sim/admin/faults`).
     pub async fn sim_fault(&self, rule: Value) {
-        let sim = self
-            .sim
-            .as_ref()
-            .expect("a server on the WeChat Pay simulator");
         let reply = self
             .client
-            .post(format!("{}/sim/admin/faults", sim.base_url()))
+            .post(format!("{}/sim/admin/faults", self.sim_base()))
             .json(&rule)
             .send()
             .await
@@ -553,13 +553,9 @@ impl TestServer {
 
     /// Removes every global fault rule of the WeChat Pay simulator.
     pub async fn clear_sim_faults(&self) {
-        let sim = self
-            .sim
-            .as_ref()
-            .expect("a server on the WeChat Pay simulator");
         let reply = self
             .client
-            .delete(format!("{}/sim/admin/faults", sim.base_url()))
+            .delete(format!("{}/sim/admin/faults", self.sim_base()))
             .send()
             .await
             .expect("send");
