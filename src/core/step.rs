@@ -433,40 +433,30 @@ impl Step {
                 w.raw("event", &event.to_json());
             }
             Action::Resolve { callers, result } => {
-                w.str("op", "resolve");
-                w.raw("callers", &callers_json(&callers));
-                match result {
-                    Ok(outcome) => {
-                        let mut value = Writer::new();
-                        outcome.fields(&mut value);
-                        w.raw("value", &value.finish());
-                    }
+                let result = match result {
+                    Ok(outcome) => Ok(object(|value| outcome.fields(value))),
                     Err(e) => {
                         let code = match e {
                             PayError::Busy => "busy",
                             PayError::Rejected { .. } => "server_rejected",
                         };
-                        w.raw("error", &StepError::new(code, e.message()).error_json());
+                        Err(StepError::new(code, e.message()))
                     }
-                }
+                };
+                settle(&mut w, "resolve", &callers, result);
             }
             Action::ResolveSubmit { callers, result } => {
-                w.str("op", "resolveSubmit");
-                w.raw("callers", &callers_json(&callers));
-                match result {
-                    Ok(submitted) => {
-                        let mut value = Writer::new();
-                        submitted.fields(&mut value);
-                        w.raw("value", &value.finish());
-                    }
+                let result = match result {
+                    Ok(submitted) => Ok(object(|value| submitted.fields(value))),
                     Err(e) => {
                         let code = match e {
                             SubmitError::Rejected { .. } => "server_rejected",
                             SubmitError::Unreachable(_) => "network",
                         };
-                        w.raw("error", &StepError::new(code, e.message()).error_json());
+                        Err(StepError::new(code, e.message()))
                     }
-                }
+                };
+                settle(&mut w, "resolveSubmit", &callers, result);
             }
             Action::Broadcast { order_no, status } => {
                 let mut message = Writer::new();
@@ -488,6 +478,23 @@ impl StepError {
         error.str("message", &self.message);
         error.finish()
     }
+}
+
+/// `resolve` / `resolveSubmit` (`op`): settles `callers` with the value's JSON or the error.
+fn settle(w: &mut Writer, op: &str, callers: &[CallerId], result: Result<String, StepError>) {
+    w.str("op", op);
+    w.raw("callers", &callers_json(callers));
+    match result {
+        Ok(value) => w.raw("value", &value),
+        Err(e) => w.raw("error", &e.error_json()),
+    }
+}
+
+/// The JSON object `write` writes.
+fn object(write: impl FnOnce(&mut Writer)) -> String {
+    let mut out = Writer::new();
+    write(&mut out);
+    out.finish()
 }
 
 fn callers_json(callers: &[CallerId]) -> String {
