@@ -68,6 +68,25 @@ pub fn build_server() -> Result<PathBuf, String> {
     }
 }
 
+/// The workspace's packages, by name (`cargo metadata`), in the order the manifest lists them.
+pub fn workspace_packages() -> Result<Vec<String>, String> {
+    let json = output("cargo", &["metadata", "--format-version", "1", "--no-deps"])?;
+    let metadata: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| format!("cargo metadata: {e}"))?;
+    let packages = metadata["packages"]
+        .as_array()
+        .ok_or_else(|| "cargo metadata has no packages".to_string())?;
+    packages
+        .iter()
+        .map(|package| {
+            package["name"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| "cargo metadata has a package without a name".to_string())
+        })
+        .collect()
+}
+
 /// The cargo target directory, honouring `CARGO_TARGET_DIR` and config (`cargo metadata`).
 pub fn target_dir() -> Result<PathBuf, String> {
     let json = output("cargo", &["metadata", "--format-version", "1", "--no-deps"])?;
