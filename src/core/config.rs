@@ -100,8 +100,16 @@ impl Config {
                 &["must be a JSON object (", &e.message(), ")"].concat(),
             )
         })?;
+        Config::from_object(&object, &[])
+    }
+
+    /// [`Config::from_json`] of an object already read, passing over the members named in
+    /// `skip` (the options a shell reads itself, as [`crate::core::step::Step`] does
+    /// `namespace` and `endpoints`): the options are read once, not copied into a second JSON
+    /// text and parsed again.
+    pub fn from_object(object: &Object<'_>, skip: &[&str]) -> Result<Config, ConfigError> {
         let mut config = Config::default();
-        for (name, value) in members(&object) {
+        for (name, value) in members(object).filter(|(name, _)| !skip.contains(name)) {
             if name == "poll" {
                 let poll = value
                     .as_object()

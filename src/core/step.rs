@@ -140,15 +140,15 @@ impl Step {
         })?;
         let mut namespace = "default".to_owned();
         let mut endpoints = Endpoints::default();
-        let mut core = Writer::new();
+        // Every `namespace` and `endpoints` member is checked before any of the core's options.
         for (name, value) in object.members() {
             match name {
                 "namespace" => namespace = namespace_of(value)?,
                 "endpoints" => endpoints = endpoints_of(value)?,
-                _ => core.raw(name, value.text()),
+                _ => {}
             }
         }
-        let config = Config::from_json(&core.finish())
+        let config = Config::from_object(&object, &SHELL_OPTIONS)
             .map_err(|e| StepError::new("invalid_options", e.message()))?;
         let scope = config.scope.clone();
         let guard =
@@ -521,6 +521,9 @@ fn parse_broadcast(text: &str) -> Option<Input> {
     let status = OutcomeStatus::parse(&message.get("status").and_then(Raw::as_str)?)?;
     Some(Input::OtherTabFinished { order_no, status })
 }
+
+/// The options [`Step`] reads itself; the others are the core's ([`Config::from_object`]).
+const SHELL_OPTIONS: [&str; 2] = ["namespace", "endpoints"];
 
 fn namespace_of(value: Raw<'_>) -> Result<String, StepError> {
     let text = value.as_str().unwrap_or_default();
