@@ -547,36 +547,36 @@ fn endpoints_of(value: Raw<'_>) -> Result<Endpoints, StepError> {
         .ok_or_else(|| StepError::option("endpoints", "must be { create, status, submit }"))?;
     let mut endpoints = Endpoints::default();
     for (name, value) in object.members() {
-        let option = ["endpoints.", name].concat();
-        let url = value.as_str();
-        match name {
-            "create" | "status" => {
-                let url = url.filter(|u| names_order(u)).ok_or_else(|| {
-                    StepError::option(&option, "a URL template containing {orderNo}")
-                })?;
-                if name == "create" {
-                    endpoints.create = url;
-                } else {
-                    endpoints.status = url;
-                }
-            }
-            "submit" => {
-                endpoints.submit = url
-                    .filter(|u| !u.is_empty() && !names_order(u))
-                    .ok_or_else(|| {
-                        StepError::option(&option, "a URL (the order has no number yet)")
-                    })?;
-            }
-            _ => {
-                return Err(StepError::option(
-                    &option,
-                    "unknown: endpoints has create, status and submit",
-                ))
-            }
+        // `create` and `status` name the order, `submit` must not (it has no number yet); a
+        // template that names the order is never empty. One refusal for every member: the
+        // option's path is written only then.
+        let (slot, templated, reason) = match name {
+            "create" => (Some(&mut endpoints.create), true, TEMPLATE),
+            "status" => (Some(&mut endpoints.status), true, TEMPLATE),
+            "submit" => (
+                Some(&mut endpoints.submit),
+                false,
+                "a URL (the order has no number yet)",
+            ),
+            _ => (
+                None,
+                false,
+                "unknown: endpoints has create, status and submit",
+            ),
+        };
+        let url = value
+            .as_str()
+            .filter(|u| !u.is_empty() && names_order(u) == templated);
+        match (slot, url) {
+            (Some(slot), Some(url)) => *slot = url,
+            _ => return Err(StepError::option(&["endpoints.", name].concat(), reason)),
         }
     }
     Ok(endpoints)
 }
+
+/// Why a `create` or `status` endpoint is refused.
+const TEMPLATE: &str = "a URL template containing {orderNo}";
 
 #[cfg(test)]
 mod tests;
