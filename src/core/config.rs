@@ -1,7 +1,7 @@
 //! The guard's tuning: what the core decides with. Platform options (storage, endpoints,
 //! the launcher) belong to the shells.
 
-use super::json::{Object, Raw};
+use super::json::{push_u64, Object, Raw};
 use super::schedule::PollConfig;
 use crate::prelude::*;
 use core::fmt;
@@ -159,43 +159,45 @@ impl Config {
                 "1–128 characters of A–Z a–z 0–9 - _ . :",
             ));
         }
-        if !(1000..=7 * 86_400_000).contains(&self.prepay_ttl_ms) {
-            return Err(ConfigError::new(
-                "prepayTtlMs",
-                "between 1000 and 604800000",
-            ));
-        }
+        within("prepayTtlMs", self.prepay_ttl_ms, 1000, 7 * 86_400_000)?;
         if self.expiry_margin_ms >= self.prepay_ttl_ms {
             return Err(ConfigError::new(
                 "expiryMarginMs",
                 "must be less than prepayTtlMs",
             ));
         }
-        if self.create_retries > 20 {
-            return Err(ConfigError::new("createRetries", "at most 20"));
-        }
-        if !(1..=60_000).contains(&self.create_retry_ms) {
-            return Err(ConfigError::new("createRetryMs", "between 1 and 60000"));
-        }
-        if !(1000..=3_600_000).contains(&self.launch_timeout_ms) {
-            return Err(ConfigError::new(
-                "launchTimeoutMs",
-                "between 1000 and 3600000",
-            ));
-        }
-        if !(1..=60_000).contains(&self.lock_retry_ms) {
-            return Err(ConfigError::new("lockRetryMs", "between 1 and 60000"));
-        }
-        if self.lock_wait_ms == 0 || self.lock_wait_ms > 86_400_000 {
-            return Err(ConfigError::new("lockWaitMs", "between 1 and 86400000"));
-        }
-        if self.clock_skew_ms > 86_400_000 {
-            return Err(ConfigError::new("clockSkewMs", "at most 86400000"));
-        }
+        within("createRetries", self.create_retries.into(), 0, 20)?;
+        within("createRetryMs", self.create_retry_ms, 1, 60_000)?;
+        within("launchTimeoutMs", self.launch_timeout_ms, 1000, 3_600_000)?;
+        within("lockRetryMs", self.lock_retry_ms, 1, 60_000)?;
+        within("lockWaitMs", self.lock_wait_ms, 1, 86_400_000)?;
+        within("clockSkewMs", self.clock_skew_ms, 0, 86_400_000)?;
         self.poll
             .validate()
             .map_err(|(option, reason)| ConfigError::new(option, reason))
     }
+}
+
+/// `value` within `low..=high`, else the refusal naming `option`: "between {low} and {high}",
+/// or "at most {high}" when `low` is 0. One builder for every range rather than a message per
+/// option in the wasm's data.
+fn within(option: &str, value: u64, low: u64, high: u64) -> Result<(), ConfigError> {
+    if (low..=high).contains(&value) {
+        return Ok(());
+    }
+    let mut reason = String::new();
+    if low == 0 {
+        reason.push_str("at most ");
+    } else {
+        reason.push_str("between ");
+        push_u64(&mut reason, low);
+        reason.push_str(" and ");
+    }
+    push_u64(&mut reason, high);
+    Err(ConfigError {
+        option: option.to_owned(),
+        reason,
+    })
 }
 
 /// The reason given for a member no option has.
@@ -270,5 +272,26 @@ mod tests {
         assert_eq!(option(r#"{"poll": {"cap": 1}}"#), Err("poll.cap".into()));
         assert_eq!(option("{"), Err("options".into()));
         assert_eq!(option("[]"), Err("options".into()));
+    }
+
+    #[test]
+    fn range_refusals_state_the_range() {
+        let message = |json: &str| Config::from_json(json).map_err(|e| e.message());
+        assert_eq!(
+            message(r#"{"prepayTtlMs": 999}"#),
+            Err("invalid option `prepayTtlMs`: between 1000 and 604800000".into())
+        );
+        assert_eq!(
+            message(r#"{"createRetries": 21}"#),
+            Err("invalid option `createRetries`: at most 20".into())
+        );
+        assert_eq!(
+            message(r#"{"lockWaitMs": 0}"#),
+            Err("invalid option `lockWaitMs`: between 1 and 86400000".into())
+        );
+        assert_eq!(
+            message(r#"{"clockSkewMs": 86400001}"#),
+            Err("invalid option `clockSkewMs`: at most 86400000".into())
+        );
     }
 }
