@@ -148,8 +148,6 @@ pub enum StatusReply {
     NoReply,
 }
 
-/// `Retry-After` as delta-seconds, clamped to [`MAX_RETRY_AFTER_MS`]. An HTTP-date is ignored:
-/// it would need the clock, and the schedule's own delays are safe without it.
 /// What the order-submission endpoint (`docs/contract.md` §4) said.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubmitReply {
@@ -302,9 +300,14 @@ pub(crate) fn server_now(body: &Body<'_>) -> Option<Millis> {
     body.as_ref().ok()?.get("now")?.as_u64().map(Millis)
 }
 
+/// `Retry-After` as delta-seconds, clamped to [`MAX_RETRY_AFTER_MS`]. An HTTP-date is ignored:
+/// it would need the clock, and the schedule's own delays are safe without it.
 pub fn parse_retry_after(header: Option<&str>) -> Option<u64> {
+    // Clamped in whole seconds, then scaled: the figure `saturating_mul(1000).min(..)` gives
+    // (the limit is whole seconds), without the 128-bit multiply of its overflow check.
+    const _: () = assert!(MAX_RETRY_AFTER_MS % 1000 == 0);
     let seconds: u64 = header?.trim().parse().ok()?;
-    Some(seconds.saturating_mul(1000).min(MAX_RETRY_AFTER_MS))
+    Some(seconds.min(MAX_RETRY_AFTER_MS / 1000) * 1000)
 }
 
 fn invalid(what: impl Into<String>) -> ContractError {
