@@ -156,6 +156,25 @@ impl<'a> Object<'a> {
         }
     }
 
+    /// Member `name` as a string: absent or `null` as `None`, any other kind `Err(name)`.
+    ///
+    /// The readers of stored records and server replies read every member through this,
+    /// [`Object::number`] and [`Object::object`]: one body each in the wasm, where
+    /// [`Object::optional`] is compiled again for every reader closure.
+    pub fn string(&self, name: &'static str) -> Result<Option<String>, &'static str> {
+        self.optional(name, Raw::as_str)
+    }
+
+    /// Member `name` as a non-negative integer ([`Raw::as_u64`]), as [`Object::string`].
+    pub fn number(&self, name: &'static str) -> Result<Option<u64>, &'static str> {
+        self.optional(name, Raw::as_u64)
+    }
+
+    /// Member `name` as an object, kept raw, as [`Object::string`].
+    pub fn object(&self, name: &'static str) -> Result<Option<Raw<'a>>, &'static str> {
+        self.optional(name, |raw| raw.text().starts_with('{').then_some(raw))
+    }
+
     /// Member `name`, absent as `None`; present (even `null`), it must read with `read`.
     pub fn present<T>(
         &self,

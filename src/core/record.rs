@@ -204,13 +204,15 @@ impl fmt::Display for RecordError {
     }
 }
 
-/// The checks every stored format shares: size, JSON object, version, scope, and the member
-/// that says whose it is (`owner`: the order number, or the fingerprint of a submission).
+/// The checks every stored format shares: size, JSON object, version, scope, the member that
+/// says whose it is (`owner`: the order number, or the fingerprint of a submission), and no
+/// member outside the format's `members`.
 pub(crate) fn open<'a>(
     text: &'a str,
     limit: usize,
     scope: &str,
     owner: (&'static str, &str, &'static str),
+    members: &[&str],
 ) -> Result<Object<'a>, RecordError> {
     if text.len() > limit {
         return Err(RecordError::too_large(text.len(), limit));
@@ -234,6 +236,11 @@ pub(crate) fn open<'a>(
     let (member, value, what) = owner;
     if object.get(member).and_then(Raw::as_str).as_deref() != Some(value) {
         return Err(RecordError::Foreign(what));
+    }
+    if let Some(name) = object.unknown(members) {
+        return Err(RecordError::Corrupt(
+            ["unknown member `", name, "`"].concat(),
+        ));
     }
     Ok(object)
 }
@@ -281,12 +288,8 @@ impl Record {
             MAX_RECORD_BYTES,
             scope,
             ("orderNo", order_no.as_str(), "order"),
+            &RECORD_MEMBERS,
         )?;
-        if let Some(name) = o.unknown(&RECORD_MEMBERS) {
-            return Err(RecordError::Corrupt(
-                ["unknown member `", name, "`"].concat(),
-            ));
-        }
         let record = Record::read(&o, scope, order_no).map_err(RecordError::field)?;
         record.check()?;
         Ok(record)

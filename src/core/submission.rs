@@ -86,12 +86,8 @@ impl SubmissionRecord {
             MAX_SUBMISSION_BYTES,
             scope,
             ("fingerprint", fingerprint.as_str(), "submission"),
+            &MEMBERS,
         )?;
-        if let Some(name) = o.unknown(&MEMBERS) {
-            return Err(RecordError::Corrupt(
-                ["unknown member `", name, "`"].concat(),
-            ));
-        }
         let record = SubmissionRecord::read(&o, scope, fingerprint).map_err(RecordError::field)?;
         if record.order_no.is_none() && record.expires_at.is_some() {
             return Err(RecordError::Corrupt("a window without an order".into()));

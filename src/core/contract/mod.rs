@@ -15,7 +15,7 @@ pub use request::{
 
 use super::fingerprint::Fingerprint;
 use super::ids::{AttemptId, OrderNo};
-use super::json::{self, Fields, Object, Raw, Writer};
+use super::json::{self, Fields, JsonError, Object, Raw, Writer};
 use super::record::Prepay;
 use super::time::Millis;
 use crate::prelude::*;
@@ -148,8 +148,6 @@ pub enum StatusReply {
     NoReply,
 }
 
-/// `Retry-After` as delta-seconds, clamped to [`MAX_RETRY_AFTER_MS`]. An HTTP-date is ignored:
-/// it would need the clock, and the schedule's own delays are safe without it.
 /// What the order-submission endpoint (`docs/contract.md` §4) said.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubmitReply {
@@ -238,32 +236,43 @@ pub fn create_body(fingerprint: &Fingerprint) -> String {
     w.finish()
 }
 
+/// A reply's body read as a JSON object, once for every question asked of it (the payload,
+/// the error code, the server's clock); `Err` when it is not one.
+pub(crate) type Body<'a> = Result<Object<'a>, JsonError>;
+
 /// Parses the order-submission endpoint's reply to a request that sent `sent`.
 pub fn parse_submit(reply: &HttpReply<'_>, sent: &Fingerprint) -> SubmitReply {
+    submit_reply(reply, &Object::parse(reply.body), sent)
+}
+
+/// [`parse_submit`], the body already read.
+pub(crate) fn submit_reply(
+    reply: &HttpReply<'_>,
+    body: &Body<'_>,
+    sent: &Fingerprint,
+) -> SubmitReply {
     let retry_after_ms = parse_retry_after(reply.retry_after);
     match reply.status {
-        200 | 201 => match parse_order(reply.body, sent) {
+        200 | 201 => match parse_order(body, sent) {
             Ok(order) => SubmitReply::Order(order),
             Err(e) => SubmitReply::Invalid(e),
         },
         // Any other 409 (`order_exists`) refuses this submission for good.
-        409 if error_code(reply.body) == "in_progress" => {
-            SubmitReply::InProgress { retry_after_ms }
-        }
+        409 if error_code(body) == "in_progress" => SubmitReply::InProgress { retry_after_ms },
         429 | 500..=599 => SubmitReply::Unavailable { retry_after_ms },
         status @ 400..=499 => SubmitReply::Rejected {
             status,
-            code: error_code(reply.body),
+            code: error_code(body),
         },
         status => SubmitReply::Invalid(unexpected(status)),
     }
 }
 
-fn parse_order(body: &str, sent: &Fingerprint) -> Result<SubmittedOrder, ContractError> {
+fn parse_order(body: &Body<'_>, sent: &Fingerprint) -> Result<SubmittedOrder, ContractError> {
     let o = body_object(body, "order body: ")?;
-    let order_no = o.required("orderNo", Raw::as_str).map_err(missing)?;
+    let order_no = required_str(o, "orderNo")?;
     let order_no = OrderNo::parse(&order_no).map_err(|e| invalid(e.message()))?;
-    let fingerprint = o.required("fingerprint", Raw::as_str).map_err(missing)?;
+    let fingerprint = required_str(o, "fingerprint")?;
     let fingerprint = Fingerprint::parse(&fingerprint).ok_or_else(|| invalid("bad fingerprint"))?;
     if &fingerprint != sent {
         return Err(invalid("order is for another fingerprint"));
@@ -271,10 +280,7 @@ fn parse_order(body: &str, sent: &Fingerprint) -> Result<SubmittedOrder, Contrac
     Ok(SubmittedOrder {
         order_no,
         fingerprint,
-        expires_at: o
-            .optional("expiresAt", Raw::as_u64)
-            .map_err(missing)?
-            .map(Millis),
+        expires_at: o.number("expiresAt").map_err(missing)?.map(Millis),
         reused: o
             .present("reused", Raw::as_bool)
             .map_err(missing)?
@@ -286,12 +292,22 @@ fn parse_order(body: &str, sent: &Fingerprint) -> Result<SubmittedOrder, Contrac
 /// `None` when the body has none or it is not a non-negative integer: the guard then keeps
 /// judging times on what it learned before, or on the device clock.
 pub fn parse_server_now(body: &str) -> Option<Millis> {
-    Object::parse(body).ok()?.get("now")?.as_u64().map(Millis)
+    server_now(&Object::parse(body))
 }
 
+/// [`parse_server_now`], the body already read.
+pub(crate) fn server_now(body: &Body<'_>) -> Option<Millis> {
+    body.as_ref().ok()?.get("now")?.as_u64().map(Millis)
+}
+
+/// `Retry-After` as delta-seconds, clamped to [`MAX_RETRY_AFTER_MS`]. An HTTP-date is ignored:
+/// it would need the clock, and the schedule's own delays are safe without it.
 pub fn parse_retry_after(header: Option<&str>) -> Option<u64> {
+    // Clamped in whole seconds, then scaled: the figure `saturating_mul(1000).min(..)` gives
+    // (the limit is whole seconds), without the 128-bit multiply of its overflow check.
+    const _: () = assert!(MAX_RETRY_AFTER_MS % 1000 == 0);
     let seconds: u64 = header?.trim().parse().ok()?;
-    Some(seconds.saturating_mul(1000).min(MAX_RETRY_AFTER_MS))
+    Some(seconds.min(MAX_RETRY_AFTER_MS / 1000) * 1000)
 }
 
 fn invalid(what: impl Into<String>) -> ContractError {
@@ -307,14 +323,17 @@ fn missing(name: &str) -> ContractError {
     invalid(["missing or invalid `", name, "`"].concat())
 }
 
-/// `body` as a JSON object, or an error starting with `what`.
-fn body_object<'a>(body: &'a str, what: &str) -> Result<Object<'a>, ContractError> {
-    Object::parse(body).map_err(|e| invalid([what, &e.message()].concat()))
+/// The body as a JSON object, or an error starting with `what`.
+fn body_object<'b, 'a>(body: &'b Body<'a>, what: &str) -> Result<&'b Object<'a>, ContractError> {
+    body.as_ref()
+        .map_err(|e| invalid([what, &e.message()].concat()))
 }
 
-/// A member that must be an object, kept raw.
-fn object(raw: Raw<'_>) -> Option<Raw<'_>> {
-    raw.text().starts_with('{').then_some(raw)
+/// A string member the contract requires: there, not `null`, and a string.
+fn required_str(o: &Object<'_>, name: &'static str) -> Result<String, ContractError> {
+    o.string(name)
+        .and_then(|text| text.ok_or(name))
+        .map_err(missing)
 }
 
 /// `text` in double quotes, for messages (a reply's value, never escaped).
@@ -322,8 +341,8 @@ fn quoted(text: &str) -> String {
     ["\"", text, "\""].concat()
 }
 
-fn error_code(body: &str) -> String {
-    Object::parse(body)
+fn error_code(body: &Body<'_>) -> String {
+    body.as_ref()
         .ok()
         .and_then(|o| o.get("error"))
         .and_then(Raw::as_str)
@@ -359,40 +378,52 @@ fn attempt(
 
 /// Reads a create-payment reply for `order_no`, sent with `sent` as its fingerprint.
 pub fn parse_create(reply: &HttpReply<'_>, order_no: &OrderNo, sent: &Fingerprint) -> CreateReply {
+    create_reply(reply, &Object::parse(reply.body), order_no, sent)
+}
+
+/// [`parse_create`], the body already read.
+pub(crate) fn create_reply(
+    reply: &HttpReply<'_>,
+    body: &Body<'_>,
+    order_no: &OrderNo,
+    sent: &Fingerprint,
+) -> CreateReply {
     let retry_after_ms = parse_retry_after(reply.retry_after);
     match reply.status {
-        200 | 201 => match parse_attempt(reply.body, order_no, sent) {
+        200 | 201 => match parse_attempt(body, order_no, sent) {
             Ok(a) => CreateReply::Attempt(a),
             Err(e) => CreateReply::Invalid(e),
         },
-        409 => match error_code(reply.body).as_str() {
+        409 => match error_code(body).as_str() {
             "in_progress" => CreateReply::InProgress { retry_after_ms },
             "already_paid" => CreateReply::AlreadyPaid,
             code => CreateReply::Invalid(invalid(["409 with error ", &quoted(code)].concat())),
         },
-        422 if error_code(reply.body) == "key_reused" => CreateReply::KeyReused,
+        422 if error_code(body) == "key_reused" => CreateReply::KeyReused,
         429 | 500..=599 => CreateReply::Unavailable { retry_after_ms },
         status @ 400..=499 => CreateReply::Rejected {
             status,
-            code: error_code(reply.body),
+            code: error_code(body),
         },
         status => CreateReply::Invalid(unexpected(status)),
     }
 }
 
 fn parse_attempt(
-    body: &str,
+    body: &Body<'_>,
     order_no: &OrderNo,
     sent: &Fingerprint,
 ) -> Result<Attempt, ContractError> {
     let o = body_object(body, "attempt body: ")?;
     let a = attempt(
         order_no,
-        &o.required("orderNo", Raw::as_str).map_err(missing)?,
-        &o.required("attemptId", Raw::as_str).map_err(missing)?,
-        &o.required("fingerprint", Raw::as_str).map_err(missing)?,
-        o.required("prepay", object).map_err(missing)?,
-        o.optional("expiresAt", Raw::as_u64).map_err(missing)?,
+        &required_str(o, "orderNo")?,
+        &required_str(o, "attemptId")?,
+        &required_str(o, "fingerprint")?,
+        o.object("prepay")
+            .and_then(|prepay| prepay.ok_or("prepay"))
+            .map_err(missing)?,
+        o.number("expiresAt").map_err(missing)?,
         o.present("reused", Raw::as_bool)
             .map_err(missing)?
             .unwrap_or(false),
@@ -405,8 +436,17 @@ fn parse_attempt(
 
 /// Reads a status reply for `order_no`.
 pub fn parse_status(reply: &HttpReply<'_>, order_no: &OrderNo) -> StatusReply {
+    status_reply(reply, &Object::parse(reply.body), order_no)
+}
+
+/// [`parse_status`], the body already read.
+pub(crate) fn status_reply(
+    reply: &HttpReply<'_>,
+    body: &Body<'_>,
+    order_no: &OrderNo,
+) -> StatusReply {
     match reply.status {
-        200 => match parse_status_body(reply.body, order_no) {
+        200 => match parse_status_body(body, order_no) {
             Ok(s) => StatusReply::Status(s),
             Err(e) => StatusReply::Invalid(e),
         },
@@ -418,21 +458,21 @@ pub fn parse_status(reply: &HttpReply<'_>, order_no: &OrderNo) -> StatusReply {
                 "status endpoint answered ",
                 &json::decimal(u64::from(status)),
                 " ",
-                &error_code(reply.body),
+                &error_code(body),
             ]
             .concat(),
         )),
     }
 }
 
-fn parse_status_body(body: &str, order_no: &OrderNo) -> Result<OrderStatus, ContractError> {
+fn parse_status_body(body: &Body<'_>, order_no: &OrderNo) -> Result<OrderStatus, ContractError> {
     let o = body_object(body, "status body: ")?;
-    let wire_order = o.required("orderNo", Raw::as_str).map_err(missing)?;
-    let status = o.required("status", Raw::as_str).map_err(missing)?;
-    let wire_attempt = o.optional("attemptId", Raw::as_str).map_err(missing)?;
-    let wire_fingerprint = o.optional("fingerprint", Raw::as_str).map_err(missing)?;
-    let wire_prepay = o.optional("prepay", object).map_err(missing)?;
-    let wire_expires = o.optional("expiresAt", Raw::as_u64).map_err(missing)?;
+    let wire_order = required_str(o, "orderNo")?;
+    let status = required_str(o, "status")?;
+    let wire_attempt = o.string("attemptId").map_err(missing)?;
+    let wire_fingerprint = o.string("fingerprint").map_err(missing)?;
+    let wire_prepay = o.object("prepay").map_err(missing)?;
+    let wire_expires = o.number("expiresAt").map_err(missing)?;
     if wire_order != order_no.as_str() {
         return Err(invalid(
             ["status is for order ", &quoted(&wire_order)].concat(),

@@ -10,8 +10,8 @@
 //! moves bytes and adds the page's own headers (a buyer token), which may not replace these.
 
 use super::{
-    create_body, parse_create, parse_server_now, parse_status, parse_submit, CreateReply,
-    HttpReply, StatusReply, SubmitReply,
+    create_body, create_reply, server_now, status_reply, submit_reply, CreateReply, HttpReply,
+    StatusReply, SubmitReply,
 };
 use crate::core::fingerprint::Fingerprint;
 use crate::core::ids::OrderNo;
@@ -219,20 +219,21 @@ impl Exchange {
 
     /// The input for the reply the server gave (its status, `Retry-After` and body).
     pub fn replied(self, reply: &HttpReply<'_>) -> Input {
-        let server_now = parse_server_now(reply.body);
+        let body = json::Object::parse(reply.body);
+        let server_now = server_now(&body);
         match self.awaiting {
             Awaiting::Create {
                 order_no,
                 request,
                 fingerprint,
             } => Input::CreateReplied {
-                reply: parse_create(reply, &order_no, &fingerprint),
+                reply: create_reply(reply, &body, &order_no, &fingerprint),
                 order_no,
                 request,
                 server_now,
             },
             Awaiting::Status { order_no, request } => Input::StatusReplied {
-                reply: parse_status(reply, &order_no),
+                reply: status_reply(reply, &body, &order_no),
                 order_no,
                 request,
                 server_now,
@@ -241,7 +242,7 @@ impl Exchange {
                 fingerprint,
                 request,
             } => Input::SubmitReplied {
-                reply: parse_submit(reply, &fingerprint),
+                reply: submit_reply(reply, &body, &fingerprint),
                 fingerprint,
                 request,
                 server_now,
@@ -305,6 +306,7 @@ pub fn path_segment(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::contract::parse_status;
     use crate::core::fingerprint::sha256_hex;
     use crate::core::ids::IdempotencyKey;
     use crate::core::time::Millis;
