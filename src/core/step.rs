@@ -43,7 +43,7 @@ use super::machine::{
     Action, CallerId, Guard, Input, LaunchResult, LockResult, OutcomeStatus, PayError, RequestId,
     SubmitError,
 };
-use super::storage::StorageOp;
+use super::storage::{Awaiting, StorageOp};
 use super::time::Millis;
 use crate::prelude::*;
 use alloc::collections::VecDeque;
@@ -104,8 +104,8 @@ pub enum Answer<'a> {
 /// An action waiting for its answer, by the id it carried.
 enum Waiting {
     Reply(Exchange),
-    /// The `LoadRecord` / `LoadSubmission` action, turned into its read when answered.
-    Read(Action),
+    /// A `get`: what the stored text becomes (its key was sent, its scope is the step's).
+    Read(Awaiting),
     Lock {
         order_no: OrderNo,
         request: RequestId,
@@ -251,15 +251,14 @@ impl Step {
     pub fn answer(&mut self, id: u64, answer: Answer<'_>, now: Millis) -> String {
         if let Some(at) = self.waiting.iter().position(|(i, _)| *i == id) {
             let (_, waiting) = self.waiting.swap_remove(at);
-            if let Some(input) = self.input_of(waiting, answer) {
-                self.inbox.push_back(input);
-            }
+            let input = self.input_of(waiting, answer);
+            self.inbox.push_back(input);
         }
         self.run(now)
     }
 
-    fn input_of(&self, waiting: Waiting, answer: Answer<'_>) -> Option<Input> {
-        Some(match (waiting, answer) {
+    fn input_of(&self, waiting: Waiting, answer: Answer<'_>) -> Input {
+        match (waiting, answer) {
             (
                 Waiting::Reply(exchange),
                 Answer::Reply {
@@ -273,15 +272,12 @@ impl Step {
                 body,
             }),
             (Waiting::Reply(exchange), _) => exchange.lost(),
-            (Waiting::Read(action), answer) => {
+            (Waiting::Read(read), answer) => {
                 let stored = match answer {
                     Answer::Stored(text) => text,
                     _ => None,
                 };
-                match StorageOp::of(action, &self.namespace, &self.scope)? {
-                    StorageOp::Read(read) => read.answered(stored),
-                    _ => return None,
-                }
+                read.answered(stored, &self.scope)
             }
             (Waiting::Lock { order_no, request }, answer) => Input::TabLock {
                 order_no,
@@ -301,7 +297,7 @@ impl Step {
                     _ => LaunchResult::Failed,
                 },
             },
-        })
+        }
     }
 
     /// Feeds the inbox, encoding every action, until the guard has nothing more to say.
@@ -369,21 +365,22 @@ impl Step {
                 w.opt_str("body", request.body.as_deref());
                 w.u64("waitSecs", u64::from(request.wait_secs));
             }
-            load @ (Action::LoadRecord { .. } | Action::LoadSubmission { .. }) => {
-                let key = match StorageOp::of(load.clone(), &self.namespace, &self.scope)? {
-                    StorageOp::Read(read) => read.key,
-                    _ => return None,
-                };
-                let id = self.wait(Waiting::Read(load));
-                w.str("op", "get");
-                w.u64("id", id);
-                w.str("key", &key);
-            }
-            stored @ (Action::Persist(_)
+            storage @ (Action::LoadRecord { .. }
+            | Action::LoadSubmission { .. }
+            | Action::Persist(_)
             | Action::Remove { .. }
             | Action::PersistSubmission(_)
             | Action::RemoveSubmission { .. }) => {
-                match StorageOp::of(stored, &self.namespace, &self.scope)? {
+                // One operation for each: a read keeps what its answer becomes, so that the
+                // answer needs neither the action nor its key again.
+                match StorageOp::of(storage, &self.namespace, &self.scope)? {
+                    StorageOp::Read(read) => {
+                        let (key, read) = read.split();
+                        let id = self.wait(Waiting::Read(read));
+                        w.str("op", "get");
+                        w.u64("id", id);
+                        w.str("key", &key);
+                    }
                     StorageOp::Write { key, value } => {
                         w.str("op", "set");
                         w.str("key", &key);
@@ -393,7 +390,6 @@ impl Step {
                         w.str("op", "remove");
                         w.str("key", &key);
                     }
-                    StorageOp::Read(_) => return None,
                 }
             }
             Action::AcquireTabLock { order_no, request } => {

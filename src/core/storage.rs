@@ -43,8 +43,10 @@ pub struct Read<'a> {
     awaiting: Awaiting,
 }
 
+/// What a read's answer becomes, apart from the key and the scope: what a shell that keeps the
+/// read for later (`core::step`, which owns the scope) holds without borrowing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Awaiting {
+pub(crate) enum Awaiting {
     Record {
         order_no: OrderNo,
         request: RequestId,
@@ -104,11 +106,23 @@ impl Read<'_> {
     /// The input for what the key holds (`None`: nothing stored, or storage that cannot be
     /// read, which the core treats alike: it asks the server).
     pub fn answered(self, stored: Option<&str>) -> Input {
-        match self.awaiting {
+        self.awaiting.answered(stored, self.scope)
+    }
+
+    /// The key, and what the answer becomes.
+    pub(crate) fn split(self) -> (String, Awaiting) {
+        (self.key, self.awaiting)
+    }
+}
+
+impl Awaiting {
+    /// [`Read::answered`], for a record of the buyer's `scope`.
+    pub(crate) fn answered(self, stored: Option<&str>, scope: &str) -> Input {
+        match self {
             Awaiting::Record { order_no, request } => {
                 let loaded = match stored {
                     None => Loaded::Missing,
-                    Some(text) => match Record::decode(text, self.scope, &order_no) {
+                    Some(text) => match Record::decode(text, scope, &order_no) {
                         Ok(record) => Loaded::Found(record),
                         Err(e) => Loaded::Unusable(e),
                     },
@@ -124,7 +138,7 @@ impl Read<'_> {
                 request,
             } => {
                 let loaded = stored
-                    .map(|text| SubmissionRecord::decode(text, self.scope, &fingerprint))
+                    .map(|text| SubmissionRecord::decode(text, scope, &fingerprint))
                     .transpose();
                 Input::SubmissionLoaded {
                     fingerprint,
