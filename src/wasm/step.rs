@@ -6,7 +6,7 @@
 
 use crate::core::fingerprint;
 use crate::core::machine::{LaunchResult, LockResult};
-use crate::core::step::{Answer, Step};
+use crate::core::step::{Answer, Step, StepError};
 use crate::core::time::Millis;
 use crate::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -20,6 +20,13 @@ pub struct Core {
 /// `now` from JS (`Date.now()`), as the core's time.
 fn at(now: f64) -> Millis {
     Millis(now as u64)
+}
+
+/// A call's batch, or its refusal's `{"error"}` text. One copy for the calls that may be
+/// refused (it was inlined into each).
+#[inline(never)]
+fn batch(result: Result<String, StepError>) -> String {
+    result.unwrap_or_else(|e| e.to_json())
 }
 
 /// An id the batch carried, back from JS.
@@ -63,9 +70,7 @@ impl Core {
 
     /// `pay()`: the order, its content's canonical JSON, the caller's number.
     pub fn pay(&mut self, order_no: &str, canonical: &str, caller: f64, now: f64) -> String {
-        self.step
-            .pay(order_no, canonical, id(caller), at(now))
-            .unwrap_or_else(|e| e.to_json())
+        batch(self.step.pay(order_no, canonical, id(caller), at(now)))
     }
 
     /// `submit()`: the content's canonical JSON, the caller's number.
@@ -75,16 +80,12 @@ impl Core {
 
     /// `resume(orderNo)`.
     pub fn resume(&mut self, order_no: &str, now: f64) -> String {
-        self.step
-            .resume(order_no, at(now))
-            .unwrap_or_else(|e| e.to_json())
+        batch(self.step.resume(order_no, at(now)))
     }
 
     /// `forget(orderNo)`.
     pub fn forget(&mut self, order_no: &str, now: f64) -> String {
-        self.step
-            .forget(order_no, at(now))
-            .unwrap_or_else(|e| e.to_json())
+        batch(self.step.forget(order_no, at(now)))
     }
 
     /// The timer armed to the last batch's `timeout` fired.
