@@ -22,7 +22,7 @@ use super::io::{
     Action, CallerId, Event, LaunchResult, Loaded, LockResult, Outcome, OutcomeStatus, PayError,
     Reason, RequestId,
 };
-use super::{Shared, MAX_CREATE_BACKOFF_MS};
+use super::{create_backoff, Shared};
 use crate::core::contract::{Attempt, CreateReply, OrderStatus, StatusReply};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::ids::OrderNo;
@@ -1001,11 +1001,7 @@ impl Order {
             // Rule 5: the record stays `creating`: the next pay re-sends the same key.
             return self.finish(OutcomeStatus::Pending, Some(reason), cx);
         }
-        let exponent = tries.saturating_sub(1).min(16);
-        let delay = base
-            .saturating_mul(1u64 << exponent)
-            .min(MAX_CREATE_BACKOFF_MS)
-            .max(retry_after.unwrap_or(0));
+        let delay = create_backoff(base, *tries, retry_after);
         *wait = Wait::Timer(now.plus(delay));
         cx.emit(Event::Retrying {
             order_no: self.order_no.clone(),
