@@ -174,10 +174,14 @@ impl PollRun {
             fast[n] - previous
         } else {
             let step = (n - fast.len()).min(32) as u32;
-            let ceiling = config
-                .base_ms
-                .saturating_mul(1u64 << step)
-                .min(config.cap_ms);
+            // `min(base * 2^step, cap)` by a comparison and a shift, not an overflow-checked
+            // multiply (a 128-bit one in wasm): `base * 2^step > cap` exactly when
+            // `base > cap >> step`, and otherwise the shift stays within the cap.
+            let ceiling = if config.base_ms > config.cap_ms >> step {
+                config.cap_ms
+            } else {
+                config.base_ms << step
+            };
             // Full jitter: uniform in [0, ceiling), but never below the floor.
             ((ceiling as f64 * unit.clamp(0.0, 1.0)) as u64).max(config.floor_ms)
         };

@@ -155,6 +155,22 @@ use submit::Submission;
 /// Longest wait between two create retries (ms).
 const MAX_CREATE_BACKOFF_MS: u64 = 30_000;
 
+/// Rule 5 and S3: the wait before re-sending a key that was sent `tries` times: `base` doubled
+/// for each send after the first (at most 16 times), at most [`MAX_CREATE_BACKOFF_MS`], and at
+/// least the server's `Retry-After`.
+fn create_backoff(base: u64, tries: u32, retry_after: Option<u64>) -> u64 {
+    let exponent = tries.saturating_sub(1).min(16);
+    // `min(base * 2^exponent, cap)` by a comparison and a shift, not an overflow-checked
+    // multiply (a 128-bit one in wasm): `base * 2^exponent > cap` exactly when
+    // `base > cap >> exponent`, and otherwise the shift stays within the cap.
+    let delay = if base > MAX_CREATE_BACKOFF_MS >> exponent {
+        MAX_CREATE_BACKOFF_MS
+    } else {
+        base << exponent
+    };
+    delay.max(retry_after.unwrap_or(0))
+}
+
 /// What every order's machine and every submission share; lent to them for one input.
 #[derive(Debug, Clone)]
 struct Shared {

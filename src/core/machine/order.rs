@@ -22,10 +22,10 @@ use super::io::{
     Action, CallerId, Event, LaunchResult, Loaded, LockResult, Outcome, OutcomeStatus, PayError,
     Reason, RequestId,
 };
-use super::{Shared, MAX_CREATE_BACKOFF_MS};
+use super::{create_backoff, Shared};
 use crate::core::contract::{Attempt, CreateReply, OrderStatus, StatusReply};
 use crate::core::fingerprint::Fingerprint;
-use crate::core::ids::OrderNo;
+use crate::core::ids::{AttemptId, OrderNo};
 use crate::core::record::{Record, RecordState, RECORD_VERSION};
 use crate::core::schedule::PollRun;
 use crate::core::time::Millis;
@@ -567,12 +567,7 @@ impl Order {
         });
         match (purpose, status) {
             // Rule 4: any report of paid makes the order final.
-            (_, OrderStatus::Paid(attempt_id)) => {
-                if let Some(id) = attempt_id {
-                    self.update_record(now, |r| r.attempt_id = Some(id), cx);
-                }
-                self.finish(OutcomeStatus::Paid, None, cx)
-            }
+            (_, OrderStatus::Paid(attempt_id)) => self.finish_paid(attempt_id, now, cx),
             // Rule 4: nothing for this order: a create may start.
             (Purpose::Decide, OrderStatus::None) => {
                 self.create_after_status(|state| state != RecordState::Dead, now, cx)
@@ -618,14 +613,7 @@ impl Order {
                 self.status_problem(Reason::ServerContract, now, cx)
             }
             (Purpose::AwaitPayment, OrderStatus::Closed(id) | OrderStatus::Failed(id)) => {
-                self.update_record(
-                    now,
-                    |r| {
-                        r.state = RecordState::Dead;
-                        r.attempt_id = Some(id);
-                    },
-                    cx,
-                );
+                self.record_dead(id, now, cx);
                 self.finish(OutcomeStatus::Failed, Some(Reason::AttemptDead), cx)
             }
             // Answered by `handle_check_reply` before this match.
@@ -636,32 +624,24 @@ impl Order {
     /// Rule 7: the one look of a [`Purpose::Check`]: the server's word if it gives one, else
     /// the fallback of `why`. Never a create, never a launch.
     fn handle_check_reply(&mut self, why: Why, reply: StatusReply, now: Millis, cx: &mut Shared) {
-        let status = match reply {
-            StatusReply::Status(status) => status,
-            StatusReply::Unavailable { .. } => {
-                let (status, reason) = why.unknown(Reason::ServerBusy);
-                return self.finish(status, reason, cx);
-            }
-            StatusReply::Invalid(_) => {
-                let (status, reason) = why.unknown(Reason::ServerContract);
-                return self.finish(status, reason, cx);
-            }
-            StatusReply::NoReply => {
-                let (status, reason) = why.unknown(Reason::Network);
-                return self.finish(status, reason, cx);
-            }
+        let problem = match reply {
+            StatusReply::Status(status) => return self.handle_check_status(why, status, now, cx),
+            StatusReply::Unavailable { .. } => Reason::ServerBusy,
+            StatusReply::Invalid(_) => Reason::ServerContract,
+            StatusReply::NoReply => Reason::Network,
         };
+        let (status, reason) = why.unknown(problem);
+        self.finish(status, reason, cx)
+    }
+
+    /// Rule 7: the server's word on a [`Purpose::Check`].
+    fn handle_check_status(&mut self, why: Why, status: OrderStatus, now: Millis, cx: &mut Shared) {
         cx.emit(Event::StatusSeen {
             order_no: self.order_no.clone(),
             status: status.name(),
         });
         match status {
-            OrderStatus::Paid(attempt_id) => {
-                if let Some(id) = attempt_id {
-                    self.update_record(now, |r| r.attempt_id = Some(id), cx);
-                }
-                self.finish(OutcomeStatus::Paid, None, cx)
-            }
+            OrderStatus::Paid(attempt_id) => self.finish_paid(attempt_id, now, cx),
             // The buyer is paying right now (another device, or the wallet is still busy).
             OrderStatus::Paying(_) => self.start_polling(Purpose::AwaitPayment, now, cx),
             OrderStatus::Unpaid(attempt) => {
@@ -689,14 +669,7 @@ impl Order {
                 self.finish(status, reason, cx)
             }
             OrderStatus::Closed(id) | OrderStatus::Failed(id) => {
-                self.update_record(
-                    now,
-                    |r| {
-                        r.state = RecordState::Dead;
-                        r.attempt_id = Some(id);
-                    },
-                    cx,
-                );
+                self.record_dead(id, now, cx);
                 if why == Why::Resume {
                     // Never launched in this page (a reload during a create): the buyer did
                     // nothing wrong and has not started paying; the next pay goes on by the
@@ -909,7 +882,8 @@ impl Order {
     /// the server answers it idempotently.
     fn create_after_status(
         &mut self,
-        resend_if: impl Fn(RecordState) -> bool,
+        // A plain function, not a generic: one copy of this for all its callers.
+        resend_if: fn(RecordState) -> bool,
         now: Millis,
         cx: &mut Shared,
     ) {
@@ -1001,11 +975,7 @@ impl Order {
             // Rule 5: the record stays `creating`: the next pay re-sends the same key.
             return self.finish(OutcomeStatus::Pending, Some(reason), cx);
         }
-        let exponent = tries.saturating_sub(1).min(16);
-        let delay = base
-            .saturating_mul(1u64 << exponent)
-            .min(MAX_CREATE_BACKOFF_MS)
-            .max(retry_after.unwrap_or(0));
+        let delay = create_backoff(base, *tries, retry_after);
         *wait = Wait::Timer(now.plus(delay));
         cx.emit(Event::Retrying {
             order_no: self.order_no.clone(),
@@ -1339,6 +1309,26 @@ impl Order {
         } else {
             self.record = Some(record);
         }
+    }
+
+    /// Rule 4: a report of paid is final; the attempt it names (if any) goes into the record.
+    fn finish_paid(&mut self, attempt_id: Option<AttemptId>, now: Millis, cx: &mut Shared) {
+        if let Some(id) = attempt_id {
+            self.update_record(now, |r| r.attempt_id = Some(id), cx);
+        }
+        self.finish(OutcomeStatus::Paid, None, cx)
+    }
+
+    /// The server closed (or failed) attempt `id`: the record says it can no longer be paid.
+    fn record_dead(&mut self, id: AttemptId, now: Millis, cx: &mut Shared) {
+        self.update_record(
+            now,
+            |r| {
+                r.state = RecordState::Dead;
+                r.attempt_id = Some(id);
+            },
+            cx,
+        );
     }
 
     /// Rule 8: moves every device-clock time of this order by `by` ms (the device clock

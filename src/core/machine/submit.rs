@@ -39,7 +39,7 @@
 
 use super::clock::shift;
 use super::io::{Action, CallerId, Event, Reason, RequestId, SubmitError, Submitted};
-use super::{Shared, MAX_CREATE_BACKOFF_MS};
+use super::{create_backoff, Shared};
 use crate::core::contract::{submit_body, SubmitReply, SubmittedOrder};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::record::{RecordError, RECORD_VERSION};
@@ -313,11 +313,7 @@ impl Submission {
             // order.
             return self.settle(Err(SubmitError::Unreachable(reason)), cx);
         }
-        let exponent = tries.saturating_sub(1).min(16);
-        let delay = base
-            .saturating_mul(1u64 << exponent)
-            .min(MAX_CREATE_BACKOFF_MS)
-            .max(retry_after.unwrap_or(0));
+        let delay = create_backoff(base, *tries, retry_after);
         *wait = Wait::Timer(now.plus(delay));
     }
 
