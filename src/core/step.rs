@@ -354,12 +354,13 @@ impl Step {
             send @ (Action::SendCreate { .. }
             | Action::SendStatus { .. }
             | Action::SendSubmit { .. }) => {
-                // Written from the exchange before it waits (no copy of the request): its id is
-                // the next one.
+                // Written from the exchange before it waits (no copy of the request), under the
+                // id `wait` then gives it.
                 let exchange = Exchange::of(send, &self.endpoints)?;
                 let request = &exchange.request;
+                let id = self.next_id;
                 w.str("op", "send");
-                w.u64("id", self.next_id);
+                w.u64("id", id);
                 w.str("method", request.method.as_str());
                 w.str("url", &request.url);
                 let mut headers = Writer::new();
@@ -369,7 +370,8 @@ impl Step {
                 w.raw("headers", &headers.finish());
                 w.opt_str("body", request.body.as_deref());
                 w.u64("waitSecs", u64::from(request.wait_secs));
-                self.wait(Waiting::Reply(exchange));
+                let waited = self.wait(Waiting::Reply(exchange));
+                debug_assert_eq!(waited, id, "a send waits under the id it was written with");
             }
             storage @ (Action::LoadRecord { .. }
             | Action::LoadSubmission { .. }

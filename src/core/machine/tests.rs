@@ -1778,3 +1778,44 @@ fn every_event_is_documented() {
         }
     }
 }
+
+/// Rule 5 and S3: the back-off by a shift is the capped doubling it replaced
+/// (`base.saturating_mul(2^e).min(cap).max(retry_after)`), at every edge: a zero base, bases
+/// around `cap >> e`, the largest `u64`, and tries past the 16 doublings.
+#[test]
+fn rule_5_the_create_backoff_is_the_capped_doubling_for_every_base() {
+    let reference = |base: u64, tries: u32, retry_after: Option<u64>| {
+        let exponent = tries.saturating_sub(1).min(16);
+        base.saturating_mul(1u64 << exponent)
+            .min(MAX_CREATE_BACKOFF_MS)
+            .max(retry_after.unwrap_or(0))
+    };
+    let mut bases = vec![
+        0,
+        1,
+        2,
+        3,
+        250,
+        1000,
+        29_999,
+        30_000,
+        30_001,
+        u64::MAX - 1,
+        u64::MAX,
+    ];
+    for exponent in 0..=16u32 {
+        let edge = MAX_CREATE_BACKOFF_MS >> exponent;
+        bases.extend([edge.saturating_sub(1), edge, edge + 1]);
+    }
+    for &base in &bases {
+        for tries in [0, 1, 2, 3, 8, 16, 17, 18, 40, u32::MAX] {
+            for retry_after in [None, Some(0), Some(5_000), Some(60_000)] {
+                assert_eq!(
+                    create_backoff(base, tries, retry_after),
+                    reference(base, tries, retry_after),
+                    "base {base}, tries {tries}, retry_after {retry_after:?}"
+                );
+            }
+        }
+    }
+}
