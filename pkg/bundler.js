@@ -1,10 +1,12 @@
 // checkout-guard for bundlers with WebAssembly ES-module integration (webpack 5
-// `experiments.asyncWebAssembly`, vite-plugin-wasm): the wasm is imported as a module.
-// The glue sits beside the package's one wasm (see xtask/src/build.rs).
-import * as glue from './gen/web/checkout_guard_bundler.js';
+// `experiments.asyncWebAssembly`, vite-plugin-wasm): the wasm (the package's one, which imports
+// nothing) is imported as a module and bound by ./core.js.
+import * as wasm from './gen/web/checkout_guard_bg.wasm';
+import { Core, bind, bound, sha256Hex } from './core.js';
 import { wrap } from './shell.js';
 
-const api = wrap(glue);
+if (!bound()) bind(wasm);
+const api = wrap({ Core, sha256Hex });
 
 export const { CheckoutGuard, canonicalize, fingerprint } = api;
 

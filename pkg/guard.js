@@ -147,7 +147,7 @@ function accepted(text) {
 }
 
 /**
- * The guard class over one glue module (`Core`, `sha256Hex`) and one platform: `CheckoutGuard`
+ * The guard class over the core's binding (`Core`, `sha256Hex`: ./core.js) and one platform: `CheckoutGuard`
  * for browsers, bundlers and Node (./browser.js, `browserPlatform` in ./shell.js), the
  * mini-program's guard (its loader's). A platform gives:
  * - `transport`: the name of the request-function option (`'fetch'`, `'request'`) and
@@ -160,7 +160,7 @@ function accepted(text) {
  * - `channel(name, onMessage)` and `watch(onShown)`: the broadcast to other tabs and "the
  *   buyer is back", each `undefined` where the platform has none.
  */
-export function guardClass(glue, platform) {
+export function guardClass(binding, platform) {
   // A guard dropped by the page while idle closes its channel and visibility watcher.
   const closers = typeof g.FinalizationRegistry === 'function' ? new g.FinalizationRegistry((close) => close()) : undefined;
 
@@ -198,7 +198,7 @@ export function guardClass(glue, platform) {
       const bytes = platform.seed();
       let core;
       try {
-        core = new glue.Core(read.coreJson, bytes);
+        core = new binding.Core(read.coreJson, bytes);
       } catch (text) {
         throw refusal(String(text)) ?? text;
       }

@@ -1,15 +1,16 @@
 // checkout-guard for browsers, ES-module bundlers (Vite, webpack, Rollup, esbuild) and runtimes
 // without a DOM (edge functions, workers).
 //
-// Hand-written and thin: ./shell.js is the API (the JS driver of ./guard.js over the core in
-// the generated glue of ./gen/web/). Nothing is fetched when this module loads (no top-level await: es2020 targets
-// such as Vite 5 and 6 build it, and a server or edge build can import it): the wasm (next to
-// the glue, found through `import.meta.url`) is fetched on first use, when the first guard is
+// Hand-written and thin: ./shell.js is the API (the JS driver of ./guard.js over the core,
+// bound by ./core.js; ./load.js finds and instantiates the wasm). Nothing is fetched when this module loads (no top-level await: es2020 targets
+// such as Vite 5 and 6 build it, and a server or edge build can import it): the wasm (in ./gen/web/,
+// found through `import.meta.url`) is fetched on first use, when the first guard is
 // made, or by `init()`, which also takes the wasm from elsewhere (a URL, a `Response`, bytes, a
 // compiled module). A guard made before the wasm is ready is usable at once: its calls run
 // when the wasm is. `canonicalize` and `fingerprint` are synchronous: before the wasm is ready
 // they throw a `platform` error that says to `await init()`.
-import glueInit, * as glue from './gen/web/checkout_guard.js';
+import { Core, sha256Hex } from './core.js';
+import { init as load, initSync as loadSync } from './load.js';
 import { wrap } from './shell.js';
 import { platformError } from './errors.js';
 // The rest of the module graph, named here so that a browser loading the package unbundled
@@ -19,7 +20,7 @@ import {} from './canonical.js';
 import {} from './guard.js';
 import {} from './platform.js';
 
-const api = wrap(glue);
+const api = wrap({ Core, sha256Hex });
 const NOT_READY = 'checkout-guard: the wasm is not loaded yet: `await init()` (or call initSync()) before canonicalize or fingerprint';
 let ready = false;
 let loading;
@@ -28,9 +29,9 @@ function loaded() {
   ready = true;
 }
 
-/** Fetches and instantiates the wasm, once; `module_or_path` as the glue's `init` takes it. */
+/** Fetches and instantiates the wasm, once; `module_or_path` as ./load.js takes it. */
 export function init(options) {
-  loading ??= glueInit(options).then(loaded, (error) => {
+  loading ??= load(options).then(loaded, (error) => {
     loading = undefined;
     throw error;
   });
@@ -40,13 +41,13 @@ export function init(options) {
 /** Instantiates the wasm synchronously from bytes or a compiled `WebAssembly.Module`. */
 export function initSync(options) {
   if (!ready) {
-    glue.initSync(options);
+    loadSync(options);
     loaded();
   }
 }
 
 /**
- * The guard: the glue's own once the wasm is ready; until then its calls wait for it. A wasm
+ * The guard: the shell's own once the wasm is ready; until then its calls wait for it. A wasm
  * that fails to load (a network blip) does not disable the guard for the page's life: the next
  * call, or the next click on an attached button, loads it again.
  */

@@ -1,10 +1,11 @@
 // What pkg/node.cjs needs of the package's ES modules, bundled by `cargo xtask build` as the one
 // CommonJS module gen/shell.cjs (this file itself is not shipped): the API of ./shell.js over
-// the web target's glue (the same glue and wasm as the browser entry's; Node >= 18 has the
-// `TextEncoder`, `TextDecoder` and `WebAssembly` it uses), and the errors. Only `initSync` of
-// the glue's loaders is taken: node.cjs reads the wasm from disk itself, so the glue's
-// `fetch` and `import.meta.url` loader is left out of the bundle.
-import { Core, initSync, sha256Hex } from './gen/web/checkout_guard.js';
+// the core (./core.js; the same wasm as the browser entry's: Node >= 18 has the `TextEncoder`,
+// `TextDecoder` and `WebAssembly` it uses), and the errors. Only `initSync` of ./load.js is
+// taken: node.cjs reads the wasm from disk itself, so the `fetch` and `import.meta.url` loader
+// is left out of the bundle.
+import { Core, sha256Hex } from './core.js';
+import { initSync } from './load.js';
 import { wrap } from './shell.js';
 
 export const api = wrap({ Core, sha256Hex });

@@ -1,6 +1,6 @@
 // The hand-written layer shared by every entry point (index.js, web.js, bundler.js, and
-// node.cjs through its CommonJS bundle gen/shell.cjs): the package's API over one generated
-// glue module, whose wasm is the core alone (`Core`, `sha256Hex`: src/wasm/step.rs). The guard's
+// node.cjs through its CommonJS bundle gen/shell.cjs): the package's API over the core's
+// binding (./core.js: `Core`, `sha256Hex` over the wasm of src/wasm/step.rs). The guard's
 // JS driver is ./guard.js, on the browser's platform pieces (./browser.js, ./platform.js); the
 // canonical JSON is ./canonical.js. None of them decides anything the core does not.
 import { TabLocks, browserStore, cryptoSeed, globalFetch, openChannel, watchVisibility } from './browser.js';
@@ -23,11 +23,11 @@ export const browserPlatform = {
   watch: watchVisibility,
 };
 
-/** The public API over one glue module (usable once its wasm is instantiated). */
-export function wrap(glue) {
+/** The public API over the core's binding (usable once its wasm is bound). */
+export function wrap(binding) {
   return {
-    CheckoutGuard: guardClass(glue, browserPlatform),
+    CheckoutGuard: guardClass(binding, browserPlatform),
     canonicalize,
-    fingerprint: (value) => glue.sha256Hex(canonicalize(value)),
+    fingerprint: (value) => binding.sha256Hex(canonicalize(value)),
   };
 }

@@ -90,7 +90,7 @@ export type InitInput =
  * on first use (the first guard made, which is usable at once; in Node, synchronously), but
  * {@link canonicalize} and {@link fingerprint} are synchronous and throw a `platform` error
  * while it is not loaded yet in a browser or an edge runtime. Without `module_or_path` it is
- * `checkout_guard_bg.wasm` beside the glue (in browsers fetched through `import.meta.url`, in
+ * the package's `checkout_guard_bg.wasm` (in browsers fetched through `import.meta.url`, in
  * Node read from disk); give it a URL (a classic `<script>` has no `import.meta.url`), a
  * `Response`, bytes or a compiled module (an edge runtime that cannot fetch its own files).
  */

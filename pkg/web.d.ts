@@ -3,7 +3,7 @@ import type { InitInput } from './index.js';
 
 /**
  * Instantiates the wasm; call once before anything else. Without `module_or_path` it fetches
- * `checkout_guard_bg.wasm` next to the glue (also exported as `checkout-guard/checkout_guard_bg.wasm`).
+ * the package's `checkout_guard_bg.wasm` (also exported as `checkout-guard/checkout_guard_bg.wasm`).
  */
 export default function init(options?: { module_or_path?: InitInput }): Promise<unknown>;
 

@@ -4,7 +4,8 @@
 //   await init({ module_or_path: '/assets/checkout_guard_bg.wasm' });   // URL, Response,
 //                                                                        // bytes or Module
 // `initSync({ module })` takes bytes or a compiled `WebAssembly.Module` synchronously.
-import glueInit, * as glue from './gen/web/checkout_guard.js';
+import { Core, sha256Hex } from './core.js';
+import { init as load, initSync as loadSync } from './load.js';
 import { wrap } from './shell.js';
 import { platformError } from './errors.js';
 // The rest of the module graph in one round trip when unbundled (see ./index.js).
@@ -13,25 +14,23 @@ import {} from './canonical.js';
 import {} from './guard.js';
 import {} from './platform.js';
 
-const api = wrap(glue);
+const api = wrap({ Core, sha256Hex });
 let ready = false;
 
-/** Used before `init`: a `CheckoutGuardError` that says what to do, not the glue's TypeError. */
+/** Used before `init`: a `CheckoutGuardError` that says what to do, not a TypeError from the unbound core. */
 const NOT_READY = 'checkout-guard/web: call init() (or initSync()) before using the guard';
 
 /** Also exported by name, as from the package's root entry. */
 export { init };
 
 export default async function init(options) {
-  const exports = await glueInit(options);
+  await load(options);
   ready = true;
-  return exports;
 }
 
 export function initSync(options) {
-  const exports = glue.initSync(options);
+  loadSync(options);
   ready = true;
-  return exports;
 }
 
 export class CheckoutGuard extends api.CheckoutGuard {

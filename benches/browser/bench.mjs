@@ -9,7 +9,7 @@ import canonicalize from '/cjs/canonicalize';
 import jsSha256 from '/cjs/js-sha256/build/sha256.cjs';
 import { sha256 as nobleSha256 } from '/node_modules/@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '/node_modules/@noble/hashes/utils.js';
-import * as glue from '/pkg/gen/web/checkout_guard.js';
+import { sha256Hex } from '/pkg/core.js';
 import { canonicalWalk } from '/pkg/canonical.js';
 import { makeContent } from './orders.mjs';
 
@@ -184,9 +184,9 @@ export async function fingerprints({ sizes = [1024, 65536], quick = false } = {}
     row.canonicalizeWebCrypto = await measureAsync(() => webCrypto(content), opts);
     // The full walk alone (what fingerprint() costs when the fast path of pkg/canonical.js
     // declines: the path kept for the error), hashed in wasm.
-    results.guardWalk = glue.sha256Hex(canonicalWalk(content));
+    results.guardWalk = sha256Hex(canonicalWalk(content));
     row.guardWalk = measure((n) => {
-      for (let i = 0; i < n; i++) sink = glue.sha256Hex(canonicalWalk(content));
+      for (let i = 0; i < n; i++) sink = sha256Hex(canonicalWalk(content));
     }, opts);
     row.sameHex = Object.values(results).every((h) => h === expected);
     row.hex = expected;

@@ -4,3 +4,4 @@
 export { guardClass } from '../guard.js';
 export { Store } from '../platform.js';
 export { canonicalize } from '../canonical.js';
+export { Core, bind, sha256Hex } from '../core.js';

@@ -22,9 +22,11 @@
 // in on every `wx.onAppShow`. See PLATFORM.md. The guard is the package's JS driver
 // (`driver.js`: pkg/guard.js, the browser's own) on the mini-program's platform below.
 
-const glue = require('./checkout_guard_bg.js');
 const adapters = require('./adapters.js');
-const { guardClass, Store, canonicalize } = require('./driver.js');
+// The driver also carries the core's binding (pkg/core.js), which takes its text codecs from
+// ./text.js: the platform's where present, else a compact fallback.
+const { guardClass, Store, canonicalize, Core, bind, sha256Hex } = require('./driver.js');
+const text = require('./text.js');
 // The package's pkg/errors.js, written here as CommonJS by `cargo xtask build`.
 const { guardError, platformError, isCheckoutGuardError } = require('./errors.js');
 
@@ -34,8 +36,8 @@ const { guardError, platformError, isCheckoutGuardError } = require('./errors.js
  * that root (a module cannot learn its own path), so any other layout passes `wasmPath`.
  */
 const DEFAULT_WASM_PATH = '/miniprogram_npm/checkout-guard-miniprogram/checkout_guard_bg.wasm.br';
-/** The module name the wasm imports its JS shims under (wasm-bindgen's bundler output). */
-const IMPORT_MODULE = './checkout_guard_bg.js';
+/** What the core binds: the `Core` class and `sha256Hex` (pkg/core.js). */
+const binding = { Core, sha256Hex };
 const SEED_BYTES = 32;
 
 let loaded = null;
@@ -74,7 +76,7 @@ const pool = {
     if (!bytes || bytes.length < SEED_BYTES) {
       throw platformError(`addEntropy needs at least 32 random bytes, got ${bytes ? bytes.length : 0}`);
     }
-    pool.state = glue.sha256Hex(`checkout-guard/pool/v1:${pool.state || ''}:${hex(bytes)}`);
+    pool.state = binding.sha256Hex(`checkout-guard/pool/v1:${pool.state || ''}:${hex(bytes)}`);
   },
   seed() {
     if (pool.state === undefined) {
@@ -82,7 +84,7 @@ const pool = {
         "no platform entropy yet: create guards through the loader's load(), which obtains it from wx.getRandomValues first",
       );
     }
-    const block = glue.sha256Hex(`checkout-guard/seed/v1:${pool.state}:${pool.counter}`);
+    const block = binding.sha256Hex(`checkout-guard/seed/v1:${pool.state}:${pool.counter}`);
     pool.counter += 1;
     const seed = new Uint8Array(SEED_BYTES);
     for (let i = 0; i < SEED_BYTES; i += 1) seed[i] = parseInt(block.slice(2 * i, 2 * i + 2), 16);
@@ -132,11 +134,10 @@ function load(options = {}) {
   }
   loaded = Promise.all([
     randomBytes(wx, SEED_BYTES),
-    Promise.resolve(runtime.instantiate(path, { [IMPORT_MODULE]: glue })),
+    Promise.resolve(runtime.instantiate(path, {})),
   ]).then(([seed, result]) => {
     const instance = result && result.instance ? result.instance : result;
-    glue.__wbg_set_wasm(instance.exports);
-    instance.exports.__wbindgen_start();
+    bind(instance.exports, text);
     pool.add(seed);
     return api(wx);
   });
@@ -155,7 +156,7 @@ function globalWx() {
 const JS_OPTIONS = ['baseUrl', 'paymentParams', 'launch', 'storage', 'request', 'resumeOnShow', 'platform'];
 
 function api(wx) {
-  const MiniProgramGuard = guardClass(glue, MINIPROGRAM);
+  const MiniProgramGuard = guardClass(binding, MINIPROGRAM);
 
   /**
    * A `MiniProgramGuard` with the `wx` adapters: records in `wx.*StorageSync` (or `storage`),
@@ -199,7 +200,7 @@ function api(wx) {
   return {
     createGuard,
     bindPay: adapters.bindPay,
-    fingerprint: (value) => glue.sha256Hex(canonicalize(value)),
+    fingerprint: (value) => binding.sha256Hex(canonicalize(value)),
     canonicalize,
     MiniProgramGuard,
   };

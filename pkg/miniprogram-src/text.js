@@ -3,7 +3,7 @@
 // platform's own classes are used where they exist; this compact version only where they are
 // missing, and only in the modules that require it (the global scope is left alone).
 //
-// It covers what wasm-bindgen's glue uses: `new TextDecoder('utf-8', { ignoreBOM: true })`,
+// It covers what the core's binding (pkg/core.js) uses: `new TextDecoder('utf-8', { ignoreBOM: true })`,
 // `decode(bytes)` (invalid sequences become U+FFFD) and `new TextEncoder()`, `encode(string)`,
 // `encodeInto(string, view)` (lone surrogates become U+FFFD, as in the standard).
 

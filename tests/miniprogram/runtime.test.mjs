@@ -21,7 +21,7 @@ const FORBIDDEN = ['window', 'document', 'fetch', 'localStorage', 'eval', 'new F
 
 test('the bundle has the wasm, its brotli form and JS that names no browser API', () => {
   const files = fs.readdirSync(bundle);
-  const names = ['checkout_guard_bg.wasm', 'checkout_guard_bg.wasm.br', 'checkout_guard_bg.js', 'index.js', 'adapters.js', 'text.js'];
+  const names = ['checkout_guard_bg.wasm', 'checkout_guard_bg.wasm.br', 'driver.js', 'index.js', 'adapters.js', 'text.js', 'errors.js'];
   for (const name of [...names, 'framework.js', 'uniapp.js', 'uniapp.d.ts', 'taro.js', 'taro.d.ts']) {
     assert.ok(files.includes(name), `${name} is in pkg/miniprogram/`);
   }

@@ -1,5 +1,5 @@
 // `checkout-guard/web` used before `init()` throws a CheckoutGuardError that says what to do
-// (not the generated glue's raw TypeError), and works once `initSync` was given the wasm.
+// (not a raw TypeError from the unbound core), and works once `initSync` was given the wasm.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

@@ -240,7 +240,7 @@ test('a fresh Vite 7 app: built, served by the backend, fifty clicks make one cr
   assert.match(vite.version, /^7\./);
   await sh('node', [join(app, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], app);
   const assets = readdirSync(join(app, 'dist/assets'));
-  // The web glue's wasm, emitted once (not the bundler or Node build's copy as well).
+  // The package's one wasm, emitted once (not the bundler or Node build's copy as well).
   const wasmAssets = assets.filter((name) => name.endsWith('.wasm'));
   assert.equal(wasmAssets.length, 1, `wasm in dist/assets: ${assets.join(', ')}`);
   const sizes = assets.map((name) => `${name} ${statSync(join(app, 'dist/assets', name)).size} B`);

@@ -9,7 +9,7 @@
 //! they never fail on them; they are not part of `ci`. `--quick` runs every part with small
 //! samples (a smoke test that the benches still work; its numbers mean little).
 
-use crate::build::{build, Target, STEM};
+use crate::build::{build, STEM};
 use crate::cmd::{output, root, run_command};
 use crate::setup::{chromium, node_modules, target_dir};
 use crate::size::{glue_sizes, sizes, Sizes};
@@ -124,19 +124,17 @@ fn size_rows() -> Result<Value, String> {
             "glue": { "raw": glue.raw, "gzip": glue.gzip, "brotli": glue.brotli },
         })
     };
-    for target in Target::ALL {
-        // One wasm, the web target's (see `build.rs`): the others ship glue only.
-        let wasm = if target == Target::Web {
-            sizes(&target.out_dir().join(format!("{STEM}_bg.wasm")))?
-        } else {
-            Sizes::default()
-        };
-        let mut glue = Sizes::default();
-        for file in target.glue_files() {
-            glue += sizes(&file)?;
-        }
-        rows.push(row(target.name(), wasm, glue));
+    // The package's one wasm, and the core's binding and loader (pkg/core.js, pkg/load.js).
+    let mut binding = Sizes::default();
+    for file in ["pkg/core.js", "pkg/load.js"] {
+        binding += sizes(&root().join(file))?;
     }
+    rows.push(row("web", sizes(&crate::build::wasm_path())?, binding));
+    rows.push(row(
+        "bundler",
+        Sizes::default(),
+        sizes(&root().join("pkg/bundler.js"))?,
+    ));
     // The hand-written layer every browser build also loads (entry + JS fast paths).
     let mut layer = Sizes::default();
     for file in [

@@ -1,65 +1,35 @@
 //! `cargo xtask build`: the npm package in `pkg/`.
 //!
-//! Release wasm → wasm-bindgen glue for each target into `pkg/gen/<target>/` (generated, never
-//! committed, never edited by hand; minified last, see [`minify_glue`]) → `wasm-opt -Oz` from
-//! the npm `binaryen` package. The hand-written files of `pkg/` (package.json, the thin JS
-//! layer, the TypeScript declarations) import from there.
+//! Release wasm → `pkg/gen/web/checkout_guard_bg.wasm` (generated, never committed) →
+//! `wasm-opt -Oz` from the npm `binaryen` package. The hand-written files of `pkg/`
+//! (package.json, the thin JS layer with the core's binding `pkg/core.js` and its loader
+//! `pkg/load.js`, the TypeScript declarations) use it; no JS is generated for it (issue 13: the
+//! wasm's exports are a small ABI of its own, `src/wasm/step.rs`, in place of wasm-bindgen).
 //!
-//! The wasm is the same for every target (the glue differs), and the npm tarball carries one
-//! copy, the web target's (issue 13): the bundler target's glue moves beside the web target's
-//! wasm (see [`share_with_bundler`]), since the wasm imports its shims by a path relative to
-//! itself, and `pkg/node.cjs` runs on the web target's glue too, bundled into its CommonJS
-//! module (see [`shell_commonjs`]), with the web target's wasm read on first use.
+//! The npm tarball carries one wasm, for every entry: the browser's and Node's (`pkg/load.js`;
+//! `pkg/node.cjs` runs on a CommonJS bundle of the shell, see [`shell_commonjs`], and reads the
+//! wasm on first use) and the bundlers' (`pkg/bundler.js` imports it as a module).
 
 use crate::cmd::{root, run};
 use crate::setup::{node_bin, node_modules, target_dir, wasm_target, WASM_TARGET};
 use std::fs;
 use std::path::{Path, PathBuf};
-use wasm_bindgen_cli_support::Bindgen;
 
 pub mod miniprogram;
 
-/// The glue flavours the package ships.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// ES module with an `init()`; what browsers and Vite use (`new URL(…, import.meta.url)`).
-    Web,
-    /// ES module importing the `.wasm` directly, for bundlers with wasm ESM integration.
-    Bundler,
-}
-
-impl Target {
-    pub const ALL: [Target; 2] = [Target::Web, Target::Bundler];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::Web => "web",
-            Target::Bundler => "bundler",
-        }
-    }
-
-    /// Where wasm-bindgen writes this target's glue (the bundler's then moves: see
-    /// [`Target::glue_files`]).
-    pub fn out_dir(self) -> PathBuf {
-        root().join("pkg/gen").join(self.name())
-    }
-
-    /// The glue this target ships, once built: the bundler target's two modules sit beside the
-    /// web target's wasm, which they import (see [`share_with_bundler`]).
-    pub fn glue_files(self) -> Vec<PathBuf> {
-        let web = Target::Web.out_dir();
-        match self {
-            Target::Web => vec![web.join(format!("{STEM}.js"))],
-            Target::Bundler => vec![
-                web.join(format!("{STEM}_bundler.js")),
-                web.join(format!("{STEM}_bg.js")),
-            ],
-        }
-    }
-}
-
-/// The generated module's file stem: `checkout_guard.js`, `checkout_guard_bg.wasm`.
+/// The built wasm's file stem: `checkout_guard_bg.wasm`, as wasm-bindgen named it (apps and
+/// the mini-program examples copy it by that name).
 pub const STEM: &str = "checkout_guard";
+
+/// Where the built wasm sits: `pkg/gen/web/`.
+pub fn wasm_dir() -> PathBuf {
+    root().join("pkg/gen/web")
+}
+
+/// The built wasm: `pkg/gen/web/checkout_guard_bg.wasm`.
+pub fn wasm_path() -> PathBuf {
+    wasm_dir().join(format!("{STEM}_bg.wasm"))
+}
 
 /// `cargo build --release` of the library for wasm32, with `extra` arguments (features, a
 /// target directory): the one build step of the web package and of the mini-program flavour.
@@ -82,17 +52,19 @@ pub fn build() -> Result<(), String> {
     node_modules()?;
     // The core alone (`src/wasm/step.rs`): the package's JS (pkg/guard.js) does the I/O.
     cargo_wasm(&[])?;
-    let wasm = target_dir()?
+    let built = target_dir()?
         .join(WASM_TARGET)
         .join("release")
         .join(format!("{STEM}.wasm"));
-    for target in Target::ALL {
-        bindgen(&wasm, target)?;
-        match target {
-            Target::Web => optimize(&target.out_dir().join(format!("{STEM}_bg.wasm")))?,
-            Target::Bundler => share_with_bundler(&target.out_dir())?,
-        }
+    let dir = wasm_dir();
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
     }
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let wasm = wasm_path();
+    fs::copy(&built, &wasm).map_err(|e| format!("cannot copy {}: {e}", built.display()))?;
+    optimize(&wasm)?;
+    check_exports(&wasm)?;
     shell_commonjs()?;
     for license in ["LICENSE-MIT", "LICENSE-APACHE"] {
         // The tarball is packed from pkg/: it carries the repository's licence files.
@@ -100,45 +72,73 @@ pub fn build() -> Result<(), String> {
             .map_err(|e| format!("{license}: {e}"))?;
     }
     demo_vendor()?;
-    // The mini-program bundle turns the bundler glue's `_bg.js` into CommonJS line by line, so it
-    // is built from the glue as wasm-bindgen wrote it, before the glue is minified.
     miniprogram::build()?;
-    minify_glue()?;
-    println!("\nxtask build: package ready in pkg/ (generated glue in pkg/gen/)");
+    println!("\nxtask build: package ready in pkg/ (the wasm in pkg/gen/web/)");
     Ok(())
 }
 
-/// The glue the tarball ships (the web target's module, the bundler target's `_bg.js`), minified
-/// in place by esbuild for whitespace only: wasm-bindgen's output is build output, whose readable
-/// form is a `cargo xtask build` away, and a browser may load it unbundled (a plain module
-/// script). The code is unchanged (names, the exports the wasm imports by name, and
-/// `new URL('checkout_guard_bg.wasm', import.meta.url)`, which Vite and webpack find by its
-/// shape: the stack tests build with both); what goes is the indentation, the blank lines and
-/// the Rust doc comments copied in as JSDoc, which the package's hand-written `.d.ts` carry for
-/// its users. Measured 2026-12-01: tarball -1,136 bytes packed, web figure -11 (esbuild's
-/// syntax minification as well: 70 bytes fewer packed but the web figure +24, so not used).
-fn minify_glue() -> Result<(), String> {
-    let web = Target::Web.out_dir();
-    for name in [format!("{STEM}.js"), format!("{STEM}_bg.js")] {
-        let path = web.join(name);
-        let mut command = std::process::Command::new(node_bin("esbuild"));
-        command
-            .arg(&path)
-            .args([
-                "--minify-whitespace",
-                "--allow-overwrite",
-                "--log-level=warning",
-            ])
-            .arg(format!("--outfile={}", path.display()));
-        crate::cmd::run_command(&mut command)?;
-    }
-    let glue = web.join(format!("{STEM}.js"));
-    let text = fs::read_to_string(&glue).map_err(|e| format!("{}: {e}", glue.display()))?;
-    if !text.contains(&format!("new URL(\"{STEM}_bg.wasm\",import.meta.url)")) {
+/// The exports `pkg/core.js` binds (src/wasm/step.rs), and no import: a wasm that lost one, or
+/// gained an import (a dependency reaching for the host), fails the build rather than a page.
+const EXPORTS: [&str; 20] = [
+    "memory",
+    "cg_input",
+    "cg_output",
+    "cg_output_len",
+    "cg_new",
+    "cg_free",
+    "cg_namespace",
+    "cg_scope",
+    "cg_would_start",
+    "cg_pay",
+    "cg_submit",
+    "cg_resume",
+    "cg_forget",
+    "cg_timer",
+    "cg_shown",
+    "cg_heard",
+    "cg_replied",
+    "cg_lost",
+    "cg_stored",
+    "cg_locked",
+];
+
+/// Checks the optimised wasm's imports and exports against [`EXPORTS`] (and `cg_launched`,
+/// `cg_sha256`), with Node's `WebAssembly` reading the module as a page would.
+fn check_exports(wasm: &Path) -> Result<(), String> {
+    let script = "const m = new WebAssembly.Module(require('fs').readFileSync(process.argv[1])); \
+                  console.log(JSON.stringify({ imports: WebAssembly.Module.imports(m).length, \
+                  exports: WebAssembly.Module.exports(m).map((e) => e.name) }))";
+    let out = std::process::Command::new("node")
+        .args(["-e", script])
+        .arg(wasm)
+        .output()
+        .map_err(|e| format!("cannot run node: {e}"))?;
+    if !out.status.success() {
         return Err(format!(
-            "{} no longer finds its wasm by `new URL(…, import.meta.url)` (wasm-bindgen or esbuild changed?)",
-            glue.display()
+            "node could not read {}: {}",
+            wasm.display(),
+            String::from_utf8_lossy(&out.stderr)
         ));
+    }
+    let seen: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("node's answer: {e}"))?;
+    if seen["imports"] != 0 {
+        return Err(format!(
+            "{} imports from its host: it must not",
+            wasm.display()
+        ));
+    }
+    let exports: Vec<&str> = seen["exports"]
+        .as_array()
+        .map(|names| names.iter().filter_map(|name| name.as_str()).collect())
+        .unwrap_or_default();
+    for name in EXPORTS.iter().chain(&["cg_launched", "cg_sha256"]) {
+        if !exports.contains(name) {
+            return Err(format!(
+                "{} does not export {name}, which pkg/core.js binds",
+                wasm.display()
+            ));
+        }
     }
     Ok(())
 }
@@ -176,80 +176,7 @@ fn demo_vendor() -> Result<(), String> {
     Ok(())
 }
 
-fn bindgen(wasm: &Path, target: Target) -> Result<(), String> {
-    let out = target.out_dir();
-    println!(
-        "\n$ wasm-bindgen --target {} --out-dir {}",
-        target.name(),
-        out.display()
-    );
-    if out.exists() {
-        fs::remove_dir_all(&out).map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
-    }
-    let mut bindgen = Bindgen::new();
-    bindgen
-        .input_path(wasm)
-        .out_name(STEM)
-        .typescript(true)
-        // Without the default path, `init()` with no argument fails in browsers.
-        .omit_default_module_path(false)
-        // Names are removed here rather than by `strip = true` (see the release profile).
-        .remove_name_section(true)
-        .remove_producers_section(true);
-    let flavoured = match target {
-        Target::Web => bindgen.web(true),
-        Target::Bundler => bindgen.bundler(true),
-    };
-    flavoured
-        .map_err(|e| format!("wasm-bindgen ({}): {e:#}", target.name()))?
-        .generate(&out)
-        .map_err(|e| format!("wasm-bindgen ({}): {e:#}", target.name()))?;
-    Ok(())
-}
-
-/// Checks that the wasm the bundler target built in `dir` is, optimised, the web target's bytes,
-/// then moves its glue beside the web target's wasm and deletes the rest of `dir`: the
-/// bundler's entry module (renamed `checkout_guard_bundler.js`, as the web glue is
-/// `checkout_guard.js`) imports `./checkout_guard_bg.wasm`, whose imports name
-/// `./checkout_guard_bg.js`, relative to the wasm; so both modules must sit in the wasm's own
-/// folder. `pkg/bundler.js` imports the entry from there. One wasm fewer in the npm tarball
-/// (77 KB packed, measured 2026-12-01). Fails the build when wasm-bindgen's output changed shape.
-fn share_with_bundler(dir: &Path) -> Result<(), String> {
-    let own = dir.join(format!("{STEM}_bg.wasm"));
-    let web_dir = Target::Web.out_dir();
-    let read = |path: &Path| fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
-    optimize(&own)?;
-    if read(&own)? != read(&web_dir.join(format!("{STEM}_bg.wasm")))? {
-        return Err(
-            "the bundler and web wasm differ (wasm-bindgen changed?): cannot share one".into(),
-        );
-    }
-    let entry_path = dir.join(format!("{STEM}.js"));
-    let entry =
-        fs::read_to_string(&entry_path).map_err(|e| format!("{}: {e}", entry_path.display()))?;
-    let wasm_import = format!("from \"./{STEM}_bg.wasm\"");
-    let shims_import = format!("from \"./{STEM}_bg.js\"");
-    if !entry.contains(&wasm_import) || !entry.contains(&shims_import) {
-        return Err(format!(
-            "the bundler glue does not import {STEM}_bg.wasm and {STEM}_bg.js by relative paths (wasm-bindgen changed?)"
-        ));
-    }
-    let moves = [
-        (entry_path, web_dir.join(format!("{STEM}_bundler.js"))),
-        (
-            dir.join(format!("{STEM}_bg.js")),
-            web_dir.join(format!("{STEM}_bg.js")),
-        ),
-    ];
-    for (from, to) in moves {
-        fs::rename(&from, &to)
-            .map_err(|e| format!("cannot move {} to {}: {e}", from.display(), to.display()))?;
-    }
-    fs::remove_dir_all(dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))
-}
-
-/// `wasm-opt -Oz --converge` in place, with the npm `binaryen` (never Debian's: version 108 breaks
-/// wasm-bindgen output).
+/// `wasm-opt -Oz --converge` in place, with the npm `binaryen` (pinned in the root lockfile).
 pub fn optimize(wasm: &Path) -> Result<(), String> {
     let wasm_opt = node_bin("wasm-opt");
     let wasm_opt = wasm_opt
@@ -263,6 +190,10 @@ pub fn optimize(wasm: &Path) -> Result<(), String> {
             // Repeats the passes until the module stops shrinking: 0.2% of the brotli figure
             // for a few seconds of build (measured 2026-12-01: 66,483 -> 66,336 bytes).
             "--converge".as_ref(),
+            // The names, DWARF and the toolchain's producers section, which wasm-bindgen used
+            // to remove: nothing of the module's behaviour.
+            "--strip-debug".as_ref(),
+            "--strip-producers".as_ref(),
             "-o".as_ref(),
             wasm.as_os_str(),
         ],
@@ -302,13 +233,13 @@ pub fn write_errors_commonjs(out: &Path) -> Result<(), String> {
 }
 
 /// What `pkg/node.cjs` needs of the package's ES modules (`pkg/node-shell.mjs`: the API of
-/// `pkg/shell.js` over the web target's glue, and the errors) as one CommonJS module,
+/// `pkg/shell.js` over the core's binding, and the errors) as one CommonJS module,
 /// `pkg/gen/shell.cjs`: `require` of an ES module needs Node >= 20.19 / 22.12, the package
-/// supports 18. The web glue serves Node as it is (Node 18 has `TextEncoder`, `TextDecoder`
-/// and `WebAssembly`; node.cjs reads the wasm and calls its `initSync`), so the package ships
-/// no Node.js glue of its own; its `fetch` loader, which names `import.meta.url`, is left out by
-/// esbuild's tree shaking (checked below, which is why esbuild's warning about `import.meta` in
-/// CommonJS is silenced).
+/// supports 18. The binding serves Node as it is (Node 18 has `TextEncoder`, `TextDecoder`
+/// and `WebAssembly`; node.cjs reads the wasm and calls `initSync` of `pkg/load.js`); the
+/// `fetch` loader of `pkg/load.js`, which names `import.meta.url`, is left out by esbuild's tree
+/// shaking (checked below, which is why esbuild's warning about `import.meta` in CommonJS is
+/// silenced).
 ///
 /// Minified for whitespace and syntax only (build output: the readable sources ship beside
 /// it): names stay, so a stack trace through it still reads `guardClass`, `pay`, `Core`;
@@ -330,7 +261,7 @@ fn shell_commonjs() -> Result<(), String> {
     let text = fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     if text.contains("import_meta") || text.contains("import.meta") {
         return Err(format!(
-            "{} keeps the web glue's `import.meta` loader (wasm-bindgen changed?)",
+            "{} keeps pkg/load.js's `import.meta` loader (did node-shell.mjs take `init`?)",
             out.display()
         ));
     }

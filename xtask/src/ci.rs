@@ -1,7 +1,7 @@
 //! `cargo xtask ci`: every check and test, in the order that fails fastest.
 //!
 //! Installs what is missing first (wasm target, npm packages from the lockfile, Debian's
-//! Chromium and its driver, the pinned wasm-bindgen test runner), so a fresh clone on a new
+//! Chromium and its driver, PostgreSQL), so a fresh clone on a new
 //! machine of this kind passes with nothing else done.
 
 use crate::build::build;

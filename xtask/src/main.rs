@@ -24,8 +24,8 @@ commands:
           demo page on http://127.0.0.1:8080 (`--port N` for another port; the simulator
           on the port + 10) until Ctrl-C: the payment center on WeChat Pay API v3, the
           simulator as WeChat Pay; `--simulated`: the in-process simulated provider instead
-  build   the npm package: release wasm, wasm-bindgen glue (web, bundler; one wasm) in pkg/gen/,
-          wasm-opt -Oz; and the WeChat mini-program bundle in pkg/miniprogram/ (copied into
+  build   the npm package: release wasm in pkg/gen/web/ (bound by pkg/core.js for every
+          entry), wasm-opt -Oz; and the WeChat mini-program bundle in pkg/miniprogram/ (copied into
           www/miniprogram/checkout-guard/)
   size    build, then measure the web download (browser entry bundled + minified by esbuild,
           and its wasm; brotli 11), the mini-program bundle (.wasm.br + JS) and the npm
@@ -40,7 +40,7 @@ commands:
   ci      every check and test that CI runs (fmt, clippy -D warnings native and wasm32, tests,
           the size ratchet, node tests of the package, the mini-program in an emulated
           runtime, the packaging test, the demo page's and the adversarial suite's browser
-          tests, wasm-bindgen tests in headless Chromium)
+          tests in headless Chromium, the stacks)
   postgres -- CMD [ARGS…]
           start a throw-away PostgreSQL cluster (Debian's postgresql, installed when missing;
           a temp folder, a free loopback port, an unprivileged user), run CMD with

@@ -28,8 +28,8 @@ pub fn node_modules() -> Result<(), String> {
     run("npm", &["ci", "--no-audit", "--no-fund"])
 }
 
-/// A tool installed by `npm ci`, e.g. the npm `binaryen`'s `wasm-opt` (Debian's version 108
-/// breaks wasm-bindgen output).
+/// A tool installed by `npm ci`, e.g. the npm `binaryen`'s `wasm-opt` (pinned by the lockfile,
+/// not Debian's older one).
 pub fn node_bin(name: &str) -> PathBuf {
     root().join("node_modules/.bin").join(name)
 }

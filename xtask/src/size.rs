@@ -15,7 +15,7 @@
 //! cut makes a figure smaller, the recorded one is lowered in the same commit, which the report
 //! says how to do, until it reaches the goal.
 
-use crate::build::{Target, STEM};
+use crate::build::STEM;
 use crate::cmd::root;
 use crate::setup::{node_bin, target_dir};
 use std::fs;
@@ -89,7 +89,7 @@ impl std::ops::AddAssign for Sizes {
 /// Measures the built package (`cargo xtask build` first), prints the figures beside their
 /// goals and recorded limits, and fails when one is above its limit.
 pub fn report() -> Result<(), String> {
-    let web_wasm = sizes(&Target::Web.out_dir().join(format!("{STEM}_bg.wasm")))?;
+    let web_wasm = sizes(&crate::build::wasm_path())?;
     let web_js = web_bundle()?;
     let mini = crate::build::miniprogram::out_dir();
     let mini_wasm_br = sizes(&mini.join(format!("{STEM}_bg.wasm.br")))?.raw;

@@ -1,16 +1,13 @@
 //! The WeChat mini-program bundle: `pkg/miniprogram/` (generated, ignored by git).
 //!
-//! The wasm is the web build's (the core alone, `Core`: src/wasm/step.rs), which names no
-//! browser API. wasm-bindgen's `bundler` output is used because its `_bg.js` holds only the
-//! import shims and the classes, with no loading code (the `web` target's loader calls the
-//! browser's request function, which a mini-program does not have); it is turned into CommonJS
-//! here, mechanically, and fails the build on anything it does not recognise. The guard's JS
-//! driver (pkg/guard.js, the same as the browser's) is bundled beside it as `driver.js`, then the
+//! The wasm is the web build's (the core alone, `Core`: src/wasm/step.rs), which imports
+//! nothing. The guard's JS driver (pkg/guard.js, the same as the browser's) and the core's
+//! binding (pkg/core.js, which loads nothing itself) are bundled as `driver.js`, then the
 //! hand-written loader and adapters of `pkg/miniprogram-src/` are copied beside them, the wasm is
 //! brotli-compressed (`WXWebAssembly.instantiate` takes `.wasm.br` from base library 2.14), every
 //! JS file is minified by esbuild (the bundle counts against the code package's 2 MB; the
-//! readable sources are `pkg/miniprogram-src/` and wasm-bindgen's output) and then checked for
-//! the names a mini-program lacks.
+//! readable sources are `pkg/miniprogram-src/` and `pkg/`) and then checked for the names a
+//! mini-program lacks.
 //!
 //! It is published as its own npm package, `checkout-guard-miniprogram` ([`package_dir`]: a
 //! hand-written `package.json`, README and changelog, and a copy of the bundle as its
@@ -84,25 +81,18 @@ pub fn package_dir() -> PathBuf {
 /// Builds `pkg/miniprogram/` and copies it into the example mini-programs and the
 /// `checkout-guard-miniprogram` package.
 ///
-/// The wasm and its shims are the web build's (`pkg/gen/web/`, built first): the core alone
-/// (`Core`, src/wasm/step.rs), the same bytes, so no second cargo build. The shims (the bundler
-/// target's `_bg.js`) become CommonJS; the guard's JS driver (pkg/guard.js with the shared
-/// platform pieces and the canonical JSON) is bundled by esbuild as `driver.js`.
+/// The wasm is the web build's (`pkg/gen/web/`, built first): the core alone (`Core`,
+/// src/wasm/step.rs), the same bytes, so no second cargo build. The guard's JS driver
+/// (pkg/guard.js with the shared platform pieces, the canonical JSON and the core's binding) is
+/// bundled by esbuild as `driver.js`.
 pub fn build() -> Result<(), String> {
-    let web = super::Target::Web.out_dir();
     let out = out_dir();
     if out.exists() {
         fs::remove_dir_all(&out).map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
     }
     fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let glue = read(&web.join(format!("{STEM}_bg.js")))?;
-    write(
-        &out.join(format!("{STEM}_bg.js")),
-        commonjs(&glue)?.as_bytes(),
-    )?;
     let wasm_out = out.join(format!("{STEM}_bg.wasm"));
-    fs::copy(web.join(format!("{STEM}_bg.wasm")), &wasm_out)
-        .map_err(|e| format!("cannot copy the wasm: {e}"))?;
+    fs::copy(super::wasm_path(), &wasm_out).map_err(|e| format!("cannot copy the wasm: {e}"))?;
     let bytes = fs::read(&wasm_out).map_err(|e| format!("{}: {e}", wasm_out.display()))?;
     write(&out.join(format!("{STEM}_bg.wasm.br")), &brotli(&bytes)?)?;
     bundle_driver(&out.join("driver.js"))?;
@@ -131,7 +121,7 @@ pub fn build() -> Result<(), String> {
 }
 
 /// The guard's JS driver for the bundle: `pkg/miniprogram-src/driver.mjs` (pkg/guard.js,
-/// pkg/platform.js, pkg/canonical.js) as one CommonJS module for ES2018, which the loader
+/// pkg/platform.js, pkg/canonical.js, pkg/core.js) as one CommonJS module for ES2018, which the loader
 /// requires. pkg/errors.js is left out of it: the bundle's own `errors.js` (the same module as
 /// CommonJS, which the loader and framework.js require) is the one copy, so the driver's
 /// imports of `./errors.js` stay `require("./errors.js")` and resolve to it, beside the driver
@@ -184,58 +174,6 @@ pub fn tests() -> Result<(), String> {
         .env("CG_SERVER_BIN", &server)
         .env("CG_WECHATPAY_SIM_BIN", &sim);
     run_command(&mut test)
-}
-
-/// wasm-bindgen's bundler `_bg.js` (an ES module of `export function` / `export class`
-/// declarations) as a CommonJS module that takes `TextEncoder` / `TextDecoder` from `./text.js`.
-pub fn commonjs(glue: &str) -> Result<String, String> {
-    let mut names = Vec::new();
-    let mut body = String::with_capacity(glue.len());
-    for line in glue.lines() {
-        let declaration = ["export function ", "export class "]
-            .iter()
-            .find_map(|prefix| line.strip_prefix(prefix).map(|rest| (prefix, rest)));
-        if let Some((prefix, rest)) = declaration {
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '$')
-                .collect();
-            if name.is_empty() {
-                return Err(format!("unexpected glue line: {line}"));
-            }
-            names.push(name);
-            body.push_str(&prefix["export ".len()..]);
-            body.push_str(rest);
-        } else if line.starts_with("export ") || line.starts_with("import ") {
-            return Err(format!(
-                "the mini-program build does not know this glue line (wasm-bindgen changed?): {line}"
-            ));
-        } else if line.contains("typeof window === 'undefined' ? undefined : window") {
-            // js-sys's `global()` tries `globalThis`, `self`, `window`, `global` in turn; a
-            // mini-program has no `window`, so this accessor's answer there is `undefined`.
-            body.push_str("    const ret = undefined; // rewritten by xtask: a mini-program has no such global");
-        } else {
-            body.push_str(line);
-        }
-        body.push('\n');
-    }
-    if !names.iter().any(|n| n == "__wbg_set_wasm") {
-        return Err("the glue has no __wbg_set_wasm (wasm-bindgen changed?)".into());
-    }
-    let mut out = String::new();
-    out.push_str(
-        "// Generated by `cargo xtask build` from wasm-bindgen's bundler output, as CommonJS:\n\
-         // never edit. TextEncoder / TextDecoder: the platform's where present, else ./text.js.\n\
-         'use strict';\n\
-         const { TextEncoder, TextDecoder } = require('./text.js');\n\n",
-    );
-    out.push_str(&body);
-    out.push_str("\nmodule.exports = {\n");
-    for name in &names {
-        out.push_str(&format!("    {name},\n"));
-    }
-    out.push_str("};\n");
-    Ok(out)
 }
 
 /// The first line of every minified file: where to read it.
@@ -309,35 +247,4 @@ fn brotli(bytes: &[u8]) -> Result<Vec<u8>, String> {
     brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).map_err(|e| e.to_string())?;
     out.flush().map_err(|e| e.to_string())?;
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exports_become_module_exports() {
-        let glue = "export class A {\n}\nfunction helper() {}\nexport function __wbg_set_wasm(v) {\n    wasm = v;\n}\n";
-        let out = commonjs(glue).unwrap_or_default();
-        assert!(out.contains("\nclass A {\n"));
-        assert!(out.contains("\nfunction __wbg_set_wasm(v) {\n"));
-        assert!(out.contains("module.exports = {\n    A,\n    __wbg_set_wasm,\n};"));
-        assert!(out.contains("require('./text.js')"));
-        assert!(!out.contains("export "));
-    }
-
-    #[test]
-    fn unknown_module_syntax_fails_the_build() {
-        assert!(commonjs("import x from 'y';\nexport function __wbg_set_wasm() {}\n").is_err());
-        assert!(commonjs("export { a };\nexport function __wbg_set_wasm() {}\n").is_err());
-        assert!(commonjs("export function f() {}\n").is_err());
-    }
-
-    #[test]
-    fn the_window_accessor_answers_undefined() {
-        let glue = "export function __wbg_static_accessor_WINDOW_1() {\n    const ret = typeof window === 'undefined' ? undefined : window;\n}\nexport function __wbg_set_wasm() {}\n";
-        let out = commonjs(glue).unwrap_or_default();
-        assert!(!out.contains("window;"));
-        assert!(out.contains("const ret = undefined;"));
-    }
 }
