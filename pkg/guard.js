@@ -15,7 +15,7 @@
 // JS engine (./canonical.js), and only hashed in wasm.
 import { canonicalize, describe } from './canonical.js';
 import { guardError, platformError } from './errors.js';
-import { Button, Transport, headerPairs, isStorage } from './platform.js';
+import { Transport, headerPairs, isStorage } from './platform.js';
 
 const g = globalThis;
 /** How long one request may take, long-poll wait excluded, when not given (ms). */
@@ -158,7 +158,10 @@ function accepted(text) {
  * - `seed()`: 32 random bytes;
  * - `locks(store, owner)`: `{ mechanism, tryAcquire(name, now) }` (./browser.js `TabLocks`);
  * - `channel(name, onMessage)` and `watch(onShown)`: the broadcast to other tabs and "the
- *   buyer is back", each `undefined` where the platform has none.
+ *   buyer is back", each `undefined` where the platform has none;
+ * - `attach(engine, element, getOrder)` and `adopt(engine, orderNo)`: the Pay button in a page
+ *   (./button.js), `undefined` where the platform has none (a mini-program binds its button
+ *   with `bindPay`).
  */
 export function guardClass(binding, platform) {
   // A guard dropped by the page while idle closes its channel and visibility watcher.
@@ -347,24 +350,10 @@ export function guardClass(binding, platform) {
         this.prepared.delete(orderNo);
         this.dismiss(unused);
       }
-      if (!this.buttons.has(orderNo)) {
-        // Never clicked in this tab (another tab's outcome): the attached element whose
-        // `getOrder()` shows this order.
-        const element = this.attachedFor(orderNo);
-        if (element) this.buttons.set(orderNo, new Button(element));
-      }
+      // Never clicked in this tab (another tab's outcome): the platform's attached element
+      // for this order, if any (./button.js).
+      if (!this.buttons.has(orderNo)) platform.adopt?.(this, orderNo);
       this.buttons.get(orderNo)?.show(status);
-    }
-
-    attachedFor(orderNo) {
-      for (const { element, getOrder } of [...this.attached]) {
-        try {
-          if (getOrder()?.orderNo === orderNo) return element;
-        } catch {
-          // A getter that throws is skipped.
-        }
-      }
-      return undefined;
     }
 
     /** Calls the page's `launch(prepay, { orderNo, attemptId, prepared? })`. */
@@ -562,28 +551,12 @@ export function guardClass(binding, platform) {
     /**
      * Locks `element` synchronously on click (and Enter / Space on non-buttons) and pays
      * `getOrder()`. Returns a function that detaches the handlers. An attached element keeps
-     * its guard alive until it is detached.
+     * its guard alive until it is detached. Where the platform has no such element (a
+     * mini-program: `bindPay`), a `platform` error.
      */
     attach(element, getOrder) {
-      const engine = this.#engine;
-      const id = engine.nextAttach++;
-      engine.attached.push({ id, element, getOrder });
-      const onClick = (event) => {
-        if (typeof event.key === 'string') {
-          if (event.key !== 'Enter' && event.key !== ' ') return;
-          event.preventDefault();
-        }
-        click(engine, element, getOrder);
-      };
-      element.addEventListener('click', onClick);
-      // A <button> turns Enter and Space into clicks by itself.
-      const isButton = String(element.tagName).toLowerCase() === 'button';
-      if (!isButton) element.addEventListener('keydown', onClick);
-      return () => {
-        element.removeEventListener('click', onClick);
-        element.removeEventListener('keydown', onClick);
-        engine.attached = engine.attached.filter((a) => a.id !== id);
-      };
+      if (!platform.attach) throw platformError('attach() needs a DOM element; in a mini-program, bindPay(page) binds the Pay button');
+      return platform.attach(this.#engine, element, getOrder);
     }
 
     /**
@@ -598,41 +571,4 @@ export function guardClass(binding, platform) {
       if (engine.idle) engine.close();
     }
   };
-
-  /** One click on an attached element: lock at once, then pay. */
-  function click(engine, element, getOrder) {
-    let order;
-    let threw;
-    try {
-      order = getOrder();
-    } catch (error) {
-      threw = guardError('invalid_order', `getOrder() threw: ${describe(error)}`);
-    }
-    const orderNo = threw === undefined && typeof order?.orderNo === 'string' ? order.orderNo : undefined;
-    // Lock first, synchronously, before anything can yield to the event loop.
-    if (orderNo !== undefined) {
-      let button = engine.buttons.get(orderNo);
-      if (!button) {
-        button = new Button(element);
-        engine.buttons.set(orderNo, button);
-      }
-      button.lock();
-    }
-    let promise;
-    if (threw !== undefined) promise = Promise.reject(threw);
-    else {
-      const flight = engine.flights.get(orderNo);
-      // The very order in flight (a double click): nothing to start, nothing to allocate; its
-      // failure is reported once, by whoever started the flight.
-      if (flight !== undefined && flight[0] === order && flight[1] === order.content) return;
-      const paid = engine.pay(order);
-      promise = paid.promise;
-      if (paid.error && orderNo !== undefined) {
-        engine.buttons.get(orderNo)?.show(null);
-        engine.buttons.delete(orderNo);
-      }
-    }
-    // A click has no caller to reject to: failures go to the 'error' listeners.
-    promise.catch((error) => engine.emit('error', error));
-  }
 }

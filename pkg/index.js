@@ -16,6 +16,7 @@ import { platformError } from './errors.js';
 // The rest of the module graph, named here so that a browser loading the package unbundled
 // fetches it in one round trip, not one per level (shell → guard → platform). Bundlers drop these.
 import {} from './browser.js';
+import {} from './button.js';
 import {} from './canonical.js';
 import {} from './guard.js';
 import {} from './platform.js';

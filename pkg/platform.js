@@ -1,6 +1,6 @@
 // The platform pieces every flavour of the guard's JS driver (./guard.js) performs the core's
-// actions with: storage with its memory fallback, the transport with its time-out, the Pay
-// button. They decide nothing: the core does (src/core/step.rs names the actions). What only
+// actions with: storage with its memory fallback, the transport with its time-out (the Pay
+// button in a page is ./button.js, which the mini-program does not need). They decide nothing: the core does (src/core/step.rs names the actions). What only
 // browsers have (`localStorage`, the global request function, Web Locks, `BroadcastChannel`,
 // the page's visibility, `crypto`) is ./browser.js; the mini-program's pieces are its loader's
 // (pkg/miniprogram-src/). Nothing here names a browser global: the mini-program bundle
@@ -176,41 +176,5 @@ export class Transport {
     } finally {
       g.clearTimeout(timer);
     }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The Pay button: locked the moment a payment starts (disabled, `aria-busy="true"`,
-// `data-checkout-state="busy"`), showing the outcome when it ends: `disabled` and `aria-busy`
-// back to what they were, `data-checkout-state` naming the outcome. `paid` keeps it disabled.
-
-export const STATE_ATTRIBUTE = 'data-checkout-state';
-
-export class Button {
-  #saved;
-
-  constructor(element) {
-    this.element = element;
-  }
-
-  lock() {
-    const element = this.element;
-    this.#saved ??= { disabled: element.hasAttribute('disabled'), ariaBusy: element.getAttribute('aria-busy') };
-    element.setAttribute('disabled', '');
-    element.setAttribute('aria-busy', 'true');
-    element.setAttribute(STATE_ATTRIBUTE, 'busy');
-  }
-
-  /** `status`: the outcome's, or `null` (a refused call: back to plain "pay"). */
-  show(status) {
-    const element = this.element;
-    const saved = this.#saved ?? { disabled: element.hasAttribute('disabled'), ariaBusy: null };
-    this.#saved = undefined;
-    if (saved.disabled || status === 'paid') element.setAttribute('disabled', '');
-    else element.removeAttribute('disabled');
-    if (saved.ariaBusy === null) element.removeAttribute('aria-busy');
-    else element.setAttribute('aria-busy', saved.ariaBusy);
-    if (status === null || status === undefined) element.removeAttribute(STATE_ATTRIBUTE);
-    else element.setAttribute(STATE_ATTRIBUTE, status);
   }
 }

@@ -4,6 +4,7 @@
 // JS driver is ./guard.js, on the browser's platform pieces (./browser.js, ./platform.js); the
 // canonical JSON is ./canonical.js. None of them decides anything the core does not.
 import { TabLocks, browserStore, cryptoSeed, globalFetch, openChannel, watchVisibility } from './browser.js';
+import { adopt, attach } from './button.js';
 import { canonicalize, canonicalText } from './canonical.js';
 import { guardClass } from './guard.js';
 
@@ -21,6 +22,8 @@ export const browserPlatform = {
   locks: (store, owner) => new TabLocks(store, owner),
   channel: openChannel,
   watch: watchVisibility,
+  attach,
+  adopt,
 };
 
 /** The public API over the core's binding (usable once its wasm is bound). */

@@ -10,6 +10,7 @@ import { wrap } from './shell.js';
 import { platformError } from './errors.js';
 // The rest of the module graph in one round trip when unbundled (see ./index.js).
 import {} from './browser.js';
+import {} from './button.js';
 import {} from './canonical.js';
 import {} from './guard.js';
 import {} from './platform.js';

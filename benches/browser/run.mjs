@@ -49,6 +49,7 @@ const STARTUP_FILES = [
   '/pkg/errors.js',
   '/pkg/browser.js',
   '/pkg/platform.js',
+  '/pkg/button.js',
   '/pkg/canonical.js',
   '/pkg/guard.js',
   '/pkg/core.js',

@@ -3,21 +3,12 @@
 // platform's own classes are used where they exist; this compact version only where they are
 // missing, and only in the modules that require it (the global scope is left alone).
 //
-// It covers what the core's binding (pkg/core.js) uses: `new TextDecoder('utf-8', { ignoreBOM: true })`,
-// `decode(bytes)` (invalid sequences become U+FFFD) and `new TextEncoder()`, `encode(string)`,
-// `encodeInto(string, view)` (lone surrogates become U+FFFD, as in the standard).
+// It covers what the core's binding (pkg/core.js) uses, and no more (the bundle's size counts):
+// `new TextDecoder('utf-8', { ignoreBOM: true })`, `decode(bytes)` (invalid sequences become
+// U+FFFD) and `new TextEncoder()`, `encodeInto(string, view)` (lone surrogates become U+FFFD,
+// as in the standard).
 
 class Utf8Encoder {
-  get encoding() {
-    return 'utf-8';
-  }
-
-  encode(input = '') {
-    const string = String(input);
-    const bytes = new Uint8Array(string.length * 3);
-    return bytes.slice(0, this.encodeInto(string, bytes).written);
-  }
-
   encodeInto(input, view) {
     const string = String(input);
     let read = 0;
@@ -55,10 +46,6 @@ class Utf8Decoder {
   constructor(label = 'utf-8', options = {}) {
     if (!/^utf-?8$/i.test(String(label))) throw new RangeError(`only utf-8 is supported, not ${label}`);
     this.ignoreBOM = Boolean(options && options.ignoreBOM);
-  }
-
-  get encoding() {
-    return 'utf-8';
   }
 
   decode(input) {

@@ -230,7 +230,7 @@ test('visibility: "the buyer is back" on visible and on a back-forward restore o
 
 test('button: locked busy, then the outcome shown; paid stays disabled; the page\'s own attributes come back', async () => {
   const seen = await page.evaluate(async () => {
-    const { Button, STATE_ATTRIBUTE } = await import('/pkg/platform.js');
+    const { Button, STATE_ATTRIBUTE } = await import('/pkg/button.js');
     const state = (el) => [el.hasAttribute('disabled'), el.getAttribute('aria-busy'), el.getAttribute(STATE_ATTRIBUTE)];
     const make = () => document.body.appendChild(document.createElement('button'));
     const out = {};

@@ -143,6 +143,7 @@ fn size_rows() -> Result<Value, String> {
         "pkg/guard.js",
         "pkg/canonical.js",
         "pkg/platform.js",
+        "pkg/button.js",
         "pkg/errors.js",
     ] {
         layer += sizes(&root().join(file))?;

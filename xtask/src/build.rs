@@ -227,10 +227,21 @@ pub fn bundle_commonjs(
 
 /// `pkg/errors.js`, the one place the package's JS makes and recognises its errors, as
 /// CommonJS at `out`: for the mini-program bundle, whose files are CommonJS (node.cjs has it in
-/// its bundle, [`shell_commonjs`]).
+/// its bundle, [`shell_commonjs`]). Through `pkg/miniprogram-src/errors.mjs`, which sets
+/// `module.exports` itself (no ES-module interop in the output).
 pub fn write_errors_commonjs(out: &Path) -> Result<(), String> {
-    bundle_commonjs("pkg/errors.js", out, "es2018", &[])
+    bundle_commonjs(
+        "pkg/miniprogram-src/errors.mjs",
+        out,
+        "es2018",
+        &[COMMONJS_ENTRY],
+    )
 }
+
+/// For an ES-module entry that sets `module.exports` itself (the mini-program's driver and
+/// errors): esbuild's warning that `module` is then the output's CommonJS variable, which is the
+/// point.
+pub const COMMONJS_ENTRY: &str = "--log-override:commonjs-variable-in-esm=silent";
 
 /// What `pkg/node.cjs` needs of the package's ES modules (`pkg/node-shell.mjs`: the API of
 /// `pkg/shell.js` over the core's binding, and the errors) as one CommonJS module,
