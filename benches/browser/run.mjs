@@ -107,6 +107,7 @@ async function browserBenches(results) {
       results[key] = {
         loads,
         firstRequestMs: median(runs.map((r) => r.firstRequestMs)),
+        requestFloorMs: median(runs.map((r) => r.requestFloorMs)),
         importMs: median(runs.map((r) => r.importMs)),
         wasmMs: median(runs.map((r) => r.wasmMs)),
         constructMs: median(runs.map((r) => r.constructMs)),

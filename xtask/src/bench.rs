@@ -390,6 +390,13 @@ fn guard_tables(t: &mut String, r: &Value) {
     );
     let _ = writeln!(
         t,
+        "  one request's floor here (a tiny module, cold): {}; the bundled load makes two in turn (the JS, then the wasm it loads): JS arrived at {}, the wasm's request {}",
+        ms(&s["chromiumBundled"]["requestFloorMs"]),
+        ms(&s["chromiumBundled"]["jsArrivedMs"]),
+        ms(&s["chromiumBundled"]["wasmFetchMs"])
+    );
+    let _ = writeln!(
+        t,
         "  Node {}, {} fresh processes: require + instantiate {}, new CheckoutGuard {}",
         s["node"]["node"].as_str().unwrap_or(""),
         s["node"]["runs"],

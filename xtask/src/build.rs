@@ -238,8 +238,8 @@ pub fn write_errors_commonjs(out: &Path) -> Result<(), String> {
     )
 }
 
-/// For an ES-module entry that sets `module.exports` itself (the mini-program's driver and
-/// errors): esbuild's warning that `module` is then the output's CommonJS variable, which is the
+/// For an ES-module entry that sets `module.exports` itself (node.cjs's shell, the
+/// mini-program's driver and errors): esbuild's warning that `module` is then the output's CommonJS variable, which is the
 /// point.
 pub const COMMONJS_ENTRY: &str = "--log-override:commonjs-variable-in-esm=silent";
 
@@ -267,6 +267,7 @@ fn shell_commonjs() -> Result<(), String> {
             "--minify-whitespace",
             "--minify-syntax",
             "--log-override:empty-import-meta=silent",
+            COMMONJS_ENTRY,
         ],
     )?;
     let text = fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
