@@ -37,29 +37,33 @@ export function bound() {
   return wasm !== undefined;
 }
 
+/** The byte length of the second text of the last `put` (no array per call: the click path). */
+let nextLength = NONE;
+
 /**
- * Writes `texts` (strings, or `undefined` for none) into the wasm's input buffer: their byte
- * lengths, in order. `extra` bytes (the seed) follow them.
+ * Writes `first`, then `next` (strings, or `undefined` for none), then the `extra` bytes (the
+ * seed; with no `next`) into the wasm's input buffer: `first`'s byte length, `next`'s left in
+ * `nextLength`.
  */
-function put(texts, extra) {
-  let room = extra ? extra.length : 0;
-  for (const text of texts) if (text !== undefined) room += text.length * MAX_BYTES;
-  const start = wasm.cg_input(room);
+function put(first, next, extra) {
+  const start = wasm.cg_input(room(first) + room(next) + (extra ? extra.length : 0));
   // After cg_input, which may have grown the memory (and detached an older view).
-  const view = new Uint8Array(wasm.memory.buffer, start, room);
-  const lengths = [];
-  let at = 0;
-  for (const text of texts) {
-    if (text === undefined) {
-      lengths.push(NONE);
-      continue;
-    }
-    const { written } = encoder.encodeInto(text, at ? view.subarray(at) : view);
-    lengths.push(written);
-    at += written;
-  }
+  const view = new Uint8Array(wasm.memory.buffer, start);
+  const length = write(view, 0, first);
+  const at = length === NONE ? 0 : length;
+  nextLength = write(view, at, next);
   if (extra) view.set(extra, at);
-  return lengths;
+  return length;
+}
+
+/** The most bytes `text` can take as UTF-8. */
+function room(text) {
+  return text === undefined ? 0 : text.length * MAX_BYTES;
+}
+
+/** Writes `text` at `at` of `view`: the bytes written, or `NONE` for no text. */
+function write(view, at, text) {
+  return text === undefined ? NONE : encoder.encodeInto(text, at ? view.subarray(at) : view).written;
 }
 
 /** The text an export answered with: `length` bytes of the output buffer. */
@@ -73,8 +77,7 @@ export class Core {
 
   /** Throws the refusal's JSON text, `{"error":{"code","message"}}`, as the core words it. */
   constructor(options, seed) {
-    const [length] = put([options], seed);
-    const pointer = wasm.cg_new(length, seed.length);
+    const pointer = wasm.cg_new(put(options, undefined, seed), seed.length);
     if (pointer === 0) throw taken(wasm.cg_output_len());
     this.#pointer = pointer;
     finalization?.register(this, pointer, this);
@@ -97,23 +100,23 @@ export class Core {
   }
 
   wouldStart(orderNo) {
-    return wasm.cg_would_start(this.#pointer, ...put([orderNo])) !== 0;
+    return wasm.cg_would_start(this.#pointer, put(orderNo)) !== 0;
   }
 
   pay(orderNo, canonical, caller, now) {
-    return taken(wasm.cg_pay(this.#pointer, ...put([orderNo, canonical]), caller, now));
+    return taken(wasm.cg_pay(this.#pointer, put(orderNo, canonical), nextLength, caller, now));
   }
 
   submit(canonical, caller, now) {
-    return taken(wasm.cg_submit(this.#pointer, ...put([canonical]), caller, now));
+    return taken(wasm.cg_submit(this.#pointer, put(canonical), caller, now));
   }
 
   resume(orderNo, now) {
-    return taken(wasm.cg_resume(this.#pointer, ...put([orderNo]), now));
+    return taken(wasm.cg_resume(this.#pointer, put(orderNo), now));
   }
 
   forget(orderNo, now) {
-    return taken(wasm.cg_forget(this.#pointer, ...put([orderNo]), now));
+    return taken(wasm.cg_forget(this.#pointer, put(orderNo), now));
   }
 
   timer(now) {
@@ -125,12 +128,12 @@ export class Core {
   }
 
   heard(message, now) {
-    return taken(wasm.cg_heard(this.#pointer, ...put([message]), now));
+    return taken(wasm.cg_heard(this.#pointer, put(message), now));
   }
 
   replied(id, status, retryAfter, body, now) {
-    const [retry, text] = put([retryAfter ?? undefined, body]);
-    return taken(wasm.cg_replied(this.#pointer, id, status, retry, text, now));
+    const retry = put(retryAfter ?? undefined, body);
+    return taken(wasm.cg_replied(this.#pointer, id, status, retry, nextLength, now));
   }
 
   lost(id, now) {
@@ -138,7 +141,7 @@ export class Core {
   }
 
   stored(id, text, now) {
-    return taken(wasm.cg_stored(this.#pointer, id, ...put([text ?? undefined]), now));
+    return taken(wasm.cg_stored(this.#pointer, id, put(text ?? undefined), now));
   }
 
   locked(id, acquired, now) {
@@ -146,11 +149,11 @@ export class Core {
   }
 
   launched(id, result, now) {
-    return taken(wasm.cg_launched(this.#pointer, id, ...put([result]), now));
+    return taken(wasm.cg_launched(this.#pointer, id, put(result), now));
   }
 }
 
 /** Lowercase hex SHA-256 of `text` (the canonical JSON): a fingerprint. */
 export function sha256Hex(text) {
-  return taken(wasm.cg_sha256(...put([text])));
+  return taken(wasm.cg_sha256(put(text)));
 }

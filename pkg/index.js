@@ -9,7 +9,7 @@
 // compiled module). A guard made before the wasm is ready is usable at once: its calls run
 // when the wasm is. `canonicalize` and `fingerprint` are synchronous: before the wasm is ready
 // they throw a `platform` error that says to `await init()`.
-import { Core, sha256Hex } from './core.js';
+import { Core, bound, sha256Hex } from './core.js';
 import { init as load, initSync as loadSync } from './load.js';
 import { wrap } from './shell.js';
 import { platformError } from './errors.js';
@@ -23,28 +23,15 @@ import {} from './platform.js';
 
 const api = wrap({ Core, sha256Hex });
 const NOT_READY = 'checkout-guard: the wasm is not loaded yet: `await init()` (or call initSync()) before canonicalize or fingerprint';
-let ready = false;
-let loading;
-
-function loaded() {
-  ready = true;
-}
 
 /** Fetches and instantiates the wasm, once; `module_or_path` as ./load.js takes it. */
 export function init(options) {
-  loading ??= load(options).then(loaded, (error) => {
-    loading = undefined;
-    throw error;
-  });
-  return loading;
+  return load(options);
 }
 
 /** Instantiates the wasm synchronously from bytes or a compiled `WebAssembly.Module`. */
 export function initSync(options) {
-  if (!ready) {
-    loadSync(options);
-    loaded();
-  }
+  loadSync(options);
 }
 
 /**
@@ -60,7 +47,7 @@ export class CheckoutGuard {
   #setup = [];
 
   constructor(options) {
-    if (ready) {
+    if (bound()) {
       this.#guard = new api.CheckoutGuard(options);
     } else {
       this.#options = options;
@@ -175,12 +162,12 @@ export class CheckoutGuard {
 }
 
 export function canonicalize(value) {
-  if (!ready) throw platformError(NOT_READY);
+  if (!bound()) throw platformError(NOT_READY);
   return api.canonicalize(value);
 }
 
 export function fingerprint(value) {
-  if (!ready) throw platformError(NOT_READY);
+  if (!bound()) throw platformError(NOT_READY);
   return api.fingerprint(value);
 }
 

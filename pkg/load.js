@@ -26,19 +26,26 @@ async function instantiate(source) {
 
 let loading;
 
-/** Fetches (by default) and instantiates the wasm, once; after a failure, the next call tries again. */
+/**
+ * Fetches (by default) and instantiates the wasm, once: later calls return the same promise;
+ * after a failure, the next call tries again.
+ */
 export function init(options) {
-  if (bound()) return Promise.resolve();
-  loading ??= (async () => {
-    let source = unwrap(options, 'module_or_path') ?? new URL('./gen/web/checkout_guard_bg.wasm', import.meta.url);
-    if (typeof source === 'string' || source instanceof URL || (typeof Request === 'function' && source instanceof Request)) source = fetch(source);
-    const instance = await instantiate(await source);
-    if (!bound()) bind(instance.exports);
-  })();
-  loading.catch(() => {
-    loading = undefined;
-  });
+  if (loading === undefined) {
+    loading = bound() ? Promise.resolve() : fetchAndBind(options);
+    loading.catch(() => {
+      loading = undefined;
+    });
+  }
   return loading;
+}
+
+async function fetchAndBind(options) {
+  let source = unwrap(options, 'module_or_path') ?? new URL('./gen/web/checkout_guard_bg.wasm', import.meta.url);
+  if (typeof source === 'string' || source instanceof URL || (typeof Request === 'function' && source instanceof Request)) source = fetch(source);
+  const instance = await instantiate(await source);
+  // initSync may have bound one meanwhile: the guards made since use that one.
+  if (!bound()) bind(instance.exports);
 }
 
 /** Instantiates the wasm synchronously from bytes or a compiled `WebAssembly.Module`. */

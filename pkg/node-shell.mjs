@@ -5,9 +5,9 @@
 // taken: node.cjs reads the wasm from disk itself, so the `fetch` and `import.meta.url` loader
 // is left out of the bundle. It sets `module.exports` itself, so esbuild writes no ES-module
 // interop around it.
-import { Core, sha256Hex } from './core.js';
+import { Core, bound, sha256Hex } from './core.js';
 import { initSync } from './load.js';
 import { wrap } from './shell.js';
 import { CheckoutGuardError, isCheckoutGuardError } from './errors.js';
 
-module.exports = { api: wrap({ Core, sha256Hex }), initSync, CheckoutGuardError, isCheckoutGuardError };
+module.exports = { api: wrap({ Core, sha256Hex }), bound, initSync, CheckoutGuardError, isCheckoutGuardError };

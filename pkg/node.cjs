@@ -10,7 +10,6 @@ const { createRequire } = require('module');
 // so that every Node the package supports can require it.
 const shell = require('./gen/shell.cjs');
 const api = shell.api;
-let ready = false;
 
 /** The package's wasm (the web build's copy: the same bytes). */
 function readWasm() {
@@ -30,10 +29,9 @@ function readWasm() {
 }
 
 function initSync(options) {
-  if (!ready) {
+  if (!shell.bound()) {
     const source = options && options.module;
     shell.initSync({ module: source === undefined ? readWasm() : source });
-    ready = true;
   }
 }
 

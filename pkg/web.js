@@ -4,7 +4,7 @@
 //   await init({ module_or_path: '/assets/checkout_guard_bg.wasm' });   // URL, Response,
 //                                                                        // bytes or Module
 // `initSync({ module })` takes bytes or a compiled `WebAssembly.Module` synchronously.
-import { Core, sha256Hex } from './core.js';
+import { Core, bound, sha256Hex } from './core.js';
 import { init as load, initSync as loadSync } from './load.js';
 import { wrap } from './shell.js';
 import { platformError } from './errors.js';
@@ -16,7 +16,6 @@ import {} from './guard.js';
 import {} from './platform.js';
 
 const api = wrap({ Core, sha256Hex });
-let ready = false;
 
 /** Used before `init`: a `CheckoutGuardError` that says what to do, not a TypeError from the unbound core. */
 const NOT_READY = 'checkout-guard/web: call init() (or initSync()) before using the guard';
@@ -24,30 +23,28 @@ const NOT_READY = 'checkout-guard/web: call init() (or initSync()) before using 
 /** Also exported by name, as from the package's root entry. */
 export { init };
 
-export default async function init(options) {
-  await load(options);
-  ready = true;
+export default function init(options) {
+  return load(options);
 }
 
 export function initSync(options) {
   loadSync(options);
-  ready = true;
 }
 
 export class CheckoutGuard extends api.CheckoutGuard {
   constructor(options) {
-    if (!ready) throw platformError(NOT_READY);
+    if (!bound()) throw platformError(NOT_READY);
     super(options);
   }
 }
 
 export function canonicalize(value) {
-  if (!ready) throw platformError(NOT_READY);
+  if (!bound()) throw platformError(NOT_READY);
   return api.canonicalize(value);
 }
 
 export function fingerprint(value) {
-  if (!ready) throw platformError(NOT_READY);
+  if (!bound()) throw platformError(NOT_READY);
   return api.fingerprint(value);
 }
 export { CheckoutGuardError, isCheckoutGuardError } from './errors.js';

@@ -54,6 +54,13 @@ test("a refusal is the core's JSON text; a guard answers with batches", () => {
   assert.equal(send.method, 'GET');
   assert.equal(send.url, '/api/orders/A1/payment');
   core.free();
+  // The empty text is a text, not its absence: a stored record that cannot be read.
+  const other = new Core('{}', new Uint8Array(32).fill(8));
+  const locking = JSON.parse(other.pay('A1', '{"a":1}', 1, 1_000_000)).do.find((action) => action.op === 'lock');
+  const reading = JSON.parse(other.locked(locking.id, true, 1_000_001)).do.find((action) => action.op === 'get');
+  const rejected = JSON.parse(other.stored(reading.id, '', 1_000_002)).do.find((action) => action.op === 'emit');
+  assert.equal(rejected.event.type, 'recordRejected');
+  other.free();
 });
 
 test('a freed guard, a null guard and lengths beyond the input trap', () => {
