@@ -3,7 +3,7 @@
 // code in its batch, src/core/step.rs). `CheckoutGuardError` is not a class they are built
 // from: `instanceof CheckoutGuardError` and `isCheckoutGuardError(e)` recognise them by shape,
 // which also holds for errors from another copy of the package (two bundles on one page) and
-// from the mini-program build's wasm (`src/wasm/errors.rs`).
+// from the mini-program build (its `errors.js` is this file, bundled).
 // `cargo xtask build` bundles it as CommonJS for node.cjs (in `gen/shell.cjs`) and for the
 // mini-program bundle (`errors.js` there): edit it here only.
 
