@@ -7,8 +7,8 @@
 //! mode, so keys are unpredictable to anyone who does not know the seed, never repeat within a
 //! guard, and tests are deterministic with a fixed seed.
 
+use super::sha256::Sha256;
 use crate::prelude::*;
-use sha2::{Digest, Sha256};
 
 /// A deterministic stream of unpredictable bytes from a secret seed.
 #[derive(Clone)]
@@ -36,10 +36,10 @@ impl Entropy {
     pub fn next_block(&mut self) -> [u8; 32] {
         let mut hasher = Sha256::new();
         hasher.update(b"checkout-guard/entropy/v1");
-        hasher.update(self.seed);
-        hasher.update(self.counter.to_le_bytes());
+        hasher.update(&self.seed);
+        hasher.update(&self.counter.to_le_bytes());
         self.counter = self.counter.wrapping_add(1);
-        hasher.finalize().into()
+        hasher.finish()
     }
 
     /// 16 bytes as 32 lowercase hex digits: a fresh idempotency key's text.

@@ -19,7 +19,6 @@
 use super::json::{self, Json};
 use crate::prelude::*;
 use core::fmt;
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 /// How deeply objects and arrays may nest. An order is a few levels deep; the limit keeps a
@@ -129,7 +128,7 @@ pub fn fingerprint_json(json: &str) -> Result<Fingerprint, FingerprintError> {
 
 /// SHA-256 of `bytes` (text already in canonical form), as a fingerprint.
 pub fn sha256_hex(bytes: &[u8]) -> Fingerprint {
-    Fingerprint(hex(&Sha256::digest(bytes)))
+    Fingerprint(hex(&super::sha256::digest(bytes)))
 }
 
 /// Lowercase hex of `bytes`.

@@ -4,6 +4,7 @@
 //! - [`ids`]: order numbers, idempotency keys, attempt ids, validated at the edge.
 //! - [`json`]: the core's own JSON reader and writer (no serde in the wasm).
 //! - [`fingerprint`]: RFC 8785 canonical JSON and its SHA-256, the order's identity.
+//! - [`sha256`]: SHA-256, small for the wasm.
 //! - [`entropy`]: keys and jitter from a seed the shell supplies.
 //! - [`record`]: the versioned per-order record the shell persists.
 //! - [`submission`]: the record of which business order one submission made.
@@ -24,6 +25,7 @@ pub mod machine;
 pub mod map;
 pub mod record;
 pub mod schedule;
+pub mod sha256;
 pub mod step;
 pub mod storage;
 pub mod submission;

@@ -20,7 +20,7 @@
 //! the JS sees a `RuntimeError`, never a guess. The texts are UTF-8 by construction (see
 //! `Texts::text`).
 //!
-//! The module is the core, sha2 and the allocator.
+//! The module is the core (with its own SHA-256, `core::sha256`) and the allocator.
 
 use crate::core::fingerprint;
 use crate::core::machine::{LaunchResult, LockResult};

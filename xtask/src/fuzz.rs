@@ -54,6 +54,10 @@ const TARGETS: &[Target] = &[
         name: "server_requests",
         max_len: 8192,
     },
+    Target {
+        name: "sha256",
+        max_len: 4096,
+    },
 ];
 
 /// What one target's run came to.
