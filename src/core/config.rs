@@ -3,6 +3,7 @@
 
 use super::json::{push_u64, Object, Raw};
 use super::schedule::PollConfig;
+use crate::core::json::concat;
 use crate::prelude::*;
 use core::fmt;
 use thiserror::Error;
@@ -26,7 +27,7 @@ impl ConfigError {
 
     /// ``"invalid option `{option}`: {reason}"``, built without `core::fmt`.
     pub fn message(&self) -> String {
-        ["invalid option `", &self.option, "`: ", &self.reason].concat()
+        concat(&["invalid option `", &self.option, "`: ", &self.reason])
     }
 }
 
@@ -97,7 +98,7 @@ impl Config {
         let object = Object::parse(json).map_err(|e| {
             ConfigError::new(
                 "options",
-                &["must be a JSON object (", &e.message(), ")"].concat(),
+                &concat(&["must be a JSON object (", &e.message(), ")"]),
             )
         })?;
         Config::from_object(&object, &[])
@@ -117,7 +118,7 @@ impl Config {
                 config.poll = PollConfig::default();
                 for (name, value) in members(&poll) {
                     set_poll(&mut config.poll, name, value)
-                        .map_err(|reason| ConfigError::new(&["poll.", name].concat(), reason))?;
+                        .map_err(|reason| ConfigError::new(&concat(&["poll.", name]), reason))?;
                 }
             } else {
                 config

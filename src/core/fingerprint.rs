@@ -17,6 +17,7 @@
 //! ([`canonicalize`], [`fingerprint`]: the reference backend and the tests).
 
 use super::json::{self, Json};
+use crate::core::json::concat;
 use crate::prelude::*;
 use core::fmt;
 use thiserror::Error;
@@ -39,7 +40,7 @@ impl FingerprintError {
     pub fn message(&self) -> String {
         match self {
             FingerprintError::InvalidJson(why) => {
-                ["order content is not valid JSON: ", why].concat()
+                concat(&["order content is not valid JSON: ", why])
             }
             FingerprintError::TooDeep => "order content nests deeper than 64 levels".to_owned(),
         }

@@ -1,6 +1,7 @@
 //! The identifiers the guard handles, each validated once at the edge so the machine never
 //! sees a malformed one.
 
+use crate::core::json::concat;
 use crate::prelude::*;
 use core::fmt;
 use thiserror::Error;
@@ -17,7 +18,7 @@ pub struct IdError {
 impl IdError {
     /// `"invalid {what}: {reason}"`, built without `core::fmt`.
     pub fn message(&self) -> String {
-        ["invalid ", self.what, ": ", self.reason].concat()
+        concat(&["invalid ", self.what, ": ", self.reason])
     }
 }
 

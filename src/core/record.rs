@@ -17,6 +17,7 @@ use super::fingerprint::Fingerprint;
 use super::ids::{AttemptId, IdempotencyKey, OrderNo};
 use super::json::{self, Fields, Object, Raw, Writer};
 use super::time::Millis;
+use crate::core::json::concat;
 use crate::prelude::*;
 use core::fmt;
 use thiserror::Error;
@@ -38,7 +39,7 @@ pub const MAX_PREPAY_BYTES: usize = 4096;
 /// The scope (e.g. a hash of the buyer's id) is part of the key so that one buyer on a shared
 /// device never sees another's record.
 pub fn storage_key(namespace: &str, scope: &str, order_no: &OrderNo) -> String {
-    [KEY_PREFIX, namespace, "/", scope, "/", order_no.as_str()].concat()
+    concat(&[KEY_PREFIX, namespace, "/", scope, "/", order_no.as_str()])
 }
 
 /// How far an order has got, as far as this browser knows.
@@ -169,32 +170,28 @@ impl RecordError {
     /// The error's text, built without `core::fmt` (it reaches the page in events).
     pub fn message(&self) -> String {
         match self {
-            RecordError::Corrupt(why) => ["corrupt record: ", why].concat(),
-            RecordError::FutureVersion(v) => [
+            RecordError::Corrupt(why) => concat(&["corrupt record: ", why]),
+            RecordError::FutureVersion(v) => concat(&[
                 "record format version ",
                 &json::decimal(*v),
                 " is newer than this build's (1)",
-            ]
-            .concat(),
-            RecordError::Foreign(what) => ["record belongs to another ", what].concat(),
+            ]),
+            RecordError::Foreign(what) => concat(&["record belongs to another ", what]),
         }
     }
 
     /// `Corrupt`, for a member that is missing or of the wrong kind.
     pub(crate) fn field(name: &str) -> RecordError {
-        RecordError::Corrupt(["missing or invalid `", name, "`"].concat())
+        RecordError::Corrupt(concat(&["missing or invalid `", name, "`"]))
     }
 
     /// `Corrupt`, for a text over `limit` bytes.
     pub(crate) fn too_large(len: usize, limit: usize) -> RecordError {
-        RecordError::Corrupt(
-            [
-                &json::decimal(len as u64),
-                " bytes is larger than ",
-                &json::decimal(limit as u64),
-            ]
-            .concat(),
-        )
+        RecordError::Corrupt(concat(&[
+            &json::decimal(len as u64),
+            " bytes is larger than ",
+            &json::decimal(limit as u64),
+        ]))
     }
 }
 
@@ -226,9 +223,10 @@ pub(crate) fn open<'a>(
         return Err(RecordError::FutureVersion(version));
     }
     if version != RECORD_VERSION {
-        return Err(RecordError::Corrupt(
-            ["unknown version ", &json::decimal(version)].concat(),
-        ));
+        return Err(RecordError::Corrupt(concat(&[
+            "unknown version ",
+            &json::decimal(version),
+        ])));
     }
     if object.get("scope").and_then(Raw::as_str).as_deref() != Some(scope) {
         return Err(RecordError::Foreign("scope"));
@@ -238,9 +236,11 @@ pub(crate) fn open<'a>(
         return Err(RecordError::Foreign(what));
     }
     if let Some(name) = object.unknown(members) {
-        return Err(RecordError::Corrupt(
-            ["unknown member `", name, "`"].concat(),
-        ));
+        return Err(RecordError::Corrupt(concat(&[
+            "unknown member `",
+            name,
+            "`",
+        ])));
     }
     Ok(object)
 }

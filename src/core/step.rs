@@ -45,6 +45,7 @@ use super::machine::{
 };
 use super::storage::{Awaiting, StorageOp};
 use super::time::Millis;
+use crate::core::json::concat;
 use crate::prelude::*;
 use alloc::collections::VecDeque;
 use thiserror::Error;
@@ -67,7 +68,7 @@ impl StepError {
     fn option(option: &str, reason: &str) -> StepError {
         StepError::new(
             "invalid_options",
-            ["invalid option `", option, "`: ", reason].concat(),
+            concat(&["invalid option `", option, "`: ", reason]),
         )
     }
 
@@ -135,7 +136,7 @@ impl Step {
         let object = Object::parse(options).map_err(|e| {
             StepError::option(
                 "options",
-                &["must be an object (", &e.message(), ")"].concat(),
+                &concat(&["must be an object (", &e.message(), ")"]),
             )
         })?;
         let mut namespace = "default".to_owned();
@@ -515,7 +516,7 @@ fn callers_json(callers: &[CallerId]) -> String {
 
 fn order_no_of(text: &str) -> Result<OrderNo, StepError> {
     OrderNo::parse(text)
-        .map_err(|e| StepError::new("invalid_order", ["orderNo: ", &e.message()].concat()))
+        .map_err(|e| StepError::new("invalid_order", concat(&["orderNo: ", &e.message()])))
 }
 
 /// Another tab's `{"orderNo","status"}` message as an input; anything else is ignored.
@@ -573,7 +574,7 @@ fn endpoints_of(value: Raw<'_>) -> Result<Endpoints, StepError> {
             .filter(|u| !u.is_empty() && names_order(u) == templated);
         match (slot, url) {
             (Some(slot), Some(url)) => *slot = url,
-            _ => return Err(StepError::option(&["endpoints.", name].concat(), reason)),
+            _ => return Err(StepError::option(&concat(&["endpoints.", name]), reason)),
         }
     }
     Ok(endpoints)

@@ -11,6 +11,7 @@ use super::ids::{IdempotencyKey, OrderNo};
 use super::json::{Fields, Object, Writer};
 use super::record::{millis, open, RecordError, KEY_PREFIX, RECORD_VERSION};
 use super::time::Millis;
+use crate::core::json::concat;
 use crate::prelude::*;
 
 /// Longest submission record accepted from storage (bytes): a few hundred is usual.
@@ -19,15 +20,14 @@ pub const MAX_SUBMISSION_BYTES: usize = 2048;
 /// The storage key of the submission with `fingerprint`. `submit:` and 64 hex digits make 71
 /// characters, longer than any order number (64 at most), so it never meets an order's key.
 pub fn submission_key(namespace: &str, scope: &str, fingerprint: &Fingerprint) -> String {
-    [
+    concat(&[
         KEY_PREFIX,
         namespace,
         "/",
         scope,
         "/submit:",
         fingerprint.as_str(),
-    ]
-    .concat()
+    ])
 }
 
 /// What one submission of the order form is known to have made.

@@ -18,6 +18,7 @@ use super::ids::{AttemptId, OrderNo};
 use super::json::{self, Fields, JsonError, Object, Raw, Writer};
 use super::record::Prepay;
 use super::time::Millis;
+use crate::core::json::concat;
 use crate::prelude::*;
 use core::fmt;
 use thiserror::Error;
@@ -44,7 +45,7 @@ pub struct ContractError(pub String);
 impl ContractError {
     /// The error's text, built without `core::fmt`.
     pub fn message(&self) -> String {
-        ["server reply breaks the contract: ", &self.0].concat()
+        concat(&["server reply breaks the contract: ", &self.0])
     }
 }
 
@@ -306,7 +307,8 @@ pub fn parse_retry_after(header: Option<&str>) -> Option<u64> {
     // Clamped in whole seconds, then scaled: the figure `saturating_mul(1000).min(..)` gives
     // (the limit is whole seconds), without the 128-bit multiply of its overflow check.
     const _: () = assert!(MAX_RETRY_AFTER_MS % 1000 == 0);
-    let seconds: u64 = header?.trim().parse().ok()?;
+    // delta-seconds (RFC 9110: `1*DIGIT`) with the optional white space around a field value.
+    let seconds = json::parse_u64(header?.trim_matches([' ', '\t']))?;
     Some(seconds.min(MAX_RETRY_AFTER_MS / 1000) * 1000)
 }
 
@@ -315,18 +317,21 @@ fn invalid(what: impl Into<String>) -> ContractError {
 }
 
 fn unexpected(status: u16) -> ContractError {
-    invalid(["unexpected status ", &json::decimal(u64::from(status))].concat())
+    invalid(concat(&[
+        "unexpected status ",
+        &json::decimal(u64::from(status)),
+    ]))
 }
 
 /// A member the contract requires is missing or of the wrong kind.
 fn missing(name: &str) -> ContractError {
-    invalid(["missing or invalid `", name, "`"].concat())
+    invalid(concat(&["missing or invalid `", name, "`"]))
 }
 
 /// The body as a JSON object, or an error starting with `what`.
 fn body_object<'b, 'a>(body: &'b Body<'a>, what: &str) -> Result<&'b Object<'a>, ContractError> {
     body.as_ref()
-        .map_err(|e| invalid([what, &e.message()].concat()))
+        .map_err(|e| invalid(concat(&[what, &e.message()])))
 }
 
 /// A string member the contract requires: there, not `null`, and a string.
@@ -338,7 +343,7 @@ fn required_str(o: &Object<'_>, name: &'static str) -> Result<String, ContractEr
 
 /// `text` in double quotes, for messages (a reply's value, never escaped).
 fn quoted(text: &str) -> String {
-    ["\"", text, "\""].concat()
+    concat(&["\"", text, "\""])
 }
 
 fn error_code(body: &Body<'_>) -> String {
@@ -363,9 +368,10 @@ fn attempt(
     reused: bool,
 ) -> Result<Attempt, ContractError> {
     if wire_order != order_no.as_str() {
-        return Err(invalid(
-            ["reply is for order ", &quoted(wire_order)].concat(),
-        ));
+        return Err(invalid(concat(&[
+            "reply is for order ",
+            &quoted(wire_order),
+        ])));
     }
     Ok(Attempt {
         attempt_id: attempt_id(id)?,
@@ -397,7 +403,7 @@ pub(crate) fn create_reply(
         409 => match error_code(body).as_str() {
             "in_progress" => CreateReply::InProgress { retry_after_ms },
             "already_paid" => CreateReply::AlreadyPaid,
-            code => CreateReply::Invalid(invalid(["409 with error ", &quoted(code)].concat())),
+            code => CreateReply::Invalid(invalid(concat(&["409 with error ", &quoted(code)]))),
         },
         422 if error_code(body) == "key_reused" => CreateReply::KeyReused,
         429 | 500..=599 => CreateReply::Unavailable { retry_after_ms },
@@ -453,15 +459,12 @@ pub(crate) fn status_reply(
         429 | 500..=599 => StatusReply::Unavailable {
             retry_after_ms: parse_retry_after(reply.retry_after),
         },
-        status => StatusReply::Invalid(invalid(
-            [
-                "status endpoint answered ",
-                &json::decimal(u64::from(status)),
-                " ",
-                &error_code(body),
-            ]
-            .concat(),
-        )),
+        status => StatusReply::Invalid(invalid(concat(&[
+            "status endpoint answered ",
+            &json::decimal(u64::from(status)),
+            " ",
+            &error_code(body),
+        ]))),
     }
 }
 
@@ -474,20 +477,21 @@ fn parse_status_body(body: &Body<'_>, order_no: &OrderNo) -> Result<OrderStatus,
     let wire_prepay = o.object("prepay").map_err(missing)?;
     let wire_expires = o.number("expiresAt").map_err(missing)?;
     if wire_order != order_no.as_str() {
-        return Err(invalid(
-            ["status is for order ", &quoted(&wire_order)].concat(),
-        ));
+        return Err(invalid(concat(&[
+            "status is for order ",
+            &quoted(&wire_order),
+        ])));
     }
     let id = || {
         wire_attempt
             .as_deref()
-            .ok_or_else(|| invalid([status.as_str(), " without attemptId"].concat()))
+            .ok_or_else(|| invalid(concat(&[status.as_str(), " without attemptId"])))
             .and_then(attempt_id)
     };
     Ok(match status.as_str() {
         "none" => OrderStatus::None,
         "unpaid" => {
-            let need = |field: &str| invalid(["unpaid without ", field].concat());
+            let need = |field: &str| invalid(concat(&["unpaid without ", field]));
             OrderStatus::Unpaid(attempt(
                 order_no,
                 &wire_order,
@@ -504,7 +508,7 @@ fn parse_status_body(body: &Body<'_>, order_no: &OrderNo) -> Result<OrderStatus,
         "paid" => OrderStatus::Paid(wire_attempt.as_deref().map(attempt_id).transpose()?),
         "closed" => OrderStatus::Closed(id()?),
         "failed" => OrderStatus::Failed(id()?),
-        other => return Err(invalid(["unknown status ", &quoted(other)].concat())),
+        other => return Err(invalid(concat(&["unknown status ", &quoted(other)]))),
     })
 }
 
@@ -667,6 +671,10 @@ mod tests {
             None
         );
         assert_eq!(parse_retry_after(None), None);
+        assert_eq!(parse_retry_after(Some("\t0")), Some(0));
+        for bad in ["", " ", "+5", "-1", "1.5", "5s", "18446744073709551616"] {
+            assert_eq!(parse_retry_after(Some(bad)), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::{
 use crate::core::fingerprint::Fingerprint;
 use crate::core::ids::OrderNo;
 use crate::core::json;
+use crate::core::json::concat;
 use crate::core::machine::{Action, Input, RequestId};
 use crate::prelude::*;
 
@@ -75,9 +76,9 @@ impl Endpoints {
     pub fn under(base: &str) -> Endpoints {
         let base = base.trim_end_matches('/');
         Endpoints {
-            create: [base, DEFAULT_CREATE].concat(),
-            status: [base, DEFAULT_STATUS].concat(),
-            submit: [base, DEFAULT_SUBMIT].concat(),
+            create: concat(&[base, DEFAULT_CREATE]),
+            status: concat(&[base, DEFAULT_STATUS]),
+            submit: concat(&[base, DEFAULT_SUBMIT]),
         }
     }
 }
@@ -112,7 +113,7 @@ impl Request {
     /// `Idempotency-Key` as an sf-string (`"<key>"`, `docs/contract.md` §1).
     fn key(mut self, key: &str) -> Request {
         self.headers
-            .push(("Idempotency-Key", ["\"", key, "\""].concat()));
+            .push(("Idempotency-Key", concat(&["\"", key, "\""])));
         self
     }
 
@@ -127,7 +128,7 @@ impl Request {
         if secs > 0 {
             self.headers.push((
                 "Prefer",
-                ["wait=", &json::decimal(u64::from(secs))].concat(),
+                concat(&["wait=", &json::decimal(u64::from(secs))]),
             ));
             self.wait_secs = secs;
         }

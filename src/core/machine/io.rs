@@ -3,6 +3,7 @@
 use crate::core::contract::{CreateReply, StatusReply, SubmitReply};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::ids::{AttemptId, IdempotencyKey, OrderNo};
+use crate::core::json::concat;
 use crate::core::json::{self, Fields};
 use crate::core::record::{Prepay, Record, RecordError, RecordState};
 use crate::core::submission::SubmissionRecord;
@@ -511,15 +512,14 @@ pub enum Action {
 
 /// `"({status} {code})"`, the end of a refusal's message.
 fn refusal(what: &str, status: u16, code: &str) -> String {
-    [
+    concat(&[
         what,
         " (",
         &json::decimal(u64::from(status)),
         " ",
         code,
         ")",
-    ]
-    .concat()
+    ])
 }
 
 impl PayError {
@@ -549,12 +549,11 @@ impl SubmitError {
             SubmitError::Rejected { status, code } => {
                 refusal("the server refused the order", *status, code)
             }
-            SubmitError::Unreachable(reason) => [
+            SubmitError::Unreachable(reason) => concat(&[
                 "the server could not be reached to submit the order (",
                 reason.as_str(),
                 ")",
-            ]
-            .concat(),
+            ]),
         }
     }
 }
