@@ -749,24 +749,30 @@ pub fn push_number(out: &mut String, x: f64) {
 }
 
 /// `json`, valid JSON text, without the whitespace between its tokens.
+///
+/// By bytes, copying the runs between white space: every byte that matters here is ASCII, and
+/// going by `char`s decoded and re-encoded each one (0.2 KB more of the wasm).
 pub fn compact(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
     let (mut in_string, mut escaped) = (false, false);
-    for c in json.chars() {
+    let mut run = 0;
+    for (i, &b) in json.as_bytes().iter().enumerate() {
         if in_string {
-            out.push(c);
             if escaped {
                 escaped = false;
-            } else if c == '\\' {
+            } else if b == b'\\' {
                 escaped = true;
-            } else if c == '"' {
+            } else if b == b'"' {
                 in_string = false;
             }
-        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
-            in_string = c == '"';
-            out.push(c);
+        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            out.push_str(json.get(run..i).unwrap_or_default());
+            run = i + 1;
+        } else {
+            in_string = b == b'"';
         }
     }
+    out.push_str(json.get(run..).unwrap_or_default());
     out
 }
 
@@ -1197,6 +1203,10 @@ mod tests {
         assert_eq!(
             compact(" { \"a b\" : [ 1 , \"x \\\" y\\\\\" ] ,\n\t\"c\" : { } } "),
             "{\"a b\":[1,\"x \\\" y\\\\\"],\"c\":{}}"
+        );
+        assert_eq!(
+            compact("{ \"é 😀\" :\r\n[ \"a é\" ] }"),
+            "{\"é 😀\":[\"a é\"]}"
         );
     }
 
