@@ -618,25 +618,27 @@ fn in_range(number: &str) -> bool {
         .bytes()
         .position(|b| b == b'.')
         .unwrap_or(mantissa.len()) as i64;
-    let mut digits = mantissa.bytes().filter(u8::is_ascii_digit).peekable();
+    let mut digits = mantissa.bytes().filter(u8::is_ascii_digit);
     let mut leading_zeros = 0i64;
-    while digits.next_if_eq(&b'0').is_some() {
-        leading_zeros += 1;
-    }
-    if digits.peek().is_none() {
-        return true; // zero
-    }
+    let first = loop {
+        match digits.next() {
+            Some(b'0') => leading_zeros += 1,
+            Some(d) => break d,
+            None => return true, // zero
+        }
+    };
     // The number is 0.DDD… × 10^scale, its first digit D not zero.
     let scale = integer_digits - leading_zeros + exponent;
     if scale != OVERFLOW.len() as i64 {
         return scale < OVERFLOW.len() as i64;
     }
+    let mut next = Some(first);
     for &limit in OVERFLOW.iter() {
-        match digits.next() {
+        match next {
             None => return true,
             Some(d) if d < limit => return true,
             Some(d) if d > limit => return false,
-            Some(_) => {}
+            Some(_) => next = digits.next(),
         }
     }
     // Every digit of the limit matched: the number is at or above it (a tie rounds to
