@@ -283,11 +283,7 @@ impl Order {
             .call()
             .and_then(|call| call.step.timer())
             .map(|(at, _)| at);
-        let wallet = self.wallet.as_ref().and_then(|w| w.deadline);
-        match (timer, wallet) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        super::earlier(timer, self.wallet.as_ref().and_then(|w| w.deadline))
     }
 
     /// The request the current step waits for (the tests answer it).
