@@ -17,11 +17,14 @@ mod prelude;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-/// The wasm's allocator (see `Cargo.toml`): talc over the module's linear memory, which it grows
-/// with `memory.grow` as dlmalloc did. The wasm is single-threaded, so its lock is a no-op.
+#[cfg(any(target_arch = "wasm32", test))]
+pub mod heap;
+
+/// The wasm's allocator: size classes over the module's linear memory, which it grows with
+/// `memory.grow` (`heap.rs`). The wasm is single-threaded.
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
+static ALLOCATOR: heap::Global = heap::Global::new();
 
 /// A panic in the wasm traps (`unreachable`): the page's JS sees a `RuntimeError` from the call,
 /// as it did with `panic = "abort"`, without the formatting std's handler linked in.
