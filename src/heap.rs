@@ -147,7 +147,11 @@ impl<M: Memory> Heap<M> {
         let Some(start) = self.memory.grow(pages.max(1)) else {
             return false;
         };
-        let grown = pages.max(1) * PAGE;
+        // The last page of a 4 GiB memory would end at 2^32: not addressable, so not used.
+        // Checked before anything changes, so that a refusal leaves `next <= end`.
+        let Some(end) = (pages.max(1) * PAGE).checked_add(start) else {
+            return false;
+        };
         if start != self.end {
             // Not contiguous (the first growth, or memory grown by someone else): what is
             // left of the old end goes to the lists, and new blocks come from the new memory.
@@ -160,10 +164,6 @@ impl<M: Memory> Heap<M> {
             }
             self.next = start;
         }
-        // The last page of a 4 GiB memory would end at 2^32: not addressable, so not used.
-        let Some(end) = start.checked_add(grown) else {
-            return false;
-        };
         self.end = end;
         true
     }
@@ -373,6 +373,39 @@ mod tests {
             let a = heap.alloc(small);
             assert!(!a.is_null());
             heap.free(a, small);
+        }
+    }
+
+    #[test]
+    fn a_growth_ending_past_the_address_space_is_refused_and_changes_nothing() {
+        /// The arena's first page, then pages that would end at 2^64 (as a full 4 GiB memory
+        /// ends at 2^32 in the wasm), then the arena again.
+        struct Edge(Arena, u32);
+        impl Memory for Edge {
+            fn grow(&mut self, pages: usize) -> Option<usize> {
+                self.1 += 1;
+                if self.1 == 2 {
+                    return Some(usize::MAX - pages * PAGE + 1);
+                }
+                self.0.grow(pages)
+            }
+        }
+        let arena = Arena::new(4);
+        let range = arena.range();
+        let mut heap = Heap::new(Edge(arena, 0));
+        let small = Layout::from_size_align(1000, 8).expect("layout");
+        // SAFETY: as above; the refused growth's addresses are never used.
+        unsafe {
+            let a = heap.alloc(small);
+            assert!(range.contains(&(a as usize)));
+            assert!(heap
+                .alloc(Layout::from_size_align(PAGE, 8).expect("layout"))
+                .is_null());
+            for _ in 0..8 {
+                let p = heap.alloc(small);
+                assert!(range.contains(&(p as usize)), "{p:?} outside the memory");
+                core::ptr::write_bytes(p, 1, small.size());
+            }
         }
     }
 
