@@ -1,9 +1,8 @@
 //! The guard's tuning: what the core decides with. Platform options (storage, endpoints,
 //! the launcher) belong to the shells.
 
-use super::json::{push_u64, Object, Raw};
+use super::json::{concat, push_u64, Object, Raw};
 use super::schedule::PollConfig;
-use crate::core::json::concat;
 use crate::prelude::*;
 use core::fmt;
 use thiserror::Error;

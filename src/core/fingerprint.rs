@@ -16,8 +16,7 @@
 //! builds from a JS value or from JSON text; native builds also take a `serde_json::Value`
 //! ([`canonicalize`], [`fingerprint`]: the reference backend and the tests).
 
-use super::json::{self, Json};
-use crate::core::json::concat;
+use super::json::{self, concat, Json};
 use crate::prelude::*;
 use core::fmt;
 use thiserror::Error;

@@ -1,7 +1,7 @@
 //! The identifiers the guard handles, each validated once at the edge so the machine never
 //! sees a malformed one.
 
-use crate::core::json::concat;
+use super::json::concat;
 use crate::prelude::*;
 use core::fmt;
 use thiserror::Error;

@@ -15,9 +15,8 @@
 
 use super::fingerprint::Fingerprint;
 use super::ids::{AttemptId, IdempotencyKey, OrderNo};
-use super::json::{self, Fields, Object, Raw, Writer};
+use super::json::{self, concat, Fields, Object, Raw, Writer};
 use super::time::Millis;
-use crate::core::json::concat;
 use crate::prelude::*;
 use core::fmt;
 use thiserror::Error;

@@ -38,14 +38,13 @@ use super::config::Config;
 use super::contract::{names_order, Endpoints, Exchange, HttpReply};
 use super::fingerprint;
 use super::ids::OrderNo;
-use super::json::{self, Fields, Object, Raw, Writer};
+use super::json::{self, concat, Fields, Object, Raw, Writer};
 use super::machine::{
     Action, CallerId, Guard, Input, LaunchResult, LockResult, OutcomeStatus, PayError, RequestId,
     SubmitError,
 };
 use super::storage::{Awaiting, StorageOp};
 use super::time::Millis;
-use crate::core::json::concat;
 use crate::prelude::*;
 use alloc::collections::VecDeque;
 use thiserror::Error;

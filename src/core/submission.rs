@@ -8,10 +8,9 @@
 
 use super::fingerprint::Fingerprint;
 use super::ids::{IdempotencyKey, OrderNo};
-use super::json::{Fields, Object, Writer};
+use super::json::{concat, Fields, Object, Writer};
 use super::record::{millis, open, RecordError, KEY_PREFIX, RECORD_VERSION};
 use super::time::Millis;
-use crate::core::json::concat;
 use crate::prelude::*;
 
 /// Longest submission record accepted from storage (bytes): a few hundred is usual.

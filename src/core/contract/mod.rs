@@ -15,10 +15,9 @@ pub use request::{
 
 use super::fingerprint::Fingerprint;
 use super::ids::{AttemptId, OrderNo};
-use super::json::{self, Fields, JsonError, Object, Raw, Writer};
+use super::json::{self, concat, Fields, JsonError, Object, Raw, Writer};
 use super::record::Prepay;
 use super::time::Millis;
-use crate::core::json::concat;
 use crate::prelude::*;
 use core::fmt;
 use thiserror::Error;

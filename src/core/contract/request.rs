@@ -15,8 +15,7 @@ use super::{
 };
 use crate::core::fingerprint::Fingerprint;
 use crate::core::ids::OrderNo;
-use crate::core::json;
-use crate::core::json::concat;
+use crate::core::json::{self, concat};
 use crate::core::machine::{Action, Input, RequestId};
 use crate::prelude::*;
 

@@ -3,8 +3,7 @@
 use crate::core::contract::{CreateReply, StatusReply, SubmitReply};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::ids::{AttemptId, IdempotencyKey, OrderNo};
-use crate::core::json::concat;
-use crate::core::json::{self, Fields};
+use crate::core::json::{self, concat, Fields};
 use crate::core::record::{Prepay, Record, RecordError, RecordState};
 use crate::core::submission::SubmissionRecord;
 use crate::core::time::Millis;
