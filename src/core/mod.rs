@@ -12,6 +12,7 @@
 //! - [`contract`]: the server's replies, parsed as `docs/contract.md` states them.
 //! - [`config`]: the core's tuning, validated with errors that name the option.
 //! - [`map`]: the machine's ordered tables (a sorted `Vec`).
+//! - [`queue`]: the machine's queue of actions and the step's inbox (a `Vec` and a cursor).
 //! - [`machine`]: the guard itself: `handle(input, now)`, then drain `poll_action()`; a
 //!   router over one machine per order.
 
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod json;
 pub mod machine;
 pub mod map;
+pub mod queue;
 pub mod record;
 pub mod schedule;
 pub mod sha256;

@@ -43,10 +43,10 @@ use super::machine::{
     Action, CallerId, Guard, Input, LaunchResult, LockResult, OutcomeStatus, PayError, RequestId,
     SubmitError,
 };
+use super::queue::Queue;
 use super::storage::{Awaiting, StorageOp};
 use super::time::Millis;
 use crate::prelude::*;
-use alloc::collections::VecDeque;
 use thiserror::Error;
 
 /// Why a call was refused, with the stable code the page's error carries.
@@ -124,7 +124,7 @@ pub struct Step {
     scope: String,
     waiting: Vec<(u64, Waiting)>,
     next_id: u64,
-    inbox: VecDeque<Input>,
+    inbox: Queue<Input>,
 }
 
 impl Step {
@@ -160,7 +160,7 @@ impl Step {
             scope,
             waiting: Vec::new(),
             next_id: 0,
-            inbox: VecDeque::new(),
+            inbox: Queue::new(),
         })
     }
 

@@ -145,9 +145,9 @@ use super::entropy::Entropy;
 use super::fingerprint::Fingerprint;
 use super::ids::OrderNo;
 use super::map::SortedMap;
+use super::queue::Queue;
 use super::time::Millis;
 use crate::prelude::*;
-use alloc::collections::VecDeque;
 use clock::{Clock, Jump};
 use order::{Order, TimerKind};
 use submit::Submission;
@@ -177,7 +177,7 @@ struct Shared {
     config: Config,
     entropy: Entropy,
     clock: Clock,
-    actions: VecDeque<Action>,
+    actions: Queue<Action>,
     next_request: u64,
 }
 
@@ -223,7 +223,7 @@ impl Guard {
                 config,
                 entropy: Entropy::new(seed),
                 clock: Clock::default(),
-                actions: VecDeque::new(),
+                actions: Queue::new(),
                 next_request: 0,
             },
             orders: SortedMap::new(),
