@@ -194,6 +194,15 @@ pub fn optimize(wasm: &Path) -> Result<(), String> {
             // to remove: nothing of the module's behaviour.
             "--strip-debug".as_ref(),
             "--strip-producers".as_ref(),
+            // Lets the optimizer fold a pointer's constant offsets into loads and stores, on the
+            // promise that nothing lives in the first 1 KiB of memory. It holds: the linker puts
+            // the stack first, 1 MiB of it growing down from 0x100000 to the data above it, and
+            // the core never nests that deep (JSON at most 127 levels; the machine does not
+            // recurse), so the low 1 KiB is never touched, and an access that would reach it is
+            // a trap either way. Measured 2026-12-02: 77,149 -> 76,791 raw, 30,489 -> 30,347
+            // brotli. (`--traps-never-happen` would save 0.2 KB more but let the optimizer drop
+            // the traps a broken ABI call or a panic must end in: not taken.)
+            "--low-memory-unused".as_ref(),
             "-o".as_ref(),
             wasm.as_os_str(),
         ],
