@@ -211,6 +211,10 @@ pub fn optimize(wasm: &Path) -> Result<(), String> {
             // 30,009 to 30,136, unlimited 30,347.
             "--one-caller-inline-max-function-size".as_ref(),
             "100".as_ref(),
+            // The `target_features` section is read by tools (wasm-opt learns from it which
+            // features the module may use) and ignored by engines: out of the shipped module,
+            // after this last pass has read it (-151 B raw, -150 B brotli, measured 2026-12-02).
+            "--strip-target-features".as_ref(),
             "-o".as_ref(),
             wasm.as_os_str(),
         ],
