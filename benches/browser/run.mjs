@@ -108,6 +108,12 @@ async function browserBenches(results) {
         loads,
         firstRequestMs: median(runs.map((r) => r.firstRequestMs)),
         requestFloorMs: median(runs.map((r) => r.requestFloorMs)),
+        floorParts: Object.fromEntries(
+          ['beforeFetchMs', 'sendMs', 'firstByteMs', 'lastByteMs', 'afterMs'].map((part) => [
+            part,
+            median(runs.map((r) => r.floorParts?.[part]).filter((v) => typeof v === 'number')) ?? null,
+          ]),
+        ),
         importMs: median(runs.map((r) => r.importMs)),
         wasmMs: median(runs.map((r) => r.wasmMs)),
         constructMs: median(runs.map((r) => r.constructMs)),

@@ -395,6 +395,16 @@ fn guard_tables(t: &mut String, r: &Value) {
         ms(&s["chromiumBundled"]["jsArrivedMs"]),
         ms(&s["chromiumBundled"]["wasmFetchMs"])
     );
+    let floor = &s["chromiumBundled"]["floorParts"];
+    let _ = writeln!(
+        t,
+        "  that floor by resource timing: {} from import() to the fetch, {} until the request is sent, {} to its first byte, {} to its last (a one-line module), {} from there to import() resolving",
+        ms(&floor["beforeFetchMs"]),
+        ms(&floor["sendMs"]),
+        ms(&floor["firstByteMs"]),
+        ms(&floor["lastByteMs"]),
+        ms(&floor["afterMs"])
+    );
     let _ = writeln!(
         t,
         "  Node {}, {} fresh processes: require + instantiate {}, new CheckoutGuard {}",
